@@ -58,7 +58,9 @@ pub enum Error {
     Tokenizer(String),
 
     /// The KV cache is full: `needed` positions were asked for, only `capacity` exist.
-    #[error("context full: {needed} tokens needed but the context holds {capacity} (use a larger -c)")]
+    #[error(
+        "context full: {needed} tokens needed but the context holds {capacity} (use a larger -c)"
+    )]
     ContextFull { needed: usize, capacity: usize },
 
     /// A caller passed an argument that cannot be used (a zero thread count, a bad flag value).

@@ -14,6 +14,7 @@
 
 pub mod error;
 pub mod gguf;
+pub mod model;
 pub mod quant;
 pub mod tokenizer;
 

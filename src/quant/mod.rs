@@ -289,8 +289,7 @@ pub fn cast_blocks<B: Pod>(bytes: &[u8]) -> Option<&[B]> {
 /// Mutable counterpart of [`cast_blocks`].
 pub fn cast_blocks_mut<B: Pod>(bytes: &mut [u8]) -> Option<&mut [B]> {
     let size = std::mem::size_of::<B>();
-    if bytes.len() % size != 0 || (bytes.as_mut_ptr() as usize) % std::mem::align_of::<B>() != 0
-    {
+    if bytes.len() % size != 0 || (bytes.as_mut_ptr() as usize) % std::mem::align_of::<B>() != 0 {
         return None;
     }
     // SAFETY: as in `cast_blocks`; the mutable borrow of `bytes` is exclusive, and any bit
@@ -303,7 +302,9 @@ pub fn cast_blocks_mut<B: Pod>(bytes: &mut [u8]) -> Option<&mut [B]> {
 /// Views a slice of blocks as bytes.
 pub fn as_bytes<B: Pod>(blocks: &[B]) -> &[u8] {
     // SAFETY: B is Pod (no padding), so all of its bytes are initialized; u8 has alignment 1.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) }
+    unsafe {
+        std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks))
+    }
 }
 
 /// A block format: the link between a [`GgmlType`] and its block struct, so the type-erased

@@ -7,7 +7,11 @@ mod tokenize;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "ferrite", version, about = "A quantized LLM runtime for edge devices")]
+#[command(
+    name = "ferrite",
+    version,
+    about = "A quantized LLM runtime for edge devices"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,7 +25,30 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
 }
 
+/// No panic message ever reaches the user: a closed stdout (`ferrite ... | head`) ends the run
+/// quietly with status 0, and any other panic (a bug) is reported as one `error:` line.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        if msg.contains("Broken pipe") || msg.contains("failed printing to stdout") {
+            std::process::exit(0);
+        }
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: internal error (a bug in ferrite, please report it): {msg}{at}");
+        std::process::exit(1);
+    }));
+}
+
 fn main() {
+    install_panic_hook();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Inspect(a) => inspect::run(a),

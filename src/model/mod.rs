@@ -1,0 +1,5 @@
+//! Models: hyperparameters, weights borrowed from the mapping, and the forward pass.
+
+pub mod hparams;
+
+pub use hparams::{Arch, HParams, RopeStyle};
