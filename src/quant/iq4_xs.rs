@@ -13,7 +13,8 @@
 //!
 //! Quants: sub-block ib (values `32ib .. 32ib + 32`) uses `qs[16ib .. 16ib + 16]`: the low
 //! nibble of `qs[16ib + j]` indexes value `32ib + j`, the high nibble value `32ib + 16 + j`.
-//! The index selects an int8 from [`KVALUES_IQ4NL`].
+//! The index selects an int8 from the IQ4_NL codebook
+//! ([`KVALUES_IQ4NL`], ggml's `kvalues_iq4nl`).
 //!
 //! The 6-bit scale `ls` of sub-block ib is biased by 32.
 //!
@@ -22,6 +23,7 @@
 
 use half::f16;
 
+use super::iq4_nl::KVALUES as KVALUES_IQ4NL;
 use super::{q8_k, BlockFormat, GgmlType, Pod};
 
 /// One IQ4_XS block of 256 values.
@@ -53,11 +55,6 @@ impl BlockFormat for BlockIQ4XS {
         vec_dot(w, a)
     }
 }
-
-/// The non-linear 4-bit codebook shared by IQ4_NL and IQ4_XS (ggml's `kvalues_iq4nl`).
-pub const KVALUES_IQ4NL: [i8; 16] = [
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-];
 
 /// The 6-bit scale of sub-block `ib` (0..8), still biased by 32.
 #[inline]

@@ -95,8 +95,11 @@ pub fn dequantize_row(blocks: &[BlockQ2K], out: &mut [f32]) {
 /// `ggml_vec_dot_q2_K_q8_K_generic` (same integer sums, same f32 operations in the same
 /// order, so the result is bit-identical to it).
 ///
-/// Per super-block: `y.d * d * sum_j sc[j] * (q2 . q8 over sub-block j)
-/// - y.d * dmin * sum_j m[j] * bsums[j]` (a Q2_K sub-block is exactly one `bsums` group).
+/// Per super-block (a Q2_K sub-block is exactly one `bsums` group):
+///
+/// ```text
+/// y.d * d * sum_j sc[j] * (q2 . q8 over sub-block j)  -  y.d * dmin * sum_j m[j] * bsums[j]
+/// ```
 ///
 /// Overflow bounds (|q8| <= 128, q2 <= 3, sc, m <= 15): per sub-block
 /// |q2 . q8| <= 16 * 3 * 128 = 6144, so |isum| <= 16 * 15 * 6144 = 1_474_560;

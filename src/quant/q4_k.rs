@@ -108,9 +108,12 @@ pub fn dequantize_row(blocks: &[BlockQ4K], out: &mut [f32]) {
 /// `ggml_vec_dot_q4_K_q8_K_generic` (same integer sums, same f32 operations in the same
 /// order, so the result is bit-identical to it).
 ///
-/// Per super-block: `d * y.d * sum_j sc[j] * (q4 . q8 over sub-block j)
-/// - dmin * y.d * sum_j m[j] * (sum of q8 over sub-block j)`; the second sum comes from
-/// `bsums` (two per 32-value sub-block).
+/// Per super-block, with the second sum taken from `bsums` (two per 32-value sub-block):
+///
+/// ```text
+/// d * y.d * sum_j sc[j] * (q4 . q8 over sub-block j)
+///   - dmin * y.d * sum_j m[j] * (sum of q8 over sub-block j)
+/// ```
 ///
 /// Overflow bounds (|q8| <= 128, q4 <= 15, sc, m <= 63): each lane of `lanes` receives 32
 /// products, |lane| <= 32 * 63 * 15 * 128 = 3_870_720; `sumi` <= 16 * 63 * 2048 = 2_064_384.

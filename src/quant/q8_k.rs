@@ -14,8 +14,8 @@
 //! Quantization ([`quantize_row`], ggml's `quantize_row_q8_K_ref`): take the value `max` of
 //! largest magnitude *with its sign*, `iscale = -127 / max`, `qs[i] = min(127,
 //! round_half_even(iscale * x[i]))`, `d = 1 / iscale`. The scale is negative when `max` is
-//! positive; the quants then are negated too, so `d * qs[i]` has the sign of `x[i]`. (ggml uses
-//! -127 rather than -128 so that `qs` never holds -128, which its IQ2 AVX kernels rely on.)
+//! positive; the quants then are negated too, so `d * qs[i]` has the sign of `x[i]`. (ggml chose
+//! -127 over -128 to keep its IQ2_XXS AVX kernel simple; `qs` thus never holds -128.)
 //!
 //! `bsums` lets a K-quant dot product apply the per-sub-block minimum or offset of the weights
 //! without touching the quants: `sum_i min_j * q8_i = min_j * bsums[j]` over a 16-value group.
