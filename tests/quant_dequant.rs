@@ -8,7 +8,10 @@
 //! example `(d * sc) * q - (dmin * m)` for Q4_K, `q * d + m` for Q4_1), every f16 -> f32
 //! widening is exact, and Rust never contracts `a * b + c` into a fused multiply-add. So
 //! [`max_ulp`] is 0 for every format; a nonzero entry there must say which operation rounds
-//! differently and why.
+//! differently and why. (When the fixtures were made, ggml's own C `dequantize_row_*` and
+//! `quantize_row_*_ref`, built for x86-64 without FP contraction, reproduced them bit for
+//! bit too. A ggml built with FMA contraction, the default of GCC on aarch64, can differ by
+//! one ulp in `q * d + m` for Q4_1/Q5_1 and in the K-formats' `d * q - m`.)
 //!
 //! The quantizers are checked the same way where the fixture has the f32 input
 //! (`<type>.input.f32`): ferrite's F16/BF16/Q8_0 activation quantizers and the test suite's

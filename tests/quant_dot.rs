@@ -10,14 +10,15 @@
 //!    with the original activations; where the test has a weight quantizer it also checks the
 //!    original weights, as ggml's test does. The data has ggml's range (0.1 + 2 * [-1, 1]).
 //! 2. Exactness of the integer path: `vec_dot` equals the f64 sum of the dequantized weights
-//!    times the dequantized activations up to f32 rounding (relative 1e-5 of a magnitude
-//!    scale, see [`magnitude`]). This catches indexing bugs the loose bound would miss.
+//!    times the dequantized activations up to f32 rounding (relative 1e-5 of
+//!    `sum |w_i * a_i|`, widened for formats with minimum terms, see [`magnitude`]). This
+//!    catches indexing bugs the loose bound would miss.
 //! 3. Consistency under dequantize -> requantize: the activations (and, where the test can
 //!    quantize them, the weights) requantized from their own dequantized values give the
 //!    same blocks and the same dot product (Q8_K activations: the same dot product up to
 //!    f32 rounding, since its f32 scale `1/iscale` need not survive the round trip exactly).
 //!
-//! The K-formats and IQ4_XS use random valid blocks (random bytes, sane f16 scales) as
+//! The K-formats, IQ4_NL and IQ4_XS use random valid blocks (random bytes, sane f16 scales) as
 //! weights, so no quantizer is needed for them.
 
 mod common;
@@ -58,18 +59,30 @@ fn dot64(a: &[f32], b: &[f32]) -> f64 {
         .sum()
 }
 
-/// A scale for the rounding error of `vec_dot`: `sum_i (|w_i| + 2 * max_block |w|) * |a_i|`.
-/// The block maximum covers the terms the kernels add separately and that can exceed
-/// `|w_i|` (the minimum of Q4_1/Q5_1, the `dmin` terms of the K-formats), so the error of a
-/// correct kernel is a small multiple of `2^-24` times this.
-fn magnitude(w: &[f32], a: &[f32], block: usize) -> f64 {
+/// Whether the kernel for `ty` adds a minimum/offset term separately from the scaled quants
+/// (`m * s` for Q4_1/Q5_1, `dmin * sum(m * bsums)` for Q2_K/Q4_K/Q5_K).
+fn has_min_terms(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, Q4_1 | Q5_1 | Q2_K | Q4_K | Q5_K)
+}
+
+/// A scale for the rounding error of `vec_dot`: `sum_i |w_i| * |a_i|`, plus
+/// `2 * max_block |w| * |a_i|` for formats with minimum terms (the kernels add `d * q` and
+/// the minimum separately, and each can exceed `|w_i|`; both are bounded by
+/// `|w_i| + |min| <= 2 * max_block |w|` for values that span the block's range). The
+/// rounding error of a correct kernel is a small multiple of `2^-24` times this.
+fn magnitude(w: &[f32], a: &[f32], block: usize, min_terms: bool) -> f64 {
     w.chunks(block)
         .zip(a.chunks(block))
         .map(|(w, a)| {
-            let wmax = w.iter().fold(0.0f64, |m, &x| m.max(f64::from(x.abs())));
+            let extra = if min_terms {
+                2.0 * w.iter().fold(0.0f64, |m, &x| m.max(f64::from(x.abs())))
+            } else {
+                0.0
+            };
             w.iter()
                 .zip(a)
-                .map(|(&x, &y)| (f64::from(x.abs()) + 2.0 * wmax) * f64::from(y.abs()))
+                .map(|(&x, &y)| (f64::from(x.abs()) + extra) * f64::from(y.abs()))
                 .sum::<f64>()
         })
         .sum()
@@ -131,7 +144,7 @@ fn check_dot(ty: GgmlType) {
             let adds = if ty.block_size() == 1 { n } else { 4 * nb };
             let rel = (1e-5f64).max(1.01 * adds as f64 * 2f64.powi(-24));
             let exact = dot64(&w, &a);
-            let tol = rel * magnitude(&w, &a, ty.block_size().max(32));
+            let tol = rel * magnitude(&w, &a, ty.block_size(), has_min_terms(ty));
             assert!(
                 (got64 - exact).abs() <= tol,
                 "{ctx}: vec_dot = {got}, per-element recomputation = {exact}, \

@@ -14,8 +14,8 @@
 //! Dequantization (ggml `dequantize_row_q5_1`), for `j` in `0..16`:
 //!
 //! ```text
-//! q[j]      = (qs[j] & 0x0F) | ((qh >>  j      ) & 1) << 4
-//! q[j + 16] = (qs[j] >>   4) | ((qh >> (j + 16)) & 1) << 4
+//! q[j]      = (qs[j] & 0x0F) | (((qh >>  j      ) & 1) << 4)
+//! q[j + 16] = (qs[j] >>   4) | (((qh >> (j + 16)) & 1) << 4)
 //! y[i]      = q[i] * d + m
 //! ```
 //!
