@@ -16,6 +16,7 @@ pub mod error;
 pub mod gguf;
 pub mod model;
 pub mod quant;
+pub mod sampler;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
