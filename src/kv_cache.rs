@@ -96,7 +96,10 @@ impl KvBuf {
             KvBuf::F32(b) => b[at..at + q.len()].iter().zip(q).map(|(a, b)| a * b).sum(),
             KvBuf::Q8_0(b) => {
                 let mut s = 0f32;
-                for (blk, qc) in b[at / 32..(at + q.len()) / 32].iter().zip(q.chunks_exact(32)) {
+                for (blk, qc) in b[at / 32..(at + q.len()) / 32]
+                    .iter()
+                    .zip(q.chunks_exact(32))
+                {
                     let d = blk.d.to_f32();
                     let mut bs = 0f32;
                     for (&v, &x) in blk.qs.iter().zip(qc) {
@@ -125,7 +128,10 @@ impl KvBuf {
                 }
             }
             KvBuf::Q8_0(b) => {
-                for (blk, oc) in b[at / 32..(at + n) / 32].iter().zip(out.chunks_exact_mut(32)) {
+                for (blk, oc) in b[at / 32..(at + n) / 32]
+                    .iter()
+                    .zip(out.chunks_exact_mut(32))
+                {
                     let d = w * blk.d.to_f32();
                     for (o, &v) in oc.iter_mut().zip(&blk.qs) {
                         *o += d * v as f32;

@@ -19,6 +19,7 @@ pub mod kv_cache;
 pub mod model;
 pub mod ops;
 pub mod quant;
+pub mod sampler;
 pub mod session;
 pub mod tokenizer;
 

@@ -212,7 +212,14 @@ impl<'m> Session<'m> {
     }
 
     /// `out = w . x` (+ bias), quantizing `x` for the weight's format.
-    fn linear(model: &Model, act: &mut AlignedBuf, out: &mut [f32], w: &Weight, x: &[f32], b: Option<&Vec<f32>>) {
+    fn linear(
+        model: &Model,
+        act: &mut AlignedBuf,
+        out: &mut [f32],
+        w: &Weight,
+        x: &[f32],
+        b: Option<&Vec<f32>>,
+    ) {
         let a = kernels::quantize_for(w.ty, x, act);
         kernels::matvec(out, w.ty, w.data(&model.file), a);
         if let Some(b) = b {
@@ -241,7 +248,8 @@ impl<'m> Session<'m> {
             ops::scale(&mut s.x, (e as f32).sqrt());
         }
         if let Some(pe) = &m.pos_embd {
-            crate::quant::dequantize_row(pe.ty, pe.row(&m.file, pos), &mut s.xb).expect("position row");
+            crate::quant::dequantize_row(pe.ty, pe.row(&m.file, pos), &mut s.xb)
+                .expect("position row");
             ops::add(&mut s.x, &s.xb);
         }
 
@@ -249,10 +257,32 @@ impl<'m> Session<'m> {
         if hp.rope_style != RopeStyle::None {
             match &m.rope_freqs {
                 // Llama 3.1 style: theta_i / factor_i.
-                Some(ff) => rope_with_factors(pos, hp.n_rot, hp.rope_base, hp.rope_freq_scale, ff, &mut s.cos, &mut s.sin),
-                None => ops::rope_angles(pos, hp.n_rot, hp.rope_base, hp.rope_freq_scale, &mut s.cos, &mut s.sin),
+                Some(ff) => rope_with_factors(
+                    pos,
+                    hp.n_rot,
+                    hp.rope_base,
+                    hp.rope_freq_scale,
+                    ff,
+                    &mut s.cos,
+                    &mut s.sin,
+                ),
+                None => ops::rope_angles(
+                    pos,
+                    hp.n_rot,
+                    hp.rope_base,
+                    hp.rope_freq_scale,
+                    &mut s.cos,
+                    &mut s.sin,
+                ),
             }
-            ops::rope_angles(pos, hp.n_rot, hp.rope_base_swa, 1.0, &mut s.cos_swa, &mut s.sin_swa);
+            ops::rope_angles(
+                pos,
+                hp.n_rot,
+                hp.rope_base_swa,
+                1.0,
+                &mut s.cos_swa,
+                &mut s.sin_swa,
+            );
         }
 
         for (il, layer) in m.layers.iter().enumerate() {
@@ -278,14 +308,22 @@ impl<'m> Session<'m> {
             let (q, kv) = s.qkv.split_at_mut(q_dim);
             let (k, v) = kv.split_at_mut(k_dim);
             if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                q.chunks_exact_mut(hd).for_each(|h| ops::rmsnorm(h, qn, hp.norm_eps));
-                k.chunks_exact_mut(hd).for_each(|h| ops::rmsnorm(h, kn, hp.norm_eps));
+                q.chunks_exact_mut(hd)
+                    .for_each(|h| ops::rmsnorm(h, qn, hp.norm_eps));
+                k.chunks_exact_mut(hd)
+                    .for_each(|h| ops::rmsnorm(h, kn, hp.norm_eps));
             }
             if hp.rope_style != RopeStyle::None {
                 let neox = hp.rope_style == RopeStyle::Neox;
-                let (c, sn) = if swa { (&s.cos_swa, &s.sin_swa) } else { (&s.cos, &s.sin) };
-                q.chunks_exact_mut(hd).for_each(|h| ops::rope_head(h, c, sn, neox));
-                k.chunks_exact_mut(hd).for_each(|h| ops::rope_head(h, c, sn, neox));
+                let (c, sn) = if swa {
+                    (&s.cos_swa, &s.sin_swa)
+                } else {
+                    (&s.cos, &s.sin)
+                };
+                q.chunks_exact_mut(hd)
+                    .for_each(|h| ops::rope_head(h, c, sn, neox));
+                k.chunks_exact_mut(hd)
+                    .for_each(|h| ops::rope_head(h, c, sn, neox));
             }
 
             // Store k and v at this position's slot, then attend over the visible positions.
@@ -293,7 +331,11 @@ impl<'m> Session<'m> {
             let slot = lc.slot(pos);
             lc.k.write(slot * lc.k_stride, k);
             lc.v.write(slot * lc.v_stride, v);
-            let first = if swa { (pos + 1).saturating_sub(hp.sliding_window) } else { 0 };
+            let first = if swa {
+                (pos + 1).saturating_sub(hp.sliding_window)
+            } else {
+                0
+            };
             let n_vis = pos + 1 - first;
             for h in 0..n_head {
                 let kvh = h / group;
@@ -311,7 +353,14 @@ impl<'m> Session<'m> {
                     lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, out);
                 }
             }
-            Self::linear(m, &mut s.act, &mut s.out, &layer.wo, &s.att, layer.bo.as_ref());
+            Self::linear(
+                m,
+                &mut s.act,
+                &mut s.out,
+                &layer.wo,
+                &s.att,
+                layer.bo.as_ref(),
+            );
             if let Some(pn) = &layer.post_attn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
             }
@@ -324,14 +373,39 @@ impl<'m> Session<'m> {
             }
             if let Some(gate) = &layer.ffn_gate {
                 Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None);
-                Self::linear(m, &mut s.act, &mut s.hb2, &layer.ffn_up, &s.xb, layer.ffn_up_b.as_ref());
-                let act = if hp.arch == Arch::Gemma3 { ops::gelu } else { ops::silu };
+                Self::linear(
+                    m,
+                    &mut s.act,
+                    &mut s.hb2,
+                    &layer.ffn_up,
+                    &s.xb,
+                    layer.ffn_up_b.as_ref(),
+                );
+                let act = if hp.arch == Arch::Gemma3 {
+                    ops::gelu
+                } else {
+                    ops::silu
+                };
                 ops::gated(&mut s.hb, &s.hb2, act);
             } else {
-                Self::linear(m, &mut s.act, &mut s.hb, &layer.ffn_up, &s.xb, layer.ffn_up_b.as_ref());
+                Self::linear(
+                    m,
+                    &mut s.act,
+                    &mut s.hb,
+                    &layer.ffn_up,
+                    &s.xb,
+                    layer.ffn_up_b.as_ref(),
+                );
                 s.hb.iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
-            Self::linear(m, &mut s.act, &mut s.out, &layer.ffn_down, &s.hb, layer.ffn_down_b.as_ref());
+            Self::linear(
+                m,
+                &mut s.act,
+                &mut s.out,
+                &layer.ffn_down,
+                &s.hb,
+                layer.ffn_down_b.as_ref(),
+            );
             if let Some(pn) = &layer.post_ffn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
             }
@@ -356,7 +430,15 @@ impl<'m> Session<'m> {
 }
 
 /// RoPE angles with per-dimension frequency factors (ggml divides theta by the factor).
-fn rope_with_factors(pos: usize, n_rot: usize, base: f32, freq_scale: f32, factors: &[f32], cos: &mut [f32], sin: &mut [f32]) {
+fn rope_with_factors(
+    pos: usize,
+    n_rot: usize,
+    base: f32,
+    freq_scale: f32,
+    factors: &[f32],
+    cos: &mut [f32],
+    sin: &mut [f32],
+) {
     let theta_scale = base.powf(-2.0 / n_rot as f32);
     let mut theta = pos as f32;
     for i in 0..cos.len() {

@@ -45,7 +45,9 @@ fn refuse(tag: &str, bytes: &[u8]) -> String {
     let dt = t.elapsed();
     std::fs::remove_file(&p).ok();
     let r = r.unwrap_or_else(|_| panic!("{tag}: the loader panicked"));
-    let e = r.err().unwrap_or_else(|| panic!("{tag}: a malformed file was accepted"));
+    let e = r
+        .err()
+        .unwrap_or_else(|| panic!("{tag}: a malformed file was accepted"));
     assert!(dt < Duration::from_millis(500), "{tag}: took {dt:?}");
     e.to_string()
 }
@@ -108,7 +110,11 @@ fn bad_magic_and_version() {
     b.magic = *b"GGML";
     refuse_with("magic", &b.build(), "bad magic");
     refuse_with("empty", &[], "too short");
-    refuse_with("text", b"hello, this is not a model at all, just some text\n", "bad magic");
+    refuse_with(
+        "text",
+        b"hello, this is not a model at all, just some text\n",
+        "bad magic",
+    );
     for v in [0u32, 1, 4, u32::MAX] {
         let mut b = Builder::default();
         b.version = v;
@@ -223,7 +229,11 @@ fn duplicate_names() {
 
 #[test]
 fn missing_tensors_and_hyperparameters() {
-    let bytes = tiny_llama_with(&[], |_| {}, |t| t.retain(|(n, _)| n != "blk.0.ffn_up.weight"));
+    let bytes = tiny_llama_with(
+        &[],
+        |_| {},
+        |t| t.retain(|(n, _)| n != "blk.0.ffn_up.weight"),
+    );
     refuse_with("notensor", &bytes, "missing tensor 'blk.0.ffn_up.weight'");
     let bytes = tiny_llama_with(&[], |_| {}, |t| t.retain(|(n, _)| n != "token_embd.weight"));
     refuse_with("noembd", &bytes, "token_embd.weight");
@@ -310,7 +320,9 @@ fn hyperparameters_that_contradict_the_shapes() {
 
 #[test]
 fn directories_and_missing_files() {
-    let e = GgufFile::open(std::env::temp_dir()).unwrap_err().to_string();
+    let e = GgufFile::open(std::env::temp_dir())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("directory"), "{e}");
     let e = GgufFile::open("/nonexistent/model.gguf")
         .unwrap_err()

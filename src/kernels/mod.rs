@@ -44,7 +44,9 @@ unsafe impl quant::Pod for u64 {}
 /// Quantizes `x` for multiplication with weights of type `w_ty`; returns the bytes used.
 pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
     let aty = w_ty.vec_dot_type();
-    let len = aty.row_bytes(x.len()).expect("activation length is a multiple of the block size (checked at load)");
+    let len = aty
+        .row_bytes(x.len())
+        .expect("activation length is a multiple of the block size (checked at load)");
     let dst = buf.bytes_mut(len);
     quant::quantize_activation(aty, x, dst).expect("activation buffer sized at session creation");
     &*dst

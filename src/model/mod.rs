@@ -216,9 +216,15 @@ impl Model {
                 } else {
                     None
                 },
-                wq: (!gpt2).then(|| l.weight(&n("attn_q.weight"), e, q_dim)).transpose()?,
-                wk: (!gpt2).then(|| l.weight(&n("attn_k.weight"), e, k_dim)).transpose()?,
-                wv: (!gpt2).then(|| l.weight(&n("attn_v.weight"), e, v_dim)).transpose()?,
+                wq: (!gpt2)
+                    .then(|| l.weight(&n("attn_q.weight"), e, q_dim))
+                    .transpose()?,
+                wk: (!gpt2)
+                    .then(|| l.weight(&n("attn_k.weight"), e, k_dim))
+                    .transpose()?,
+                wv: (!gpt2)
+                    .then(|| l.weight(&n("attn_v.weight"), e, v_dim))
+                    .transpose()?,
                 wqkv: gpt2
                     .then(|| l.weight(&n("attn_qkv.weight"), e, q_dim + k_dim + v_dim))
                     .transpose()?,

@@ -95,14 +95,21 @@ impl Builder {
     /// An F32 tensor filled with a deterministic pattern.
     pub fn tensor_f32_fill(&mut self, name: &str, dims: &[u64]) -> &mut Self {
         let n: u64 = dims.iter().product();
-        let vals: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 500.0).collect();
+        let vals: Vec<f32> = (0..n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 500.0)
+            .collect();
         self.tensor_f32(name, dims, &vals)
     }
     pub fn build(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(&self.magic);
         out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.n_tensors_override.unwrap_or(self.n_tensors).to_le_bytes());
+        out.extend_from_slice(
+            &self
+                .n_tensors_override
+                .unwrap_or(self.n_tensors)
+                .to_le_bytes(),
+        );
         out.extend_from_slice(&self.n_kv_override.unwrap_or(self.n_kv).to_le_bytes());
         out.extend_from_slice(&self.kv);
         out.extend_from_slice(&self.tensors);
