@@ -81,6 +81,16 @@ impl KvBuf {
         }
     }
 
+    /// Rounds a query (or attention weights) to the precision llama.cpp multiplies this cache
+    /// with: ggml converts the f32 operand of an f16 matmul to f16 (`vec_dot_type`), so with an
+    /// f16 cache both the query before `K.q` and the softmax weights before `V.p` are rounded
+    /// to f16. Doing the same keeps Gemma 3 within 1e-4 of llama.cpp's log-probabilities.
+    pub fn round_operand(&self, x: &mut [f32]) {
+        if let KvBuf::F16(_) = self {
+            x.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+        }
+    }
+
     /// Dot product of `q` with the row of `q.len()` values at offset `at`.
     #[inline]
     pub fn dot(&self, at: usize, q: &[f32]) -> f32 {

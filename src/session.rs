@@ -337,6 +337,7 @@ impl<'m> Session<'m> {
                 0
             };
             let n_vis = pos + 1 - first;
+            lc.k.round_operand(q);
             for h in 0..n_head {
                 let kvh = h / group;
                 let qh = &q[h * hd..(h + 1) * hd];
@@ -346,6 +347,7 @@ impl<'m> Session<'m> {
                     *sc = lc.k.dot(sl * lc.k_stride + kvh * hd, qh) * hp.attn_scale;
                 }
                 ops::softmax(scores);
+                lc.v.round_operand(scores);
                 let out = &mut s.att[h * hdv..(h + 1) * hdv];
                 out.fill(0.0);
                 for (i, &p) in scores.iter().enumerate() {
