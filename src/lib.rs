@@ -14,8 +14,31 @@
 
 pub mod error;
 pub mod gguf;
+pub mod kernels;
+pub mod kv_cache;
 pub mod model;
+pub mod ops;
 pub mod quant;
+pub mod sampler;
+pub mod session;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
+pub use kv_cache::KvType;
+pub use model::Model;
+pub use session::{Session, SessionConfig};
+
+/// Where the default model lives: `$FERRITE_MODEL` if set, else
+/// `${FERRITE_MODEL_DIR:-~/.cache/ferrite/models}/gemma-3-270m-q4_k_m.gguf`
+/// (where `tools/fetch-model.sh` installs it).
+pub fn default_model_path() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("FERRITE_MODEL") {
+        return p.into();
+    }
+    let dir = match std::env::var_os("FERRITE_MODEL_DIR") {
+        Some(d) => std::path::PathBuf::from(d),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| ".".into()))
+            .join(".cache/ferrite/models"),
+    };
+    dir.join("gemma-3-270m-q4_k_m.gguf")
+}

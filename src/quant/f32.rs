@@ -1,4 +1,11 @@
-//! F32: plain f32 values, one per "block". TODO doc.
+//! F32: IEEE 754 binary32 values, one per "block" (4 bytes, little-endian).
+//!
+//! Layout: bit 31 sign, bits 30..23 exponent (bias 127), bits 22..0 mantissa;
+//! `value = (-1)^s * 2^(e - 127) * (1 + m / 2^23)` for `e` in `1..=254`, subnormals
+//! `(-1)^s * 2^-126 * m / 2^23` for `e == 0`, infinities and NaNs for `e == 255`.
+//!
+//! Dequantization is the identity. F32 weights pair with F32 activations (ggml's
+//! `vec_dot_type` for F32 is F32).
 
 use super::{BlockFormat, GgmlType};
 
@@ -17,14 +24,16 @@ impl BlockFormat for f32 {
     }
 }
 
-/// Converts `src` to f32.
+/// Converts `src` to f32 (a copy; `out.len() == src.len()`).
 pub fn dequantize_row(src: &[f32], out: &mut [f32]) {
-    let _ = (src, out);
-    todo!("F32 dequantize")
+    out.copy_from_slice(src);
 }
 
-/// Dot product of F32 weights with F32 activations, accumulated in f32.
+/// Dot product of F32 weights with F32 activations, accumulated in f32 from left to right.
+///
+/// (ggml's scalar `ggml_vec_dot_f32` accumulates in double, its SIMD paths in f32 lanes;
+/// ferrite's SIMD kernels accumulate in f32, and this is their reference.)
 pub fn vec_dot(w: &[f32], a: &[f32]) -> f32 {
-    let _ = (w, a);
-    todo!("F32 vec_dot")
+    assert_eq!(w.len(), a.len(), "F32 vec_dot: length mismatch");
+    w.iter().zip(a).fold(0.0f32, |s, (&x, &y)| s + x * y)
 }

@@ -1,8 +1,31 @@
-//! IQ4_NL: TODO layout doc (bit layout and dequantization formula).
+//! IQ4_NL: 32 values per block, 4-bit indices into a fixed non-linear table, one scale
+//! (18 bytes, 4.5 bits per weight).
+//!
+//! Layout (ggml `block_iq4_nl`, `ggml-common.h`), the same shape as Q4_0:
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d      f16 scale
+//!      2    16  qs     nibbles: qs[j] & 0x0F indexes value j, qs[j] >> 4 value j + 16
+//! ```
+//!
+//! Dequantization (ggml `dequantize_row_iq4_nl`), for `j` in `0..16`:
+//!
+//! ```text
+//! y[j]      = d * KVALUES[qs[j] & 0x0F]
+//! y[j + 16] = d * KVALUES[qs[j] >>   4]
+//! ```
+//!
+//! with [`KVALUES`] ggml's `kvalues_iq4nl` (exact products: 11 bits times at most 7).
 
 use half::f16;
 
 use super::{q8_0, BlockFormat, GgmlType, Pod};
+
+/// ggml's `kvalues_iq4nl`: the 16 levels of IQ4_NL (and IQ4_XS), denser near zero.
+pub const KVALUES: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
 
 /// One IQ4_NL block of 32 values.
 #[repr(C)]
@@ -34,12 +57,38 @@ impl BlockFormat for BlockIQ4NL {
 
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
 pub fn dequantize_row(blocks: &[BlockIQ4NL], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("IQ4_NL dequantize")
+    assert_eq!(
+        out.len(),
+        blocks.len() * 32,
+        "IQ4_NL dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(32)) {
+        let d = b.d.to_f32();
+        let (lo, hi) = y.split_at_mut(16);
+        for j in 0..16 {
+            lo[j] = d * f32::from(KVALUES[usize::from(b.qs[j] & 0x0F)]);
+            hi[j] = d * f32::from(KVALUES[usize::from(b.qs[j] >> 4)]);
+        }
+    }
 }
 
-/// Scalar dot product of IQ4_NL weights with BlockQ8_0 activations.
+/// Scalar dot product of IQ4_NL weights with BlockQ8_0 activations, as ggml's
+/// `ggml_vec_dot_iq4_nl_q8_0_generic`: per block an exact i32 sum of products, then
+/// `sumf += (d_a * d_w) * sumi` in f32.
 pub fn vec_dot(w: &[BlockIQ4NL], a: &[q8_0::BlockQ8_0]) -> f32 {
-    let _ = (w, a);
-    todo!("IQ4_NL vec_dot")
+    assert_eq!(w.len(), a.len(), "IQ4_NL vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let d = y.d.to_f32() * x.d.to_f32();
+        // Overflow bound: table values in [-127, 113], activations in [-128, 127], so
+        // |sumi| <= 32 * 127 * 128 < 2^19.
+        let mut sumi = 0i32;
+        for j in 0..16 {
+            let v0 = i32::from(KVALUES[usize::from(x.qs[j] & 0x0F)]);
+            let v1 = i32::from(KVALUES[usize::from(x.qs[j] >> 4)]);
+            sumi += v0 * i32::from(y.qs[j]) + v1 * i32::from(y.qs[j + 16]);
+        }
+        sumf += d * sumi as f32;
+    }
+    sumf
 }

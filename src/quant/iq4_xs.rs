@@ -1,7 +1,29 @@
-//! IQ4_XS: TODO layout doc (bit layout and dequantization formula).
+//! IQ4_XS: 4-bit indices into a fixed non-linear table, with a 6-bit scale per 32 values,
+//! 4.25 bits per weight (ggml's `block_iq4_xs`). The super-block form of IQ4_NL.
+//!
+//! A block holds 256 values in 136 bytes: eight sub-blocks of 32 values.
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d          f16 super-block scale
+//!      2     2  scales_h   u16 (little-endian): bits 2ib+1:2ib = bits 5:4 of scale ib
+//!      4     4  scales_l   nibble ib % 2 (0 low, 1 high) of byte ib / 2 = bits 3:0 of scale ib
+//!      8   128  qs         4-bit indices, two per byte
+//! ```
+//!
+//! Quants: sub-block ib (values `32ib .. 32ib + 32`) uses `qs[16ib .. 16ib + 16]`: the low
+//! nibble of `qs[16ib + j]` indexes value `32ib + j`, the high nibble value `32ib + 16 + j`.
+//! The index selects an int8 from the IQ4_NL codebook
+//! ([`KVALUES_IQ4NL`], ggml's `kvalues_iq4nl`).
+//!
+//! The 6-bit scale `ls` of sub-block ib is biased by 32.
+//!
+//! Dequantization of value i in sub-block ib = i / 32, with index k:
+//! `x[i] = (d * (ls[ib] - 32)) * KVALUES_IQ4NL[k]` (each product rounded to f32, as ggml).
 
 use half::f16;
 
+use super::iq4_nl::KVALUES as KVALUES_IQ4NL;
 use super::{q8_k, BlockFormat, GgmlType, Pod};
 
 /// One IQ4_XS block of 256 values.
@@ -34,14 +56,113 @@ impl BlockFormat for BlockIQ4XS {
     }
 }
 
-/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
-pub fn dequantize_row(blocks: &[BlockIQ4XS], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("IQ4_XS dequantize")
+/// The 6-bit scale of sub-block `ib` (0..8), still biased by 32.
+#[inline]
+fn sub_scale(b: &BlockIQ4XS, ib: usize) -> i32 {
+    let low = (b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
+    let high = (u16::from_le(b.scales_h) >> (2 * ib)) & 3;
+    (low as u16 | (high << 4)) as i32
 }
 
-/// Scalar dot product of IQ4_XS weights with BlockQ8K activations.
+/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
+pub fn dequantize_row(blocks: &[BlockIQ4XS], out: &mut [f32]) {
+    assert_eq!(
+        out.len(),
+        blocks.len() * 256,
+        "IQ4_XS dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(256)) {
+        let d = b.d.to_f32();
+        for (ib, (qs, y)) in
+            b.qs.chunks_exact(16)
+                .zip(y.chunks_exact_mut(32))
+                .enumerate()
+        {
+            let dl = d * (sub_scale(b, ib) - 32) as f32;
+            let (lo, hi) = y.split_at_mut(16);
+            for j in 0..16 {
+                lo[j] = dl * KVALUES_IQ4NL[(qs[j] & 0xF) as usize] as f32;
+                hi[j] = dl * KVALUES_IQ4NL[(qs[j] >> 4) as usize] as f32;
+            }
+        }
+    }
+}
+
+/// Scalar dot product of IQ4_XS weights with BlockQ8K activations, as ggml's
+/// `ggml_vec_dot_iq4_xs_q8_K_generic` (same integer sums, same f32 operations in the same
+/// order, so the result is bit-identical to it).
+///
+/// Per sub-block: `d * y.d * (ls - 32)` (in f32) times the integer dot product of the table
+/// values with the activation quants, accumulated in f32 sub-block by sub-block.
+///
+/// Overflow bound (|q8| <= 128, |table| <= 127): |sumi| <= 32 * 127 * 128 = 520_192.
+/// (`bsums` is not needed: the format has no minimum.)
 pub fn vec_dot(w: &[BlockIQ4XS], a: &[q8_k::BlockQ8K]) -> f32 {
-    let _ = (w, a);
-    todo!("IQ4_XS vec_dot")
+    assert_eq!(w.len(), a.len(), "IQ4_XS vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let d4d8 = x.d.to_f32() * y.d;
+        let subs = x.qs.chunks_exact(16).zip(y.qs.chunks_exact(32));
+        for (ib, (qs, q8)) in subs.enumerate() {
+            let dl = d4d8 * (sub_scale(x, ib) - 32) as f32;
+            let mut sumi = 0i32;
+            for j in 0..16 {
+                sumi += q8[j] as i32 * KVALUES_IQ4NL[(qs[j] & 0xF) as usize] as i32;
+                sumi += q8[j + 16] as i32 * KVALUES_IQ4NL[(qs[j] >> 4) as usize] as i32;
+            }
+            sumf += dl * sumi as f32;
+        }
+    }
+    sumf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::q8_k::test_util::*;
+
+    fn random_blocks(n: usize, seed: u32) -> Vec<BlockIQ4XS> {
+        let mut w: Vec<BlockIQ4XS> = blocks_from_bytes(&test_bytes(n * 136, seed));
+        for (i, b) in w.iter_mut().enumerate() {
+            b.d = f16::from_f32(0.001 + 0.0003 * i as f32);
+        }
+        w
+    }
+
+    #[test]
+    fn hand_block() {
+        // Scales ls[ib] = 32 + [0, 1, -1, 31, -32, 16, 2, 3]: low nibbles in scales_l, top 2
+        // bits in scales_h.
+        let ls: [u16; 8] = [32, 33, 31, 63, 0, 48, 34, 35];
+        let mut scales_l = [0u8; 4];
+        let mut scales_h = 0u16;
+        for (ib, &v) in ls.iter().enumerate() {
+            scales_l[ib / 2] |= ((v & 0xF) as u8) << (4 * (ib % 2));
+            scales_h |= (v >> 4) << (2 * ib);
+        }
+        let mut qs = [0x88u8; 128]; // index 8 -> table value 1
+        qs[0] = 0x0F; // value 0 -> 113, value 16 -> -127
+        qs[3 * 16 + 2] = 0x70; // value 96 + 2 -> -127 (index 0), value 96 + 18 -> -10
+        let b = BlockIQ4XS {
+            d: f16::from_f32(0.5),
+            scales_h: scales_h.to_le(),
+            scales_l,
+            qs,
+        };
+        let mut y = [0.0; 256];
+        dequantize_row(&[b], &mut y);
+        assert_eq!(y[0], 0.0); // ls - 32 = 0 in sub-block 0
+        assert_eq!(y[32], 0.5);
+        assert_eq!(y[64], -0.5);
+        assert_eq!(y[98], 0.5 * 31.0 * -127.0);
+        assert_eq!(y[114], 0.5 * 31.0 * -10.0);
+        assert_eq!(y[128], 0.5 * -32.0);
+        assert_eq!(y[255], 0.5 * 3.0);
+        assert_eq!(vec_dot(&[b], &ones_activations(1)), y.iter().sum::<f32>());
+    }
+
+    #[test]
+    fn dot_matches_dequantized() {
+        check_dot(&random_blocks(3, 16), 10);
+    }
 }

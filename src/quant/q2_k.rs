@@ -1,4 +1,22 @@
-//! Q2_K: TODO layout doc (bit layout and dequantization formula).
+//! Q2_K: 2-bit weights with a 4-bit scale and a 4-bit minimum per 16 values, 2.625 bits per
+//! weight (ggml's `block_q2_K`).
+//!
+//! A block holds 256 values in 84 bytes: sixteen sub-blocks of 16 values.
+//!
+//! ```text
+//! offset  size  field
+//!      0    16  scales     byte j: bits 3:0 = scale sc[j], bits 7:4 = minimum m[j]
+//!     16    64  qs         2-bit quants, four per byte
+//!     80     2  d          f16 super-block scale of the sub-block scales
+//!     82     2  dmin       f16 super-block scale of the sub-block minimums
+//! ```
+//!
+//! Quants: the 256 values are two halves of 128 (h = 0, 1); half h is stored in
+//! `qs[32h .. 32h + 32]`, and bits `2s .. 2s + 1` (s = 0..3) of `qs[32h + l]` are the quant of
+//! value `128h + 32s + l`. Quants are unsigned, q in 0..3.
+//!
+//! Dequantization of value i in sub-block j = i / 16:
+//! `x[i] = (d * sc[j]) * q - (dmin * m[j])` (each product rounded to f32, as ggml).
 
 use half::f16;
 
@@ -34,14 +52,120 @@ impl BlockFormat for BlockQ2K {
     }
 }
 
-/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
-pub fn dequantize_row(blocks: &[BlockQ2K], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q2_K dequantize")
+/// The 256 quants of a block (0..3) in value order.
+#[inline]
+fn unpack_quants(b: &BlockQ2K) -> [u8; 256] {
+    let mut a = [0u8; 256];
+    // Eight runs of 32 values; run r = 4h + s takes bits 2s..2s+1 of qs[32h..32h + 32].
+    for (r, a) in a.chunks_exact_mut(32).enumerate() {
+        let (h, shift) = (r / 4, 2 * (r % 4));
+        for (a, &q) in a.iter_mut().zip(&b.qs[32 * h..32 * h + 32]) {
+            *a = (q >> shift) & 3;
+        }
+    }
+    a
 }
 
-/// Scalar dot product of Q2_K weights with BlockQ8K activations.
+/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
+pub fn dequantize_row(blocks: &[BlockQ2K], out: &mut [f32]) {
+    assert_eq!(
+        out.len(),
+        blocks.len() * 256,
+        "Q2_K dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(256)) {
+        let d = b.d.to_f32();
+        let min = b.dmin.to_f32();
+        let q = unpack_quants(b);
+        for ((q, y), &sc) in q
+            .chunks_exact(16)
+            .zip(y.chunks_exact_mut(16))
+            .zip(&b.scales)
+        {
+            let dl = d * (sc & 0xF) as f32;
+            let ml = min * (sc >> 4) as f32;
+            for (y, &q) in y.iter_mut().zip(q) {
+                *y = dl * q as f32 - ml;
+            }
+        }
+    }
+}
+
+/// Scalar dot product of Q2_K weights with BlockQ8K activations, as ggml's
+/// `ggml_vec_dot_q2_K_q8_K_generic` (same integer sums, same f32 operations in the same
+/// order, so the result is bit-identical to it).
+///
+/// Per super-block (a Q2_K sub-block is exactly one `bsums` group):
+///
+/// ```text
+/// y.d * d * sum_j sc[j] * (q2 . q8 over sub-block j)  -  y.d * dmin * sum_j m[j] * bsums[j]
+/// ```
+///
+/// Overflow bounds (|q8| <= 128, q2 <= 3, sc, m <= 15): per sub-block
+/// |q2 . q8| <= 16 * 3 * 128 = 6144, so |isum| <= 16 * 15 * 6144 = 1_474_560;
+/// |summs| <= 16 * 15 * 2048 = 491_520.
 pub fn vec_dot(w: &[BlockQ2K], a: &[q8_k::BlockQ8K]) -> f32 {
-    let _ = (w, a);
-    todo!("Q2_K vec_dot")
+    assert_eq!(w.len(), a.len(), "Q2_K vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let mut summs = 0i32;
+        for (&bs, &sc) in y.bsums.iter().zip(&x.scales) {
+            summs += bs as i32 * (sc >> 4) as i32;
+        }
+
+        let dall = y.d * x.d.to_f32();
+        let dmin = y.d * x.dmin.to_f32();
+
+        let q2 = unpack_quants(x);
+        let mut isum = 0i32;
+        let groups = y.qs.chunks_exact(16).zip(q2.chunks_exact(16));
+        for ((q8, q2), &sc) in groups.zip(&x.scales) {
+            let isuml: i32 = q8.iter().zip(q2).map(|(&a, &b)| a as i32 * b as i32).sum();
+            isum += (sc & 0xF) as i32 * isuml;
+        }
+        sumf += dall * isum as f32 - dmin * summs as f32;
+    }
+    sumf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::q8_k::test_util::*;
+
+    fn random_blocks(n: usize, seed: u32) -> Vec<BlockQ2K> {
+        let mut w: Vec<BlockQ2K> = blocks_from_bytes(&test_bytes(n * 84, seed));
+        for (i, b) in w.iter_mut().enumerate() {
+            b.d = f16::from_f32(0.05 + 0.003 * i as f32);
+            b.dmin = f16::from_f32(0.02 - 0.004 * i as f32);
+        }
+        w
+    }
+
+    #[test]
+    fn hand_block() {
+        let mut scales = [0x32u8; 16]; // sc = 2, m = 3
+        scales[15] = 0xF1; // sc = 1, m = 15
+        let mut qs = [0u8; 64];
+        qs[0] = 0b11_10_01_00; // values 0, 32, 64, 96 -> q = 0, 1, 2, 3
+        qs[32 + 31] = 0b11_00_00_00; // value 128 + 96 + 31 = 255 (sub-block 15) -> q = 3
+        let b = BlockQ2K {
+            scales,
+            qs,
+            d: f16::from_f32(0.5),
+            dmin: f16::from_f32(0.25),
+        };
+        let mut y = [0.0; 256];
+        dequantize_row(&[b], &mut y);
+        assert_eq!([y[0], y[32], y[64], y[96]], [-0.75, 0.25, 1.25, 2.25]);
+        assert_eq!(y[1], -0.75);
+        assert_eq!(y[254], -0.25 * 15.0);
+        assert_eq!(y[255], 0.5 * 3.0 - 0.25 * 15.0);
+        assert_eq!(vec_dot(&[b], &ones_activations(1)), y.iter().sum::<f32>());
+    }
+
+    #[test]
+    fn dot_matches_dequantized() {
+        check_dot(&random_blocks(3, 14), 8);
+    }
 }

@@ -1,4 +1,22 @@
-//! Q4_0: TODO layout doc (bit layout and dequantization formula).
+//! Q4_0: 32 values per block, 4 bits each, one scale, symmetric (18 bytes, 4.5 bits per
+//! weight).
+//!
+//! Layout (ggml `block_q4_0`, `ggml-common.h`):
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d      f16 scale
+//!      2    16  qs     nibbles: qs[j] & 0x0F is value j, qs[j] >> 4 is value j + 16
+//! ```
+//!
+//! Dequantization (ggml `dequantize_row_q4_0`), for `j` in `0..16`:
+//!
+//! ```text
+//! y[j]      = ((qs[j] & 0x0F) - 8) * d
+//! y[j + 16] = ((qs[j] >>   4) - 8) * d
+//! ```
+//!
+//! (one f32 rounding, and the product is exact: 11 significant bits times at most 4.)
 
 use half::f16;
 
@@ -34,12 +52,37 @@ impl BlockFormat for BlockQ4_0 {
 
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
 pub fn dequantize_row(blocks: &[BlockQ4_0], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q4_0 dequantize")
+    assert_eq!(
+        out.len(),
+        blocks.len() * 32,
+        "Q4_0 dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(32)) {
+        let d = b.d.to_f32();
+        let (lo, hi) = y.split_at_mut(16);
+        for j in 0..16 {
+            lo[j] = (i32::from(b.qs[j] & 0x0F) - 8) as f32 * d;
+            hi[j] = (i32::from(b.qs[j] >> 4) - 8) as f32 * d;
+        }
+    }
 }
 
-/// Scalar dot product of Q4_0 weights with BlockQ8_0 activations.
+/// Scalar dot product of Q4_0 weights with BlockQ8_0 activations, as ggml's
+/// `ggml_vec_dot_q4_0_q8_0_generic`: per block an exact i32 sum of products, then
+/// `sumf += sumi * d_w * d_a` in f32 (left to right, as the C expression).
 pub fn vec_dot(w: &[BlockQ4_0], a: &[q8_0::BlockQ8_0]) -> f32 {
-    let _ = (w, a);
-    todo!("Q4_0 vec_dot")
+    assert_eq!(w.len(), a.len(), "Q4_0 vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // Overflow bound: weights in [-8, 7], activations in [-128, 127], so
+        // |sumi| <= 32 * 8 * 128 = 2^15.
+        let mut sumi = 0i32;
+        for j in 0..16 {
+            let v0 = i32::from(x.qs[j] & 0x0F) - 8;
+            let v1 = i32::from(x.qs[j] >> 4) - 8;
+            sumi += v0 * i32::from(y.qs[j]) + v1 * i32::from(y.qs[j + 16]);
+        }
+        sumf += sumi as f32 * x.d.to_f32() * y.d.to_f32();
+    }
+    sumf
 }

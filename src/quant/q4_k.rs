@@ -1,4 +1,31 @@
-//! Q4_K: TODO layout doc (bit layout and dequantization formula).
+//! Q4_K: 4-bit weights with a 6-bit scale and a 6-bit minimum per 32 values, 4.5 bits per
+//! weight (ggml's `block_q4_K`).
+//!
+//! A block holds 256 values in 144 bytes: eight sub-blocks of 32 values.
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d          f16 super-block scale of the sub-block scales
+//!      2     2  dmin       f16 super-block scale of the sub-block minimums
+//!      4    12  scales     8 six-bit scales sc[j] and 8 six-bit minimums m[j], packed (below)
+//!     16   128  qs         4-bit quants, two per byte
+//! ```
+//!
+//! Quants: the 256 values are four chunks of 64 (c = 0..3); chunk c is stored in the 32 bytes
+//! `qs[32c .. 32c + 32]`: the low nibble of `qs[32c + l]` is value `64c + l` (sub-block 2c),
+//! the high nibble is value `64c + 32 + l` (sub-block 2c + 1).
+//!
+//! Scale packing (ggml's `get_scale_min_k4`, here `scale_min_k4`): with `S0..S7` the 6-bit
+//! scales and `M0..M7` the 6-bit minimums, for k = 0..3:
+//!
+//! ```text
+//! byte k       bits 7:6 = S(k+4) bits 5:4    bits 5:0 = S(k)
+//! byte k + 4   bits 7:6 = M(k+4) bits 5:4    bits 5:0 = M(k)
+//! byte k + 8   bits 7:4 = M(k+4) bits 3:0    bits 3:0 = S(k+4) bits 3:0
+//! ```
+//!
+//! Dequantization of value i in sub-block j = i / 32, with q in 0..15:
+//! `x[i] = (d * sc[j]) * q - (dmin * m[j])` (each product rounded to f32, as ggml).
 
 use half::f16;
 
@@ -34,14 +61,165 @@ impl BlockFormat for BlockQ4K {
     }
 }
 
-/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
-pub fn dequantize_row(blocks: &[BlockQ4K], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q4_K dequantize")
+/// Unpacks 6-bit scale and minimum `j` (0..8) from the 12 packed bytes (ggml's
+/// `get_scale_min_k4`; shared with Q5_K). See the module doc for the packing.
+#[inline]
+pub(crate) fn scale_min_k4(j: usize, q: &[u8; 12]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        // Low 4 bits from the nibbles of byte j + 4, top 2 bits from the top 2 bits of
+        // byte j - 4 (scale) and byte j (min).
+        let sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        let m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+        (sc, m)
+    }
 }
 
-/// Scalar dot product of Q4_K weights with BlockQ8K activations.
+/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
+pub fn dequantize_row(blocks: &[BlockQ4K], out: &mut [f32]) {
+    assert_eq!(
+        out.len(),
+        blocks.len() * 256,
+        "Q4_K dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(256)) {
+        let d = b.d.to_f32();
+        let min = b.dmin.to_f32();
+        for (c, (q, y)) in
+            b.qs.chunks_exact(32)
+                .zip(y.chunks_exact_mut(64))
+                .enumerate()
+        {
+            let (sc1, m1) = scale_min_k4(2 * c, &b.scales);
+            let (sc2, m2) = scale_min_k4(2 * c + 1, &b.scales);
+            let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+            let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+            let (lo, hi) = y.split_at_mut(32);
+            for l in 0..32 {
+                lo[l] = d1 * (q[l] & 0xF) as f32 - m1;
+                hi[l] = d2 * (q[l] >> 4) as f32 - m2;
+            }
+        }
+    }
+}
+
+/// Scalar dot product of Q4_K weights with BlockQ8K activations, as ggml's
+/// `ggml_vec_dot_q4_K_q8_K_generic` (same integer sums, same f32 operations in the same
+/// order, so the result is bit-identical to it).
+///
+/// Per super-block, with the second sum taken from `bsums` (two per 32-value sub-block):
+///
+/// ```text
+/// d * y.d * sum_j sc[j] * (q4 . q8 over sub-block j)
+///   - dmin * y.d * sum_j m[j] * (sum of q8 over sub-block j)
+/// ```
+///
+/// Overflow bounds (|q8| <= 128, q4 <= 15, sc, m <= 63): each lane of `lanes` receives 32
+/// products, |lane| <= 32 * 63 * 15 * 128 = 3_870_720; `sumi` <= 16 * 63 * 2048 = 2_064_384.
 pub fn vec_dot(w: &[BlockQ4K], a: &[q8_k::BlockQ8K]) -> f32 {
-    let _ = (w, a);
-    todo!("Q4_K vec_dot")
+    assert_eq!(w.len(), a.len(), "Q4_K vec_dot: block count mismatch");
+    let mut sums = [0.0f32; 8];
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // The 256 quants as i8 in value order.
+        let mut aux8 = [0i8; 256];
+        for (q, a) in x.qs.chunks_exact(32).zip(aux8.chunks_exact_mut(64)) {
+            for l in 0..32 {
+                a[l] = (q[l] & 0xF) as i8;
+                a[l + 32] = (q[l] >> 4) as i8;
+            }
+        }
+        let mut scales = [0u8; 8];
+        let mut mins = [0u8; 8];
+        for j in 0..8 {
+            (scales[j], mins[j]) = scale_min_k4(j, &x.scales);
+        }
+
+        // The minimum terms: bsums[j] covers 16 values, so two per sub-block.
+        let mut sumi = 0i32;
+        for (j, &bs) in y.bsums.iter().enumerate() {
+            sumi += bs as i32 * mins[j / 2] as i32;
+        }
+
+        let mut lanes = [0i32; 8];
+        for (j, (q8, a)) in y.qs.chunks_exact(16).zip(aux8.chunks_exact(16)).enumerate() {
+            q8_k::acc16(&mut lanes, scales[j / 2] as i32, q8, a);
+        }
+
+        let d = x.d.to_f32() * y.d;
+        for l in 0..8 {
+            sums[l] += d * lanes[l] as f32;
+        }
+        let dmin = x.dmin.to_f32() * y.d;
+        sumf -= dmin * sumi as f32;
+    }
+    for s in sums {
+        sumf += s;
+    }
+    sumf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::q8_k::test_util::*;
+
+    /// Packs 8 scales and 8 minimums (6 bits each) as the module doc describes.
+    pub(crate) fn pack_scale_min(sc: [u8; 8], m: [u8; 8]) -> [u8; 12] {
+        let mut q = [0u8; 12];
+        for k in 0..4 {
+            q[k] = sc[k] | ((sc[k + 4] >> 4) << 6);
+            q[k + 4] = m[k] | ((m[k + 4] >> 4) << 6);
+            q[k + 8] = (sc[k + 4] & 0xF) | ((m[k + 4] & 0xF) << 4);
+        }
+        q
+    }
+
+    #[test]
+    fn scale_min_round_trip() {
+        let sc = [0, 63, 17, 42, 5, 63, 48, 33];
+        let m = [63, 0, 21, 7, 60, 16, 1, 47];
+        let q = pack_scale_min(sc, m);
+        for j in 0..8 {
+            assert_eq!(scale_min_k4(j, &q), (sc[j], m[j]), "j = {j}");
+        }
+    }
+
+    fn random_blocks(n: usize, seed: u32) -> Vec<BlockQ4K> {
+        let mut w: Vec<BlockQ4K> = blocks_from_bytes(&test_bytes(n * 144, seed));
+        for (i, b) in w.iter_mut().enumerate() {
+            b.d = f16::from_f32(0.01 + 0.003 * i as f32);
+            b.dmin = f16::from_f32(0.02 - 0.004 * i as f32);
+        }
+        w
+    }
+
+    #[test]
+    fn hand_block() {
+        let mut qs = [0u8; 128];
+        qs[0] = 0x5A; // value 0 (sub-block 0) = 10, value 32 (sub-block 1) = 5
+        qs[3 * 32 + 31] = 0xF7; // value 223 (sub-block 6) = 7, value 255 (sub-block 7) = 15
+        let b = BlockQ4K {
+            d: f16::from_f32(0.5),
+            dmin: f16::from_f32(0.25),
+            scales: pack_scale_min([1, 2, 3, 4, 20, 40, 63, 0], [0, 1, 2, 3, 16, 32, 63, 5]),
+            qs,
+        };
+        let mut y = [0.0; 256];
+        dequantize_row(&[b], &mut y);
+        assert_eq!(y[0], 0.5 * 10.0);
+        assert_eq!(y[1], 0.0);
+        assert_eq!(y[32], 0.5 * 2.0 * 5.0 - 0.25);
+        assert_eq!(y[64], -0.5);
+        assert_eq!(y[223], 0.5 * 63.0 * 7.0 - 0.25 * 63.0);
+        assert_eq!(y[255], -0.25 * 5.0);
+        // With activations all 1 the dot product is the row sum (exact here).
+        assert_eq!(vec_dot(&[b], &ones_activations(1)), y.iter().sum::<f32>());
+    }
+
+    #[test]
+    fn dot_matches_dequantized() {
+        check_dot(&random_blocks(3, 11), 5);
+    }
 }

@@ -1,4 +1,24 @@
-//! Q5_0: TODO layout doc (bit layout and dequantization formula).
+//! Q5_0: 32 values per block, 5 bits each, one scale, symmetric (22 bytes, 5.5 bits per
+//! weight).
+//!
+//! Layout (ggml `block_q5_0`, `ggml-common.h`):
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d      f16 scale
+//!      2     4  qh     the fifth (high) bits: bit j of the little-endian u32 belongs to value j
+//!      6    16  qs     low nibbles: qs[j] & 0x0F is value j, qs[j] >> 4 is value j + 16
+//! ```
+//!
+//! Dequantization (ggml `dequantize_row_q5_0`), for `j` in `0..16`:
+//!
+//! ```text
+//! q[j]      = (qs[j] & 0x0F) | (((qh >>  j      ) & 1) << 4)
+//! q[j + 16] = (qs[j] >>   4) | (((qh >> (j + 16)) & 1) << 4)
+//! y[i]      = (q[i] - 16) * d
+//! ```
+//!
+//! (one f32 rounding, and the product is exact: 11 significant bits times at most 5.)
 
 use half::f16;
 
@@ -33,14 +53,50 @@ impl BlockFormat for BlockQ5_0 {
     }
 }
 
-/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
-pub fn dequantize_row(blocks: &[BlockQ5_0], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q5_0 dequantize")
+/// The 32 unsigned 5-bit quants of a block (`0..=31`), in value order.
+#[inline]
+fn unpack(qh: [u8; 4], qs: &[u8; 16]) -> [i32; 32] {
+    let qh = u32::from_le_bytes(qh);
+    let mut q = [0i32; 32];
+    for j in 0..16 {
+        let h0 = ((qh >> j) & 1) << 4;
+        let h1 = ((qh >> (j + 16)) & 1) << 4;
+        q[j] = (u32::from(qs[j] & 0x0F) | h0) as i32;
+        q[j + 16] = (u32::from(qs[j] >> 4) | h1) as i32;
+    }
+    q
 }
 
-/// Scalar dot product of Q5_0 weights with BlockQ8_0 activations.
+/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
+pub fn dequantize_row(blocks: &[BlockQ5_0], out: &mut [f32]) {
+    assert_eq!(
+        out.len(),
+        blocks.len() * 32,
+        "Q5_0 dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(32)) {
+        let d = b.d.to_f32();
+        for (y, q) in y.iter_mut().zip(unpack(b.qh, &b.qs)) {
+            *y = (q - 16) as f32 * d;
+        }
+    }
+}
+
+/// Scalar dot product of Q5_0 weights with BlockQ8_0 activations, as ggml's
+/// `ggml_vec_dot_q5_0_q8_0_generic`: per block an exact i32 sum of products, then
+/// `sumf += (d_w * d_a) * sumi` in f32.
 pub fn vec_dot(w: &[BlockQ5_0], a: &[q8_0::BlockQ8_0]) -> f32 {
-    let _ = (w, a);
-    todo!("Q5_0 vec_dot")
+    assert_eq!(w.len(), a.len(), "Q5_0 vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // Overflow bound: weights in [-16, 15], activations in [-128, 127], so
+        // |sumi| <= 32 * 16 * 128 = 2^16.
+        let sumi: i32 = unpack(x.qh, &x.qs)
+            .iter()
+            .zip(y.qs.iter())
+            .map(|(&q, &a)| (q - 16) * i32::from(a))
+            .sum();
+        sumf += (x.d.to_f32() * y.d.to_f32()) * sumi as f32;
+    }
+    sumf
 }

@@ -1,4 +1,26 @@
-//! Q5_1: TODO layout doc (bit layout and dequantization formula).
+//! Q5_1: 32 values per block, 5 bits each, a scale and a minimum (24 bytes, 6 bits per
+//! weight).
+//!
+//! Layout (ggml `block_q5_1`, `ggml-common.h`):
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d      f16 scale
+//!      2     2  m      f16 minimum (offset added to every value)
+//!      4     4  qh     the fifth (high) bits: bit j of the little-endian u32 belongs to value j
+//!      8    16  qs     low nibbles: qs[j] & 0x0F is value j, qs[j] >> 4 is value j + 16
+//! ```
+//!
+//! Dequantization (ggml `dequantize_row_q5_1`), for `j` in `0..16`:
+//!
+//! ```text
+//! q[j]      = (qs[j] & 0x0F) | (((qh >>  j      ) & 1) << 4)
+//! q[j + 16] = (qs[j] >>   4) | (((qh >> (j + 16)) & 1) << 4)
+//! y[i]      = q[i] * d + m
+//! ```
+//!
+//! The product is exact; the sum is rounded once to f32 (a multiply then an add, no fused
+//! multiply-add).
 
 use half::f16;
 
@@ -34,14 +56,56 @@ impl BlockFormat for BlockQ5_1 {
     }
 }
 
+/// The 32 unsigned 5-bit quants of a block (`0..=31`), in value order.
+#[inline]
+fn unpack(qh: [u8; 4], qs: &[u8; 16]) -> [i32; 32] {
+    let qh = u32::from_le_bytes(qh);
+    let mut q = [0i32; 32];
+    for j in 0..16 {
+        let h0 = ((qh >> j) & 1) << 4;
+        let h1 = ((qh >> (j + 16)) & 1) << 4;
+        q[j] = (u32::from(qs[j] & 0x0F) | h0) as i32;
+        q[j + 16] = (u32::from(qs[j] >> 4) | h1) as i32;
+    }
+    q
+}
+
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
 pub fn dequantize_row(blocks: &[BlockQ5_1], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q5_1 dequantize")
+    assert_eq!(
+        out.len(),
+        blocks.len() * 32,
+        "Q5_1 dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(32)) {
+        let d = b.d.to_f32();
+        let m = b.m.to_f32();
+        for (y, q) in y.iter_mut().zip(unpack(b.qh, &b.qs)) {
+            *y = q as f32 * d + m;
+        }
+    }
 }
 
 /// Scalar dot product of Q5_1 weights with BlockQ8_0 activations.
+///
+/// Follows ggml's `ggml_vec_dot_q5_1_q8_1_generic`:
+/// `sumf += (d_w * d_a) * sumi + m * s` per block, with `s = d_a * sum(q_a)` computed here
+/// from the Q8_0 block in f32 (ggml's Q8_1 stores `s` as f16; see [`super::q4_1::vec_dot`]).
 pub fn vec_dot(w: &[BlockQ5_1], a: &[q8_0::BlockQ8_0]) -> f32 {
-    let _ = (w, a);
-    todo!("Q5_1 vec_dot")
+    assert_eq!(w.len(), a.len(), "Q5_1 vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // Overflow bounds: weights in [0, 31], activations in [-128, 127], so
+        // |sumi| <= 32 * 31 * 128 < 2^17 and |suma| <= 32 * 128 = 2^12.
+        let sumi: i32 = unpack(x.qh, &x.qs)
+            .iter()
+            .zip(y.qs.iter())
+            .map(|(&q, &a)| q * i32::from(a))
+            .sum();
+        let suma: i32 = y.qs.iter().map(|&q| i32::from(q)).sum();
+        let dy = y.d.to_f32();
+        let s = dy * suma as f32;
+        sumf += (x.d.to_f32() * dy) * sumi as f32 + x.m.to_f32() * s;
+    }
+    sumf
 }

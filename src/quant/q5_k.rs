@@ -1,7 +1,29 @@
-//! Q5_K: TODO layout doc (bit layout and dequantization formula).
+//! Q5_K: 5-bit weights with a 6-bit scale and a 6-bit minimum per 32 values, 5.5 bits per
+//! weight (ggml's `block_q5_K`). Q4_K plus one high bit per value.
+//!
+//! A block holds 256 values in 176 bytes: eight sub-blocks of 32 values.
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d          f16 super-block scale of the sub-block scales
+//!      2     2  dmin       f16 super-block scale of the sub-block minimums
+//!      4    12  scales     8 six-bit scales sc[j] and 8 six-bit minimums m[j], packed as in
+//!                          Q4_K (see `super::q4_k`, ggml's `get_scale_min_k4`)
+//!     16    32  qh         the fifth (high) bit of each quant
+//!     48   128  qs         the low 4 bits of each quant, two per byte
+//! ```
+//!
+//! Quants: the low 4 bits are laid out as in Q4_K: the 256 values are four chunks of 64
+//! (c = 0..3); the low nibble of `qs[32c + l]` is value `64c + l` (sub-block 2c), the high
+//! nibble is value `64c + 32 + l` (sub-block 2c + 1). The high bit of value `32j + l`
+//! (sub-block j, l = 0..31) is bit j of `qh[l]`. So `q = low4 | high << 4`, q in 0..31.
+//!
+//! Dequantization of value i in sub-block j = i / 32:
+//! `x[i] = (d * sc[j]) * q - (dmin * m[j])` (each product rounded to f32, as ggml).
 
 use half::f16;
 
+use super::q4_k::scale_min_k4;
 use super::{q8_k, BlockFormat, GgmlType, Pod};
 
 /// One Q5_K block of 256 values.
@@ -35,14 +57,142 @@ impl BlockFormat for BlockQ5K {
     }
 }
 
-/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
-pub fn dequantize_row(blocks: &[BlockQ5K], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q5_K dequantize")
+/// The 256 quants of a block (0..31) as i8 in value order.
+#[inline]
+fn unpack_quants(b: &BlockQ5K) -> [i8; 256] {
+    let mut a = [0i8; 256];
+    for (c, (q, a)) in
+        b.qs.chunks_exact(32)
+            .zip(a.chunks_exact_mut(64))
+            .enumerate()
+    {
+        // Sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles): their high bits are bits 2c
+        // and 2c + 1 of qh.
+        let (m1, m2) = (1u8 << (2 * c), 2u8 << (2 * c));
+        for l in 0..32 {
+            let h1 = if b.qh[l] & m1 != 0 { 16 } else { 0 };
+            let h2 = if b.qh[l] & m2 != 0 { 16 } else { 0 };
+            a[l] = ((q[l] & 0xF) | h1) as i8;
+            a[l + 32] = ((q[l] >> 4) | h2) as i8;
+        }
+    }
+    a
 }
 
-/// Scalar dot product of Q5_K weights with BlockQ8K activations.
+/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
+pub fn dequantize_row(blocks: &[BlockQ5K], out: &mut [f32]) {
+    assert_eq!(
+        out.len(),
+        blocks.len() * 256,
+        "Q5_K dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(256)) {
+        let d = b.d.to_f32();
+        let min = b.dmin.to_f32();
+        let q = unpack_quants(b);
+        for (j, (q, y)) in q.chunks_exact(32).zip(y.chunks_exact_mut(32)).enumerate() {
+            let (sc, m) = scale_min_k4(j, &b.scales);
+            let (dl, ml) = (d * sc as f32, min * m as f32);
+            for (y, &q) in y.iter_mut().zip(q) {
+                *y = dl * q as f32 - ml;
+            }
+        }
+    }
+}
+
+/// Scalar dot product of Q5_K weights with BlockQ8K activations, as ggml's
+/// `ggml_vec_dot_q5_K_q8_K_generic` (same integer sums, same f32 operations in the same
+/// order, so the result is bit-identical to it).
+///
+/// Per super-block, with the second sum taken from `bsums` (two per 32-value sub-block):
+///
+/// ```text
+/// d * y.d * sum_j sc[j] * (q5 . q8 over sub-block j)
+///   - dmin * y.d * sum_j m[j] * (sum of q8 over sub-block j)
+/// ```
+///
+/// Overflow bounds (|q8| <= 128, q5 <= 31, sc, m <= 63): each lane of `lanes` receives 32
+/// products, |lane| <= 32 * 63 * 31 * 128 = 7_999_488; `sumi` <= 16 * 63 * 2048 = 2_064_384.
 pub fn vec_dot(w: &[BlockQ5K], a: &[q8_k::BlockQ8K]) -> f32 {
-    let _ = (w, a);
-    todo!("Q5_K vec_dot")
+    assert_eq!(w.len(), a.len(), "Q5_K vec_dot: block count mismatch");
+    let mut sums = [0.0f32; 8];
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let aux8 = unpack_quants(x);
+        let mut scales = [0u8; 8];
+        let mut mins = [0u8; 8];
+        for j in 0..8 {
+            (scales[j], mins[j]) = scale_min_k4(j, &x.scales);
+        }
+
+        // The minimum terms: bsums[j] covers 16 values, so two per sub-block.
+        let mut sumi = 0i32;
+        for (j, &bs) in y.bsums.iter().enumerate() {
+            sumi += bs as i32 * mins[j / 2] as i32;
+        }
+
+        let mut lanes = [0i32; 8];
+        for (j, (q8, a)) in y.qs.chunks_exact(16).zip(aux8.chunks_exact(16)).enumerate() {
+            q8_k::acc16(&mut lanes, scales[j / 2] as i32, q8, a);
+        }
+
+        let d = x.d.to_f32() * y.d;
+        for l in 0..8 {
+            sums[l] += d * lanes[l] as f32;
+        }
+        let dmin = x.dmin.to_f32() * y.d;
+        sumf -= dmin * sumi as f32;
+    }
+    for s in sums {
+        sumf += s;
+    }
+    sumf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::q8_k::test_util::*;
+
+    fn random_blocks(n: usize, seed: u32) -> Vec<BlockQ5K> {
+        let mut w: Vec<BlockQ5K> = blocks_from_bytes(&test_bytes(n * 176, seed));
+        for (i, b) in w.iter_mut().enumerate() {
+            b.d = f16::from_f32(0.01 + 0.003 * i as f32);
+            b.dmin = f16::from_f32(0.02 - 0.004 * i as f32);
+        }
+        w
+    }
+
+    #[test]
+    fn hand_block() {
+        // Scales packed as in Q4_K: sc = [1, 2, 3, 4, 5, 6, 7, 8], m = [0; 8] except m[7] = 3.
+        let mut scales = [1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8];
+        scales[11] |= 3 << 4;
+        let mut qs = [0u8; 128];
+        let mut qh = [0u8; 32];
+        qs[0] = 0x5A; // value 0 (sub-block 0) low = 10, value 32 (sub-block 1) low = 5
+        qh[0] = 0b0000_0010; // high bit of value 32
+        qs[3 * 32 + 31] = 0xF7; // value 223 (sub-block 6) low = 7, value 255 (sub-block 7) = 15
+        qh[31] = 0b1100_0000; // high bits of values 223 and 255
+        let b = BlockQ5K {
+            d: f16::from_f32(0.5),
+            dmin: f16::from_f32(0.25),
+            scales,
+            qh,
+            qs,
+        };
+        let mut y = [0.0; 256];
+        dequantize_row(&[b], &mut y);
+        assert_eq!(y[0], 0.5 * 10.0);
+        assert_eq!(y[32], 0.5 * 2.0 * 21.0);
+        assert_eq!(y[223], 0.5 * 7.0 * 23.0);
+        assert_eq!(y[255], 0.5 * 8.0 * 31.0 - 0.25 * 3.0);
+        assert_eq!(y[254], -0.25 * 3.0);
+        assert_eq!(vec_dot(&[b], &ones_activations(1)), y.iter().sum::<f32>());
+    }
+
+    #[test]
+    fn dot_matches_dequantized() {
+        check_dot(&random_blocks(3, 12), 6);
+    }
 }

@@ -1,4 +1,31 @@
-//! Q6_K: TODO layout doc (bit layout and dequantization formula).
+//! Q6_K: 6-bit weights with a signed 8-bit scale per 16 values, 6.5625 bits per weight
+//! (ggml's `block_q6_K`). Symmetric: no minimum.
+//!
+//! A block holds 256 values in 210 bytes: sixteen sub-blocks of 16 values.
+//!
+//! ```text
+//! offset  size  field
+//!      0   128  ql         the low 4 bits of each quant, two per byte
+//!    128    64  qh         the high 2 bits of each quant, four per byte
+//!    192    16  scales     i8 scale of each 16-value sub-block
+//!    208     2  d          f16 super-block scale
+//! ```
+//!
+//! Quants: the 256 values are two halves of 128 (h = 0, 1), half h using `ql[64h .. 64h + 64]`
+//! and `qh[32h .. 32h + 32]`. Writing `L = ql[64h..]`, `H = qh[32h..]`, for l = 0..31 the
+//! unsigned 6-bit quants of the half are
+//!
+//! ```text
+//! value 128h +      l : (L[l]      & 0xF) | ((H[l] >> 0) & 3) << 4
+//! value 128h + 32 + l : (L[l + 32] & 0xF) | ((H[l] >> 2) & 3) << 4
+//! value 128h + 64 + l : (L[l]      >> 4)  | ((H[l] >> 4) & 3) << 4
+//! value 128h + 96 + l : (L[l + 32] >> 4)  | ((H[l] >> 6) & 3) << 4
+//! ```
+//!
+//! and the signed quant is that minus 32 (q in -32..31).
+//!
+//! Dequantization of value i: `x[i] = (d * scales[i / 16]) * q` (each product rounded to f32,
+//! as ggml).
 
 use half::f16;
 
@@ -34,14 +61,122 @@ impl BlockFormat for BlockQ6K {
     }
 }
 
-/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
-pub fn dequantize_row(blocks: &[BlockQ6K], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q6_K dequantize")
+/// The 256 signed quants of a block (-32..31) in value order.
+#[inline]
+fn unpack_quants(b: &BlockQ6K) -> [i8; 256] {
+    let mut a = [0i8; 256];
+    let halves = b.ql.chunks_exact(64).zip(b.qh.chunks_exact(32));
+    for ((ql, qh), a) in halves.zip(a.chunks_exact_mut(128)) {
+        for l in 0..32 {
+            a[l] = ((ql[l] & 0xF) | ((qh[l] & 3) << 4)) as i8 - 32;
+            a[l + 32] = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) as i8 - 32;
+            a[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i8 - 32;
+            a[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i8 - 32;
+        }
+    }
+    a
 }
 
-/// Scalar dot product of Q6_K weights with BlockQ8K activations.
+/// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 256`).
+pub fn dequantize_row(blocks: &[BlockQ6K], out: &mut [f32]) {
+    assert_eq!(
+        out.len(),
+        blocks.len() * 256,
+        "Q6_K dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(256)) {
+        let d = b.d.to_f32();
+        let q = unpack_quants(b);
+        for ((q, y), &sc) in q
+            .chunks_exact(16)
+            .zip(y.chunks_exact_mut(16))
+            .zip(&b.scales)
+        {
+            let dl = d * sc as f32;
+            for (y, &q) in y.iter_mut().zip(q) {
+                *y = dl * q as f32;
+            }
+        }
+    }
+}
+
+/// Scalar dot product of Q6_K weights with BlockQ8K activations, as ggml's
+/// `ggml_vec_dot_q6_K_q8_K_generic` (same integer sums, same f32 operations in the same
+/// order, so the result is bit-identical to it).
+///
+/// Per super-block: `d * y.d * sum_j scales[j] * (q6 . q8 over sub-block j)`.
+///
+/// Overflow bounds (|q8| <= 128, |q6| <= 32, |scale| <= 128): each product q8 * q6 fits i16
+/// (|.| <= 4096); each lane of `lanes` receives 32 of them times a scale,
+/// |lane| <= 32 * 128 * 4096 = 16_777_216 < 2^31.
 pub fn vec_dot(w: &[BlockQ6K], a: &[q8_k::BlockQ8K]) -> f32 {
-    let _ = (w, a);
-    todo!("Q6_K vec_dot")
+    assert_eq!(w.len(), a.len(), "Q6_K vec_dot: block count mismatch");
+    let mut sums = [0.0f32; 8];
+    for (x, y) in w.iter().zip(a) {
+        let aux8 = unpack_quants(x);
+        let mut lanes = [0i32; 8];
+        let groups = y.qs.chunks_exact(16).zip(aux8.chunks_exact(16));
+        for ((q8, a), &sc) in groups.zip(&x.scales) {
+            q8_k::acc16(&mut lanes, sc as i32, q8, a);
+        }
+        let d = x.d.to_f32() * y.d;
+        for l in 0..8 {
+            sums[l] += d * lanes[l] as f32;
+        }
+    }
+    let mut sumf = 0.0f32;
+    for s in sums {
+        sumf += s;
+    }
+    sumf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::q8_k::test_util::*;
+
+    fn random_blocks(n: usize, seed: u32) -> Vec<BlockQ6K> {
+        let mut w: Vec<BlockQ6K> = blocks_from_bytes(&test_bytes(n * 210, seed));
+        for (i, b) in w.iter_mut().enumerate() {
+            b.d = f16::from_f32(0.001 + 0.0003 * i as f32);
+        }
+        w
+    }
+
+    #[test]
+    fn hand_block() {
+        let mut scales = [0i8; 16];
+        for (j, s) in scales.iter_mut().enumerate() {
+            *s = (j as i32 * 17 - 128) as i8; // -128 ..= 127
+        }
+        let mut ql = [0u8; 128];
+        let mut qh = [0u8; 64];
+        // Default: low 4 bits 0, high bits 2 -> q = 32 - 32 = 0.
+        qh.fill(0b1010_1010);
+        ql[5] = 0x3F; // value 5: low 0xF; value 69: low 3
+        qh[5] = 0b0001_1011; // value 5 high 3 -> q = 63 - 32 = 31; value 37 high 2; value 69
+                             // high 1 -> q = 19 - 32 = -13; value 101 high 0 -> q = -32
+        ql[64 + 32 + 31] = 0xF0; // value 128 + 96 + 31 = 255: low 0xF, high 2 -> q = 15
+        let b = BlockQ6K {
+            ql,
+            qh,
+            scales,
+            d: f16::from_f32(0.25),
+        };
+        let mut y = [0.0; 256];
+        dequantize_row(&[b], &mut y);
+        assert_eq!(y[5], 0.25 * -128.0 * 31.0);
+        assert_eq!(y[37], 0.0);
+        assert_eq!(y[69], 0.25 * (4.0 * 17.0 - 128.0) * -13.0);
+        assert_eq!(y[101], 0.25 * (6.0 * 17.0 - 128.0) * -32.0);
+        assert_eq!(y[255], 0.25 * 127.0 * 15.0);
+        assert_eq!(y.iter().filter(|&&v| v != 0.0).count(), 4);
+        assert_eq!(vec_dot(&[b], &ones_activations(1)), y.iter().sum::<f32>());
+    }
+
+    #[test]
+    fn dot_matches_dequantized() {
+        check_dot(&random_blocks(3, 13), 7);
+    }
 }

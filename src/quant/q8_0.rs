@@ -1,4 +1,20 @@
-//! Q8_0: TODO layout doc (bit layout and dequantization formula).
+//! Q8_0: 32 values per block, 8 bits each, one scale (34 bytes, 8.5 bits per weight).
+//!
+//! Layout (ggml `block_q8_0`, `ggml-common.h`):
+//!
+//! ```text
+//! offset  size  field
+//!      0     2  d      f16 scale
+//!      2    32  qs     i8 quants, qs[j] is value j (no packing)
+//! ```
+//!
+//! Dequantization (ggml `dequantize_row_q8_0`): `y[j] = qs[j] * d` (the product is rounded to
+//! f32 once; it is exact, since an f16 has 11 significant bits and an i8 at most 8).
+//!
+//! Q8_0 is also the activation format of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL weights:
+//! [`quantize_row`] is ggml's `quantize_row_q8_0_ref`. (ggml pairs Q4_1/Q5_1 with Q8_1, which
+//! adds `s = d * sum(qs)` to the same `d` and `qs`; ferrite's dot products derive that sum
+//! from `qs` instead.)
 
 use half::f16;
 
@@ -34,19 +50,108 @@ impl BlockFormat for BlockQ8_0 {
 
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
 pub fn dequantize_row(blocks: &[BlockQ8_0], out: &mut [f32]) {
-    let _ = (blocks, out);
-    todo!("Q8_0 dequantize")
+    assert_eq!(
+        out.len(),
+        blocks.len() * 32,
+        "Q8_0 dequantize: length mismatch"
+    );
+    for (b, y) in blocks.iter().zip(out.chunks_exact_mut(32)) {
+        let d = b.d.to_f32();
+        for (y, &q) in y.iter_mut().zip(b.qs.iter()) {
+            *y = f32::from(q) * d;
+        }
+    }
 }
 
-/// Scalar dot product of Q8_0 weights with BlockQ8_0 activations.
+/// Scalar dot product of Q8_0 weights with BlockQ8_0 activations, as ggml's
+/// `ggml_vec_dot_q8_0_q8_0_generic`: per block an exact i32 sum of products, then
+/// `sumf += sumi * (d_w * d_a)` in f32.
 pub fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
-    let _ = (w, a);
-    todo!("Q8_0 vec_dot")
+    assert_eq!(w.len(), a.len(), "Q8_0 vec_dot: block count mismatch");
+    let mut sumf = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // Overflow bound: |qs| <= 128 on both sides (an i8 from a file may be -128), so
+        // |sumi| <= 32 * 128 * 128 = 2^19, far inside i32.
+        let sumi: i32 =
+            x.qs.iter()
+                .zip(y.qs.iter())
+                .map(|(&p, &q)| i32::from(p) * i32::from(q))
+                .sum();
+        sumf += sumi as f32 * (x.d.to_f32() * y.d.to_f32());
+    }
+    sumf
 }
 
 /// Quantizes `x` into Q8_0 blocks (`x.len() == out.len() * 32`), as ggml's
-/// `quantize_row_q8_0_ref`.
+/// `quantize_row_q8_0_ref`: per block `d = amax / 127` (stored as f16, rounded to nearest
+/// even), `qs[j] = roundf(x[j] * id)` with `id = 1/d` computed from the unrounded f32 `d`
+/// (0 when `d == 0`), rounding halves away from zero.
 pub fn quantize_row(x: &[f32], out: &mut [BlockQ8_0]) {
-    let _ = (x, out);
-    todo!("Q8_0 quantize")
+    assert_eq!(x.len(), out.len() * 32, "Q8_0 quantize: length mismatch");
+    for (x, b) in x.chunks_exact(32).zip(out.iter_mut()) {
+        // ggml's `MAX(a, b)` is `a > b ? a : b`; written the same way so that even NaN
+        // inputs give the same block.
+        let amax = x
+            .iter()
+            .fold(0.0f32, |m, &v| if m > v.abs() { m } else { v.abs() });
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        b.d = f16::from_f32(d);
+        for (q, &v) in b.qs.iter_mut().zip(x) {
+            // `as i8` saturates (and maps NaN to 0); |v * id| <= 127 for finite input, so
+            // this is the plain conversion of ggml's `roundf` result.
+            *q = (v * id).round() as i8;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_halves_away_from_zero() {
+        // amax = 127 gives d = 1 and id = 1, so x * id is x itself.
+        let mut x = [0.0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = -2.5;
+        x[3] = 0.5;
+        x[4] = -126.49;
+        let mut b = [BlockQ8_0 {
+            d: f16::ZERO,
+            qs: [0; 32],
+        }];
+        quantize_row(&x, &mut b);
+        assert_eq!(b[0].d.to_f32(), 1.0);
+        assert_eq!(&b[0].qs[..5], &[127, 3, -3, 1, -126]);
+        let mut y = [0.0f32; 32];
+        dequantize_row(&b, &mut y);
+        assert_eq!(&y[..5], &[127.0, 3.0, -3.0, 1.0, -126.0]);
+    }
+
+    #[test]
+    fn zero_block_has_zero_scale() {
+        let mut b = [BlockQ8_0 {
+            d: f16::ONE,
+            qs: [1; 32],
+        }];
+        quantize_row(&[0.0; 32], &mut b);
+        assert_eq!(b[0].d.to_bits(), 0);
+        assert_eq!(b[0].qs, [0; 32]);
+    }
+
+    #[test]
+    fn dot_uses_exact_integer_sums() {
+        let w = [BlockQ8_0 {
+            d: f16::from_f32(0.5),
+            qs: [-128; 32],
+        }];
+        let a = [BlockQ8_0 {
+            d: f16::from_f32(0.25),
+            qs: [-128; 32],
+        }];
+        // 32 * 128 * 128 = 524288, times 0.125.
+        assert_eq!(vec_dot(&w, &a), 65536.0);
+    }
 }

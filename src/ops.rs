@@ -1,0 +1,149 @@
+//! f32 vector operations of the forward pass, written to follow ggml's CPU reference closely
+//! (same accumulation widths, same RoPE angle recurrence) so results agree with llama.cpp to
+//! float rounding.
+
+/// RMSNorm in place: `x = x / sqrt(mean(x^2) + eps) * w` (ggml sums squares in f64).
+pub fn rmsnorm(x: &mut [f32], w: &[f32], eps: f32) {
+    let sum: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / x.len() as f64) as f32;
+    let scale = 1.0 / (mean + eps).sqrt();
+    for (v, &g) in x.iter_mut().zip(w) {
+        *v = *v * scale * g;
+    }
+}
+
+/// RMSNorm from `src` into `dst`.
+pub fn rmsnorm_into(dst: &mut [f32], src: &[f32], w: &[f32], eps: f32) {
+    dst.copy_from_slice(src);
+    rmsnorm(dst, w, eps);
+}
+
+/// LayerNorm from `src` into `dst`: `(x - mean) / sqrt(var + eps) * w + b` (ggml's `norm`
+/// followed by the weight and bias).
+pub fn layernorm_into(dst: &mut [f32], src: &[f32], w: &[f32], b: &[f32], eps: f32) {
+    let n = src.len() as f64;
+    let mean = (src.iter().map(|&v| v as f64).sum::<f64>() / n) as f32;
+    let mut sum2 = 0f64;
+    for (d, &s) in dst.iter_mut().zip(src) {
+        let y = s - mean;
+        *d = y;
+        sum2 += (y * y) as f64;
+    }
+    let scale = 1.0 / ((sum2 / n) as f32 + eps).sqrt();
+    for ((d, &g), &bb) in dst.iter_mut().zip(w).zip(b) {
+        *d = *d * scale * g + bb;
+    }
+}
+
+/// `x += y`.
+pub fn add(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// `x *= s`.
+pub fn scale(x: &mut [f32], s: f32) {
+    for a in x.iter_mut() {
+        *a *= s;
+    }
+}
+
+/// Softmax in place (ggml: max-subtracted exponentials, sum in f64).
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// SiLU: `x * sigmoid(x)`.
+#[inline]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + (-x).exp())
+}
+
+/// GELU, tanh approximation, computed in f32.
+#[inline]
+pub fn gelu_f32(x: f32) -> f32 {
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    const COEF_A: f32 = 0.044_715;
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+}
+
+/// GELU as ggml's CPU backend computes it (`GGML_GELU_FP16`): the input is rounded to f16
+/// and the result looked up in an f16 table of `gelu_f32`, with the tails cut at +-10.
+/// Following it costs nothing and keeps GPT-2 and Gemma outputs within float noise of
+/// llama.cpp (the f16 rounding alone moves log-probabilities by a few hundredths).
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    use half::f16;
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        f16::from_f32(gelu_f32(f16::from_f32(x).to_f32())).to_f32()
+    }
+}
+
+/// `gate = act(gate) * up`, the gated FFN activation (SwiGLU or GeGLU).
+pub fn gated(gate: &mut [f32], up: &[f32], act: fn(f32) -> f32) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = act(*g) * u;
+    }
+}
+
+/// Fills `cos`/`sin` (length `n_rot / 2`) with the RoPE angles for position `pos`, using
+/// ggml's recurrence `theta_{i+1} = theta_i * base^(-2/n_rot)` in f32 (not `powf` per index),
+/// so the angles match llama.cpp's bit for bit in the common case.
+pub fn rope_angles(
+    pos: usize,
+    n_rot: usize,
+    base: f32,
+    freq_scale: f32,
+    cos: &mut [f32],
+    sin: &mut [f32],
+) {
+    let theta_scale = base.powf(-2.0 / n_rot as f32);
+    let mut theta = pos as f32;
+    for (c, s) in cos.iter_mut().zip(sin.iter_mut()) {
+        let t = freq_scale * theta;
+        *c = t.cos();
+        *s = t.sin();
+        theta *= theta_scale;
+    }
+}
+
+/// Rotates one head in place. `Neox` pairs `x[i]` with `x[i + n_rot/2]`; `Normal` pairs
+/// `x[2i]` with `x[2i+1]`. Dimensions past `n_rot` are left as they are.
+pub fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
+    let half = cos.len();
+    for i in 0..half {
+        let (a, b) = if neox {
+            (i, i + half)
+        } else {
+            (2 * i, 2 * i + 1)
+        };
+        let (x0, x1) = (x[a], x[b]);
+        x[a] = x0 * cos[i] - x1 * sin[i];
+        x[b] = x0 * sin[i] + x1 * cos[i];
+    }
+}
+
+/// Index of the largest value, ties to the lowest index.
+pub fn argmax(x: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in x.iter().enumerate() {
+        if v > x[best] {
+            best = i;
+        }
+    }
+    best
+}

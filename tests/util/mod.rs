@@ -1,0 +1,43 @@
+//! Shared helpers for the integration tests: where the shared test data and the default model
+//! live.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `../shared` next to the checkout (or `/work/shared` when run from elsewhere).
+pub fn shared_dir() -> PathBuf {
+    let rel = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
+    if rel.join("synth").is_dir() {
+        rel
+    } else {
+        PathBuf::from("/work/shared")
+    }
+}
+
+/// The default model (Gemma 3 270M Q4_K_M), as installed by `tools/fetch-model.sh`.
+/// Panics with instructions when it is missing: tests that need it never skip silently.
+pub fn gemma_path() -> PathBuf {
+    let p = ferrite::default_model_path();
+    assert!(
+        p.is_file(),
+        "the Gemma 3 270M model is missing at {}: run tools/fetch-model.sh",
+        p.display()
+    );
+    p
+}
+
+/// All synthetic models with their goldens: (model path, golden path).
+pub fn synth_models() -> Vec<(PathBuf, PathBuf)> {
+    let dir = shared_dir().join("synth");
+    let mut v: Vec<(PathBuf, PathBuf)> = std::fs::read_dir(&dir)
+        .expect("../shared/synth")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_name()?.to_str()?.to_string();
+            let stem = name.strip_suffix(".gguf")?;
+            Some((p.clone(), dir.join(format!("golden-{stem}.json"))))
+        })
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# ferrite's one test command, for developers and CI alike (.ci/run calls it).
+#
+# Usage: tools/test.sh [-- CARGO_TEST_ARGS...]
+#   e.g. tools/test.sh -- --test goldens     (extra arguments go to `cargo test --release`)
+#
+# Works from a fresh clone on a Debian machine with a rustup toolchain and python3 + pip:
+# it installs what the tests need (idempotently, quietly when already there), then runs
+#   1. tools/fetch-model.sh            the real model for the goldens (~250 MB, once)
+#   2. cargo fmt --check
+#   3. cargo clippy --all-targets -- -D warnings
+#   4. cargo test --release            release: the model goldens run the real model
+#                                      (--no-fail-fast: every test binary runs and reports)
+# and prints a short summary. Any failure stops the run with a non-zero exit status.
+#
+# The test data in ../shared (goldens, synthetic models, vocab files) sits beside the clone.
+set -euo pipefail
+
+repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+cargo_test_args=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --)
+        shift
+        cargo_test_args=("$@")
+        break
+        ;;
+    -h | --help)
+        sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
+        exit 0
+        ;;
+    *)
+        echo "error: test.sh: unknown argument '$1' (try --help)" >&2
+        exit 2
+        ;;
+    esac
+done
+
+# --- bookkeeping for the summary -----------------------------------------------------------
+summary=()
+current=""
+current_start=0
+test_log=""
+t_start=$SECONDS
+
+print_summary() {
+    local status=$?
+    if [[ -n "$current" ]]; then
+        summary+=("$(printf '  %-7s %-45s %5ss' FAILED "$current" $((SECONDS - current_start)))")
+    fi
+    echo
+    echo "== ferrite tools/test.sh summary =="
+    local line
+    for line in "${summary[@]}"; do echo "$line"; done
+    if [[ $status == 0 ]]; then
+        echo "all steps passed in $((SECONDS - t_start))s"
+    else
+        echo "FAILED (exit status $status) after $((SECONDS - t_start))s${current:+, in: $current}"
+    fi
+    if [[ -n "$test_log" ]]; then
+        # Totals over every test binary (unit, integration, doc tests).
+        awk '/^test result:/ {
+                for (i = 2; i <= NF; i++) {
+                    if ($i ~ /^passed;?$/) p += $(i - 1)
+                    if ($i ~ /^failed;?$/) f += $(i - 1)
+                    if ($i ~ /^ignored;?$/) s += $(i - 1)
+                }
+                n++
+            } END { if (n) printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$test_log"
+        rm -f -- "$test_log"
+    fi
+}
+trap print_summary EXIT
+
+# step NAME: marks the start of a step; ok marks its end. A failing command in between
+# leaves `current` set, so the summary names the step that failed.
+step() {
+    current="$1"
+    current_start=$SECONDS
+    echo
+    echo "== $current"
+}
+ok() {
+    summary+=("$(printf '  %-7s %-45s %5ss' ok "$current" $((SECONDS - current_start)))")
+    current=""
+}
+
+die() {
+    echo "error: test.sh: $*" >&2
+    exit 1
+}
+
+# --- prerequisites -------------------------------------------------------------------------
+step "prerequisites (rustfmt, clippy, ../shared)"
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup (https://rustup.rs)"
+for comp in rustfmt clippy; do
+    sub=${comp/rustfmt/fmt}
+    if ! cargo "$sub" --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo $sub is missing and rustup is not available to add component $comp"
+        echo "installing rustup component $comp"
+        rustup component add "$comp" >/dev/null || die "rustup component add $comp failed"
+    fi
+done
+if [[ ! -d ../shared/golden ]]; then
+    echo "warning: ../shared/golden not found beside the repository; tests that need the shared goldens will fail" >&2
+fi
+# Hook (later): Python oracles. If a test ever needs the `gguf` Python package at run time,
+# create a venv under target/ (not the system Python) from a checked-in requirements file,
+# keyed on the file's hash so it is built once.
+ok
+
+step "tools/fetch-model.sh"
+tools/fetch-model.sh
+ok
+
+step "cargo fmt --check"
+cargo fmt --all --check
+ok
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --quiet --all-targets -- -D warnings
+ok
+
+# Hook (later): the lean library build, `cargo build --release --lib --no-default-features`,
+# if it is not already covered by the C example below.
+
+step "cargo test --release"
+test_log=$(mktemp "${TMPDIR:-/tmp}/ferrite-test.XXXXXX")
+cargo test --release --no-fail-fast "${cargo_test_args[@]}" 2>&1 | tee "$test_log"
+ok
+
+# Hook (later): aarch64 under qemu. Cross-build the tests for aarch64-unknown-linux-gnu
+# (tools/cross-aarch64.sh) and run them with qemu-aarch64, once with dotprod and once
+# without (-cpu cortex-a72 / -cpu cortex-a76), so the NEON kernels are tested on x86 hosts.
+
+# Hook (later): C example. Build libferrite.a (`cargo build --release --lib`), compile and
+# link examples/*.c against include/ferrite.h with -Wall -Werror, and run it on the model.
+
+# Hook (later): header check. Regenerate include/ferrite.h with cbindgen into a temp file
+# and fail if it differs from the checked-in header.
