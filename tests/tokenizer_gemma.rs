@@ -16,18 +16,9 @@ fn shared_dir() -> PathBuf {
     }
 }
 
-/// The installed model: `$FERRITE_MODEL`, else `~/.cache/ferrite/models/gemma-3-270m-q4_k_m.gguf`.
-/// A missing model fails the test: it must be fetched, never silently skipped.
-fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("FERRITE_MODEL") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME").expect("HOME is not set");
-    PathBuf::from(home).join(".cache/ferrite/models/gemma-3-270m-q4_k_m.gguf")
-}
-
 fn gemma() -> Tokenizer {
-    let path = model_path();
+    // A missing model fails the test: it must be fetched, never silently skipped.
+    let path = ferrite::default_model_path();
     assert!(
         path.is_file(),
         "model {} not found: run tools/fetch-model.sh to install it (or set FERRITE_MODEL)",
