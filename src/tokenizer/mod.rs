@@ -363,6 +363,10 @@ pub struct Tokenizer {
     text_to_id: FastMap<Box<str>, u32>,
     /// SPM byte fallback: the token of each byte.
     byte_token: [Option<u32>; 256],
+    /// SPM: the characters found right before a `▁` inside a token (see `spm.rs`), sorted.
+    before_space: Vec<char>,
+    /// Unique per tokenizer built in this process (keys per-thread caches).
+    uid: u64,
     bos: Option<u32>,
     eos: Option<u32>,
     eot: Option<u32>,
@@ -772,6 +776,22 @@ impl Tokenizer {
             });
         }
 
+        let mut before_space: Vec<char> = Vec::new();
+        if is_spm {
+            for t in &tokens {
+                let mut prev = None;
+                for c in t.chars() {
+                    if let (Some(p), '\u{2581}') = (prev, c) {
+                        if !before_space.contains(&p) {
+                            before_space.push(p);
+                        }
+                    }
+                    prev = Some(c);
+                }
+            }
+            before_space.sort_unstable();
+        }
+
         let special = SpecialMatcher::new(order, &tokens);
         Ok(Tokenizer {
             model,
@@ -780,6 +800,11 @@ impl Tokenizer {
             scores,
             text_to_id,
             byte_token,
+            before_space,
+            uid: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             bos,
             eos,
             eot,
@@ -932,6 +957,8 @@ impl Tokenizer {
                     scores: &self.scores,
                     byte_token: &self.byte_token,
                     unk: self.unk,
+                    before_space: &self.before_space,
+                    uid: self.uid,
                 };
                 let mut prev_special = true; // a space prefix before the first text
                 for f in frags {
@@ -1258,7 +1285,7 @@ mod tests {
             String::from_utf8(v).unwrap()
         };
         assert_eq!(f("Hello , world !"), "Hello, world!");
-        assert_eq!(f("it 's a ' b"), "it's a' b");
+        assert_eq!(f("it 's a ' b"), "it's a'b");
         assert_eq!(f("we 're 'd"), "we're 'd");
         assert_eq!(f(""), "");
         assert_eq!(f(" "), " ");

@@ -7,10 +7,18 @@
 //! symbol become new candidates. A priority queue over a linked list of symbols makes this
 //! O(n log n) in the text length. Symbols that end up being no token are spelled out with the
 //! byte tokens `<0xNN>`.
+//!
+//! llama.cpp runs this over a whole text fragment at once. Here the text is first cut where no
+//! token can reach across: before a `▁` whose preceding character never precedes `▁` inside a
+//! token. No candidate pair ever spans such a cut, so the merges on each side happen in the
+//! same order as in the single run (each side's pairs keep their relative priority), and the
+//! result is identical, with small heaps instead of one as large as the text.
 
 use std::collections::BinaryHeap;
 
-use super::FastMap;
+use std::hash::Hasher;
+
+use super::{FastMap, FxHasher};
 
 /// What the SPM merge needs from the vocabulary.
 pub(crate) struct SpmView<'a> {
@@ -19,6 +27,60 @@ pub(crate) struct SpmView<'a> {
     /// The token of each byte (`<0xNN>`, or the one-character text for ASCII), if any.
     pub(crate) byte_token: &'a [Option<u32>; 256],
     pub(crate) unk: Option<u32>,
+    /// The characters that occur right before a `▁` inside some token, sorted.
+    pub(crate) before_space: &'a [char],
+    /// Identifies the tokenizer, so a thread's lookup cache is never used across vocabularies.
+    pub(crate) uid: u64,
+}
+
+/// A small direct-mapped cache in front of the vocabulary map: the same candidate strings
+/// ("▁t" + "he", ...) come up again and again, and the 262k-entry map costs a cache miss or
+/// two per lookup. Entries hold the whole key, so a hit is exact.
+const CACHE_BITS: u32 = 14;
+const CACHE_KEY: usize = 23;
+
+#[derive(Clone, Copy)]
+struct CacheEntry {
+    /// 0: empty.
+    len: u8,
+    key: [u8; CACHE_KEY],
+    tok: u32,
+    score: f32,
+}
+
+const EMPTY: CacheEntry = CacheEntry {
+    len: 0,
+    key: [0; CACHE_KEY],
+    tok: NO_TOKEN,
+    score: 0.0,
+};
+
+/// The token (and score) whose text is `s`, through the cache.
+#[inline]
+fn lookup(v: &SpmView<'_>, cache: &mut [CacheEntry], s: &str) -> Option<(u32, f32)> {
+    let b = s.as_bytes();
+    let direct = |s: &str| {
+        v.text_to_id
+            .get(s)
+            .map(|&t| (t, v.scores.get(t as usize).copied().unwrap_or(0.0)))
+    };
+    if b.len() > CACHE_KEY || cache.is_empty() {
+        return direct(s);
+    }
+    // Zero-padded fixed-size keys compare without a memcmp call.
+    let mut key = [0u8; CACHE_KEY];
+    key[..b.len()].copy_from_slice(b);
+    let mut h = FxHasher::default();
+    h.write(b);
+    let e = &mut cache[(h.finish() >> (64 - CACHE_BITS)) as usize];
+    if e.len as usize == b.len() && e.key == key {
+        return (e.tok != NO_TOKEN).then_some((e.tok, e.score));
+    }
+    let r = direct(s);
+    e.len = b.len() as u8;
+    e.key = key;
+    (e.tok, e.score) = r.unwrap_or((NO_TOKEN, 0.0));
+    r
 }
 
 #[derive(Clone, Copy)]
@@ -65,6 +127,8 @@ impl PartialOrd for Bigram {
 pub(crate) struct SpmScratch {
     syms: Vec<Sym>,
     heap: BinaryHeap<Bigram>,
+    cache: Vec<CacheEntry>,
+    cache_owner: u64,
 }
 
 /// Tokenizes `text` (already escaped) and appends the ids to `out`.
@@ -74,13 +138,43 @@ pub(crate) fn encode(
     s: &mut SpmScratch,
     out: &mut Vec<u32>,
 ) -> crate::Result<()> {
-    if text.is_empty() {
+    if s.cache.is_empty() || s.cache_owner != v.uid {
+        s.cache.clear();
+        s.cache.resize(1 << CACHE_BITS, EMPTY);
+        s.cache_owner = v.uid;
+    }
+    let mut start = 0;
+    let mut prev: Option<char> = None;
+    for (i, c) in text.char_indices() {
+        if c == '\u{2581}' {
+            if let Some(p) = prev {
+                if v.before_space.binary_search(&p).is_err() {
+                    encode_chunk(v, text, start, i, s, out)?;
+                    start = i;
+                }
+            }
+        }
+        prev = Some(c);
+    }
+    encode_chunk(v, text, start, text.len(), s, out)
+}
+
+/// The SPM merge over `text[from..to]` (symbols keep offsets into `text`).
+fn encode_chunk(
+    v: &SpmView<'_>,
+    text: &str,
+    from: usize,
+    to: usize,
+    s: &mut SpmScratch,
+    out: &mut Vec<u32>,
+) -> crate::Result<()> {
+    if from >= to {
         return Ok(());
     }
     let syms = &mut s.syms;
     syms.clear();
-    let mut offs = 0usize;
-    for (i, c) in text.chars().enumerate() {
+    let mut offs = from;
+    for (i, c) in text[from..to].chars().enumerate() {
         let n = c.len_utf8();
         syms.push(Sym {
             start: offs as u32,
@@ -96,8 +190,9 @@ pub(crate) fn encode(
     }
     let heap = &mut s.heap;
     heap.clear();
+    let cache = &mut s.cache;
     for i in 1..syms.len() {
-        try_add(v, text, syms, heap, i as i32 - 1, i as i32);
+        try_add(v, text, syms, heap, cache, i as i32 - 1, i as i32);
     }
     while let Some(b) = heap.pop() {
         let (l, r) = (b.left as usize, b.right as usize);
@@ -114,8 +209,8 @@ pub(crate) fn encode(
             syms[next as usize].prev = b.left;
         }
         let prev = syms[l].prev;
-        try_add(v, text, syms, heap, prev, b.left);
-        try_add(v, text, syms, heap, b.left, next);
+        try_add(v, text, syms, heap, cache, prev, b.left);
+        try_add(v, text, syms, heap, cache, b.left, next);
     }
     let bytes = text.as_bytes();
     let mut i = 0i32;
@@ -125,7 +220,7 @@ pub(crate) fn encode(
         let tok = if sym.tok != NO_TOKEN {
             Some(sym.tok)
         } else {
-            v.text_to_id.get(piece).copied()
+            lookup(v, cache, piece).map(|r| r.0)
         };
         match tok {
             Some(t) => out.push(t),
@@ -154,6 +249,7 @@ fn try_add(
     text: &str,
     syms: &[Sym],
     heap: &mut BinaryHeap<Bigram>,
+    cache: &mut [CacheEntry],
     left: i32,
     right: i32,
 ) {
@@ -163,9 +259,9 @@ fn try_add(
     let (l, r) = (syms[left as usize], syms[right as usize]);
     let size = l.len + r.len;
     let s = &text[l.start as usize..(l.start + size) as usize];
-    if let Some(&tok) = v.text_to_id.get(s) {
+    if let Some((tok, score)) = lookup(v, cache, s) {
         heap.push(Bigram {
-            score: v.scores.get(tok as usize).copied().unwrap_or(0.0),
+            score,
             left,
             right,
             size,
