@@ -293,6 +293,11 @@ pub(crate) fn split(
     if cpts.is_empty() {
         return;
     }
+    // The two buffers trade places at every rule; size both for the most pieces there can be
+    // (one per codepoint), so a warm caller never allocates.
+    tmp.clear();
+    pieces.reserve(cpts.len());
+    tmp.reserve(cpts.len());
     pieces.push((0, cpts.len() as u32));
     for rule in pre.rules() {
         tmp.clear();
