@@ -215,3 +215,22 @@ fn in_memory_vocab_errors() {
     assert_eq!(tok.encode("abab", false, false).unwrap(), [2, 2]);
     assert_eq!(tok.token_to_piece(99, true), b"");
 }
+
+#[test]
+fn tokenizer_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Tokenizer>();
+    check::<StreamDecoder>();
+    // Shared across threads, each with its own working buffers.
+    let tok = std::sync::Arc::new(load("ggml-vocab-llama-bpe.gguf"));
+    let want = tok.encode("Hello world, threads!", false, false).unwrap();
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let tok = tok.clone();
+            std::thread::spawn(move || tok.encode("Hello world, threads!", false, false).unwrap())
+        })
+        .collect();
+    for h in handles {
+        assert_eq!(h.join().unwrap(), want);
+    }
+}

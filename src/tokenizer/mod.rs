@@ -256,7 +256,7 @@ enum Model {
     Spm,
     /// Byte-level BPE with a pre-tokenizer.
     Bpe {
-        model: bpe::BpeModel,
+        model: Box<bpe::BpeModel>,
         pre: PreType,
         ignore_merges: bool,
     },
@@ -577,7 +577,7 @@ impl Tokenizer {
                     ));
                 }
                 Model::Bpe {
-                    model: bpe::BpeModel::new(&v.tokens, &v.merges),
+                    model: Box::new(bpe::BpeModel::new(&v.tokens, &v.merges)),
                     pre: info.pre,
                     ignore_merges: info.ignore_merges,
                 }
@@ -1262,7 +1262,7 @@ fn clean_up_spaces(text: &mut Vec<u8>) {
                 total -= 1;
             } else if i + 2 < total3 {
                 let x2 = text[i + 2];
-                if (x1 == b'r' && x2 == b'e') || (x1 == b'v' && x2 == b'e') {
+                if (x1 == b'r' || x1 == b'v') && x2 == b'e' {
                     total -= 1;
                 }
             }

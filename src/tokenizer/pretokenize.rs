@@ -407,8 +407,7 @@ fn split_gpt2(cpts: &[u32], ini: usize, end: usize, out: &mut Vec<(u32, u32)>) {
             }
             if pos + 2 < end {
                 let nn = cpt(pos + 2);
-                if (n == 'r' as u32 && nn == 'e' as u32)
-                    || (n == 'v' as u32 && nn == 'e' as u32)
+                if ((n == 'r' as u32 || n == 'v' as u32) && nn == 'e' as u32)
                     || (n == 'l' as u32 && nn == 'l' as u32)
                 {
                     pos += 3;
@@ -517,8 +516,7 @@ fn split_llama3(
             }
             if pos + 2 < end {
                 let nn = lower(cpt(pos + 2));
-                if (n == 'r' as u32 && nn == 'e' as u32)
-                    || (n == 'v' as u32 && nn == 'e' as u32)
+                if ((n == 'r' as u32 || n == 'v' as u32) && nn == 'e' as u32)
                     || (n == 'l' as u32 && nn == 'l' as u32)
                 {
                     pos += 3;
