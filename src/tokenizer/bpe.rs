@@ -9,6 +9,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 
+use super::table::TokenTable;
 use super::unicode::{byte_to_char_table, char_to_byte};
 use super::FastMap;
 
@@ -17,7 +18,7 @@ pub(crate) struct BpeModel {
     /// Raw bytes of a token's text -> the token id (the last token wins on duplicates, as in
     /// llama.cpp's `token_to_id`). Tokens whose text has codepoints outside the byte mapping
     /// (added tokens written in plain UTF-8) cannot come out of the merges and are absent.
-    bytes_to_id: FastMap<Box<[u8]>, u32>,
+    bytes_to_id: TokenTable,
     /// Symbol ids: `0..n_vocab` are the tokens; strings that occur in merges but are no token
     /// get ids from `n_vocab` on.
     n_vocab: u32,
@@ -43,17 +44,16 @@ fn unmap(text: &str) -> Option<Vec<u8>> {
 impl BpeModel {
     pub(crate) fn new(tokens: &[String], merges: &[String]) -> BpeModel {
         let n_vocab = tokens.len() as u32;
-        let mut bytes_to_id: FastMap<Box<[u8]>, u32> = FastMap::default();
-        bytes_to_id.reserve(tokens.len());
+        let mut bytes_to_id = TokenTable::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {
             if let Some(b) = unmap(t) {
-                bytes_to_id.insert(b.into_boxed_slice(), i as u32);
+                bytes_to_id.insert(&b, i as u32);
             }
         }
         let mut ascii_token = [None; 128];
         for (b, slot) in ascii_token.iter_mut().enumerate() {
             if (0x21..0x7F).contains(&b) {
-                *slot = bytes_to_id.get(&[b as u8][..]).copied();
+                *slot = bytes_to_id.get(&[b as u8]);
             }
         }
         let mut model = BpeModel {
@@ -68,7 +68,7 @@ impl BpeModel {
         // Strings that are not tokens: interned as extra symbols.
         let mut extra: HashMap<Vec<u8>, u32> = HashMap::new();
         let mut intern = |m: &mut BpeModel, b: &[u8]| -> u32 {
-            if let Some(&id) = m.bytes_to_id.get(b) {
+            if let Some(id) = m.bytes_to_id.get(b) {
                 return id;
             }
             if let Some(&id) = extra.get(b) {
@@ -113,7 +113,7 @@ impl BpeModel {
     /// The token whose raw bytes are `word`, if any.
     #[inline]
     pub(crate) fn token_of(&self, word: &[u8]) -> Option<u32> {
-        self.bytes_to_id.get(word).copied()
+        self.bytes_to_id.get(word)
     }
 
     /// The raw bytes of a symbol that is no token (`id >= n_vocab`).

@@ -20,6 +20,7 @@ mod bpe;
 mod pretokenize;
 mod spm;
 mod stream;
+mod table;
 mod unicode;
 mod unicode_data;
 
@@ -360,7 +361,7 @@ pub struct Tokenizer {
     tokens: Vec<Box<str>>,
     attrs: Vec<u16>,
     scores: Vec<f32>,
-    text_to_id: FastMap<Box<str>, u32>,
+    text_to_id: table::TokenTable,
     /// SPM byte fallback: the token of each byte.
     byte_token: [Option<u32>; 256],
     /// SPM: the characters found right before a `▁` inside a token (see `spm.rs`), sorted.
@@ -539,15 +540,16 @@ impl Tokenizer {
 
         // Token texts, scores, attributes.
         let mut tokens: Vec<Box<str>> = Vec::with_capacity(n);
-        let mut text_to_id: FastMap<Box<str>, u32> = FastMap::default();
-        text_to_id.reserve(n);
+        let mut text_to_id = table::TokenTable::with_capacity(n);
         for (i, t) in v.tokens.iter().enumerate() {
             let t: Box<str> = if t.is_empty() {
                 format!("[EMPTY_{i}]").into()
             } else {
                 t.as_str().into()
             };
-            text_to_id.insert(t.clone(), i as u32);
+            if !text_to_id.insert(t.as_bytes(), i as u32) {
+                return Err(Error::Tokenizer("token texts exceed 4 GiB".into()));
+            }
             tokens.push(t);
         }
         let scores: Vec<f32> = if v.scores.is_empty() {
@@ -725,7 +727,7 @@ impl Tokenizer {
         let pre_name = v.pre.as_deref().unwrap_or("");
         let arch = v.architecture.as_deref().unwrap_or("");
         let mut set = |text: &str, bit: u16, on: bool| {
-            if let Some(&id) = text_to_id.get(text) {
+            if let Some(id) = text_to_id.get(text.as_bytes()) {
                 if on {
                     attrs[id as usize] |= bit;
                 } else {
@@ -746,7 +748,7 @@ impl Tokenizer {
                 attrs[id as usize] |= attr::RSTRIP;
             }
             let mut set = |text: &str, bit: u16, on: bool| {
-                if let Some(&id) = text_to_id.get(text) {
+                if let Some(id) = text_to_id.get(text.as_bytes()) {
                     if on {
                         attrs[id as usize] |= bit;
                     } else {
@@ -766,10 +768,9 @@ impl Tokenizer {
         let mut byte_token = [None; 256];
         for (b, slot) in byte_token.iter_mut().enumerate() {
             let hex = format!("<0x{b:02X}>");
-            *slot = text_to_id.get(hex.as_str()).copied().or_else(|| {
+            *slot = text_to_id.get(hex.as_bytes()).or_else(|| {
                 if b < 0x80 {
-                    let s = (b as u8 as char).to_string();
-                    text_to_id.get(s.as_str()).copied()
+                    text_to_id.get(&[b as u8])
                 } else {
                     None
                 }
@@ -872,7 +873,7 @@ impl Tokenizer {
     }
     /// The id of the token whose vocabulary text is exactly `text`.
     pub fn text_to_token(&self, text: &str) -> Option<u32> {
-        self.text_to_id.get(text).copied()
+        self.text_to_id.get(text.as_bytes())
     }
     /// The longest piece of any token, in bytes.
     pub fn max_piece_len(&self) -> usize {

@@ -18,11 +18,12 @@ use std::collections::BinaryHeap;
 
 use std::hash::Hasher;
 
-use super::{FastMap, FxHasher};
+use super::table::TokenTable;
+use super::FxHasher;
 
 /// What the SPM merge needs from the vocabulary.
 pub(crate) struct SpmView<'a> {
-    pub(crate) text_to_id: &'a FastMap<Box<str>, u32>,
+    pub(crate) text_to_id: &'a TokenTable,
     pub(crate) scores: &'a [f32],
     /// The token of each byte (`<0xNN>`, or the one-character text for ASCII), if any.
     pub(crate) byte_token: &'a [Option<u32>; 256],
@@ -36,7 +37,7 @@ pub(crate) struct SpmView<'a> {
 /// A small direct-mapped cache in front of the vocabulary map: the same candidate strings
 /// ("▁t" + "he", ...) come up again and again, and the 262k-entry map costs a cache miss or
 /// two per lookup. Entries hold the whole key, so a hit is exact.
-const CACHE_BITS: u32 = 14;
+const CACHE_BITS: u32 = 12;
 const CACHE_KEY: usize = 23;
 
 #[derive(Clone, Copy)]
@@ -61,8 +62,8 @@ fn lookup(v: &SpmView<'_>, cache: &mut [CacheEntry], s: &str) -> Option<(u32, f3
     let b = s.as_bytes();
     let direct = |s: &str| {
         v.text_to_id
-            .get(s)
-            .map(|&t| (t, v.scores.get(t as usize).copied().unwrap_or(0.0)))
+            .get(s.as_bytes())
+            .map(|t| (t, v.scores.get(t as usize).copied().unwrap_or(0.0)))
     };
     if b.len() > CACHE_KEY || cache.is_empty() {
         return direct(s);
