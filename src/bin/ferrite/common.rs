@@ -91,12 +91,15 @@ pub struct SamplingArgs {
 
 impl SamplingArgs {
     pub fn params(&self) -> SamplerParams {
+        let greedy = self.temp <= 0.0;
         let seed = self.seed.unwrap_or_else(|| {
             let s = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
-            eprintln!("seed: {s}");
+            if !greedy {
+                eprintln!("seed: {s}");
+            }
             s
         });
         SamplerParams {
