@@ -8,6 +8,7 @@ use crate::kernels::{self, AlignedBuf};
 use crate::kv_cache::{KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
+use crate::threadpool::{par_chunks_mut, ThreadPool};
 use crate::{Error, Result};
 
 /// How a session is set up.
@@ -17,6 +18,8 @@ pub struct SessionConfig {
     pub n_ctx: usize,
     /// Storage type of the KV cache.
     pub kv_type: KvType,
+    /// Threads for the matrix products; 0 means the number of available cores.
+    pub n_threads: usize,
 }
 
 impl Default for SessionConfig {
@@ -24,6 +27,7 @@ impl Default for SessionConfig {
         SessionConfig {
             n_ctx: 0,
             kv_type: KvType::F16,
+            n_threads: 0,
         }
     }
 }
@@ -68,6 +72,7 @@ pub struct Session<'m> {
     s: Scratch,
     /// Whether `s.logits` holds the logits of the last token evaluated.
     has_logits: bool,
+    pool: ThreadPool,
 }
 
 impl<'m> Session<'m> {
@@ -90,6 +95,18 @@ impl<'m> Session<'m> {
                 hp.n_ctx_train
             )));
         }
+        let n_threads = match cfg.n_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n if n > 256 => {
+                return Err(Error::InvalidArgument(format!(
+                    "{n} threads requested (at most 256)"
+                )))
+            }
+            n => n,
+        };
+        let pool = ThreadPool::new(n_threads).map_err(|e| {
+            Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
+        })?;
         let shapes = Self::layer_shapes(model, n_ctx);
         let kv = KvCache::new(cfg.kv_type, &shapes, (hp.head_dim, hp.head_dim_v))?;
         let q_dim = hp.n_head * hp.head_dim;
@@ -120,6 +137,7 @@ impl<'m> Session<'m> {
             kv,
             s,
             has_logits: false,
+            pool,
         })
     }
 
@@ -211,9 +229,16 @@ impl<'m> Session<'m> {
         self.prefill(std::slice::from_ref(&token))
     }
 
-    /// `out = w . x` (+ bias), quantizing `x` for the weight's format.
+    /// Threads used for the matrix products.
+    pub fn n_threads(&self) -> usize {
+        self.pool.n_threads()
+    }
+
+    /// `out = w . x` (+ bias), quantizing `x` for the weight's format; the rows are split
+    /// over the pool's threads.
     fn linear(
         model: &Model,
+        pool: &mut ThreadPool,
         act: &mut AlignedBuf,
         out: &mut [f32],
         w: &Weight,
@@ -221,7 +246,17 @@ impl<'m> Session<'m> {
         b: Option<&Vec<f32>>,
     ) {
         let a = kernels::quantize_for(w.ty, x, act);
-        kernels::matvec(out, w.ty, w.data(&model.file), a);
+        let data = w.data(&model.file);
+        let rb = w.row_bytes;
+        // Chunks of whole 16-row groups keep each thread's writes off the others' cache lines.
+        par_chunks_mut(pool, out, 16, &|start, piece| {
+            kernels::matvec(
+                piece,
+                w.ty,
+                &data[start * rb..(start + piece.len()) * rb],
+                a,
+            );
+        });
         if let Some(b) = b {
             ops::add(out, b);
         }
@@ -234,6 +269,7 @@ impl<'m> Session<'m> {
         let hp = &m.hp;
         let pos = self.n_past;
         let s = &mut self.s;
+        let pool = &mut self.pool;
         let (e, hd, hdv) = (hp.n_embd, hp.head_dim, hp.head_dim_v);
         let (n_head, n_kv) = (hp.n_head, hp.n_head_kv);
         let q_dim = n_head * hd;
@@ -296,13 +332,21 @@ impl<'m> Session<'m> {
                 let (q, kv) = s.qkv.split_at_mut(q_dim);
                 let (k, v) = kv.split_at_mut(k_dim);
                 if let Some(w) = &layer.wqkv {
-                    Self::linear(m, &mut s.act, &mut s.qkv, w, &s.xb, layer.bqkv.as_ref());
+                    Self::linear(
+                        m,
+                        pool,
+                        &mut s.act,
+                        &mut s.qkv,
+                        w,
+                        &s.xb,
+                        layer.bqkv.as_ref(),
+                    );
                 } else {
                     let (wq, wk, wv) = (layer.wq.as_ref(), layer.wk.as_ref(), layer.wv.as_ref());
                     let (wq, wk, wv) = (wq.expect("wq"), wk.expect("wk"), wv.expect("wv"));
-                    Self::linear(m, &mut s.act, q, wq, &s.xb, layer.bq.as_ref());
-                    Self::linear(m, &mut s.act, k, wk, &s.xb, layer.bk.as_ref());
-                    Self::linear(m, &mut s.act, v, wv, &s.xb, layer.bv.as_ref());
+                    Self::linear(m, pool, &mut s.act, q, wq, &s.xb, layer.bq.as_ref());
+                    Self::linear(m, pool, &mut s.act, k, wk, &s.xb, layer.bk.as_ref());
+                    Self::linear(m, pool, &mut s.act, v, wv, &s.xb, layer.bv.as_ref());
                 }
             }
             let (q, kv) = s.qkv.split_at_mut(q_dim);
@@ -357,6 +401,7 @@ impl<'m> Session<'m> {
             }
             Self::linear(
                 m,
+                pool,
                 &mut s.act,
                 &mut s.out,
                 &layer.wo,
@@ -374,9 +419,10 @@ impl<'m> Session<'m> {
                 None => ops::rmsnorm_into(&mut s.xb, &s.x, &layer.ffn_norm, hp.norm_eps),
             }
             if let Some(gate) = &layer.ffn_gate {
-                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None);
+                Self::linear(m, pool, &mut s.act, &mut s.hb, gate, &s.xb, None);
                 Self::linear(
                     m,
+                    pool,
                     &mut s.act,
                     &mut s.hb2,
                     &layer.ffn_up,
@@ -392,6 +438,7 @@ impl<'m> Session<'m> {
             } else {
                 Self::linear(
                     m,
+                    pool,
                     &mut s.act,
                     &mut s.hb,
                     &layer.ffn_up,
@@ -402,6 +449,7 @@ impl<'m> Session<'m> {
             }
             Self::linear(
                 m,
+                pool,
                 &mut s.act,
                 &mut s.out,
                 &layer.ffn_down,
@@ -423,7 +471,7 @@ impl<'m> Session<'m> {
             Some(b) => ops::layernorm_into(&mut s.xb, &s.x, &m.output_norm, b, hp.norm_eps),
             None => ops::rmsnorm_into(&mut s.xb, &s.x, &m.output_norm, hp.norm_eps),
         }
-        Self::linear(m, &mut s.act, &mut s.logits, &m.output, &s.xb, None);
+        Self::linear(m, pool, &mut s.act, &mut s.logits, &m.output, &s.xb, None);
         if hp.final_logit_softcap > 0.0 {
             let c = hp.final_logit_softcap;
             s.logits.iter_mut().for_each(|v| *v = (*v / c).tanh() * c);

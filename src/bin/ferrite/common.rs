@@ -62,6 +62,7 @@ impl RuntimeArgs {
         SessionConfig {
             n_ctx: self.ctx.unwrap_or(0) as usize,
             kv_type: self.kv_type,
+            n_threads: self.threads.unwrap_or(0) as usize,
         }
     }
 }
