@@ -20,6 +20,10 @@ pub struct SessionConfig {
     pub kv_type: KvType,
     /// Threads for the matrix products; 0 means the number of available cores.
     pub n_threads: usize,
+    /// Testing aid: give sliding-window layers a full-length cache instead of a ring, so a
+    /// test can check the ring against a cache that never wraps.
+    #[doc(hidden)]
+    pub full_swa_cache: bool,
 }
 
 impl Default for SessionConfig {
@@ -28,6 +32,7 @@ impl Default for SessionConfig {
             n_ctx: 0,
             kv_type: KvType::F16,
             n_threads: 0,
+            full_swa_cache: false,
         }
     }
 }
@@ -107,7 +112,10 @@ impl<'m> Session<'m> {
         let pool = ThreadPool::new(n_threads).map_err(|e| {
             Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
         })?;
-        let shapes = Self::layer_shapes(model, n_ctx);
+        let mut shapes = Self::layer_shapes(model, n_ctx);
+        if cfg.full_swa_cache {
+            shapes.iter_mut().for_each(|s| s.slots = n_ctx);
+        }
         let kv = KvCache::new(cfg.kv_type, &shapes, (hp.head_dim, hp.head_dim_v))?;
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * (hp.head_dim + hp.head_dim_v);

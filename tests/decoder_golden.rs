@@ -47,6 +47,7 @@ fn check_model(model: &Path, golden: &Path, kv: KvType, threads: usize) -> Repor
         n_ctx: 1024.min(m.hp.n_ctx_train),
         kv_type: kv,
         n_threads: threads,
+        ..SessionConfig::default()
     };
     let mut sess = Session::new(&m, &cfg).unwrap();
     let mut rep = Report {

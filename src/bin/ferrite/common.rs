@@ -63,6 +63,7 @@ impl RuntimeArgs {
             n_ctx: self.ctx.unwrap_or(0) as usize,
             kv_type: self.kv_type,
             n_threads: self.threads.unwrap_or(0) as usize,
+            ..SessionConfig::default()
         }
     }
 }
