@@ -74,13 +74,13 @@ pub fn run(args: &PerplexityArgs) -> Result<(), Error> {
         }
         sess.reset();
         sess.prefill_no_logits(&chunk[..first])?;
-        for j in first..n_ctx - 1 {
-            let logits = sess.decode(chunk[j])?;
-            let v = -(log_softmax_at(logits, chunk[j + 1]) as f64);
+        // Logits after token j score token j + 1, for j in first .. n_ctx - 2.
+        sess.eval_all_logits(&chunk[first..n_ctx - 1], |i, logits| {
+            let v = -(log_softmax_at(logits, chunk[first + i + 1]) as f64);
             nll += v;
             nll2 += v * v;
             count += 1;
-        }
+        })?;
         pb.set_message(format!("ppl {:.4}", (nll / count as f64).exp()));
         pb.inc(1);
     }
