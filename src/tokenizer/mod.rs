@@ -1152,6 +1152,31 @@ impl Tokenizer {
     }
 }
 
+/// The words a byte-level BPE pre-tokenizer cuts `text` into before merging. `pre` is a
+/// `tokenizer.ggml.pre` value (`None`: the key is absent, llama.cpp's "default"); an unknown
+/// name is an error naming it. For inspecting and testing the splitting on its own.
+pub fn pre_tokenize<'a>(pre: Option<&str>, text: &'a str) -> Result<Vec<&'a str>> {
+    let info = PreType::from_name(pre).ok_or_else(|| {
+        Error::Tokenizer(format!(
+            "unknown pre-tokenizer '{}' in 'tokenizer.ggml.pre'",
+            pre.unwrap_or("")
+        ))
+    })?;
+    let mut cpts = Vec::new();
+    let mut offs = Vec::new();
+    for (i, c) in text.char_indices() {
+        cpts.push(c as u32);
+        offs.push(i);
+    }
+    offs.push(text.len());
+    let (mut pieces, mut tmp) = (Vec::new(), Vec::new());
+    pretokenize::split(info.pre, &cpts, &mut pieces, &mut tmp);
+    Ok(pieces
+        .iter()
+        .map(|&(a, b)| &text[offs[a as usize]..offs[b as usize]])
+        .collect())
+}
+
 /// llama.cpp's `llama_decode_text`: byte-level BPE text back to bytes; a codepoint outside the
 /// byte mapping is written as `[UNK_BYTE_0x..]` the way llama.cpp writes it.
 fn decode_byte_level(text: &str, out: &mut Vec<u8>) {

@@ -162,7 +162,7 @@ impl PreType {
                 Run(CjkHangul),
                 Single(CollapsedNumber),
             ],
-            PreType::Falcon => &[Run(DefaultPunct), Gpt2, AsciiDigitTriples],
+            PreType::Falcon => &[Run(FalconPunct), Gpt2, AsciiDigitTriples],
             PreType::Starcoder => &[Single(CollapsedNumber), Gpt2],
         }
     }
@@ -195,6 +195,8 @@ enum Rule {
 enum Class {
     /// `[\p{P}\$\+<=>\^~\|]` on the collapsed text.
     DefaultPunct,
+    /// `[\p{P}\$\+<=>\^~\|`]` on the collapsed text (falcon: the default's plus a backtick).
+    FalconPunct,
     /// `\p{N}` on the collapsed text.
     CollapsedNumber,
     /// `\p{L}` on the collapsed text.
@@ -263,6 +265,7 @@ impl Class {
                 collapsed_category(cp) == PUNCTUATION
                     || matches!(cp, 0x24 | 0x2B | 0x3C..=0x3E | 0x5E | 0x7E | 0x7C)
             }
+            Class::FalconPunct => Class::DefaultPunct.has(cp) || cp == 0x60,
             Class::CollapsedNumber => collapsed_category(cp) == NUMBER,
             Class::CollapsedLetter => collapsed_category(cp) == LETTER,
             Class::CollapsedPunct => collapsed_category(cp) == PUNCTUATION,
