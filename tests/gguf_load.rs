@@ -28,11 +28,22 @@ fn cross_check(path: &Path) {
     let theirs = gguf_rs::get_gguf_container(path.to_str().unwrap())
         .and_then(|mut c| c.decode())
         .unwrap_or_else(|e| panic!("gguf-rs on {}: {e}", path.display()));
-    assert_eq!(ours.tensors().len(), theirs.tensors().len(), "{}", path.display());
+    assert_eq!(
+        ours.tensors().len(),
+        theirs.tensors().len(),
+        "{}",
+        path.display()
+    );
     assert_eq!(ours.tensors().len() as u64, theirs.num_tensor());
     for (a, b) in ours.tensors().iter().zip(theirs.tensors()) {
         assert_eq!(a.name, b.name);
-        assert_eq!(a.ty as u32, b.kind, "{}: type of {}", path.display(), a.name);
+        assert_eq!(
+            a.ty as u32,
+            b.kind,
+            "{}: type of {}",
+            path.display(),
+            a.name
+        );
         let shape: Vec<u64> = a.dims.iter().map(|&d| d as u64).collect();
         assert_eq!(shape, b.shape, "{}: shape of {}", path.display(), a.name);
         assert_eq!(
@@ -67,11 +78,23 @@ fn every_model_loads_with_hyperparameters_matching_its_shapes() {
     let g = Model::load(util::gemma_path()).unwrap();
     let hp = &g.hp;
     assert_eq!(
-        (hp.n_vocab, hp.n_embd, hp.n_layer, hp.n_ff, hp.n_head, hp.n_head_kv, hp.head_dim),
+        (
+            hp.n_vocab,
+            hp.n_embd,
+            hp.n_layer,
+            hp.n_ff,
+            hp.n_head,
+            hp.n_head_kv,
+            hp.head_dim
+        ),
         (262144, 640, 18, 2048, 4, 1, 256)
     );
     assert_eq!(hp.sliding_window, 512);
-    assert_eq!(hp.swa_layers.iter().filter(|s| !**s).count(), 3, "every 6th layer is global");
+    assert_eq!(
+        hp.swa_layers.iter().filter(|s| !**s).count(),
+        3,
+        "every 6th layer is global"
+    );
     assert!(!hp.swa_layers[5] && !hp.swa_layers[11] && !hp.swa_layers[17]);
     assert_eq!(hp.rope_base, 1_000_000.0);
     assert_eq!(hp.rope_base_swa, 10_000.0);
@@ -105,8 +128,14 @@ fn inspect_prints_the_real_hyperparameters() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("n_embd 640") && text.contains("n_layer 18"), "{text}");
-    assert!(text.contains("sliding window 512 on 15 of 18 layers"), "{text}");
+    assert!(
+        text.contains("n_embd 640") && text.contains("n_layer 18"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sliding window 512 on 15 of 18 layers"),
+        "{text}"
+    );
 
     // Errors: one line, exit status 1, naming the file.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrite"))
@@ -115,6 +144,9 @@ fn inspect_prints_the_real_hyperparameters() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with("error: ") && err.contains("/nonexistent.gguf"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("/nonexistent.gguf"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1);
 }
