@@ -21,6 +21,7 @@ pub mod ops;
 pub mod quant;
 pub mod sampler;
 pub mod session;
+pub mod threadpool;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

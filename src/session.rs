@@ -1,14 +1,28 @@
 //! A session: one conversation's KV cache and every scratch buffer, allocated once in
-//! [`Session::new`]; and the forward pass, which reads top to bottom in [`Session::forward`].
+//! [`Session::new`]; and the forward pass, which reads top to bottom in
+//! [`Session::forward_batch`].
 //!
-//! After `new`, evaluating a token allocates nothing: all buffers below are sized from the
-//! model's dimensions and the context length.
+//! The forward pass takes a batch of up to [`MAX_BATCH`] consecutive tokens (decode is a batch
+//! of one). Every weight matrix is streamed once per batch: its rows are split over the
+//! threads, and each 16-row tile is multiplied with every token's activations while it is in
+//! cache (the batched prefill of the speed work). After `new`, evaluating tokens allocates
+//! nothing: all buffers below are sized from the model's dimensions, the context length and
+//! the batch size.
 
 use crate::kernels::{self, AlignedBuf};
 use crate::kv_cache::{KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
+use crate::quant::GgmlType;
+use crate::threadpool::ThreadPool;
 use crate::{Error, Result};
+
+/// Tokens per forward pass during prefill.
+pub const MAX_BATCH: usize = 32;
+/// Tokens whose logits are computed in one pass of the output matrix (perplexity).
+pub const LOGITS_BATCH: usize = 8;
+/// Rows of a weight tile multiplied with every token of a batch while in cache.
+const TILE_ROWS: usize = 16;
 
 /// How a session is set up.
 #[derive(Clone, Debug)]
@@ -17,6 +31,12 @@ pub struct SessionConfig {
     pub n_ctx: usize,
     /// Storage type of the KV cache.
     pub kv_type: KvType,
+    /// Threads for the matrix products; 0 means the number of available cores.
+    pub n_threads: usize,
+    /// Testing aid: give sliding-window layers a full-length cache instead of a ring, so a
+    /// test can check the ring against a cache that never wraps.
+    #[doc(hidden)]
+    pub full_swa_cache: bool,
 }
 
 impl Default for SessionConfig {
@@ -24,6 +44,8 @@ impl Default for SessionConfig {
         SessionConfig {
             n_ctx: 0,
             kv_type: KvType::F16,
+            n_threads: 0,
+            full_swa_cache: false,
         }
     }
 }
@@ -31,31 +53,32 @@ impl Default for SessionConfig {
 /// The default context length when none is asked for.
 pub const DEFAULT_CTX: usize = 4096;
 
-/// Scratch buffers of the forward pass (shapes in the comments).
+/// Scratch buffers of the forward pass; `B` = [`MAX_BATCH`], one row per token of the batch.
 struct Scratch {
-    /// Residual stream `[n_embd]`.
+    /// Residual stream `[B][n_embd]`.
     x: Vec<f32>,
-    /// Normalized input of a sub-layer `[n_embd]`.
+    /// Normalized input of a sub-layer `[B][n_embd]`.
     xb: Vec<f32>,
-    /// q, k and v of the current token, in that order `[q_dim + k_dim + v_dim]`.
+    /// q, k and v of each token: `[B][q_dim + k_dim + v_dim]`.
     qkv: Vec<f32>,
-    /// Attention output, all heads `[n_head * head_dim_v]`.
+    /// Attention output, all heads `[B][n_head * head_dim_v]`.
     att: Vec<f32>,
-    /// Attention scores of one head over the visible positions `[max slots]`.
+    /// Attention scores of one token's heads over the visible positions `[B][max slots]`.
     scores: Vec<f32>,
-    /// Sub-layer output before the residual add `[n_embd]`.
+    /// Sub-layer output before the residual add `[B][n_embd]`.
     out: Vec<f32>,
-    /// FFN hidden (gate) and up projections `[n_ff]`.
+    /// FFN gate and up projections `[B][n_ff]`.
     hb: Vec<f32>,
     hb2: Vec<f32>,
-    /// Quantized activations for the current matvec.
+    /// Quantized activations, one row per token at a fixed stride.
     act: AlignedBuf,
-    /// RoPE angles for the current position: full-attention and sliding-window layers.
+    act_stride: usize,
+    /// RoPE angles of each token's position `[B][n_rot/2]`: full-attention and sliding layers.
     cos: Vec<f32>,
     sin: Vec<f32>,
     cos_swa: Vec<f32>,
     sin_swa: Vec<f32>,
-    /// Logits of the last evaluated token `[n_vocab]`.
+    /// Logits `[LOGITS_BATCH][n_vocab]`; row 0 holds the last token's after `prefill`.
     logits: Vec<f32>,
 }
 
@@ -66,9 +89,17 @@ pub struct Session<'m> {
     n_past: usize,
     kv: KvCache,
     s: Scratch,
-    /// Whether `s.logits` holds the logits of the last token evaluated.
+    /// Whether `s.logits` row 0 holds the logits of the last token evaluated.
     has_logits: bool,
+    pool: ThreadPool,
 }
+
+/// A raw pointer that may be shared with the pool's threads, which write disjoint parts.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: only used to give threads disjoint sub-ranges of one exclusively borrowed buffer.
+unsafe impl Sync for SharedMut {}
+unsafe impl Send for SharedMut {}
 
 impl<'m> Session<'m> {
     /// Allocates the KV cache and scratch for `cfg.n_ctx` tokens.
@@ -90,28 +121,49 @@ impl<'m> Session<'m> {
                 hp.n_ctx_train
             )));
         }
-        let shapes = Self::layer_shapes(model, n_ctx);
+        let n_threads = match cfg.n_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n if n > 256 => {
+                return Err(Error::InvalidArgument(format!(
+                    "{n} threads requested (at most 256)"
+                )))
+            }
+            n => n,
+        };
+        let pool = ThreadPool::new(n_threads).map_err(|e| {
+            Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
+        })?;
+        let mut shapes = Self::layer_shapes(model, n_ctx);
+        if cfg.full_swa_cache {
+            shapes.iter_mut().for_each(|s| s.slots = n_ctx);
+        }
         let kv = KvCache::new(cfg.kv_type, &shapes, (hp.head_dim, hp.head_dim_v))?;
+        let b = MAX_BATCH;
         let q_dim = hp.n_head * hp.head_dim;
         let kv_dim = hp.n_head_kv * (hp.head_dim + hp.head_dim_v);
         let att_dim = hp.n_head * hp.head_dim_v;
         let widest = hp.n_embd.max(hp.n_ff).max(att_dim);
+        // The widest activation row in any partner format: f32 is the largest (4 bytes per
+        // value), rounded up to 8 so every row starts aligned.
+        let act_stride = (4 * widest).div_ceil(8) * 8;
         let half_rot = hp.n_rot / 2;
+        let max_slots = shapes.iter().map(|s| s.slots).max().unwrap_or(1);
         let s = Scratch {
-            x: vec![0.0; hp.n_embd],
-            xb: vec![0.0; hp.n_embd],
-            qkv: vec![0.0; q_dim + kv_dim],
-            att: vec![0.0; att_dim],
-            scores: vec![0.0; shapes.iter().map(|s| s.slots).max().unwrap_or(1)],
-            out: vec![0.0; hp.n_embd],
-            hb: vec![0.0; hp.n_ff],
-            hb2: vec![0.0; hp.n_ff],
-            act: AlignedBuf::new(4 * widest),
-            cos: vec![0.0; half_rot],
-            sin: vec![0.0; half_rot],
-            cos_swa: vec![0.0; half_rot],
-            sin_swa: vec![0.0; half_rot],
-            logits: vec![0.0; hp.n_vocab],
+            x: vec![0.0; b * hp.n_embd],
+            xb: vec![0.0; b * hp.n_embd],
+            qkv: vec![0.0; b * (q_dim + kv_dim)],
+            att: vec![0.0; b * att_dim.max(q_dim)],
+            scores: vec![0.0; b * max_slots],
+            out: vec![0.0; b * hp.n_embd],
+            hb: vec![0.0; b * hp.n_ff],
+            hb2: vec![0.0; b * hp.n_ff],
+            act: AlignedBuf::new(b * act_stride),
+            act_stride,
+            cos: vec![0.0; b * half_rot],
+            sin: vec![0.0; b * half_rot],
+            cos_swa: vec![0.0; b * half_rot],
+            sin_swa: vec![0.0; b * half_rot],
+            logits: vec![0.0; LOGITS_BATCH * hp.n_vocab],
         };
         Ok(Session {
             model,
@@ -120,17 +172,18 @@ impl<'m> Session<'m> {
             kv,
             s,
             has_logits: false,
+            pool,
         })
     }
 
     /// The cache shape of every layer for a context of `n_ctx`: sliding-window layers keep
-    /// only their window.
+    /// only their window plus room for one batch (a ring), full layers every position.
     pub fn layer_shapes(model: &Model, n_ctx: usize) -> Vec<LayerShape> {
         let hp = &model.hp;
         (0..hp.n_layer)
             .map(|il| LayerShape {
                 slots: if hp.swa_layers[il] {
-                    n_ctx.min(hp.sliding_window)
+                    n_ctx.min(hp.sliding_window + MAX_BATCH - 1)
                 } else {
                     n_ctx
                 },
@@ -152,6 +205,10 @@ impl<'m> Session<'m> {
     pub fn n_past(&self) -> usize {
         self.n_past
     }
+    /// Threads used for the matrix products.
+    pub fn n_threads(&self) -> usize {
+        self.pool.n_threads()
+    }
     /// Forgets the conversation (the cache is overwritten as new tokens come).
     pub fn reset(&mut self) {
         self.n_past = 0;
@@ -164,7 +221,8 @@ impl<'m> Session<'m> {
 
     /// Logits of the last evaluated token.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.has_logits.then_some(&self.s.logits[..])
+        self.has_logits
+            .then_some(&self.s.logits[..self.model.hp.n_vocab])
     }
 
     fn check(&self, tokens: &[u32]) -> Result<()> {
@@ -184,25 +242,53 @@ impl<'m> Session<'m> {
         Ok(())
     }
 
-    /// Evaluates `tokens` (appending them to the conversation) and returns the logits of the
-    /// last one. Fails without changing anything when they do not fit in the context.
+    /// Evaluates `tokens` (appending them to the conversation) in batches and returns the
+    /// logits of the last one. Fails without changing anything when they do not fit.
     pub fn prefill(&mut self, tokens: &[u32]) -> Result<&[f32]> {
-        self.check(tokens)?;
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("no tokens to evaluate".into()));
         }
-        for (i, &t) in tokens.iter().enumerate() {
-            self.forward(t, i + 1 == tokens.len());
+        self.check(tokens)?;
+        let n = tokens.len();
+        for (i, batch) in tokens.chunks(MAX_BATCH).enumerate() {
+            let last = (i + 1) * MAX_BATCH >= n;
+            self.forward_batch(batch, if last { batch.len() - 1 } else { batch.len() });
         }
-        Ok(&self.s.logits)
+        self.has_logits = true;
+        Ok(&self.s.logits[..self.model.hp.n_vocab])
     }
 
     /// Evaluates tokens without computing logits (perplexity's unscored half, chat history).
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
-        for &t in tokens {
-            self.forward(t, false);
+        for batch in tokens.chunks(MAX_BATCH) {
+            self.forward_batch(batch, batch.len());
         }
+        self.has_logits = false;
+        Ok(())
+    }
+
+    /// Evaluates `tokens` and calls `f(i, logits_i)` with the logits after each of them (the
+    /// output matrix is streamed once per [`LOGITS_BATCH`] tokens).
+    pub fn eval_all_logits(
+        &mut self,
+        tokens: &[u32],
+        mut f: impl FnMut(usize, &[f32]),
+    ) -> Result<()> {
+        self.check(tokens)?;
+        let nv = self.model.hp.n_vocab;
+        for (bi, batch) in tokens.chunks(LOGITS_BATCH).enumerate() {
+            self.forward_batch(batch, 0);
+            for i in 0..batch.len() {
+                f(bi * LOGITS_BATCH + i, &self.s.logits[i * nv..(i + 1) * nv]);
+            }
+        }
+        // Keep `logits()` meaningful: the last token's row moves to row 0.
+        let last = (tokens.len() - 1) % LOGITS_BATCH;
+        if !tokens.is_empty() && last != 0 {
+            self.s.logits.copy_within(last * nv..(last + 1) * nv, 0);
+        }
+        self.has_logits = !tokens.is_empty();
         Ok(())
     }
 
@@ -211,173 +297,318 @@ impl<'m> Session<'m> {
         self.prefill(std::slice::from_ref(&token))
     }
 
-    /// `out = w . x` (+ bias), quantizing `x` for the weight's format.
+    /// `out[b] = w . x[b] (+ bias)` for the `n` tokens of the batch: `x` holds `n` rows of
+    /// `w.cols` values, `out` receives `n` rows of `w.rows`. Each token's row is quantized for
+    /// the weight's format once; then the weight's rows are split over the threads, and each
+    /// 16-row tile is multiplied with every token while it is in cache.
+    #[allow(clippy::too_many_arguments)]
     fn linear(
         model: &Model,
+        pool: &mut ThreadPool,
         act: &mut AlignedBuf,
+        act_stride: usize,
+        n: usize,
         out: &mut [f32],
         w: &Weight,
         x: &[f32],
         b: Option<&Vec<f32>>,
     ) {
-        let a = kernels::quantize_for(w.ty, x, act);
-        kernels::matvec(out, w.ty, w.data(&model.file), a);
+        let (rows, cols) = (w.rows, w.cols);
+        let aty: GgmlType = w.ty.vec_dot_type();
+        let arb = aty
+            .row_bytes(cols)
+            .expect("row length checked at load against the activation block");
+        for t in 0..n {
+            let dst = &mut act.bytes_mut(n * act_stride)[t * act_stride..t * act_stride + arb];
+            crate::quant::quantize_activation(aty, &x[t * cols..(t + 1) * cols], dst)
+                .expect("activation buffer sized at session creation");
+        }
+        let acts = act.bytes(n * act_stride);
+        let data = w.data(&model.file);
+        let rb = w.row_bytes;
+        let n_tiles = rows.div_ceil(TILE_ROWS);
+        let n_chunks = n_tiles.min(pool.n_threads() * 4).max(1);
+        let tiles_per = n_tiles.div_ceil(n_chunks);
+        let dst = SharedMut(out.as_mut_ptr());
+        let out_len = out.len();
+        assert!(out_len >= n * rows, "output buffer holds the batch");
+        pool.run(n_chunks, &|c| {
+            let dst = dst;
+            let r_end = ((c + 1) * tiles_per * TILE_ROWS).min(rows);
+            let mut r0 = c * tiles_per * TILE_ROWS;
+            while r0 < r_end {
+                let r1 = (r0 + TILE_ROWS).min(r_end);
+                let wt = &data[r0 * rb..r1 * rb];
+                for t in 0..n {
+                    // SAFETY: chunk c writes rows [r0, r1) of token t: out[t*rows + r0 ..
+                    // t*rows + r1), inside `out` (asserted above) and disjoint from every other
+                    // chunk's rows; `out` is exclusively borrowed while the pool runs.
+                    let o = unsafe {
+                        std::slice::from_raw_parts_mut(dst.0.add(t * rows + r0), r1 - r0)
+                    };
+                    kernels::matvec(o, w.ty, wt, &acts[t * act_stride..t * act_stride + arb]);
+                }
+                r0 = r1;
+            }
+        });
         if let Some(b) = b {
-            ops::add(out, b);
+            for t in 0..n {
+                ops::add(&mut out[t * rows..(t + 1) * rows], b);
+            }
         }
     }
 
-    /// The forward pass for one token at position `n_past`. Checked by the caller: the
-    /// position is inside the context and the token inside the vocabulary.
-    fn forward(&mut self, token: u32, want_logits: bool) {
+    /// The forward pass for `tokens` (at most [`MAX_BATCH`]) at positions `n_past..`, with
+    /// logits for the tokens from index `logits_from` on (at most [`LOGITS_BATCH`] of them;
+    /// `tokens.len()` for none). Checked by the caller: the positions are inside the context
+    /// and the tokens inside the vocabulary.
+    fn forward_batch(&mut self, tokens: &[u32], logits_from: usize) {
         let m = self.model;
         let hp = &m.hp;
-        let pos = self.n_past;
+        let n = tokens.len();
+        let pos0 = self.n_past;
         let s = &mut self.s;
+        let pool = &mut self.pool;
+        let st = s.act_stride;
         let (e, hd, hdv) = (hp.n_embd, hp.head_dim, hp.head_dim_v);
         let (n_head, n_kv) = (hp.n_head, hp.n_head_kv);
         let q_dim = n_head * hd;
         let k_dim = n_kv * hd;
+        let v_dim = n_kv * hdv;
+        let qkv_dim = q_dim + k_dim + v_dim;
+        let att_dim = n_head * hdv;
         let group = n_head / n_kv;
+        let half_rot = hp.n_rot / 2;
+        let norm = |dst: &mut [f32], src: &[f32], w: &[f32], b: Option<&Vec<f32>>| match b {
+            Some(b) => ops::layernorm_into(dst, src, w, b, hp.norm_eps),
+            None => ops::rmsnorm_into(dst, src, w, hp.norm_eps),
+        };
 
-        // Token embedding (dequantized from the mapping), scaled for Gemma, plus GPT-2's
-        // learned position embedding.
-        let row = m.tok_embd.row(&m.file, token as usize);
-        crate::quant::dequantize_row(m.tok_embd.ty, row, &mut s.x).expect("embedding row");
-        if hp.arch == Arch::Gemma3 {
-            ops::scale(&mut s.x, (e as f32).sqrt());
-        }
-        if let Some(pe) = &m.pos_embd {
-            crate::quant::dequantize_row(pe.ty, pe.row(&m.file, pos), &mut s.xb)
-                .expect("position row");
-            ops::add(&mut s.x, &s.xb);
-        }
-
-        // RoPE angles of this position, for both kinds of layer.
-        if hp.rope_style != RopeStyle::None {
-            match &m.rope_freqs {
-                // Llama 3.1 style: theta_i / factor_i.
-                Some(ff) => rope_with_factors(
-                    pos,
-                    hp.n_rot,
-                    hp.rope_base,
-                    hp.rope_freq_scale,
-                    ff,
-                    &mut s.cos,
-                    &mut s.sin,
-                ),
-                None => ops::rope_angles(
-                    pos,
-                    hp.n_rot,
-                    hp.rope_base,
-                    hp.rope_freq_scale,
-                    &mut s.cos,
-                    &mut s.sin,
-                ),
+        // Token embeddings (dequantized from the mapping), scaled for Gemma, plus GPT-2's
+        // learned position embeddings; RoPE angles of each position.
+        for (t, &tok) in tokens.iter().enumerate() {
+            let x = &mut s.x[t * e..(t + 1) * e];
+            let row = m.tok_embd.row(&m.file, tok as usize);
+            crate::quant::dequantize_row(m.tok_embd.ty, row, x).expect("embedding row");
+            if hp.arch == Arch::Gemma3 {
+                ops::scale(x, (e as f32).sqrt());
             }
-            ops::rope_angles(
-                pos,
-                hp.n_rot,
-                hp.rope_base_swa,
-                1.0,
-                &mut s.cos_swa,
-                &mut s.sin_swa,
-            );
+            if let Some(pe) = &m.pos_embd {
+                let xb = &mut s.xb[..e];
+                crate::quant::dequantize_row(pe.ty, pe.row(&m.file, pos0 + t), xb)
+                    .expect("position row");
+                ops::add(x, xb);
+            }
+            if hp.rope_style != RopeStyle::None {
+                let r = t * half_rot..(t + 1) * half_rot;
+                let (c, sn) = (&mut s.cos[r.clone()], &mut s.sin[r.clone()]);
+                match &m.rope_freqs {
+                    // Llama 3.1 style: theta_i / factor_i.
+                    Some(ff) => rope_with_factors(pos0 + t, hp, ff, c, sn),
+                    None => ops::rope_angles(
+                        pos0 + t,
+                        hp.n_rot,
+                        hp.rope_base,
+                        hp.rope_freq_scale,
+                        c,
+                        sn,
+                    ),
+                }
+                let (c, sn) = (&mut s.cos_swa[r.clone()], &mut s.sin_swa[r]);
+                ops::rope_angles(pos0 + t, hp.n_rot, hp.rope_base_swa, 1.0, c, sn);
+            }
         }
 
         for (il, layer) in m.layers.iter().enumerate() {
             let swa = hp.swa_layers[il];
-            // ---- attention ----
-            match &layer.attn_norm_b {
-                Some(b) => ops::layernorm_into(&mut s.xb, &s.x, &layer.attn_norm, b, hp.norm_eps),
-                None => ops::rmsnorm_into(&mut s.xb, &s.x, &layer.attn_norm, hp.norm_eps),
+            // ---- attention: norm, q/k/v projections ----
+            for t in 0..n {
+                let r = t * e..(t + 1) * e;
+                norm(
+                    &mut s.xb[r.clone()],
+                    &s.x[r],
+                    &layer.attn_norm,
+                    layer.attn_norm_b.as_ref(),
+                );
             }
-            {
-                let (q, kv) = s.qkv.split_at_mut(q_dim);
-                let (k, v) = kv.split_at_mut(k_dim);
-                if let Some(w) = &layer.wqkv {
-                    Self::linear(m, &mut s.act, &mut s.qkv, w, &s.xb, layer.bqkv.as_ref());
-                } else {
-                    let (wq, wk, wv) = (layer.wq.as_ref(), layer.wk.as_ref(), layer.wv.as_ref());
-                    let (wq, wk, wv) = (wq.expect("wq"), wk.expect("wk"), wv.expect("wv"));
-                    Self::linear(m, &mut s.act, q, wq, &s.xb, layer.bq.as_ref());
-                    Self::linear(m, &mut s.act, k, wk, &s.xb, layer.bk.as_ref());
-                    Self::linear(m, &mut s.act, v, wv, &s.xb, layer.bv.as_ref());
+            if let Some(w) = &layer.wqkv {
+                Self::linear(
+                    m,
+                    pool,
+                    &mut s.act,
+                    st,
+                    n,
+                    &mut s.qkv,
+                    w,
+                    &s.xb,
+                    layer.bqkv.as_ref(),
+                );
+            } else {
+                // Separate projections write into scratch rows, then interleave per token.
+                let (wq, wk, wv) = (layer.wq.as_ref(), layer.wk.as_ref(), layer.wv.as_ref());
+                let (wq, wk, wv) = (wq.expect("wq"), wk.expect("wk"), wv.expect("wv"));
+                Self::linear(
+                    m,
+                    pool,
+                    &mut s.act,
+                    st,
+                    n,
+                    &mut s.att,
+                    wq,
+                    &s.xb,
+                    layer.bq.as_ref(),
+                );
+                for t in 0..n {
+                    s.qkv[t * qkv_dim..t * qkv_dim + q_dim]
+                        .copy_from_slice(&s.att[t * q_dim..(t + 1) * q_dim]);
                 }
-            }
-            let (q, kv) = s.qkv.split_at_mut(q_dim);
-            let (k, v) = kv.split_at_mut(k_dim);
-            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
-                q.chunks_exact_mut(hd)
-                    .for_each(|h| ops::rmsnorm(h, qn, hp.norm_eps));
-                k.chunks_exact_mut(hd)
-                    .for_each(|h| ops::rmsnorm(h, kn, hp.norm_eps));
-            }
-            if hp.rope_style != RopeStyle::None {
-                let neox = hp.rope_style == RopeStyle::Neox;
-                let (c, sn) = if swa {
-                    (&s.cos_swa, &s.sin_swa)
-                } else {
-                    (&s.cos, &s.sin)
-                };
-                q.chunks_exact_mut(hd)
-                    .for_each(|h| ops::rope_head(h, c, sn, neox));
-                k.chunks_exact_mut(hd)
-                    .for_each(|h| ops::rope_head(h, c, sn, neox));
+                Self::linear(
+                    m,
+                    pool,
+                    &mut s.act,
+                    st,
+                    n,
+                    &mut s.att,
+                    wk,
+                    &s.xb,
+                    layer.bk.as_ref(),
+                );
+                for t in 0..n {
+                    s.qkv[t * qkv_dim + q_dim..t * qkv_dim + q_dim + k_dim]
+                        .copy_from_slice(&s.att[t * k_dim..(t + 1) * k_dim]);
+                }
+                Self::linear(
+                    m,
+                    pool,
+                    &mut s.act,
+                    st,
+                    n,
+                    &mut s.att,
+                    wv,
+                    &s.xb,
+                    layer.bv.as_ref(),
+                );
+                for t in 0..n {
+                    s.qkv[t * qkv_dim + q_dim + k_dim..(t + 1) * qkv_dim]
+                        .copy_from_slice(&s.att[t * v_dim..(t + 1) * v_dim]);
+                }
             }
 
-            // Store k and v at this position's slot, then attend over the visible positions.
+            // ---- per token: q/k norms, RoPE, store k and v in the cache ----
             let lc = &mut self.kv.layers[il];
-            let slot = lc.slot(pos);
-            lc.k.write(slot * lc.k_stride, k);
-            lc.v.write(slot * lc.v_stride, v);
-            let first = if swa {
-                (pos + 1).saturating_sub(hp.sliding_window)
-            } else {
-                0
-            };
-            let n_vis = pos + 1 - first;
-            lc.k.round_operand(q);
-            for h in 0..n_head {
-                let kvh = h / group;
-                let qh = &q[h * hd..(h + 1) * hd];
-                let scores = &mut s.scores[..n_vis];
-                for (i, sc) in scores.iter_mut().enumerate() {
-                    let sl = lc.slot(first + i);
-                    *sc = lc.k.dot(sl * lc.k_stride + kvh * hd, qh) * hp.attn_scale;
+            for t in 0..n {
+                let row = &mut s.qkv[t * qkv_dim..(t + 1) * qkv_dim];
+                let (q, kv) = row.split_at_mut(q_dim);
+                let (k, v) = kv.split_at_mut(k_dim);
+                if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                    q.chunks_exact_mut(hd)
+                        .for_each(|h| ops::rmsnorm(h, qn, hp.norm_eps));
+                    k.chunks_exact_mut(hd)
+                        .for_each(|h| ops::rmsnorm(h, kn, hp.norm_eps));
                 }
-                ops::softmax(scores);
-                lc.v.round_operand(scores);
-                let out = &mut s.att[h * hdv..(h + 1) * hdv];
-                out.fill(0.0);
-                for (i, &p) in scores.iter().enumerate() {
-                    let sl = lc.slot(first + i);
-                    lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, out);
+                if hp.rope_style != RopeStyle::None {
+                    let neox = hp.rope_style == RopeStyle::Neox;
+                    let r = t * half_rot..(t + 1) * half_rot;
+                    let (c, sn) = if swa {
+                        (&s.cos_swa[r.clone()], &s.sin_swa[r])
+                    } else {
+                        (&s.cos[r.clone()], &s.sin[r])
+                    };
+                    q.chunks_exact_mut(hd)
+                        .for_each(|h| ops::rope_head(h, c, sn, neox));
+                    k.chunks_exact_mut(hd)
+                        .for_each(|h| ops::rope_head(h, c, sn, neox));
                 }
+                lc.k.round_operand(q);
+                let slot = lc.slot(pos0 + t);
+                lc.k.write(slot * lc.k_stride, k);
+                lc.v.write(slot * lc.v_stride, v);
             }
+
+            // ---- causal attention: token t at position p sees [p - window + 1, p] ----
+            let max_slots = s.scores.len() / MAX_BATCH;
+            let (qkv, att, scores) = (
+                &s.qkv,
+                SharedMut(s.att.as_mut_ptr()),
+                SharedMut(s.scores.as_mut_ptr()),
+            );
+            let lc = &self.kv.layers[il];
+            pool.run(n, &|t| {
+                let (att, scores) = (att, scores);
+                let pos = pos0 + t;
+                let first = if swa {
+                    (pos + 1).saturating_sub(hp.sliding_window)
+                } else {
+                    0
+                };
+                let n_vis = pos + 1 - first;
+                // SAFETY: chunk t writes only token t's rows of `att` and `scores` (disjoint
+                // per t, inside the buffers sized for MAX_BATCH tokens); both buffers are
+                // exclusively borrowed by this pass while the pool runs.
+                let (out_t, sc) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut(att.0.add(t * att_dim), att_dim),
+                        std::slice::from_raw_parts_mut(scores.0.add(t * max_slots), n_vis),
+                    )
+                };
+                let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
+                for h in 0..n_head {
+                    let kvh = h / group;
+                    let qh = &q[h * hd..(h + 1) * hd];
+                    for (i, v) in sc.iter_mut().enumerate() {
+                        let sl = lc.slot(first + i);
+                        *v = lc.k.dot(sl * lc.k_stride + kvh * hd, qh) * hp.attn_scale;
+                    }
+                    ops::softmax(sc);
+                    lc.v.round_operand(sc);
+                    let o = &mut out_t[h * hdv..(h + 1) * hdv];
+                    o.fill(0.0);
+                    for (i, &p) in sc.iter().enumerate() {
+                        let sl = lc.slot(first + i);
+                        lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, o);
+                    }
+                }
+            });
+
+            // ---- output projection, (Gemma) post-norm, residual ----
             Self::linear(
                 m,
+                pool,
                 &mut s.act,
+                st,
+                n,
                 &mut s.out,
                 &layer.wo,
                 &s.att,
                 layer.bo.as_ref(),
             );
-            if let Some(pn) = &layer.post_attn_norm {
-                ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
+            for t in 0..n {
+                let r = t * e..(t + 1) * e;
+                if let Some(pn) = &layer.post_attn_norm {
+                    ops::rmsnorm(&mut s.out[r.clone()], pn, hp.norm_eps);
+                }
+                ops::add(&mut s.x[r.clone()], &s.out[r]);
             }
-            ops::add(&mut s.x, &s.out);
 
             // ---- feed-forward ----
-            match &layer.ffn_norm_b {
-                Some(b) => ops::layernorm_into(&mut s.xb, &s.x, &layer.ffn_norm, b, hp.norm_eps),
-                None => ops::rmsnorm_into(&mut s.xb, &s.x, &layer.ffn_norm, hp.norm_eps),
+            for t in 0..n {
+                let r = t * e..(t + 1) * e;
+                norm(
+                    &mut s.xb[r.clone()],
+                    &s.x[r],
+                    &layer.ffn_norm,
+                    layer.ffn_norm_b.as_ref(),
+                );
             }
+            let nf = hp.n_ff;
             if let Some(gate) = &layer.ffn_gate {
-                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None);
+                Self::linear(m, pool, &mut s.act, st, n, &mut s.hb, gate, &s.xb, None);
                 Self::linear(
                     m,
+                    pool,
                     &mut s.act,
+                    st,
+                    n,
                     &mut s.hb2,
                     &layer.ffn_up,
                     &s.xb,
@@ -388,45 +619,73 @@ impl<'m> Session<'m> {
                 } else {
                     ops::silu
                 };
-                ops::gated(&mut s.hb, &s.hb2, act);
+                ops::gated(&mut s.hb[..n * nf], &s.hb2[..n * nf], act);
             } else {
                 Self::linear(
                     m,
+                    pool,
                     &mut s.act,
+                    st,
+                    n,
                     &mut s.hb,
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
                 );
-                s.hb.iter_mut().for_each(|v| *v = ops::gelu(*v));
+                s.hb[..n * nf].iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
             Self::linear(
                 m,
+                pool,
                 &mut s.act,
+                st,
+                n,
                 &mut s.out,
                 &layer.ffn_down,
                 &s.hb,
                 layer.ffn_down_b.as_ref(),
             );
-            if let Some(pn) = &layer.post_ffn_norm {
-                ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
+            for t in 0..n {
+                let r = t * e..(t + 1) * e;
+                if let Some(pn) = &layer.post_ffn_norm {
+                    ops::rmsnorm(&mut s.out[r.clone()], pn, hp.norm_eps);
+                }
+                ops::add(&mut s.x[r.clone()], &s.out[r]);
             }
-            ops::add(&mut s.x, &s.out);
         }
+        self.n_past += n;
 
-        self.n_past += 1;
-        self.has_logits = want_logits;
-        if !want_logits {
+        // ---- final norm and logits for tokens[logits_from..] ----
+        let n_out = n - logits_from.min(n);
+        if n_out == 0 {
             return;
         }
-        match &m.output_norm_b {
-            Some(b) => ops::layernorm_into(&mut s.xb, &s.x, &m.output_norm, b, hp.norm_eps),
-            None => ops::rmsnorm_into(&mut s.xb, &s.x, &m.output_norm, hp.norm_eps),
+        debug_assert!(n_out <= LOGITS_BATCH);
+        for i in 0..n_out {
+            let t = logits_from + i;
+            norm(
+                &mut s.xb[i * e..(i + 1) * e],
+                &s.x[t * e..(t + 1) * e],
+                &m.output_norm,
+                m.output_norm_b.as_ref(),
+            );
         }
-        Self::linear(m, &mut s.act, &mut s.logits, &m.output, &s.xb, None);
+        Self::linear(
+            m,
+            pool,
+            &mut s.act,
+            st,
+            n_out,
+            &mut s.logits,
+            &m.output,
+            &s.xb,
+            None,
+        );
         if hp.final_logit_softcap > 0.0 {
             let c = hp.final_logit_softcap;
-            s.logits.iter_mut().for_each(|v| *v = (*v / c).tanh() * c);
+            s.logits[..n_out * hp.n_vocab]
+                .iter_mut()
+                .for_each(|v| *v = (*v / c).tanh() * c);
         }
     }
 }
@@ -434,17 +693,15 @@ impl<'m> Session<'m> {
 /// RoPE angles with per-dimension frequency factors (ggml divides theta by the factor).
 fn rope_with_factors(
     pos: usize,
-    n_rot: usize,
-    base: f32,
-    freq_scale: f32,
+    hp: &crate::model::HParams,
     factors: &[f32],
     cos: &mut [f32],
     sin: &mut [f32],
 ) {
-    let theta_scale = base.powf(-2.0 / n_rot as f32);
+    let theta_scale = hp.rope_base.powf(-2.0 / hp.n_rot as f32);
     let mut theta = pos as f32;
     for i in 0..cos.len() {
-        let t = freq_scale * theta / factors[i];
+        let t = hp.rope_freq_scale * theta / factors[i];
         cos[i] = t.cos();
         sin[i] = t.sin();
         theta *= theta_scale;

@@ -39,13 +39,15 @@ struct Report {
     max_lp_err: f64,
 }
 
-fn check_model(model: &Path, golden: &Path, kv: KvType) -> Report {
+fn check_model(model: &Path, golden: &Path, kv: KvType, threads: usize) -> Report {
     let g: Value = serde_json::from_str(&std::fs::read_to_string(golden).unwrap()).unwrap();
     let m = Model::load(model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let cfg = SessionConfig {
         // llama.cpp ran with n_ctx 1024; GPT-2 models have fewer learned positions.
         n_ctx: 1024.min(m.hp.n_ctx_train),
         kv_type: kv,
+        n_threads: threads,
+        ..SessionConfig::default()
     };
     let mut sess = Session::new(&m, &cfg).unwrap();
     let mut rep = Report {
@@ -106,7 +108,7 @@ fn synthetic_models_match_llama_cpp() {
     );
     let mut total = 0;
     for (model, golden) in models {
-        let r = check_model(&model, &golden, KvType::F16);
+        let r = check_model(&model, &golden, KvType::F16, 1);
         eprintln!(
             "{}: {} greedy steps agree, max |dlogprob| {:.4}",
             model.file_name().unwrap().to_string_lossy(),
@@ -123,7 +125,7 @@ fn synthetic_models_match_llama_cpp() {
 fn gemma3_270m_matches_llama_cpp() {
     let model = util::gemma_path();
     let golden = util::shared_dir().join("golden/gemma3-270m-q4_k_m.json");
-    let r = check_model(&model, &golden, KvType::F16);
+    let r = check_model(&model, &golden, KvType::F16, 2);
     eprintln!(
         "gemma3 270m: {} greedy steps agree, max |dlogprob| {:.4}",
         r.steps, r.max_lp_err

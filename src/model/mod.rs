@@ -12,6 +12,7 @@ pub use hparams::{Arch, HParams, RopeStyle};
 
 use crate::gguf::{GgufFile, TensorInfo};
 use crate::quant::GgmlType;
+use crate::tokenizer::Tokenizer;
 use crate::{Error, Result};
 
 /// A 2-D weight matrix in the mapping: `rows` rows of `cols` values of type `ty`.
@@ -86,6 +87,8 @@ pub struct Model {
     /// Llama 3.1-style per-dimension RoPE frequency factors (`rope_freqs.weight`).
     pub rope_freqs: Option<Vec<f32>>,
     pub layers: Vec<Layer>,
+    /// The tokenizer from `tokenizer.ggml.*`; `None` when the file has no vocabulary.
+    tokenizer: Option<Tokenizer>,
 }
 
 /// Looks up tensors by name and checks their shapes, naming the tensor in every error.
@@ -168,6 +171,16 @@ impl Loader<'_> {
 }
 
 impl Model {
+    /// The model's tokenizer, or an error when the file carries no vocabulary.
+    pub fn tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            Error::Tokenizer(format!(
+                "{} has no vocabulary (tokenizer.ggml.model is missing)",
+                self.file.path().display()
+            ))
+        })
+    }
+
     /// Maps `path`, reads the hyperparameters and finds every weight the architecture needs,
     /// checking each shape against the hyperparameters.
     pub fn load(path: impl AsRef<Path>) -> Result<Model> {
@@ -262,7 +275,21 @@ impl Model {
             };
             layers.push(layer);
         }
+        let tokenizer = match file.get("tokenizer.ggml.model") {
+            Some(_) => Some(Tokenizer::from_gguf(&file)?),
+            None => None,
+        };
+        if let Some(t) = &tokenizer {
+            if t.n_vocab() > hp.n_vocab {
+                return Err(Error::Model(format!(
+                    "the vocabulary has {} tokens but token_embd.weight has {} rows",
+                    t.n_vocab(),
+                    hp.n_vocab
+                )));
+            }
+        }
         Ok(Model {
+            tokenizer,
             hp,
             tok_embd,
             pos_embd,

@@ -1,7 +1,11 @@
 //! The `ferrite` command-line tool. One file per subcommand; this file only parses the command
 //! line and maps errors to exit codes (0 ok, 1 runtime error, 2 usage error; see INTERFACE.md).
 
+mod bench;
+mod common;
 mod inspect;
+mod perplexity;
+mod run;
 mod tokenize;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +27,12 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Print the token ids of a text.
     Tokenize(tokenize::TokenizeArgs),
+    /// Generate text from a prompt.
+    Run(run::RunArgs),
+    /// Measure perplexity on a text file, chunked as llama-perplexity does.
+    Perplexity(perplexity::PerplexityArgs),
+    /// Measure prefill and decode speed, as llama-bench does.
+    Bench(bench::BenchArgs),
 }
 
 /// No panic message ever reaches the user: a closed stdout (`ferrite ... | head`) ends the run
@@ -53,6 +63,9 @@ fn main() {
     let result = match &cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Perplexity(a) => perplexity::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,0 +1,157 @@
+//! `ferrite bench`: prefill and decode speed, measured like `llama-bench` so the two tables
+//! compare line by line. `ppP` evaluates P prompt tokens into an empty cache; `tgN` decodes N
+//! tokens one at a time. Each test runs once as a warm-up, then `-r` times; the table gives
+//! the mean and standard deviation of tokens/s for each thread count.
+
+use std::time::Instant;
+
+use ferrite::{Error, Session, SessionConfig};
+use serde_json::json;
+
+use crate::common::ModelArgs;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt tokens of the prefill test (0 = skip).
+    #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+    pub n_prompt: usize,
+    /// Generated tokens of the decode test (0 = skip).
+    #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+    pub n_gen: usize,
+    /// Thread counts to test, comma separated.
+    #[arg(short = 't', long = "threads", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Repetitions of each test.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: usize,
+    /// KV cache storage: f16, q8_0 or f32.
+    #[arg(long = "kv-type", default_value = "f16")]
+    pub kv_type: String,
+    /// Print a JSON list instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A tiny deterministic generator for the benchmark's token ids (like llama-bench's rand()).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: usize) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as u32
+    }
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64
+    } else {
+        0.0
+    };
+    (m, var.sqrt())
+}
+
+pub fn run(args: &BenchArgs) -> Result<(), Error> {
+    if args.reps == 0 {
+        return Err(Error::InvalidArgument("-r must be at least 1".into()));
+    }
+    let threads = if args.threads.is_empty() {
+        vec![std::thread::available_parallelism().map_or(1, |n| n.get())]
+    } else {
+        args.threads.clone()
+    };
+    if let Some(&t) = threads.iter().find(|&&t| t == 0 || t > 256) {
+        return Err(Error::InvalidArgument(format!(
+            "-t {t}: thread counts must be between 1 and 256"
+        )));
+    }
+    let kv_type = ferrite::KvType::parse(&args.kv_type)?;
+    let (model, _) = args.model.load()?;
+    let n_vocab = model.hp.n_vocab;
+    let bos = model.tokenizer().ok().and_then(|t| t.bos());
+    let size: usize = model.file.tensors().iter().map(|t| t.n_bytes).sum();
+    let params: usize = model.file.tensors().iter().map(|t| t.n_elements()).sum();
+    let name = model
+        .file
+        .get_opt_str("general.name")
+        .ok()
+        .flatten()
+        .unwrap_or(model.hp.arch.name())
+        .to_string();
+    let mut results = Vec::new();
+    if !args.json {
+        println!(
+            "| model                  |       size |     params | threads |  test |              t/s |"
+        );
+        println!(
+            "| ---------------------- | ---------: | ---------: | ------: | ----: | ---------------: |"
+        );
+    }
+    for &t in &threads {
+        let cfg = SessionConfig {
+            n_ctx: (args.n_prompt + args.n_gen).max(1),
+            kv_type,
+            n_threads: t,
+            ..SessionConfig::default()
+        };
+        let mut sess = Session::new(&model, &cfg)?;
+        let mut rng = Lcg(42);
+        let mut tests = Vec::new();
+        if args.n_prompt > 0 {
+            tests.push(("pp", args.n_prompt));
+        }
+        if args.n_gen > 0 {
+            tests.push(("tg", args.n_gen));
+        }
+        for (kind, n) in tests {
+            let mut speeds = Vec::new();
+            for rep in 0..=args.reps {
+                sess.reset();
+                let start = Instant::now();
+                if kind == "pp" {
+                    let toks: Vec<u32> = (0..n).map(|_| rng.next(n_vocab)).collect();
+                    let start = Instant::now();
+                    sess.prefill(&toks)?;
+                    let dt = start.elapsed().as_secs_f64();
+                    if rep > 0 {
+                        speeds.push(n as f64 / dt);
+                    }
+                    continue;
+                }
+                let mut tok = bos.unwrap_or_else(|| rng.next(n_vocab));
+                for _ in 0..n {
+                    sess.decode(tok)?;
+                    tok = rng.next(n_vocab);
+                }
+                let dt = start.elapsed().as_secs_f64();
+                if rep > 0 {
+                    speeds.push(n as f64 / dt);
+                }
+            }
+            let (m, sd) = mean_sd(&speeds);
+            let test = format!("{kind}{n}");
+            if !args.json {
+                println!(
+                    "| {:<22} | {:>6.2} MiB | {:>8.2} M | {:>7} | {:>5} | {:>8.2} ± {:>5.2} |",
+                    name.chars().take(22).collect::<String>(),
+                    size as f64 / (1 << 20) as f64,
+                    params as f64 / 1e6,
+                    t,
+                    test,
+                    m,
+                    sd
+                );
+            }
+            results.push(json!({"test": test, "threads": t, "tok_s": m, "stdev": sd}));
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(results));
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Flags and helpers shared by the subcommands that run a model.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ferrite::sampler::SamplerParams;
+use ferrite::{Error, KvType, Model, SessionConfig};
+
+/// `-m MODEL`: optional where a default model is installed.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// The GGUF model (default: the model installed by tools/fetch-model.sh).
+    #[arg(short = 'm', long = "model")]
+    pub model: Option<PathBuf>,
+}
+
+impl ModelArgs {
+    /// The model path: `-m`, or the default model when it is installed.
+    pub fn path(&self) -> Result<PathBuf, Error> {
+        if let Some(p) = &self.model {
+            return Ok(p.clone());
+        }
+        let p = ferrite::default_model_path();
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "no model given and the default model is not installed at {}: pass -m MODEL.gguf or run tools/fetch-model.sh",
+                p.display()
+            )))
+        }
+    }
+
+    /// Loads the model, returning it with the load time in milliseconds.
+    pub fn load(&self) -> Result<(Model, f64), Error> {
+        let t = Instant::now();
+        let m = Model::load(self.path()?)?;
+        Ok((m, t.elapsed().as_secs_f64() * 1e3))
+    }
+}
+
+/// Context, threads and cache type.
+#[derive(clap::Args, Clone, Debug)]
+pub struct RuntimeArgs {
+    /// Context length in tokens (default: min(training context, 4096)).
+    #[arg(short = 'c', long = "ctx-size", value_parser = clap::value_parser!(u32).range(1..))]
+    pub ctx: Option<u32>,
+    /// Worker threads (default: the number of cores).
+    #[arg(short = 't', long = "threads", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Option<u32>,
+    /// KV cache storage: f16, q8_0 or f32.
+    #[arg(long = "kv-type", default_value = "f16", value_parser = parse_kv)]
+    pub kv_type: KvType,
+}
+
+fn parse_kv(s: &str) -> Result<KvType, String> {
+    KvType::parse(s).map_err(|e| e.to_string())
+}
+
+impl RuntimeArgs {
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            n_ctx: self.ctx.unwrap_or(0) as usize,
+            kv_type: self.kv_type,
+            n_threads: self.threads.unwrap_or(0) as usize,
+            ..SessionConfig::default()
+        }
+    }
+}
+
+/// The sampling flags, as llama.cpp names them.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SamplingArgs {
+    /// Temperature; 0 is greedy (the argmax, ties to the lowest id).
+    #[arg(long = "temp", default_value_t = 0.8)]
+    pub temp: f32,
+    /// Keep the K most likely tokens (0 = off).
+    #[arg(long = "top-k", default_value_t = 40)]
+    pub top_k: usize,
+    /// Keep the smallest set of tokens whose probability reaches P (1 = off).
+    #[arg(long = "top-p", default_value_t = 0.95)]
+    pub top_p: f32,
+    /// Drop tokens less likely than P times the most likely one (0 = off).
+    #[arg(long = "min-p", default_value_t = 0.05)]
+    pub min_p: f32,
+    /// Penalize tokens seen in the last 64 (1 = off).
+    #[arg(long = "repeat-penalty", default_value_t = 1.0)]
+    pub repeat_penalty: f32,
+    /// Seed of the random generator (default: from the clock; printed on stderr).
+    #[arg(long = "seed")]
+    pub seed: Option<u64>,
+}
+
+impl SamplingArgs {
+    pub fn params(&self) -> SamplerParams {
+        let greedy = self.temp <= 0.0;
+        let seed = self.seed.unwrap_or_else(|| {
+            let s = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            if !greedy {
+                eprintln!("seed: {s}");
+            }
+            s
+        });
+        SamplerParams {
+            temperature: self.temp,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: self.repeat_penalty,
+            seed,
+            ..SamplerParams::default()
+        }
+    }
+}
+
+/// Reads a text file, refusing invalid UTF-8 with the byte offset of the first bad byte.
+pub fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        Error::InvalidArgument(format!(
+            "{}: not valid UTF-8 (first bad byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}

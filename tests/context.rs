@@ -1,0 +1,129 @@
+//! The context is a hard limit: filling the KV cache to capacity works, one token past it is a
+//! clean error from the library (nothing written), and `ferrite run` reports a `context` stop.
+
+mod util;
+
+use ferrite::{Error, Model, Session, SessionConfig};
+
+#[test]
+fn filling_the_cache_to_capacity_then_one_more_is_an_error() {
+    let synth = util::shared_dir().join("synth");
+    for name in [
+        "tiny-llama-Q8_0.gguf",
+        "tiny-gemma3-Q8_0.gguf",
+        "tiny-gpt2-Q8_0.gguf",
+    ] {
+        let m = Model::load(synth.join(name)).unwrap();
+        let cfg = SessionConfig {
+            n_ctx: 40,
+            n_threads: 1,
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(&m, &cfg).unwrap();
+        let toks: Vec<u32> = (0..40).map(|i| 3 + (i * 7) % 400).collect();
+        s.prefill(&toks[..30]).unwrap();
+        for &t in &toks[30..] {
+            s.decode(t).unwrap();
+        }
+        assert_eq!(s.n_past(), 40);
+        let last = s.logits().unwrap().to_vec();
+        match s.decode(5) {
+            Err(Error::ContextFull { needed, capacity }) => {
+                assert_eq!((needed, capacity), (41, 40))
+            }
+            other => panic!(
+                "{name}: expected a context error, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+        // The failed call changed nothing.
+        assert_eq!(s.n_past(), 40);
+        assert_eq!(s.logits().unwrap(), &last[..]);
+        // A prefill that would overflow is refused whole, before any work.
+        s.reset();
+        s.prefill(&toks[..10]).unwrap();
+        assert!(matches!(s.prefill(&toks), Err(Error::ContextFull { .. })));
+        assert_eq!(s.n_past(), 10);
+        // Out-of-vocabulary ids are refused too.
+        assert!(matches!(
+            s.decode(1_000_000),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}
+
+#[test]
+fn sliding_window_ring_wraps_without_corruption() {
+    // Gemma 3 synth has a sliding window of 8 on every layer: evaluate far past it with the
+    // ring (8 slots, wrapping 7 times) and with a full-length cache that never wraps; the
+    // logits of every step must be identical.
+    let m = Model::load(util::shared_dir().join("synth/tiny-gemma3-Q8_0.gguf")).unwrap();
+    let toks: Vec<u32> = (0..60).map(|i| 3 + (i * 11) % 400).collect();
+    let run = |full_swa_cache| {
+        let cfg = SessionConfig {
+            n_ctx: 64,
+            n_threads: 1,
+            full_swa_cache,
+            ..SessionConfig::default()
+        };
+        let mut s = Session::new(&m, &cfg).unwrap();
+        toks.iter()
+            .map(|&t| s.decode(t).unwrap().to_vec())
+            .collect::<Vec<_>>()
+    };
+    let ring = run(false);
+    let full = run(true);
+    assert!(ring.iter().flatten().all(|x| x.is_finite()));
+    assert_eq!(ring, full);
+}
+
+#[test]
+fn run_reports_a_context_stop() {
+    let model = util::shared_dir().join("synth/tiny-llama-Q8_0.gguf");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .args(["run", "-m"])
+        .arg(&model)
+        .args([
+            "-p",
+            "the world",
+            "-c",
+            "24",
+            "-n",
+            "100",
+            "--temp",
+            "0",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["stop"], "context");
+    let n_prompt = v["prompt_tokens"].as_array().unwrap().len();
+    let n_gen = v["tokens"].as_array().unwrap().len();
+    assert_eq!(
+        n_prompt + n_gen,
+        25,
+        "the context holds 24 positions; the last token is sampled, not evaluated"
+    );
+
+    // A prompt longer than the context is an error before any work.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .args(["run", "-m"])
+        .arg(&model)
+        .args([
+            "-p",
+            "the world of time and life and more words here",
+            "-c",
+            "4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("context holds 4"), "{err}");
+}
