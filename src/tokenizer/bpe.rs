@@ -268,3 +268,15 @@ pub(crate) struct BpeScratch {
     syms: Vec<Sym>,
     heap: BinaryHeap<Pair>,
 }
+
+impl BpeScratch {
+    /// Drops buffers that grew past `keep` elements.
+    pub(crate) fn trim(&mut self, keep: usize) {
+        if self.syms.capacity() > keep {
+            self.syms = Vec::new();
+        }
+        if self.heap.capacity() > keep {
+            self.heap = BinaryHeap::new();
+        }
+    }
+}

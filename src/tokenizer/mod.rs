@@ -14,7 +14,14 @@
 //! the same order and the same way; `llama-vocab.cpp` is the reference for each step.
 //!
 //! Encoding allocates nothing beyond the output once a thread has encoded a text of similar
-//! size before: its working buffers are kept per thread.
+//! size before: its working buffers are kept per thread (up to 64K elements each; a larger
+//! text, such as a whole file for perplexity, gets buffers that are released afterwards).
+//!
+//! Where ferrite departs from llama.cpp's code it is for speed, with identical results: the
+//! special-token cut uses a trie instead of one search per special token, SentencePiece
+//! merging runs on independent chunks with a lookup cache (see `spm.rs`), byte-level BPE
+//! merges integer symbol ids instead of strings (`bpe.rs`), and the pre-tokenizer regexes are
+//! direct splitters (`pretokenize.rs`).
 
 mod bpe;
 mod pretokenize;
@@ -349,6 +356,37 @@ struct Scratch {
     pieces: Vec<(u32, u32)>,
     pieces_tmp: Vec<(u32, u32)>,
     bpe: bpe::BpeScratch,
+}
+
+/// Buffers grown past this many elements by a large text are shrunk back afterwards, so a
+/// thread that once tokenized a big file does not keep tens of megabytes (prompt-sized texts
+/// stay below it and never reallocate).
+const SCRATCH_KEEP: usize = 1 << 16;
+
+fn trim_vec<T>(v: &mut Vec<T>) {
+    if v.capacity() > SCRATCH_KEEP {
+        v.clear();
+        v.shrink_to(SCRATCH_KEEP);
+    }
+}
+
+impl Scratch {
+    fn trim(&mut self) {
+        trim_vec(&mut self.cand_pos);
+        trim_vec(&mut self.seen);
+        trim_vec(&mut self.claimed);
+        trim_vec(&mut self.accepted);
+        trim_vec(&mut self.frags);
+        trim_vec(&mut self.cpts);
+        trim_vec(&mut self.offs);
+        trim_vec(&mut self.pieces);
+        trim_vec(&mut self.pieces_tmp);
+        if self.escaped.capacity() > SCRATCH_KEEP {
+            self.escaped = String::new();
+        }
+        self.spm.trim(SCRATCH_KEEP);
+        self.bpe.trim(SCRATCH_KEEP);
+    }
 }
 
 thread_local! {
@@ -935,6 +973,7 @@ impl Tokenizer {
         self.partition(text, parse_special, s, &mut frags);
         let result = self.encode_frags(text, add_special, &frags, s, out);
         s.frags = frags;
+        s.trim();
         result
     }
 

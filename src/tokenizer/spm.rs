@@ -132,6 +132,18 @@ pub(crate) struct SpmScratch {
     cache_owner: u64,
 }
 
+impl SpmScratch {
+    /// Drops buffers that grew past `keep` elements.
+    pub(crate) fn trim(&mut self, keep: usize) {
+        if self.syms.capacity() > keep {
+            self.syms = Vec::new();
+        }
+        if self.heap.capacity() > keep {
+            self.heap = BinaryHeap::new();
+        }
+    }
+}
+
 /// Tokenizes `text` (already escaped) and appends the ids to `out`.
 pub(crate) fn encode(
     v: &SpmView<'_>,
