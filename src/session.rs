@@ -101,6 +101,13 @@ struct SharedMut(*mut f32);
 unsafe impl Sync for SharedMut {}
 unsafe impl Send for SharedMut {}
 
+impl SharedMut {
+    /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).
+    fn at(&self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
+    }
+}
+
 impl<'m> Session<'m> {
     /// Allocates the KV cache and scratch for `cfg.n_ctx` tokens.
     pub fn new(model: &'m Model, cfg: &SessionConfig) -> Result<Session<'m>> {
@@ -333,7 +340,6 @@ impl<'m> Session<'m> {
         let out_len = out.len();
         assert!(out_len >= n * rows, "output buffer holds the batch");
         pool.run(n_chunks, &|c| {
-            let dst = dst;
             let r_end = ((c + 1) * tiles_per * TILE_ROWS).min(rows);
             let mut r0 = c * tiles_per * TILE_ROWS;
             while r0 < r_end {
@@ -343,9 +349,8 @@ impl<'m> Session<'m> {
                     // SAFETY: chunk c writes rows [r0, r1) of token t: out[t*rows + r0 ..
                     // t*rows + r1), inside `out` (asserted above) and disjoint from every other
                     // chunk's rows; `out` is exclusively borrowed while the pool runs.
-                    let o = unsafe {
-                        std::slice::from_raw_parts_mut(dst.0.add(t * rows + r0), r1 - r0)
-                    };
+                    let o =
+                        unsafe { std::slice::from_raw_parts_mut(dst.at(t * rows + r0), r1 - r0) };
                     kernels::matvec(o, w.ty, wt, &acts[t * act_stride..t * act_stride + arb]);
                 }
                 r0 = r1;
@@ -534,7 +539,6 @@ impl<'m> Session<'m> {
             );
             let lc = &self.kv.layers[il];
             pool.run(n, &|t| {
-                let (att, scores) = (att, scores);
                 let pos = pos0 + t;
                 let first = if swa {
                     (pos + 1).saturating_sub(hp.sliding_window)
@@ -547,8 +551,8 @@ impl<'m> Session<'m> {
                 // exclusively borrowed by this pass while the pool runs.
                 let (out_t, sc) = unsafe {
                     (
-                        std::slice::from_raw_parts_mut(att.0.add(t * att_dim), att_dim),
-                        std::slice::from_raw_parts_mut(scores.0.add(t * max_slots), n_vis),
+                        std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
+                        std::slice::from_raw_parts_mut(scores.at(t * max_slots), n_vis),
                     )
                 };
                 let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
