@@ -187,7 +187,7 @@ fn in_memory_vocab_errors() {
     let e = Tokenizer::from_vocab(Vocab {
         model: "gpt2".into(),
         pre: Some("brand-new-pre".into()),
-        tokens: vec!["a".into()],
+        tokens: vec!["a".to_string()].into(),
         merges: vec!["a a".into()],
         ..Default::default()
     })
@@ -197,7 +197,7 @@ fn in_memory_vocab_errors() {
     assert!(e.contains("brand-new-pre"), "{e}");
     let e = Tokenizer::from_vocab(Vocab {
         model: "t5".into(),
-        tokens: vec!["a".into()],
+        tokens: vec!["a".to_string()].into(),
         ..Default::default()
     })
     .err()
@@ -207,7 +207,7 @@ fn in_memory_vocab_errors() {
     // gpt-neox conversions have no `pre` key: llama.cpp's default pre-tokenizer.
     let tok = Tokenizer::from_vocab(Vocab {
         model: "gpt2".into(),
-        tokens: vec!["a".into(), "b".into(), "ab".into()],
+        tokens: vec!["a".to_string(), "b".into(), "ab".into()].into(),
         merges: vec!["a b".into()],
         ..Default::default()
     })

@@ -42,7 +42,7 @@ fn unmap(text: &str) -> Option<Vec<u8>> {
 }
 
 impl BpeModel {
-    pub(crate) fn new(tokens: &[String], merges: &[String]) -> BpeModel {
+    pub(crate) fn new(tokens: &super::TokenTexts, merges: &[String]) -> BpeModel {
         let n_vocab = tokens.len() as u32;
         let mut bytes_to_id = TokenTable::with_capacity(tokens.len());
         for (i, t) in tokens.iter().enumerate() {

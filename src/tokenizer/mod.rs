@@ -28,6 +28,7 @@ mod pretokenize;
 mod spm;
 mod stream;
 mod table;
+mod texts;
 mod unicode;
 mod unicode_data;
 
@@ -36,6 +37,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 pub use stream::StreamDecoder;
+pub use texts::TokenTexts;
 
 use crate::gguf::{GgufFile, MetaValue};
 use crate::{Error, Result};
@@ -138,7 +140,7 @@ pub struct Vocab {
     /// `tokenizer.ggml.pre`.
     pub pre: Option<String>,
     /// `tokenizer.ggml.tokens`.
-    pub tokens: Vec<String>,
+    pub tokens: TokenTexts,
     /// `tokenizer.ggml.scores` (empty: all 0).
     pub scores: Vec<f32>,
     /// `tokenizer.ggml.token_type` (empty: all normal).
@@ -165,11 +167,13 @@ impl Vocab {
         const MERGES: &str = "tokenizer.ggml.merges";
         let model = f.get_str("tokenizer.ggml.model")?.to_string();
         let pre = f.get_opt_str("tokenizer.ggml.pre")?.map(str::to_string);
-        let tokens: Vec<String> = f
-            .get_array(TOKENS)?
-            .strings(TOKENS)?
-            .map(str::to_string)
-            .collect();
+        let array = f.get_array(TOKENS)?;
+        let mut tokens = TokenTexts::with_capacity(array.len());
+        for t in array.strings(TOKENS)? {
+            if !tokens.push(t) {
+                return Err(Error::Tokenizer(format!("'{TOKENS}' exceeds 4 GiB")));
+            }
+        }
         let n = tokens.len();
         let scores: Vec<f32> = match f.get(SCORES) {
             None => Vec::new(),
@@ -287,7 +291,7 @@ struct TrieNode {
 }
 
 impl SpecialMatcher {
-    fn new(order: Vec<u32>, texts: &[Box<str>]) -> SpecialMatcher {
+    fn new(order: Vec<u32>, texts: &TokenTexts) -> SpecialMatcher {
         let mut nodes = vec![TrieNode {
             children: Vec::new(),
             rank: u32::MAX,
@@ -396,7 +400,7 @@ thread_local! {
 /// A tokenizer for one vocabulary. Immutable once built; `Send + Sync`.
 pub struct Tokenizer {
     model: Model,
-    tokens: Vec<Box<str>>,
+    tokens: TokenTexts,
     attrs: Vec<u16>,
     scores: Vec<f32>,
     text_to_id: table::TokenTable,
@@ -514,7 +518,7 @@ impl Tokenizer {
     }
 
     /// Builds a tokenizer from a vocabulary, deriving everything llama.cpp derives at load.
-    pub fn from_vocab(v: Vocab) -> Result<Tokenizer> {
+    pub fn from_vocab(mut v: Vocab) -> Result<Tokenizer> {
         let n = v.tokens.len();
         if n == 0 {
             return Err(Error::Tokenizer("the vocabulary has no tokens".into()));
@@ -577,18 +581,28 @@ impl Tokenizer {
         }
 
         // Token texts, scores, attributes.
-        let mut tokens: Vec<Box<str>> = Vec::with_capacity(n);
+        // Empty texts get llama.cpp's "[EMPTY_i]" placeholder; the texts are moved, not
+        // copied, in the common case that there are none.
+        let tokens: TokenTexts = if v.tokens.iter().any(str::is_empty) {
+            v.tokens
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if t.is_empty() {
+                        format!("[EMPTY_{i}]")
+                    } else {
+                        t.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            std::mem::take(&mut v.tokens)
+        };
         let mut text_to_id = table::TokenTable::with_capacity(n);
-        for (i, t) in v.tokens.iter().enumerate() {
-            let t: Box<str> = if t.is_empty() {
-                format!("[EMPTY_{i}]").into()
-            } else {
-                t.as_str().into()
-            };
+        for (i, t) in tokens.iter().enumerate() {
             if !text_to_id.insert(t.as_bytes(), i as u32) {
                 return Err(Error::Tokenizer("token texts exceed 4 GiB".into()));
             }
-            tokens.push(t);
         }
         let scores: Vec<f32> = if v.scores.is_empty() {
             vec![0.0; n]
@@ -617,7 +631,7 @@ impl Tokenizer {
                     ));
                 }
                 Model::Bpe {
-                    model: Box::new(bpe::BpeModel::new(&v.tokens, &v.merges)),
+                    model: Box::new(bpe::BpeModel::new(&tokens, &v.merges)),
                     pre: info.pre,
                     ignore_merges: info.ignore_merges,
                 }
@@ -660,7 +674,7 @@ impl Tokenizer {
         ];
         for (slot, texts) in lists {
             if slot.is_none() {
-                if let Some(id) = (0..n).find(|&i| texts.contains(&&*tokens[i])) {
+                if let Some(id) = (0..n).find(|&i| texts.contains(&&tokens[i])) {
                     *slot = Some(id as u32);
                     attrs[id] |= attr::CONTROL;
                 }
@@ -675,14 +689,14 @@ impl Tokenizer {
         // The end-of-generation set.
         let mut eog: Vec<u32> = [fim_pad, fim_rep, fim_sep].into_iter().flatten().collect();
         for (i, t) in tokens.iter().enumerate() {
-            if EOG_TEXTS.contains(&&**t) {
+            if EOG_TEXTS.contains(&t) {
                 eog.push(i as u32);
                 attrs[i] |= attr::CONTROL;
             }
         }
         for (i, t) in tokens.iter().enumerate() {
             if matches!(
-                &**t,
+                t,
                 "<|channel|>" | "<|message|>" | "<|start|>" | "<|constrain|>"
             ) {
                 attrs[i] = attr::USER_DEFINED; // gpt-oss: always rendered
@@ -691,20 +705,20 @@ impl Tokenizer {
         eog.extend([eos, eot, eom].into_iter().flatten());
         eog.sort_unstable();
         eog.dedup();
-        let has = |eog: &[u32], s: &str| eog.iter().any(|&i| &*tokens[i as usize] == s);
+        let has = |eog: &[u32], s: &str| eog.iter().any(|&i| &tokens[i as usize] == s);
         // o200k_harmony / solar-open: "<|end|>" is not end-of-generation there.
         if has(&eog, "<|end|>")
             && ((has(&eog, "<|return|>") && (has(&eog, "<|call|>") || has(&eog, "<|calls|>")))
                 || (has(&eog, "<|flush|>") && (has(&eog, "<|call|>") || has(&eog, "<|calls|>"))))
         {
-            if let Some(k) = eog.iter().position(|&i| &*tokens[i as usize] == "<|end|>") {
+            if let Some(k) = eog.iter().position(|&i| &tokens[i as usize] == "<|end|>") {
                 attrs[eog[k] as usize] = attr::USER_DEFINED;
                 eog.remove(k);
             }
         }
         // gemma4 / plamo: "</s>" is a normal token there.
         if (has(&eog, "<|tool_response>") || has(&eog, "<|plamo:eos|>")) && has(&eog, "</s>") {
-            if let Some(k) = eog.iter().position(|&i| &*tokens[i as usize] == "</s>") {
+            if let Some(k) = eog.iter().position(|&i| &tokens[i as usize] == "</s>") {
                 attrs[eog[k] as usize] = attr::NORMAL;
                 eog.remove(k);
             }
@@ -899,7 +913,7 @@ impl Tokenizer {
     }
     /// The vocabulary text of a token (empty for an id out of range).
     pub fn token_text(&self, id: u32) -> &str {
-        self.tokens.get(id as usize).map_or("", |t| t)
+        self.tokens.get(id as usize).unwrap_or("")
     }
     /// The token's attributes ([`attr`] bits; 0 for an id out of range).
     pub fn token_attr(&self, id: u32) -> u16 {
@@ -1347,7 +1361,7 @@ mod tests {
         }
         Tokenizer::from_vocab(Vocab {
             model: "llama".into(),
-            tokens,
+            tokens: tokens.into(),
             scores,
             token_types: types,
             ..Default::default()
