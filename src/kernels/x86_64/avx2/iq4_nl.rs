@@ -2,40 +2,65 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs};
+use super::{f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_i8_pairs};
 use crate::quant::{
     iq4_nl::{BlockIQ4NL, KVALUES},
     q8_0::BlockQ8_0,
 };
 
-/// Dot product of IQ4_NL weights with Q8_0 activations (reference:
-/// [`crate::quant::iq4_nl::vec_dot`]), as ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`: each nibble
-/// indexes the 16-entry codebook with one `pshufb` per 16 values; the codebook values (in
-/// [-127, 113]) times the activations in 8 exact i32 lanes (|lane| <= 4 * 127 * 127); one FMA
-/// per block. Two accumulators.
+/// Dot product of IQ4_NL weights with Q8_0 activations, bit-identical to the reference
+/// [`crate::quant::iq4_nl::vec_dot`]: as ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`, each nibble
+/// indexes the 16-entry codebook with one `pshufb` per 16 values ([`lookup_32`]); codebook
+/// values (in [-127, 113]) times activations summed exactly per block
+/// (|sumi| <= 32 * 127 * 127), four blocks per horizontal reduction; then the reference's
+/// `sumf += (d_a * d_w) * sumi`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the loads read the 16-byte
-    // codebook and the borrowed blocks.
+    // SAFETY: the CPU features are this function's contract; the helpers read only the
+    // borrowed blocks, and the store writes the 4 i32 of `si`.
     unsafe {
-        let values = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
-        let mut acc0 = _mm256_setzero_ps();
-        let mut acc1 = _mm256_setzero_ps();
-        let mut wp = w.chunks_exact(2);
-        let mut ap = a.chunks_exact(2);
-        for (x, y) in (&mut wp).zip(&mut ap) {
-            acc0 = block(values, &x[0], &y[0], acc0);
-            acc1 = block(values, &x[1], &y[1], acc1);
+        let mut sumf = 0.0f32;
+        let mut wq = w.chunks_exact(4);
+        let mut aq = a.chunks_exact(4);
+        for (x, y) in (&mut wq).zip(&mut aq) {
+            let s = hsum4_i32([
+                isum(&x[0], &y[0]),
+                isum(&x[1], &y[1]),
+                isum(&x[2], &y[2]),
+                isum(&x[3], &y[3]),
+            ]);
+            let mut si = [0i32; 4];
+            _mm_storeu_si128(si.as_mut_ptr() as *mut __m128i, s);
+            for ((x, y), sumi) in x.iter().zip(y).zip(si) {
+                sumf += finish(x, y, sumi);
+            }
         }
-        for (x, y) in wp.remainder().iter().zip(ap.remainder()) {
-            acc0 = block(values, x, y, acc0);
+        for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
+            sumf += finish(x, y, hsum_i32(isum(x, y)));
         }
-        hsum_ps(_mm256_add_ps(acc0, acc1))
+        sumf
     }
+}
+
+/// The 8-lane exact integer dot product of one block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn isum(x: &BlockIQ4NL, y: &BlockQ8_0) -> __m256i {
+    // SAFETY: the CPU features are this function's contract.
+    unsafe { let values = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
+        mul_sum_i8_pairs(lookup_32(values, &x.qs), load32(&y.qs)) }
+}
+
+/// The reference's float step for one block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish(x: &BlockIQ4NL, y: &BlockQ8_0, sumi: i32) -> f32 {
+    // SAFETY: the CPU features are this function's contract.
+    unsafe { (f16_to_f32(y.d) * f16_to_f32(x.d)) * sumi as f32 }
 }
 
 /// The 32 codebook values of 16 bytes of nibbles, in value order (low nibbles first).
@@ -50,16 +75,5 @@ pub(crate) unsafe fn lookup_32(values: __m128i, qs: &[u8; 16]) -> __m256i {
         let lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, m4));
         let hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16::<4>(bits), m4));
         _mm256_set_m128i(hi, lo)
-    }
-}
-
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block(values: __m128i, x: &BlockIQ4NL, y: &BlockQ8_0, acc: __m256) -> __m256 {
-    // SAFETY: the CPU features are this function's contract.
-    unsafe {
-        let d = _mm256_set1_ps(f16_to_f32(y.d) * f16_to_f32(x.d));
-        let p = mul_sum_i8_pairs(lookup_32(values, &x.qs), load32(&y.qs));
-        _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc)
     }
 }

@@ -8,6 +8,17 @@
 //! vector accumulator that is summed horizontally once per row. Overflow bounds are stated at
 //! each `maddubs`/`madd`.
 //!
+//! # Bit-identical to the scalar reference
+//!
+//! The quantized kernels return exactly the reference's f32 result, not just a close one:
+//! they compute the same exact integer sums (any order gives the same integer) with SIMD, then
+//! apply the reference's float operations to them in the reference's order (per block, or per
+//! lane where the reference keeps ggml's eight `aux32` lanes, see [`lane_order`]). So every
+//! instruction set gives the same logits, and the goldens do not depend on the CPU; the decoder
+//! tests on random-weight models are chaotic enough that a one-ulp difference per matvec moves
+//! their log-probabilities by 0.1. Only the float formats (F32, F16, BF16), whose reference adds
+//! left to right, are associated differently and agree to a tolerance.
+//!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`:
 //! the one obligation of its caller is that the CPU has those features, which
 //! [`crate::kernels::Kernels::avx2`] checks before it hands out this table.
@@ -103,16 +114,6 @@ pub(crate) unsafe fn hsum_ps(x: __m256) -> f32 {
     }
 }
 
-/// The sum of the 4 lanes of `x`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn hsum_ps128(x: __m128) -> f32 {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let r = _mm_add_ps(x, _mm_movehl_ps(x, x));
-        _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
-    }
-}
 
 /// Signed i8 x i8 products of 32 lanes, summed in groups of four into 8 i32 lanes
 /// (`mul_sum_i8_pairs` / `mul_sum_i8_pairs_float` without the conversion).
@@ -195,17 +196,6 @@ where
     unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
 }
 
-/// A `_mm256_shuffle_epi8` control that broadcasts i16 lane `i` (of the 8 in each 128-bit
-/// half) to all 8 i16 lanes of its half (`get_scale_shuffle_k4`).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn shuffle_i16(i: usize) -> __m256i {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let lo = (2 * i) as i16;
-        _mm256_set1_epi16(lo | ((lo + 1) << 8))
-    }
-}
 
 /// A `_mm256_shuffle_epi8` control that broadcasts i16 lane `2i` to the low 128-bit half and
 /// lane `2i + 1` to the high half (`get_scale_shuffle_q3k`): the scales of two consecutive
@@ -222,4 +212,97 @@ pub(crate) unsafe fn shuffle_i16_pair(i: usize) -> __m256i {
             _mm_set1_epi16(lo | ((lo + 1) << 8)),
         )
     }
+}
+
+/// The sum of the 8 i32 lanes of `v` (`hsum_i32_8`); exact (wrapping, but every caller's
+/// bound keeps the sum inside i32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn hsum_i32(v: __m256i) -> i32 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        hsum_i32_128(s)
+    }
+}
+
+/// The sum of the 4 i32 lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn hsum_i32_128(v: __m128i) -> i32 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let s = _mm_add_epi32(v, _mm_unpackhi_epi64(v, v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
+}
+
+/// The sums of the 8 i32 lanes of each of four vectors, as the four lanes of one vector (two
+/// rounds of `hadd` and one add of the halves).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn hsum4_i32(v: [__m256i; 4]) -> __m128i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        // [v0 lo, v1 lo, v2 lo, v3 lo | v0 hi, v1 hi, v2 hi, v3 hi]
+        let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+        _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h))
+    }
+}
+
+/// Reorders 32 bytes (positions 0..32 of a run of 32 values) so that a `maddubs` then a
+/// `madd` of two operands reordered alike put into i32 lane `l` (l = 0..8) exactly the
+/// products of positions `l`, `l + 8`, `l + 16` and `l + 24`.
+///
+/// That is the lane structure of the scalar K-quant reference (ggml's generic kernels keep
+/// eight `aux32` lanes, lane `l % 8` of each 16-value group; see `quant::q8_k::acc16`), so the
+/// eight integer lanes, and then the reference's per-lane float sums, come out identical. The
+/// i16 pair sums of `maddubs` are positions (l, l + 8), the first 16-value group, in even i16
+/// lanes, and (l + 16, l + 24), the second group, in odd ones, so a `madd` with a pair of
+/// scales `[s_first, s_second]` applies each group's own scale.
+///
+/// A `vpermd` moves the 4-byte chunks (0, 2, 4, 6 | 1, 3, 5, 7) into the halves, then a
+/// `pshufb` transposes each half as a 4 x 4 byte matrix.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn lane_order(v: __m256i) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let v = _mm256_permutevar8x32_epi32(v, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+        let t = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        _mm256_shuffle_epi8(v, _mm256_set_m128i(t, t))
+    }
+}
+
+/// A vector of 16 i16 lanes alternating `first` (even lanes) and `second` (odd lanes), the
+/// scales for a `madd` after [`lane_order`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scale_pair(first: i16, second: i16) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe { _mm256_set1_epi32(i32::from(first as u16) | (i32::from(second) << 16)) }
+}
+
+/// Adds `d * lanes` (converted to f32, one rounding each, no FMA) to the eight f32 lane sums,
+/// as the reference's `sums[l] += d * lanes[l] as f32`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn add_scaled_lanes(sums: __m256, d: f32, lanes: __m256i) -> __m256 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe { _mm256_add_ps(sums, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes))) }
+}
+
+/// `sumf + sums[0] + sums[1] + ... + sums[7]`, added left to right as the reference does.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn add_lanes_in_order(mut sumf: f32, sums: __m256) -> f32 {
+    let mut s = [0.0f32; 8];
+    // SAFETY: the CPU features are this function's contract; the store writes the 8 f32 of
+    // `s`.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), sums) };
+    for v in s {
+        sumf += v;
+    }
+    sumf
 }

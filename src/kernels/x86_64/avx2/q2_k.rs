@@ -2,18 +2,18 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_to_f32, hsum_ps, shuffle_i16_pair};
+use super::{f16_to_f32, hsum_i32, shuffle_i16_pair};
 use crate::quant::{q2_k::BlockQ2K, q8_k::BlockQ8K};
 
-/// Dot product of Q2_K weights with Q8_K activations (reference:
-/// [`crate::quant::q2_k::vec_dot`]), as ggml's AVX2 `ggml_vec_dot_q2_K_q8_K`.
+/// Dot product of Q2_K weights with Q8_K activations, bit-identical to the reference
+/// [`crate::quant::q2_k::vec_dot`]: the integer work of ggml's AVX2 `ggml_vec_dot_q2_K_q8_K`
+/// gives the reference's two exact sums per super-block, then its float step
+/// `sumf += dall * isum - dmin * summs`.
 ///
-/// Per super-block: the minimum term `-dmin * y.d * sum_j m[j] * bsums[j]` (a Q2_K
-/// sub-block is one `bsums` group; `madd` of the 4-bit minimums with `bsums`,
-/// |lane| <= 2 * 15 * 2032) with one FMA, and the scaled products: 2-bit values (0..=3) times
-/// q8 with `maddubs` (pairs |.| <= 2 * 3 * 127 = 762), times the 4-bit scale of their
-/// 16-value sub-block with `madd` (|.| <= 22_860 per lane and call, 8 calls per lane), then one
-/// FMA by `d * y.d`.
+/// `summs = sum_j m[j] * bsums[j]` (a Q2_K sub-block is one `bsums` group; `madd` of the 4-bit
+/// minimums with `bsums`, |summs| <= 16 * 15 * 2048); `isum`: 2-bit values (0..=3) times q8
+/// with `maddubs` (pairs |.| <= 2 * 3 * 128 = 768), times the 4-bit scale of their 16-value
+/// sub-block with `madd`, |isum| <= 16 * 15 * 6144 = 1_474_560.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -26,10 +26,10 @@ pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
     unsafe {
         let m3 = _mm256_set1_epi8(3);
         let m4 = _mm_set1_epi8(0xF);
-        let mut acc = _mm256_setzero_ps();
+        let mut sumf = 0.0f32;
         for (x, y) in w.iter().zip(a) {
-            let d = y.d * f16_to_f32(x.d);
-            let dmin = -y.d * f16_to_f32(x.dmin);
+            let dall = y.d * f16_to_f32(x.d);
+            let dmin = y.d * f16_to_f32(x.dmin);
 
             let mins_and_scales = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
             let scales8 = _mm_and_si128(mins_and_scales, m4);
@@ -39,7 +39,7 @@ pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
                 mins,
                 _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i),
             );
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+            let summs = hsum_i32(prod);
 
             let all_scales = _mm256_cvtepi8_epi16(scales8);
             let l_scales = _mm256_castsi256_si128(all_scales);
@@ -80,8 +80,9 @@ pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
                     _mm256_add_epi32(_mm256_add_epi32(p0, p1), _mm256_add_epi32(p2, p3)),
                 );
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+            let isum = hsum_i32(sumi);
+            sumf += dall * isum as f32 - dmin * summs as f32;
         }
-        hsum_ps(acc)
+        sumf
     }
 }

@@ -2,15 +2,14 @@
 
 use std::arch::x86_64::*;
 
-use super::{bytes_from_nibbles_32, f16_to_f32, hsum_ps, load32, mul_sum_us8_pairs};
+use super::{bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_us8_pairs};
 use crate::quant::{q4_1::BlockQ4_1, q8_0::BlockQ8_0};
 
-/// Dot product of Q4_1 weights with Q8_0 activations (reference:
-/// [`crate::quant::q4_1::vec_dot`]), after ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`:
-/// `sum d_w d_a (q . q_a) + m d_a sum(q_a)` per block. The unsigned nibbles (0..=15) times the
-/// activations give 8 exact i32 lanes (|lane| <= 4 * 15 * 127); the activation sum (ggml's
-/// precomputed Q8_1 `s`, derived here with `maddubs(1, q_a)`, |lane| <= 4 * 127) gets its own
-/// accumulator.
+/// Dot product of Q4_1 weights with Q8_0 activations, bit-identical to the reference
+/// [`crate::quant::q4_1::vec_dot`], after ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`: the unsigned
+/// nibbles (0..=15) times the activations and the activations alone, summed exactly per block
+/// (|sumi| <= 32 * 15 * 128, |suma| <= 32 * 128), four blocks per horizontal reduction; then
+/// the reference's float step.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -18,27 +17,56 @@ use crate::quant::{q4_1::BlockQ4_1, q8_0::BlockQ8_0};
 pub unsafe fn vec_dot(w: &[BlockQ4_1], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks.
+    // borrowed blocks, and the stores write the 4 i32 of `si` and `sa`.
     unsafe {
-        let ones = _mm256_set1_epi8(1);
-        let mut acc = _mm256_setzero_ps();
-        let mut acc_m = _mm256_setzero_ps();
-        for (x, y) in w.iter().zip(a) {
-            let dy = f16_to_f32(y.d);
-            let qy = load32(&y.qs);
-            let xy = mul_sum_us8_pairs(bytes_from_nibbles_32(&x.qs), qy);
-            let sy = mul_sum_us8_pairs(ones, qy);
-            acc = _mm256_fmadd_ps(
-                _mm256_set1_ps(f16_to_f32(x.d) * dy),
-                _mm256_cvtepi32_ps(xy),
-                acc,
-            );
-            acc_m = _mm256_fmadd_ps(
-                _mm256_set1_ps(f16_to_f32(x.m) * dy),
-                _mm256_cvtepi32_ps(sy),
-                acc_m,
-            );
+        let mut sumf = 0.0f32;
+        let mut wq = w.chunks_exact(4);
+        let mut aq = a.chunks_exact(4);
+        for (x, y) in (&mut wq).zip(&mut aq) {
+            let s0 = isums(&x[0], &y[0]);
+            let s1 = isums(&x[1], &y[1]);
+            let s2 = isums(&x[2], &y[2]);
+            let s3 = isums(&x[3], &y[3]);
+            let mut si = [0i32; 4];
+            let mut sa = [0i32; 4];
+            let pi = si.as_mut_ptr() as *mut __m128i;
+            let pa = sa.as_mut_ptr() as *mut __m128i;
+            _mm_storeu_si128(pi, hsum4_i32([s0.0, s1.0, s2.0, s3.0]));
+            _mm_storeu_si128(pa, hsum4_i32([s0.1, s1.1, s2.1, s3.1]));
+            for (((x, y), sumi), suma) in x.iter().zip(y).zip(si).zip(sa) {
+                sumf += finish(x, y, sumi, suma);
+            }
         }
-        hsum_ps(_mm256_add_ps(acc, acc_m))
+        for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
+            let (si, sa) = isums(x, y);
+            sumf += finish(x, y, hsum_i32(si), hsum_i32(sa));
+        }
+        sumf
+    }
+}
+
+/// The exact integer sums of one block, 8 lanes each: weights times activations, and the
+/// activations alone (ggml's Q8_1 `s`, derived with `maddubs(1, q_a)`, |.| <= 32 * 128).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn isums(x: &BlockQ4_1, y: &BlockQ8_0) -> (__m256i, __m256i) {
+    // SAFETY: the CPU features are this function's contract.
+    unsafe {
+        let qy = load32(&y.qs);
+        let qx = bytes_from_nibbles_32(&x.qs);
+        (mul_sum_us8_pairs(qx, qy), mul_sum_us8_pairs(_mm256_set1_epi8(1), qy))
+    }
+}
+
+/// The reference's float step for one block:
+/// `s = d_a * suma; sumf += (d_w * d_a) * sumi + m * s`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish(x: &BlockQ4_1, y: &BlockQ8_0, sumi: i32, suma: i32) -> f32 {
+    // SAFETY: the CPU features are this function's contract.
+    unsafe {
+        let dy = f16_to_f32(y.d);
+        let s = dy * suma as f32;
+        (f16_to_f32(x.d) * dy) * sumi as f32 + f16_to_f32(x.m) * s
     }
 }
