@@ -170,10 +170,8 @@ macro_rules! erase_dot {
             // `VecDotFn`); the slices live only for this call.
             unsafe {
                 let w = std::slice::from_raw_parts(w as *const $B, n);
-                let a = std::slice::from_raw_parts(
-                    a as *const <$B as BlockFormat>::Activation,
-                    n_act,
-                );
+                let a =
+                    std::slice::from_raw_parts(a as *const <$B as BlockFormat>::Activation, n_act);
                 $f(w, a)
             }
         }
@@ -186,8 +184,7 @@ pub(crate) use erase_dot;
 macro_rules! with_type {
     ($ty:expr, $B:ident => $e:expr) => {{
         use $crate::quant::{
-            iq4_nl, iq4_xs, q2_k, q3_k, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0,
-            GgmlType,
+            iq4_nl, iq4_xs, q2_k, q3_k, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, GgmlType,
         };
         match $ty {
             GgmlType::F32 => {
@@ -331,7 +328,9 @@ impl Kernels {
 
     /// The best table for this CPU.
     pub fn best() -> Kernels {
-        Kernels::all().pop().expect("the scalar table is always there")
+        Kernels::all()
+            .pop()
+            .expect("the scalar table is always there")
     }
 
     /// The process-wide table, chosen on first use: the best this CPU supports, or the one
@@ -470,13 +469,38 @@ impl Kernels {
     }
 }
 
-
 /// The block counts of `w` (weight blocks of `B`) and `a` (its activation blocks), if both are
 /// whole numbers of aligned blocks.
 fn layout<B: BlockFormat>(w: &[u8], a: &[u8]) -> Option<(usize, usize)> {
     let wb = quant::cast_blocks::<B>(w)?;
     let ab = quant::cast_blocks::<B::Activation>(a)?;
     Some((wb.len(), ab.len()))
+}
+
+// ---- shared by the SIMD kernels -------------------------------------------------------------
+
+const K4MASK1: u32 = 0x3f3f_3f3f;
+const K4MASK2: u32 = 0x0f0f_0f0f;
+const K4MASK3: u32 = 0x0303_0303;
+
+/// The 8 six-bit scales (bytes 0..8) and 8 six-bit minimums (bytes 8..16) of a Q4_K/Q5_K
+/// block, unpacked from the 12 packed bytes with ggml's `utmp` word trick (the packing is
+/// described in `crate::quant::q4_k`; `scale_min_k4` there is the one-at-a-time version).
+#[inline]
+pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
+    let word =
+        |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);
+    let (u0, u1, u2) = (word(0), word(4), word(8));
+    [
+        // scales 0..4: the low 6 bits of bytes 0..4
+        u0 & K4MASK1,
+        // scales 4..8: low nibbles of bytes 8..12, top bits from bits 7:6 of bytes 0..4
+        (u2 & K4MASK2) | (((u0 >> 6) & K4MASK3) << 4),
+        // mins 0..4: the low 6 bits of bytes 4..8
+        u1 & K4MASK1,
+        // mins 4..8: high nibbles of bytes 8..12, top bits from bits 7:6 of bytes 4..8
+        ((u2 >> 4) & K4MASK2) | (((u1 >> 6) & K4MASK3) << 4),
+    ]
 }
 
 /// Quantizes `x` for multiplication with weights of type `w_ty` with the process-wide table

@@ -3,9 +3,9 @@
 
 use super::{erase_dot, Isa, Kernels, VecDotFn, TYPES};
 use crate::quant::{
-    self, iq4_nl::BlockIQ4NL, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K,
-    q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0, q5_1::BlockQ5_1,
-    q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, q8_k::BlockQ8K, GgmlType,
+    self, iq4_nl::BlockIQ4NL, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_0::BlockQ4_0,
+    q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0, q5_1::BlockQ5_1, q5_k::BlockQ5K,
+    q6_k::BlockQ6K, q8_0::BlockQ8_0, q8_k::BlockQ8K, GgmlType,
 };
 
 /// The scalar dot product of `ty` (a type in [`TYPES`]), type-erased.

@@ -54,7 +54,5 @@ pub unsafe fn vec_dot(w: &[bf16], a: &[bf16]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn widen(v: __m128i) -> __m256 {
     // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(v)))
-    }
+    unsafe { _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(v))) }
 }

@@ -51,8 +51,10 @@ pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn isum(x: &BlockIQ4NL, y: &BlockQ8_0) -> __m256i {
     // SAFETY: the CPU features are this function's contract.
-    unsafe { let values = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
-        mul_sum_i8_pairs(lookup_32(values, &x.qs), load32(&y.qs)) }
+    unsafe {
+        let values = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
+        mul_sum_i8_pairs(lookup_32(values, &x.qs), load32(&y.qs))
+    }
 }
 
 /// The reference's float step for one block.

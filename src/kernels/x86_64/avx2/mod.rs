@@ -96,9 +96,7 @@ pub(crate) fn table() -> Kernels {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn f16_to_f32(h: half::f16) -> f32 {
     // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h.to_bits()))))
-    }
+    unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(h.to_bits())))) }
 }
 
 /// The sum of the 8 lanes (`hsum_float_8`): ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)).
@@ -113,7 +111,6 @@ pub(crate) unsafe fn hsum_ps(x: __m256) -> f32 {
         _mm_cvtss_f32(r)
     }
 }
-
 
 /// Signed i8 x i8 products of 32 lanes, summed in groups of four into 8 i32 lanes
 /// (`mul_sum_i8_pairs` / `mul_sum_i8_pairs_float` without the conversion).
@@ -141,9 +138,7 @@ pub(crate) unsafe fn mul_sum_i8_pairs(x: __m256i, y: __m256i) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn mul_sum_us8_pairs(x: __m256i, y: __m256i) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1))
-    }
+    unsafe { _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), _mm256_set1_epi16(1)) }
 }
 
 /// The 32 nibbles of 16 bytes as bytes in 0..=15, in value order: the low nibbles of
@@ -195,7 +190,6 @@ where
     // i8 arrays); the load is unaligned.
     unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
 }
-
 
 /// A `_mm256_shuffle_epi8` control that broadcasts i16 lane `2i` to the low 128-bit half and
 /// lane `2i + 1` to the high half (`get_scale_shuffle_q3k`): the scales of two consecutive
@@ -290,7 +284,12 @@ pub(crate) unsafe fn scale_pair(first: i16, second: i16) -> __m256i {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn add_scaled_lanes(sums: __m256, d: f32, lanes: __m256i) -> __m256 {
     // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe { _mm256_add_ps(sums, _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes))) }
+    unsafe {
+        _mm256_add_ps(
+            sums,
+            _mm256_mul_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes)),
+        )
+    }
 }
 
 /// `sumf + sums[0] + sums[1] + ... + sums[7]`, added left to right as the reference does.

@@ -35,10 +35,8 @@ pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
             let scales8 = _mm_and_si128(mins_and_scales, m4);
             let mins8 = _mm_and_si128(_mm_srli_epi16::<4>(mins_and_scales), m4);
             let mins = _mm256_cvtepi8_epi16(mins8);
-            let prod = _mm256_madd_epi16(
-                mins,
-                _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i),
-            );
+            let prod =
+                _mm256_madd_epi16(mins, _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i));
             let summs = hsum_i32(prod);
 
             let all_scales = _mm256_cvtepi8_epi16(scales8);

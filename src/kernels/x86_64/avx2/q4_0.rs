@@ -47,8 +47,10 @@ pub unsafe fn vec_dot(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn isum(x: &BlockQ4_0, y: &BlockQ8_0) -> __m256i {
     // SAFETY: the CPU features are this function's contract.
-    unsafe { let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&x.qs), _mm256_set1_epi8(8));
-        mul_sum_i8_pairs(qx, load32(&y.qs)) }
+    unsafe {
+        let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&x.qs), _mm256_set1_epi8(8));
+        mul_sum_i8_pairs(qx, load32(&y.qs))
+    }
 }
 
 /// The reference's float step for one block.

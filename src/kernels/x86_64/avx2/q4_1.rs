@@ -54,7 +54,10 @@ unsafe fn isums(x: &BlockQ4_1, y: &BlockQ8_0) -> (__m256i, __m256i) {
     unsafe {
         let qy = load32(&y.qs);
         let qx = bytes_from_nibbles_32(&x.qs);
-        (mul_sum_us8_pairs(qx, qy), mul_sum_us8_pairs(_mm256_set1_epi8(1), qy))
+        (
+            mul_sum_us8_pairs(qx, qy),
+            mul_sum_us8_pairs(_mm256_set1_epi8(1), qy),
+        )
     }
 }
 

@@ -3,32 +3,8 @@
 use std::arch::x86_64::*;
 
 use super::{add_lanes_in_order, add_scaled_lanes, f16_to_f32, hsum_i32_128, lane_order};
+pub(crate) use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
-
-const KMASK1: u32 = 0x3f3f_3f3f;
-const KMASK2: u32 = 0x0f0f_0f0f;
-const KMASK3: u32 = 0x0303_0303;
-
-/// The 8 six-bit scales (bytes 0..8) and 8 six-bit minimums (bytes 8..16) of a Q4_K/Q5_K
-/// block, unpacked from the 12 packed bytes with ggml's `utmp` word trick (the packing is
-/// described in `crate::quant::q4_k`; `scale_min_k4` there is the one-at-a-time version).
-#[inline]
-pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
-    let word = |i: usize| {
-        u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]])
-    };
-    let (u0, u1, u2) = (word(0), word(4), word(8));
-    [
-        // scales 0..4: the low 6 bits of bytes 0..4
-        u0 & KMASK1,
-        // scales 4..8: low nibbles of bytes 8..12, top bits from bits 7:6 of bytes 0..4
-        (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4),
-        // mins 0..4: the low 6 bits of bytes 4..8
-        u1 & KMASK1,
-        // mins 4..8: high nibbles of bytes 8..12, top bits from bits 7:6 of bytes 4..8
-        ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4),
-    ]
-}
 
 /// Dot product of Q4_K weights with Q8_K activations, bit-identical to the reference
 /// [`crate::quant::q4_k::vec_dot`] (ggml's generic kernel; the integer work follows ggml's

@@ -3,7 +3,8 @@
 use std::arch::x86_64::*;
 
 use super::{
-    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_i8_pairs,
+    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32,
+    mul_sum_i8_pairs,
 };
 use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
 
@@ -49,9 +50,11 @@ pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn isum(x: &BlockQ5_0, y: &BlockQ8_0) -> __m256i {
     // SAFETY: the CPU features are this function's contract.
-    unsafe { let hi = _mm256_andnot_si256(bytes_from_bits_32(x.qh), _mm256_set1_epi8(0xF0u8 as i8));
+    unsafe {
+        let hi = _mm256_andnot_si256(bytes_from_bits_32(x.qh), _mm256_set1_epi8(0xF0u8 as i8));
         let qx = _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi);
-        mul_sum_i8_pairs(qx, load32(&y.qs)) }
+        mul_sum_i8_pairs(qx, load32(&y.qs))
+    }
 }
 
 /// The reference's float step for one block.

@@ -3,7 +3,8 @@
 use std::arch::x86_64::*;
 
 use super::{
-    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_us8_pairs,
+    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32,
+    mul_sum_us8_pairs,
 };
 use crate::quant::{q5_1::BlockQ5_1, q8_0::BlockQ8_0};
 
@@ -58,7 +59,10 @@ unsafe fn isums(x: &BlockQ5_1, y: &BlockQ8_0) -> (__m256i, __m256i) {
         let qy = load32(&y.qs);
         let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), _mm256_set1_epi8(0x10));
         let qx = _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi);
-        (mul_sum_us8_pairs(qx, qy), mul_sum_us8_pairs(_mm256_set1_epi8(1), qy))
+        (
+            mul_sum_us8_pairs(qx, qy),
+            mul_sum_us8_pairs(_mm256_set1_epi8(1), qy),
+        )
     }
 }
 

@@ -55,8 +55,7 @@ pub unsafe fn vec_dot(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
                 let h1 = _mm256_and_si256(_mm256_slli_epi16::<4>(hbits), bit4);
                 hbits = _mm256_srli_epi16::<1>(hbits);
                 let q5l = _mm256_or_si256(_mm256_and_si256(q5bits, m4), h0);
-                let q5h =
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q5bits), m4), h1);
+                let q5h = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(q5bits), m4), h1);
                 let q8l = lane_order(_mm256_loadu_si256(q8.add(64 * c) as *const __m256i));
                 let q8h = lane_order(_mm256_loadu_si256(q8.add(64 * c + 32) as *const __m256i));
                 let sl = _mm256_set1_epi16(i16::from(sc[c / 2][2 * (c % 2)]));

@@ -38,8 +38,7 @@ pub unsafe fn vec_dot(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
             let mut lanes = _mm256_setzero_si256();
             for j in 0..2 {
                 let q4bits1 = lane_order(_mm256_loadu_si256(q4.add(64 * j) as *const __m256i));
-                let q4bits2 =
-                    lane_order(_mm256_loadu_si256(q4.add(64 * j + 32) as *const __m256i));
+                let q4bits2 = lane_order(_mm256_loadu_si256(q4.add(64 * j + 32) as *const __m256i));
                 let q4bits_h = lane_order(_mm256_loadu_si256(qh.add(32 * j) as *const __m256i));
 
                 // High bit pairs 1:0, 3:2, 5:4, 7:6 moved to bits 5:4 of each byte.

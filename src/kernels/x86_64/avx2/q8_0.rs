@@ -119,9 +119,7 @@ pub unsafe fn quantize_row(x: &[f32], out: &mut [BlockQ8_0]) {
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn abs_ps(v: __m256) -> __m256 {
     // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF)))
-    }
+    unsafe { _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF))) }
 }
 
 /// Whether every lane of the (non-negative) `abs` vectors is finite: the bits of a
