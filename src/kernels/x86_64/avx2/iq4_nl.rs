@@ -2,7 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_i8_pairs};
+use super::{dot_q8_0_blocks, f16_to_f32, f16x8, load32, mul_sum_i8_pairs};
 use crate::quant::{
     iq4_nl::{BlockIQ4NL, KVALUES},
     q8_0::BlockQ8_0,
@@ -12,7 +12,7 @@ use crate::quant::{
 /// [`crate::quant::iq4_nl::vec_dot`]: as ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`, each nibble
 /// indexes the 16-entry codebook with one `pshufb` per 16 values ([`lookup_32`]); codebook
 /// values (in [-127, 113]) times activations summed exactly per block
-/// (|sumi| <= 32 * 127 * 127), four blocks per horizontal reduction; then the reference's
+/// (|sumi| <= 32 * 127 * 127), eight blocks per horizontal reduction and float step; then the reference's
 /// `sumf += (d_a * d_w) * sumi`.
 ///
 /// # Safety
@@ -21,29 +21,8 @@ use crate::quant::{
 pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks, and the store writes the 4 i32 of `si`.
-    unsafe {
-        let mut sumf = 0.0f32;
-        let mut wq = w.chunks_exact(4);
-        let mut aq = a.chunks_exact(4);
-        for (x, y) in (&mut wq).zip(&mut aq) {
-            let s = hsum4_i32([
-                isum(&x[0], &y[0]),
-                isum(&x[1], &y[1]),
-                isum(&x[2], &y[2]),
-                isum(&x[3], &y[3]),
-            ]);
-            let mut si = [0i32; 4];
-            _mm_storeu_si128(si.as_mut_ptr() as *mut __m128i, s);
-            for ((x, y), sumi) in x.iter().zip(y).zip(si) {
-                sumf += finish(x, y, sumi);
-            }
-        }
-        for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
-            sumf += finish(x, y, hsum_i32(isum(x, y)));
-        }
-        sumf
-    }
+    // borrowed blocks.
+    unsafe { dot_q8_0_blocks!(w, a, isum, finish8, finish) }
 }
 
 /// The 8-lane exact integer dot product of one block.
@@ -77,5 +56,17 @@ pub(crate) unsafe fn lookup_32(values: __m128i, qs: &[u8; 16]) -> __m256i {
         let lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, m4));
         let hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16::<4>(bits), m4));
         _mm256_set_m128i(hi, lo)
+    }
+}
+
+/// The reference's float step for eight blocks at once (lane k: block k).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish8(x: &[BlockIQ4NL], y: &[BlockQ8_0], sumi: __m256) -> __m256 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let dx = f16x8(std::array::from_fn(|k| x[k].d));
+        let dy = f16x8(std::array::from_fn(|k| y[k].d));
+        _mm256_mul_ps(_mm256_mul_ps(dy, dx), sumi)
     }
 }

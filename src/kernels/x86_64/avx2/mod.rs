@@ -305,3 +305,57 @@ pub(crate) unsafe fn add_lanes_in_order(mut sumf: f32, sums: __m256) -> f32 {
     }
     sumf
 }
+
+/// The sums of the 8 i32 lanes of each of eight vectors, as the eight lanes of one vector, in
+/// order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn hsum8_i32(v: [__m256i; 8]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let lo = hsum4_i32([v[0], v[1], v[2], v[3]]);
+        let hi = hsum4_i32([v[4], v[5], v[6], v[7]]);
+        _mm256_set_m128i(hi, lo)
+    }
+}
+
+/// Eight f16 values widened to f32 (exact) in one vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn f16x8(h: [half::f16; 8]) -> __m256 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let b = h.map(|h| h.to_bits() as i16);
+        _mm256_cvtph_ps(_mm_setr_epi16(
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+        ))
+    }
+}
+
+/// The dot-product loop of the formats paired with Q8_0 activations, bit-identical to their
+/// references: `$isum(x, y)` gives one block's exact integer sum in 8 lanes; eight blocks are
+/// reduced together, their float terms computed lane by lane by `$finish8(x8, y8, sumi8)` (the
+/// reference's expression on eight blocks at once: the same IEEE operations per lane), and
+/// added to `sumf` one by one in block order, as the reference adds them; the last
+/// `n % 8` blocks go one at a time through `$finish(x, y, sumi)`.
+macro_rules! dot_q8_0_blocks {
+    ($w:expr, $a:expr, $isum:ident, $finish8:ident, $finish:ident) => {{
+        let (w, a) = ($w, $a);
+        let mut sumf = 0.0f32;
+        let mut wq = w.chunks_exact(8);
+        let mut aq = a.chunks_exact(8);
+        for (x, y) in (&mut wq).zip(&mut aq) {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (k, v) in v.iter_mut().enumerate() {
+                *v = $isum(&x[k], &y[k]);
+            }
+            let s = _mm256_cvtepi32_ps($crate::kernels::x86_64::avx2::hsum8_i32(v));
+            sumf = $crate::kernels::x86_64::avx2::add_lanes_in_order(sumf, $finish8(x, y, s));
+        }
+        for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
+            sumf += $finish(x, y, $crate::kernels::x86_64::avx2::hsum_i32($isum(x, y)));
+        }
+        sumf
+    }};
+}
+pub(crate) use dot_q8_0_blocks;

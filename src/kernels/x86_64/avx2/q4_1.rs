@@ -2,13 +2,16 @@
 
 use std::arch::x86_64::*;
 
-use super::{bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_us8_pairs};
+use super::{
+    add_lanes_in_order, bytes_from_nibbles_32, f16_to_f32, f16x8, hsum8_i32, hsum_i32, load32,
+    mul_sum_us8_pairs,
+};
 use crate::quant::{q4_1::BlockQ4_1, q8_0::BlockQ8_0};
 
 /// Dot product of Q4_1 weights with Q8_0 activations, bit-identical to the reference
 /// [`crate::quant::q4_1::vec_dot`], after ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`: the unsigned
 /// nibbles (0..=15) times the activations and the activations alone, summed exactly per block
-/// (|sumi| <= 32 * 15 * 128, |suma| <= 32 * 128), four blocks per horizontal reduction; then
+/// (|sumi| <= 32 * 15 * 128, |suma| <= 32 * 128), eight blocks per horizontal reduction and float step; then
 /// the reference's float step.
 ///
 /// # Safety
@@ -17,25 +20,29 @@ use crate::quant::{q4_1::BlockQ4_1, q8_0::BlockQ8_0};
 pub unsafe fn vec_dot(w: &[BlockQ4_1], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks, and the stores write the 4 i32 of `si` and `sa`.
+    // borrowed blocks.
     unsafe {
         let mut sumf = 0.0f32;
-        let mut wq = w.chunks_exact(4);
-        let mut aq = a.chunks_exact(4);
+        let mut wq = w.chunks_exact(8);
+        let mut aq = a.chunks_exact(8);
         for (x, y) in (&mut wq).zip(&mut aq) {
-            let s0 = isums(&x[0], &y[0]);
-            let s1 = isums(&x[1], &y[1]);
-            let s2 = isums(&x[2], &y[2]);
-            let s3 = isums(&x[3], &y[3]);
-            let mut si = [0i32; 4];
-            let mut sa = [0i32; 4];
-            let pi = si.as_mut_ptr() as *mut __m128i;
-            let pa = sa.as_mut_ptr() as *mut __m128i;
-            _mm_storeu_si128(pi, hsum4_i32([s0.0, s1.0, s2.0, s3.0]));
-            _mm_storeu_si128(pa, hsum4_i32([s0.1, s1.1, s2.1, s3.1]));
-            for (((x, y), sumi), suma) in x.iter().zip(y).zip(si).zip(sa) {
-                sumf += finish(x, y, sumi, suma);
+            let mut vi = [_mm256_setzero_si256(); 8];
+            let mut va = [_mm256_setzero_si256(); 8];
+            for k in 0..8 {
+                (vi[k], va[k]) = isums(&x[k], &y[k]);
             }
+            let sumi = _mm256_cvtepi32_ps(hsum8_i32(vi));
+            let suma = _mm256_cvtepi32_ps(hsum8_i32(va));
+            // The reference's float step, lane k for block k (same operations, no FMA).
+            let dx = f16x8(std::array::from_fn(|k| x[k].d));
+            let m = f16x8(std::array::from_fn(|k| x[k].m));
+            let dy = f16x8(std::array::from_fn(|k| y[k].d));
+            let s = _mm256_mul_ps(dy, suma);
+            let t = _mm256_add_ps(
+                _mm256_mul_ps(_mm256_mul_ps(dx, dy), sumi),
+                _mm256_mul_ps(m, s),
+            );
+            sumf = add_lanes_in_order(sumf, t);
         }
         for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
             let (si, sa) = isums(x, y);

@@ -3,7 +3,7 @@
 use std::arch::x86_64::*;
 
 use super::{
-    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum4_i32, hsum_i32, load32,
+    bytes_from_bits_32, bytes_from_nibbles_32, dot_q8_0_blocks, f16_to_f32, f16x8, load32,
     mul_sum_i8_pairs,
 };
 use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
@@ -20,29 +20,8 @@ use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
 pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks, and the store writes the 4 i32 of `si`.
-    unsafe {
-        let mut sumf = 0.0f32;
-        let mut wq = w.chunks_exact(4);
-        let mut aq = a.chunks_exact(4);
-        for (x, y) in (&mut wq).zip(&mut aq) {
-            let s = hsum4_i32([
-                isum(&x[0], &y[0]),
-                isum(&x[1], &y[1]),
-                isum(&x[2], &y[2]),
-                isum(&x[3], &y[3]),
-            ]);
-            let mut si = [0i32; 4];
-            _mm_storeu_si128(si.as_mut_ptr() as *mut __m128i, s);
-            for ((x, y), sumi) in x.iter().zip(y).zip(si) {
-                sumf += finish(x, y, sumi);
-            }
-        }
-        for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
-            sumf += finish(x, y, hsum_i32(isum(x, y)));
-        }
-        sumf
-    }
+    // borrowed blocks.
+    unsafe { dot_q8_0_blocks!(w, a, isum, finish8, finish) }
 }
 
 /// The 8-lane exact integer dot product of one block.
@@ -63,4 +42,16 @@ unsafe fn isum(x: &BlockQ5_0, y: &BlockQ8_0) -> __m256i {
 unsafe fn finish(x: &BlockQ5_0, y: &BlockQ8_0, sumi: i32) -> f32 {
     // SAFETY: the CPU features are this function's contract.
     unsafe { (f16_to_f32(x.d) * f16_to_f32(y.d)) * sumi as f32 }
+}
+
+/// The reference's float step for eight blocks at once (lane k: block k).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish8(x: &[BlockQ5_0], y: &[BlockQ8_0], sumi: __m256) -> __m256 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let dx = f16x8(std::array::from_fn(|k| x[k].d));
+        let dy = f16x8(std::array::from_fn(|k| y[k].d));
+        _mm256_mul_ps(_mm256_mul_ps(dx, dy), sumi)
+    }
 }

@@ -4,13 +4,13 @@ use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::{f16_to_f32, hsum4_i32, hsum_i32, load32, mul_sum_i8_pairs};
+use super::{dot_q8_0_blocks, f16_to_f32, f16x8, load32, mul_sum_i8_pairs};
 use crate::quant::q8_0::{self as reference, BlockQ8_0};
 
 /// Dot product of Q8_0 weights with Q8_0 activations, bit-identical to the reference
 /// [`crate::quant::q8_0::vec_dot`]: per block the 32 products summed exactly with
 /// [`mul_sum_i8_pairs`] (as ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`; |sumi| <= 32 * 128 * 127),
-/// four blocks per horizontal reduction, then the reference's `sumf += sumi * (d_w * d_a)`.
+/// eight blocks per horizontal reduction and float step, then the reference's `sumf += sumi * (d_w * d_a)`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -18,29 +18,8 @@ use crate::quant::q8_0::{self as reference, BlockQ8_0};
 pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks, and the store writes the 4 i32 of `si`.
-    unsafe {
-        let mut sumf = 0.0f32;
-        let mut wq = w.chunks_exact(4);
-        let mut aq = a.chunks_exact(4);
-        for (x, y) in (&mut wq).zip(&mut aq) {
-            let s = hsum4_i32([
-                isum(&x[0], &y[0]),
-                isum(&x[1], &y[1]),
-                isum(&x[2], &y[2]),
-                isum(&x[3], &y[3]),
-            ]);
-            let mut si = [0i32; 4];
-            _mm_storeu_si128(si.as_mut_ptr() as *mut __m128i, s);
-            for ((x, y), sumi) in x.iter().zip(y).zip(si) {
-                sumf += finish(x, y, sumi);
-            }
-        }
-        for (x, y) in wq.remainder().iter().zip(aq.remainder()) {
-            sumf += finish(x, y, hsum_i32(isum(x, y)));
-        }
-        sumf
-    }
+    // borrowed blocks.
+    unsafe { dot_q8_0_blocks!(w, a, isum, finish8, finish) }
 }
 
 /// The 8-lane exact integer dot product of one block.
@@ -183,5 +162,17 @@ pub(crate) unsafe fn pack_i32_to_i8(q: [__m256i; 4]) -> __m256i {
         // 0..4 8..12 16..20 24..28 4..8 12..16 20..24 28..32 (as i8, in 4-byte groups)
         let c = _mm256_packs_epi16(a, b);
         _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+    }
+}
+
+/// The reference's float step for eight blocks at once (lane k: block k).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn finish8(x: &[BlockQ8_0], y: &[BlockQ8_0], sumi: __m256) -> __m256 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let dx = f16x8(std::array::from_fn(|k| x[k].d));
+        let dy = f16x8(std::array::from_fn(|k| y[k].d));
+        _mm256_mul_ps(sumi, _mm256_mul_ps(dx, dy))
     }
 }
