@@ -1146,3 +1146,61 @@ pub unsafe extern "C" fn ferrite_generate(
         outcome
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: never NULL and NUL-terminated.
+        unsafe { CStr::from_ptr(ferrite_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_an_internal_error() {
+        let st = guard(|| panic!("kaboom {}", 42));
+        assert_eq!(st, FERRITE_ERR_INTERNAL);
+        assert!(last_error().contains("internal error"), "{}", last_error());
+        assert!(last_error().contains("kaboom 42"), "{}", last_error());
+        assert_eq!(guard_value(7, || -> FfiResult<i32> { panic!("static") }), 7);
+        assert!(last_error().contains("static"));
+    }
+
+    #[test]
+    fn errors_map_to_status_codes() {
+        let st = guard(|| {
+            Err(Error::ContextFull {
+                needed: 10,
+                capacity: 8,
+            }
+            .into())
+        });
+        assert_eq!(st, FERRITE_ERR_CONTEXT_FULL);
+        assert!(last_error().contains("larger n_ctx"), "{}", last_error());
+        let st = guard(|| Err(Error::Tokenizer("x".into()).into()));
+        assert_eq!(st, FERRITE_ERR_TOKENIZER);
+        let st = guard(|| {
+            Err(Error::UnsupportedArch {
+                arch: "a".into(),
+                supported: "b".into(),
+            }
+            .into())
+        });
+        assert_eq!(st, FERRITE_ERR_UNSUPPORTED);
+        // A NUL inside a message cannot cut the C string short.
+        let st = guard(|| Err(invalid("a\0b")));
+        assert_eq!(st, FERRITE_ERR_INVALID_ARGUMENT);
+        assert_eq!(last_error(), "a?b");
+    }
+
+    #[test]
+    fn kv_type_values_are_checked() {
+        assert_eq!(kv_type_arg(0).ok(), Some(KvType::F16));
+        assert_eq!(kv_type_arg(1).ok(), Some(KvType::Q8_0));
+        assert_eq!(kv_type_arg(2).ok(), Some(KvType::F32));
+        assert!(kv_type_arg(3).is_err());
+        assert!(kv_type_arg(-1).is_err());
+    }
+}
