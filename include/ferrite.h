@@ -1,9 +1,25 @@
 /*
- * ferrite: a quantized LLM runtime (GGUF). The C API of libferrite.a.
+ * ferrite: a quantized LLM runtime (GGUF). The C API of libferrite.a, in the spirit of llama.h.
  *
  * Build the library:  cargo build --release --lib --no-default-features
- * Link:               cc ... target/release/libferrite.a -lpthread -ldl -lm
- * Example:            examples/c/generate.c
+ * Link:               cc -std=c11 ... -Iinclude app.c target/release/libferrite.a -lpthread -ldl -lm
+ * Examples:           examples/c/generate.c (greedy generation), examples/c/errors.c
+ *
+ * Conventions:
+ * - Functions that can fail return a ferrite_status; FERRITE_OK is 0. On failure
+ *   ferrite_last_error() gives a one-line message for the calling thread, naming the argument,
+ *   file or token at fault. Each function says what state remains after an error.
+ * - NULL handles, strings and output pointers are answered with FERRITE_ERR_INVALID_ARGUMENT,
+ *   never a crash; text must be NUL-terminated UTF-8 (anything else is refused the same way).
+ *   No Rust panic crosses the boundary: a bug surfaces as FERRITE_ERR_INTERNAL.
+ * - Caller buffers: pass (buffer, capacity, &n_out). When the result does not fit, nothing is
+ *   written, FERRITE_ERR_BUFFER_TOO_SMALL is returned and *n_out is the size needed (a NULL
+ *   buffer with capacity 0 asks for the size).
+ * - Parameters: start from ferrite_model_default_params() / ferrite_session_default_params()
+ *   and change fields; the structs are passed by value.
+ * - Ownership: a session borrows its model; free every session before the model
+ *   (ferrite_model_free refuses otherwise). Using a handle after freeing it is undefined.
+ * - Threads: a model may be used by many threads at once; a session by one thread at a time.
  */
 
 #ifndef FERRITE_H
@@ -92,12 +108,16 @@ typedef enum ferrite_kv_type {
 } ferrite_kv_type;
 
 /**
- * A loaded model (opaque). Read-only once loaded: may be shared across threads.
+ * A loaded model (opaque): the mapped file, hyperparameters and tokenizer. Read-only once
+ * loaded, so any number of threads may use it at once. Free it with `ferrite_model_free`
+ * after every session created from it.
  */
 typedef struct ferrite_model ferrite_model;
 
 /**
- * One conversation with a model (opaque): KV cache, scratch and sampler, allocated once.
+ * One conversation with a model (opaque): KV cache, scratch buffers, worker threads and the
+ * sampler, all allocated by `ferrite_session_new`. Use it from one thread at a time (any
+ * thread); free it with `ferrite_session_free` before its model.
  */
 typedef struct ferrite_session ferrite_session;
 
@@ -458,8 +478,11 @@ enum ferrite_status ferrite_accept(struct ferrite_session *session, int32_t toke
  * recorded for the repetition penalty.
  *
  * `*n_generated` (if not NULL) receives the number of tokens passed to the callback, also on
- * error. On return the session holds the prompt and every generated token but the last (which
- * was sampled, not evaluated; `ferrite_eval` it to continue the conversation from there).
+ * error. On return the session holds the prompt and the generated tokens, except that the
+ * last generated token was only sampled, not evaluated, when generation stopped at
+ * `max_tokens`, by the callback or at a full context (`ferrite_eval` it to continue the
+ * conversation from there; `ferrite_n_past` tells). After an end-of-generation token every
+ * generated token has been evaluated (the end-of-generation token itself has not).
  *
  * Errors: `FERRITE_ERR_INVALID_ARGUMENT` (NULL session or prompt, invalid UTF-8, an empty
  * prompt) and `FERRITE_ERR_CONTEXT_FULL` for a prompt that does not fit leave the session

@@ -157,14 +157,18 @@ pub type ferrite_piece_callback = Option<
 // Handles
 // ---------------------------------------------------------------------------------------------
 
-/// A loaded model (opaque). Read-only once loaded: may be shared across threads.
+/// A loaded model (opaque): the mapped file, hyperparameters and tokenizer. Read-only once
+/// loaded, so any number of threads may use it at once. Free it with `ferrite_model_free`
+/// after every session created from it.
 pub struct ferrite_model {
     model: Model,
     /// Sessions created from this model and not yet freed.
     sessions: AtomicUsize,
 }
 
-/// One conversation with a model (opaque): KV cache, scratch and sampler, allocated once.
+/// One conversation with a model (opaque): KV cache, scratch buffers, worker threads and the
+/// sampler, all allocated by `ferrite_session_new`. Use it from one thread at a time (any
+/// thread); free it with `ferrite_session_free` before its model.
 pub struct ferrite_session {
     /// Borrows `*model` for a lifetime the compiler cannot see: valid because the model refuses
     /// to be freed while `model.sessions > 0`, and this session decrements it only when freed.
@@ -532,7 +536,7 @@ pub unsafe extern "C" fn ferrite_model_load(
             model,
             sessions: AtomicUsize::new(0),
         });
-        // SAFETY: as above.
+        // SAFETY: `model_out` was checked non-NULL and is valid for a write (caller's contract).
         unsafe { model_out.write(Box::into_raw(b)) };
         Ok(())
     })
@@ -827,7 +831,8 @@ pub unsafe extern "C" fn ferrite_session_new(
             ids: Vec::new(),
         });
         m.sessions.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: as above.
+        // SAFETY: `session_out` was checked non-NULL and is valid for a write (caller's
+        // contract).
         unsafe { session_out.write(Box::into_raw(s)) };
         Ok(())
     })
@@ -939,11 +944,21 @@ pub unsafe extern "C" fn ferrite_eval(
         if n_tokens == 0 {
             return Err(invalid("n_tokens is 0: nothing to evaluate"));
         }
+        // Checked before the slice is built, which bounds its length by the context (<= 2^24).
+        let needed = s.sess.n_past().saturating_add(n_tokens);
+        if needed > s.sess.n_ctx() {
+            return Err(Error::ContextFull {
+                needed,
+                capacity: s.sess.n_ctx(),
+            }
+            .into());
+        }
         // SAFETY: non-NULL and valid for `n_tokens` reads by the caller's contract.
         let ids = unsafe { std::slice::from_raw_parts(tokens, n_tokens) };
         let n_vocab = s.model.model.hp.n_vocab;
-        for (i, &t) in ids.iter().enumerate() {
-            token_arg(t, n_vocab, &format!("tokens[{i}] ="))?;
+        // (The message is only formatted on error: evaluating allocates nothing.)
+        if let Some(i) = ids.iter().position(|&t| t < 0 || t as usize >= n_vocab) {
+            token_arg(ids[i], n_vocab, &format!("tokens[{i}] ="))?;
         }
         // SAFETY: `i32` and `u32` have the same size and alignment, every bit pattern is a
         // valid `u32`, and all values were just checked to be non-negative.
@@ -974,12 +989,13 @@ pub unsafe extern "C" fn ferrite_get_logits(
         // SAFETY: non-NULL and valid for a write by the caller's contract.
         unsafe { logits_out.write(std::ptr::null()) };
         let n_vocab_out = out_ptr(n_vocab_out, "n_vocab_out")?;
-        // SAFETY: as above.
+        // SAFETY: `n_vocab_out` was checked non-NULL and is valid for a write (caller's
+        // contract).
         unsafe { n_vocab_out.write(0) };
         // SAFETY: NULL or live by the caller's contract.
         let s = unsafe { handle(session, "session") }?;
         let logits = s.sess.logits().ok_or_else(no_logits)?;
-        // SAFETY: as above.
+        // SAFETY: both output pointers were checked non-NULL and are valid for a write.
         unsafe {
             logits_out.write(logits.as_ptr());
             n_vocab_out.write(logits.len());
@@ -1017,7 +1033,7 @@ pub unsafe extern "C" fn ferrite_sample(
         let s = unsafe { handle_mut(session, "session") }?;
         let logits = s.sess.logits().ok_or_else(no_logits)?;
         let id = token_to_c(s.sampler.sample(logits))?;
-        // SAFETY: as above.
+        // SAFETY: `token_out` was checked non-NULL and is valid for a write (caller's contract).
         unsafe { token_out.write(id) };
         Ok(())
     })
@@ -1052,8 +1068,11 @@ pub unsafe extern "C" fn ferrite_accept(
 /// recorded for the repetition penalty.
 ///
 /// `*n_generated` (if not NULL) receives the number of tokens passed to the callback, also on
-/// error. On return the session holds the prompt and every generated token but the last (which
-/// was sampled, not evaluated; `ferrite_eval` it to continue the conversation from there).
+/// error. On return the session holds the prompt and the generated tokens, except that the
+/// last generated token was only sampled, not evaluated, when generation stopped at
+/// `max_tokens`, by the callback or at a full context (`ferrite_eval` it to continue the
+/// conversation from there; `ferrite_n_past` tells). After an end-of-generation token every
+/// generated token has been evaluated (the end-of-generation token itself has not).
 ///
 /// Errors: `FERRITE_ERR_INVALID_ARGUMENT` (NULL session or prompt, invalid UTF-8, an empty
 /// prompt) and `FERRITE_ERR_CONTEXT_FULL` for a prompt that does not fit leave the session

@@ -6,6 +6,8 @@
 
 mod util;
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
 use std::process::Command;
@@ -14,6 +16,45 @@ use std::ptr;
 use ferrite::ffi::*;
 use ferrite::sampler::{Sampler, SamplerParams};
 use ferrite::{Model, Session, SessionConfig};
+
+/// Counts the allocations of the current thread only (tests run in parallel): the C API's own
+/// work happens on the calling thread; the worker threads' are covered by tests/no_alloc.rs.
+struct CountingThisThread;
+
+thread_local! {
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: the slot is gone during thread teardown; nothing to count then.
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs() -> usize {
+    ALLOCS.with(|c| c.get())
+}
+
+// SAFETY: forwards to the system allocator; only counts calls (a const-initialized
+// thread-local `Cell` needs no allocation itself).
+unsafe impl GlobalAlloc for CountingThisThread {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        count();
+        // SAFETY: the caller's contract is forwarded unchanged.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // SAFETY: as for `alloc`.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        count();
+        // SAFETY: as for `alloc`.
+        unsafe { System.realloc(p, l, n) }
+    }
+}
+
+#[global_allocator]
+static A: CountingThisThread = CountingThisThread;
 
 fn last_error() -> String {
     // SAFETY: never NULL, NUL-terminated, valid until the next ferrite call on this thread.
@@ -245,9 +286,87 @@ fn generate_streams_whole_characters_and_matches_the_rust_api() {
                 String::from_utf8_lossy(&tok.decode(&want)),
                 "the streamed text is the decoded ids"
             );
-            // The prompt and all generated tokens but the last are in the cache.
+            // The prompt and the generated tokens are in the cache, but for the last one when
+            // generation stopped at max_tokens.
             let n_prompt = tok.encode(prompt, true, true).unwrap().len();
-            assert_eq!(ferrite_n_past(s), n_prompt + n_gen - 1);
+            let unevaluated = usize::from(n_gen == n);
+            assert_eq!(ferrite_n_past(s), n_prompt + n_gen - unevaluated);
+        }
+        ferrite_session_free(s);
+        assert_eq!(ferrite_model_free(m), ferrite_status::FERRITE_OK);
+    }
+}
+
+/// Once a session exists, evaluating, sampling and (warm) generating through the C API
+/// allocate nothing on the calling thread, as the Rust API promises.
+#[test]
+fn decoding_through_the_c_api_allocates_nothing() {
+    let m = load(&util::gemma_path());
+    let mut s = ptr::null_mut();
+    let params = ferrite_session_params {
+        temperature: 0.7,
+        seed: 3,
+        repeat_penalty: 1.1,
+        ..greedy_params(256)
+    };
+    let prompt = CString::new("Once upon a time").unwrap();
+    // SAFETY: valid handles and output locations; the session is freed before the model.
+    unsafe {
+        assert_eq!(
+            ferrite_session_new(m, params, &mut s),
+            ferrite_status::FERRITE_OK
+        );
+        let mut ids = [0i32; 16];
+        let mut n = 0;
+        let st = ferrite_tokenize(m, prompt.as_ptr(), true, true, ids.as_mut_ptr(), 16, &mut n);
+        assert_eq!(st, ferrite_status::FERRITE_OK);
+        let st = ferrite_eval(s, ids.as_ptr(), n);
+        assert_eq!(st, ferrite_status::FERRITE_OK);
+        let step = || {
+            let mut tok = 0;
+            assert_eq!(ferrite_sample(s, &mut tok), ferrite_status::FERRITE_OK);
+            assert_eq!(ferrite_accept(s, tok), ferrite_status::FERRITE_OK);
+            let mut logits = ptr::null();
+            let mut nv = 0;
+            assert_eq!(
+                ferrite_get_logits(s, &mut logits, &mut nv),
+                ferrite_status::FERRITE_OK
+            );
+            assert_eq!(ferrite_eval(s, &tok, 1), ferrite_status::FERRITE_OK);
+        };
+        step();
+        // The counter works: an allocation on this thread is seen.
+        let before = allocs();
+        let v = std::hint::black_box(vec![1u8; 10]);
+        assert!(allocs() > before && v.len() == 10);
+        let before = allocs();
+        for _ in 0..8 {
+            step();
+        }
+        assert_eq!(allocs() - before, 0, "allocations while decoding");
+
+        // Generation: the first call sizes the prompt buffer; the next ones allocate nothing.
+        let mut c = Collected {
+            ids: Vec::with_capacity(64),
+            text: Vec::with_capacity(4096),
+            calls: 0,
+        };
+        let user = &mut c as *mut Collected as *mut c_void;
+        let mut n_gen = 0;
+        for round in 0..2 {
+            ferrite_session_reset(s);
+            c.ids.clear();
+            c.text.clear();
+            let before = allocs();
+            let st = ferrite_generate(s, prompt.as_ptr(), 8, Some(collect), user, &mut n_gen);
+            assert_eq!(st, ferrite_status::FERRITE_OK);
+            if round == 1 {
+                assert_eq!(
+                    allocs() - before,
+                    0,
+                    "allocations in a warm ferrite_generate"
+                );
+            }
         }
         ferrite_session_free(s);
         assert_eq!(ferrite_model_free(m), ferrite_status::FERRITE_OK);
@@ -306,6 +425,7 @@ fn require_tool(name: &str, why: &str) {
 #[test]
 fn c_examples() {
     require_tool("cc", "to compile examples/c/*.c");
+    require_tool("c++", "to check that include/ferrite.h compiles as C++");
     require_tool(
         "valgrind",
         "to check the C examples for leaks and invalid accesses",

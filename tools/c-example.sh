@@ -5,7 +5,8 @@
 #   2. The `ferrite` CLI (release), the reference for the greedy ids.
 #   3. The lean static library: cargo build --release --lib --no-default-features, checked to
 #      contain none of the CLI's crates (clap, serde_json, indicatif).
-#   4. examples/c/errors.c and examples/c/generate.c, compiled with
+#   4. include/ferrite.h alone as C99 and C++11 (-Wpedantic); then examples/c/errors.c and
+#      examples/c/generate.c, compiled with
 #        cc -std=c11 -Wall -Wextra -Werror -Iinclude X.c libferrite.a -lpthread -ldl -lm
 #   5. errors: every error path gives its status and message.
 #   6. generate: the greedy ids of 32 tokens after "The capital of France is" must equal those of
@@ -19,9 +20,11 @@
 # Environment: FERRITE_BIN=path/to/ferrite   use this CLI instead of building it (cargo test);
 #              FERRITE_GOLDEN=path.json      the llama.cpp golden file.
 #
-# Requires cc, valgrind and python3; a missing one is an error, not a skip. The libraries to link
-# come from `cargo rustc --release --lib --no-default-features -- --print native-static-libs`
-# (on glibc >= 2.34 -lrt -lutil are part of libc and libgcc_s comes with cc).
+# Requires cc, c++ (the header is also checked as C++), valgrind and python3; a missing one is
+# an error, not a skip. The libraries to link come from
+#   cargo rustc --release --lib --no-default-features -- --print native-static-libs
+# which lists -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc: on glibc >= 2.34 -lrt and -lutil are
+# part of libc, and cc links libgcc_s and libc by itself, so -lpthread -ldl -lm suffice.
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,7 +50,7 @@ shared=$repo/../shared
 [[ -d "$shared/golden" ]] || shared=/work/shared
 golden=${FERRITE_GOLDEN:-$shared/golden/gemma3-270m-q4_k_m.json}
 
-for tool in cc valgrind python3; do
+for tool in cc c++ valgrind python3; do
     command -v "$tool" >/dev/null || die "'$tool' is not installed (needed to build and check the C examples; on Debian: apt-get install build-essential valgrind python3)"
 done
 [[ -f "$model" ]] || die "model $model not found: run tools/fetch-model.sh or pass MODEL.gguf"
@@ -78,6 +81,10 @@ cli_crates=$("$cargo" tree --quiet --no-default-features -e normal --prefix none
     awk '{print $1}' | grep -xE 'clap|clap_builder|serde_json|indicatif' | sort -u || true)
 [[ -z "$cli_crates" ]] || die "the lean library depends on CLI crates: $cli_crates"
 echo "libferrite.a (lean): $(stat -c %s "$work/libferrite.a") bytes" >&2
+
+step "header alone: C99 and C++11, pedantic"
+cc -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c include/ferrite.h
+c++ -std=c++11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only -x c++ include/ferrite.h
 
 step "compile the examples"
 cflags=(-std=c11 -Wall -Wextra -Werror -Iinclude)
