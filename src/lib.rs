@@ -13,6 +13,7 @@
 //! - [`sampler`]: greedy, temperature, top-k, top-p, min-p, repetition penalty.
 
 pub mod error;
+pub mod ffi;
 pub mod gguf;
 pub mod kernels;
 pub mod kv_cache;
