@@ -48,7 +48,8 @@ pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &
         .row_bytes(x.len())
         .expect("activation length is a multiple of the block size (checked at load)");
     let dst = buf.bytes_mut(len);
-    quant::quantize_activation(aty, x, dst).expect("activation buffer sized at session creation");
+    quant::quantize_activation_x86(aty, x, dst)
+        .expect("activation buffer sized at session creation");
     &*dst
 }
 

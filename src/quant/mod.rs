@@ -183,13 +183,13 @@ impl GgmlType {
         )
     }
 
-    /// The activation format a weight of this type is multiplied with (as ggml's
-    /// `vec_dot_type`, except that Q4_1/Q5_1 pair with Q8_0: ggml's Q8_1 holds the same
-    /// scale and quants plus a precomputed sum, which the dot product derives itself).
+    /// The activation format a weight of this type is multiplied with (ggml's
+    /// `vec_dot_type`).
     pub fn vec_dot_type(self) -> GgmlType {
         use GgmlType::*;
         match self {
-            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL => Q8_0,
+            Q4_0 | Q5_0 | Q8_0 | IQ4_NL => Q8_0,
+            Q4_1 | Q5_1 => Q8_1,
             Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS => Q8_K,
             F16 => F16,
             BF16 => BF16,
@@ -359,6 +359,14 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), L
         Q5_0 => dequant_as::<q5_0::BlockQ5_0>(src, dst),
         Q5_1 => dequant_as::<q5_1::BlockQ5_1>(src, dst),
         Q8_0 => dequant_as::<q8_0::BlockQ8_0>(src, dst),
+        Q8_1 => {
+            let blocks = cast_blocks::<q8_0::BlockQ8_1>(src).ok_or(LayoutError)?;
+            if blocks.len() * 32 != dst.len() {
+                return Err(LayoutError);
+            }
+            q8_0::dequantize_row_q8_1(blocks, dst);
+            Ok(())
+        }
         Q2_K => dequant_as::<q2_k::BlockQ2K>(src, dst),
         Q3_K => dequant_as::<q3_k::BlockQ3K>(src, dst),
         Q4_K => dequant_as::<q4_k::BlockQ4K>(src, dst),
@@ -370,14 +378,16 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), L
     }
 }
 
-/// Quantizes activations `x` into `dst` in the format `ty` (one of Q8_0, Q8_K, F16, BF16,
-/// F32: a [`GgmlType::vec_dot_type`]). `dst` must hold exactly `ty.row_bytes(x.len())` bytes.
+/// Quantizes activations `x` into `dst` in the format `ty` (one of Q8_0, Q8_1, Q8_K, F16,
+/// BF16, F32: a [`GgmlType::vec_dot_type`]) with ggml's reference quantizers (`_ref`).
+/// `dst` must hold exactly `ty.row_bytes(x.len())` bytes.
 pub fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) -> Result<(), LayoutError> {
     if ty.row_bytes(x.len()) != Some(dst.len()) {
         return Err(LayoutError);
     }
     match ty {
         GgmlType::Q8_0 => q8_0::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
+        GgmlType::Q8_1 => q8_0::quantize_row_q8_1(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
         GgmlType::Q8_K => q8_k::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
         GgmlType::F16 => f16::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
         GgmlType::BF16 => bf16::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
@@ -385,6 +395,22 @@ pub fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) -> Result<()
             .ok_or(LayoutError)?
             .copy_from_slice(x),
         _ => return Err(LayoutError),
+    }
+    Ok(())
+}
+
+/// Quantizes activations as llama.cpp does at run time on x86-64, which the forward pass
+/// follows: ggml's x86 `quantize_row_q8_0` / `quantize_row_q8_1` (see
+/// [`q8_0::quantize_row_x86`]); the other formats as [`quantize_activation`] (ggml's x86
+/// `quantize_row_q8_K` is its reference one).
+pub fn quantize_activation_x86(ty: GgmlType, x: &[f32], dst: &mut [u8]) -> Result<(), LayoutError> {
+    if ty.row_bytes(x.len()) != Some(dst.len()) {
+        return Err(LayoutError);
+    }
+    match ty {
+        GgmlType::Q8_0 => q8_0::quantize_row_x86(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
+        GgmlType::Q8_1 => q8_0::quantize_row_q8_1_x86(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
+        _ => return quantize_activation(ty, x, dst),
     }
     Ok(())
 }
@@ -410,5 +436,48 @@ pub fn vec_dot(ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, LayoutError> {
         IQ4_NL => dot_as::<iq4_nl::BlockIQ4NL>(w, a),
         IQ4_XS => dot_as::<iq4_xs::BlockIQ4XS>(w, a),
         _ => Err(LayoutError),
+    }
+}
+
+/// The float accumulation order of ggml's x86 (AVX2 + FMA) kernels.
+///
+/// llama.cpp's results depend on the order in which its kernels add f32 partial sums: a
+/// different but equally valid order moves a matmul output by an ulp or two, and when the
+/// next matmul quantizes its input to 8 bits such an ulp occasionally tips a value over a
+/// rounding boundary, which moves the output by a whole quantization step. Through a few
+/// layers this grows to several hundredths of a log-probability (measured: llama.cpp
+/// evaluating a prompt token by token instead of as one batch differs from itself by up to
+/// 0.7 on Gemma 3 270M Q4_K_M). So the scalar kernels follow the order of the AVX2 kernels
+/// of the llama.cpp build that made our goldens: eight f32 lanes, each fed by fused
+/// multiply-adds, reduced at the end by [`hsum8`].
+pub mod lanes {
+    /// ggml's `hsum_float_8`: `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`.
+    #[inline]
+    pub fn hsum8(x: &[f32; 8]) -> f32 {
+        let r = [x[4] + x[0], x[5] + x[1], x[6] + x[2], x[7] + x[3]];
+        (r[0] + r[2]) + (r[1] + r[3])
+    }
+
+    /// ggml's `mul_sum_i8_pairs_float` on one 32-value block: lane `l` holds the exact sum of
+    /// the products of values `4l .. 4l + 4` (`maddubs` then `madd`; no i16 pair saturates for
+    /// ggml's operand ranges: 4- and 5-bit weights, IQ4 table values, and int8 quants with
+    /// |q| <= 127 on at least one side).
+    #[inline]
+    pub fn sums_i8x32(w: &[i8; 32], a: &[i8; 32]) -> [i32; 8] {
+        let mut s = [0i32; 8];
+        for (l, sl) in s.iter_mut().enumerate() {
+            for e in 4 * l..4 * l + 4 {
+                *sl += i32::from(w[e]) * i32::from(a[e]);
+            }
+        }
+        s
+    }
+
+    /// `acc[l] = fma(d, s[l], acc[l])` for the eight lanes (`_mm256_fmadd_ps`).
+    #[inline]
+    pub fn fma8(acc: &mut [f32; 8], d: f32, s: &[i32; 8]) {
+        for (a, &v) in acc.iter_mut().zip(s) {
+            *a = d.mul_add(v as f32, *a);
+        }
     }
 }

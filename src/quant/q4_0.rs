@@ -67,22 +67,21 @@ pub fn dequantize_row(blocks: &[BlockQ4_0], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q4_0 weights with BlockQ8_0 activations, as ggml's
-/// `ggml_vec_dot_q4_0_q8_0_generic`: per block an exact i32 sum of products, then
-/// `sumf += sumi * d_w * d_a` in f32 (left to right, as the C expression).
+/// Dot product of Q4_0 weights with BlockQ8_0 activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q4_0_q8_0` (AVX2, see [`super::lanes`]): per block, eight exact i32 lane
+/// sums, `acc[l] = fma(d_w * d_a, sum[l], acc[l])`, then `hsum8`.
 pub fn vec_dot(w: &[BlockQ4_0], a: &[q8_0::BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q4_0 vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
     for (x, y) in w.iter().zip(a) {
-        // Overflow bound: weights in [-8, 7], activations in [-128, 127], so
-        // |sumi| <= 32 * 8 * 128 = 2^15.
-        let mut sumi = 0i32;
+        // Weights in [-8, 7], activations in [-128, 127]: each lane is below 2^12.
+        let mut q = [0i8; 32];
         for j in 0..16 {
-            let v0 = i32::from(x.qs[j] & 0x0F) - 8;
-            let v1 = i32::from(x.qs[j] >> 4) - 8;
-            sumi += v0 * i32::from(y.qs[j]) + v1 * i32::from(y.qs[j + 16]);
+            q[j] = (x.qs[j] & 0x0F) as i8 - 8;
+            q[j + 16] = (x.qs[j] >> 4) as i8 - 8;
         }
-        sumf += sumi as f32 * x.d.to_f32() * y.d.to_f32();
+        let s = super::lanes::sums_i8x32(&q, &y.qs);
+        super::lanes::fma8(&mut acc, x.d.to_f32() * y.d.to_f32(), &s);
     }
-    sumf
+    super::lanes::hsum8(&acc)
 }
