@@ -43,6 +43,9 @@ struct Scratch {
     att: Vec<f32>,
     /// Attention scores of one head over the visible positions `[max slots]`.
     scores: Vec<f32>,
+    /// FMA lanes of the attention output of one head `[head_dim_v * 32]` (see
+    /// [`crate::kv_cache::reduce_v_lanes`]).
+    vacc: Vec<f32>,
     /// Sub-layer output before the residual add `[n_embd]`.
     out: Vec<f32>,
     /// FFN hidden (gate) and up projections `[n_ff]`.
@@ -103,6 +106,7 @@ impl<'m> Session<'m> {
             qkv: vec![0.0; q_dim + kv_dim],
             att: vec![0.0; att_dim],
             scores: vec![0.0; shapes.iter().map(|s| s.slots).max().unwrap_or(1)],
+            vacc: vec![0.0; hp.head_dim_v * 32],
             out: vec![0.0; hp.n_embd],
             hb: vec![0.0; hp.n_ff],
             hb2: vec![0.0; hp.n_ff],
@@ -191,8 +195,9 @@ impl<'m> Session<'m> {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("no tokens to evaluate".into()));
         }
+        let batch = tokens.len() > 1;
         for (i, &t) in tokens.iter().enumerate() {
-            self.forward(t, i + 1 == tokens.len());
+            self.forward(t, i + 1 == tokens.len(), batch);
         }
         Ok(&self.s.logits)
     }
@@ -200,8 +205,9 @@ impl<'m> Session<'m> {
     /// Evaluates tokens without computing logits (perplexity's unscored half, chat history).
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
+        let batch = tokens.len() > 1;
         for &t in tokens {
-            self.forward(t, false);
+            self.forward(t, false, batch);
         }
         Ok(())
     }
@@ -229,7 +235,14 @@ impl<'m> Session<'m> {
 
     /// The forward pass for one token at position `n_past`. Checked by the caller: the
     /// position is inside the context and the token inside the vocabulary.
-    fn forward(&mut self, token: u32, want_logits: bool) {
+    ///
+    /// `batch` tells whether the token is part of a batch of several (a prompt) rather than
+    /// evaluated alone. llama.cpp runs different kernels in the two cases (for a batch
+    /// llamafile's `tinyBLAS` and ggml's tiled K-quant matmul, for one token `vec_dot`), whose
+    /// f32 sums are ordered differently; we follow whichever llama.cpp would use, as the
+    /// small differences grow into visible ones through the 8-bit activation quantization
+    /// (see [`crate::quant::lanes`]).
+    fn forward(&mut self, token: u32, want_logits: bool, batch: bool) {
         let m = self.model;
         let hp = &m.hp;
         let pos = self.n_past;
@@ -344,15 +357,29 @@ impl<'m> Session<'m> {
                 let scores = &mut s.scores[..n_vis];
                 for (i, sc) in scores.iter_mut().enumerate() {
                     let sl = lc.slot(first + i);
-                    *sc = lc.k.dot(sl * lc.k_stride + kvh * hd, qh) * hp.attn_scale;
+                    *sc = lc.k.dot_ggml(sl * lc.k_stride + kvh * hd, qh, batch) * hp.attn_scale;
                 }
-                ops::softmax(scores);
+                // The KV cell of position p is p in llama.cpp's cache (a single sequence,
+                // shorter than its sliding window's ring).
+                ops::softmax_cells(scores, first);
                 lc.v.round_operand(scores);
                 let out = &mut s.att[h * hdv..(h + 1) * hdv];
-                out.fill(0.0);
+                s.vacc.fill(0.0);
+                let mut lanes_used = true;
                 for (i, &p) in scores.iter().enumerate() {
                     let sl = lc.slot(first + i);
-                    lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, out);
+                    let lane = crate::kv_cache::v_lane(first + i, batch);
+                    lanes_used &=
+                        lc.v.fma_lanes(sl * lc.v_stride + kvh * hdv, p, lane, &mut s.vacc);
+                }
+                if lanes_used {
+                    crate::kv_cache::reduce_v_lanes(&s.vacc, batch, out);
+                } else {
+                    out.fill(0.0);
+                    for (i, &p) in scores.iter().enumerate() {
+                        let sl = lc.slot(first + i);
+                        lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, out);
+                    }
                 }
             }
             Self::linear(
@@ -383,12 +410,11 @@ impl<'m> Session<'m> {
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
                 );
-                let act = if hp.arch == Arch::Gemma3 {
-                    ops::gelu
+                if hp.arch == Arch::Gemma3 {
+                    ops::gated(&mut s.hb, &s.hb2, ops::gelu);
                 } else {
-                    ops::silu
-                };
-                ops::gated(&mut s.hb, &s.hb2, act);
+                    ops::swiglu(&mut s.hb, &s.hb2);
+                }
             } else {
                 Self::linear(
                     m,
