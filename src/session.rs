@@ -195,9 +195,8 @@ impl<'m> Session<'m> {
         if tokens.is_empty() {
             return Err(Error::InvalidArgument("no tokens to evaluate".into()));
         }
-        let batch = tokens.len() > 1;
         for (i, &t) in tokens.iter().enumerate() {
-            self.forward(t, i + 1 == tokens.len(), batch);
+            self.forward(t, i + 1 == tokens.len(), tokens.len());
         }
         Ok(&self.s.logits)
     }
@@ -205,9 +204,8 @@ impl<'m> Session<'m> {
     /// Evaluates tokens without computing logits (perplexity's unscored half, chat history).
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
-        let batch = tokens.len() > 1;
         for &t in tokens {
-            self.forward(t, false, batch);
+            self.forward(t, false, tokens.len());
         }
         Ok(())
     }
@@ -217,7 +215,8 @@ impl<'m> Session<'m> {
         self.prefill(std::slice::from_ref(&token))
     }
 
-    /// `out = w . x` (+ bias), quantizing `x` for the weight's format.
+    /// `out = w . x` (+ bias), quantizing `x` for the weight's format. `n_batch` is the
+    /// number of tokens llama.cpp would multiply together (see [`Self::forward`]).
     fn linear(
         model: &Model,
         act: &mut AlignedBuf,
@@ -225,9 +224,16 @@ impl<'m> Session<'m> {
         w: &Weight,
         x: &[f32],
         b: Option<&Vec<f32>>,
+        n_batch: usize,
     ) {
         let a = kernels::quantize_for(w.ty, x, act);
-        kernels::matvec(out, w.ty, w.data(&model.file), a);
+        kernels::matvec_order(
+            out,
+            w.ty,
+            w.data(&model.file),
+            a,
+            uses_tiled(w.ty, out.len(), n_batch),
+        );
         if let Some(b) = b {
             ops::add(out, b);
         }
@@ -236,13 +242,14 @@ impl<'m> Session<'m> {
     /// The forward pass for one token at position `n_past`. Checked by the caller: the
     /// position is inside the context and the token inside the vocabulary.
     ///
-    /// `batch` tells whether the token is part of a batch of several (a prompt) rather than
-    /// evaluated alone. llama.cpp runs different kernels in the two cases (for a batch
+    /// `n_batch` is the number of tokens evaluated together with this one (the prompt's
+    /// length, 1 for a decoded token). llama.cpp runs different kernels in the two cases (for a batch
     /// llamafile's `tinyBLAS` and ggml's tiled K-quant matmul, for one token `vec_dot`), whose
     /// f32 sums are ordered differently; we follow whichever llama.cpp would use, as the
     /// small differences grow into visible ones through the 8-bit activation quantization
     /// (see [`crate::quant::lanes`]).
-    fn forward(&mut self, token: u32, want_logits: bool, batch: bool) {
+    fn forward(&mut self, token: u32, want_logits: bool, n_batch: usize) {
+        let batch = n_batch > 1;
         let m = self.model;
         let hp = &m.hp;
         let pos = self.n_past;
@@ -309,13 +316,21 @@ impl<'m> Session<'m> {
                 let (q, kv) = s.qkv.split_at_mut(q_dim);
                 let (k, v) = kv.split_at_mut(k_dim);
                 if let Some(w) = &layer.wqkv {
-                    Self::linear(m, &mut s.act, &mut s.qkv, w, &s.xb, layer.bqkv.as_ref());
+                    Self::linear(
+                        m,
+                        &mut s.act,
+                        &mut s.qkv,
+                        w,
+                        &s.xb,
+                        layer.bqkv.as_ref(),
+                        n_batch,
+                    );
                 } else {
                     let (wq, wk, wv) = (layer.wq.as_ref(), layer.wk.as_ref(), layer.wv.as_ref());
                     let (wq, wk, wv) = (wq.expect("wq"), wk.expect("wk"), wv.expect("wv"));
-                    Self::linear(m, &mut s.act, q, wq, &s.xb, layer.bq.as_ref());
-                    Self::linear(m, &mut s.act, k, wk, &s.xb, layer.bk.as_ref());
-                    Self::linear(m, &mut s.act, v, wv, &s.xb, layer.bv.as_ref());
+                    Self::linear(m, &mut s.act, q, wq, &s.xb, layer.bq.as_ref(), n_batch);
+                    Self::linear(m, &mut s.act, k, wk, &s.xb, layer.bk.as_ref(), n_batch);
+                    Self::linear(m, &mut s.act, v, wv, &s.xb, layer.bv.as_ref(), n_batch);
                 }
             }
             let (q, kv) = s.qkv.split_at_mut(q_dim);
@@ -389,6 +404,7 @@ impl<'m> Session<'m> {
                 &layer.wo,
                 &s.att,
                 layer.bo.as_ref(),
+                n_batch,
             );
             if let Some(pn) = &layer.post_attn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
@@ -401,7 +417,7 @@ impl<'m> Session<'m> {
                 None => ops::rmsnorm_into(&mut s.xb, &s.x, &layer.ffn_norm, hp.norm_eps),
             }
             if let Some(gate) = &layer.ffn_gate {
-                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None);
+                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None, n_batch);
                 Self::linear(
                     m,
                     &mut s.act,
@@ -409,6 +425,7 @@ impl<'m> Session<'m> {
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
+                    n_batch,
                 );
                 if hp.arch == Arch::Gemma3 {
                     ops::gated(&mut s.hb, &s.hb2, ops::gelu);
@@ -423,6 +440,7 @@ impl<'m> Session<'m> {
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
+                    n_batch,
                 );
                 s.hb.iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
@@ -433,6 +451,7 @@ impl<'m> Session<'m> {
                 &layer.ffn_down,
                 &s.hb,
                 layer.ffn_down_b.as_ref(),
+                n_batch,
             );
             if let Some(pn) = &layer.post_ffn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
@@ -449,12 +468,34 @@ impl<'m> Session<'m> {
             Some(b) => ops::layernorm_into(&mut s.xb, &s.x, &m.output_norm, b, hp.norm_eps),
             None => ops::rmsnorm_into(&mut s.xb, &s.x, &m.output_norm, hp.norm_eps),
         }
-        Self::linear(m, &mut s.act, &mut s.logits, &m.output, &s.xb, None);
+        Self::linear(
+            m,
+            &mut s.act,
+            &mut s.logits,
+            &m.output,
+            &s.xb,
+            None,
+            n_batch,
+        );
         if hp.final_logit_softcap > 0.0 {
             let c = hp.final_logit_softcap;
             s.logits.iter_mut().for_each(|v| *v = (*v / c).tanh() * c);
         }
     }
+}
+
+/// Whether llama.cpp (x86, AVX2) multiplies a batch of `n_batch` tokens with a weight of type
+/// `ty` and `rows` rows by ggml's tiled K-quant matmul: K-quants and IQ4_XS from 8 tokens on,
+/// except Q4_K weights with a multiple of 8 rows, which ggml repacks (`repack.cpp`) and
+/// multiplies with its own kernels.
+fn uses_tiled(ty: crate::quant::GgmlType, rows: usize, n_batch: usize) -> bool {
+    use crate::quant::GgmlType::*;
+    n_batch >= 8
+        && match ty {
+            Q2_K | Q3_K | Q5_K | Q6_K | IQ4_XS => true,
+            Q4_K => rows % 8 != 0,
+            _ => false,
+        }
 }
 
 /// RoPE angles with per-dimension frequency factors (ggml divides theta by the factor).

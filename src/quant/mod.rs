@@ -323,6 +323,12 @@ pub trait BlockFormat: Pod {
     /// The dot product of weight blocks with activation blocks covering the same values
     /// (`w.len() * BLOCK == a.len() * Activation::BLOCK`).
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32;
+    /// The dot product in the float order of ggml's tiled K-quant matmul, which llama.cpp
+    /// uses instead of `vec_dot` for a batch of 8 or more tokens (the K-quants and IQ4_XS;
+    /// the same as `vec_dot` for the other formats).
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        Self::vec_dot(w, a)
+    }
 }
 
 /// Panic-free failure of a type-erased call: the byte lengths did not match the row length.
