@@ -8,6 +8,7 @@ use crate::kernels::{self, AlignedBuf};
 use crate::kv_cache::{KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
+use crate::quant::{DotOrder, GgmlType};
 use crate::{Error, Result};
 
 /// How a session is set up.
@@ -196,7 +197,7 @@ impl<'m> Session<'m> {
             return Err(Error::InvalidArgument("no tokens to evaluate".into()));
         }
         for (i, &t) in tokens.iter().enumerate() {
-            self.forward(t, i + 1 == tokens.len(), tokens.len());
+            self.forward(t, i + 1 == tokens.len(), (i, tokens.len()));
         }
         Ok(&self.s.logits)
     }
@@ -204,8 +205,8 @@ impl<'m> Session<'m> {
     /// Evaluates tokens without computing logits (perplexity's unscored half, chat history).
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
-        for &t in tokens {
-            self.forward(t, false, tokens.len());
+        for (i, &t) in tokens.iter().enumerate() {
+            self.forward(t, false, (i, tokens.len()));
         }
         Ok(())
     }
@@ -215,8 +216,8 @@ impl<'m> Session<'m> {
         self.prefill(std::slice::from_ref(&token))
     }
 
-    /// `out = w . x` (+ bias), quantizing `x` for the weight's format. `n_batch` is the
-    /// number of tokens llama.cpp would multiply together (see [`Self::forward`]).
+    /// `out = w . x` (+ bias), quantizing `x` for the weight's format. `batch_pos` is the
+    /// token's index in its batch and the batch size (see [`Self::forward`]).
     fn linear(
         model: &Model,
         act: &mut AlignedBuf,
@@ -224,16 +225,13 @@ impl<'m> Session<'m> {
         w: &Weight,
         x: &[f32],
         b: Option<&Vec<f32>>,
-        n_batch: usize,
+        batch_pos: (usize, usize),
     ) {
         let a = kernels::quantize_for(w.ty, x, act);
-        kernels::matvec_order(
-            out,
-            w.ty,
-            w.data(&model.file),
-            a,
-            uses_tiled(w.ty, out.len(), n_batch),
-        );
+        // ggml does not repack the token embedding, also when it doubles as the output.
+        let repackable = w.offset != model.tok_embd.offset;
+        let order = dot_order(w.ty, out.len(), batch_pos, repackable);
+        kernels::matvec_order(out, w.ty, w.data(&model.file), a, order);
         if let Some(b) = b {
             ops::add(out, b);
         }
@@ -242,14 +240,14 @@ impl<'m> Session<'m> {
     /// The forward pass for one token at position `n_past`. Checked by the caller: the
     /// position is inside the context and the token inside the vocabulary.
     ///
-    /// `n_batch` is the number of tokens evaluated together with this one (the prompt's
-    /// length, 1 for a decoded token). llama.cpp runs different kernels in the two cases (for a batch
+    /// `batch_pos` is the token's index among the tokens evaluated together with it and their
+    /// number (the prompt's length; 1 for a decoded token). llama.cpp runs different kernels in the two cases (for a batch
     /// llamafile's `tinyBLAS` and ggml's tiled K-quant matmul, for one token `vec_dot`), whose
     /// f32 sums are ordered differently; we follow whichever llama.cpp would use, as the
     /// small differences grow into visible ones through the 8-bit activation quantization
     /// (see [`crate::quant::lanes`]).
-    fn forward(&mut self, token: u32, want_logits: bool, n_batch: usize) {
-        let batch = n_batch > 1;
+    fn forward(&mut self, token: u32, want_logits: bool, batch_pos: (usize, usize)) {
+        let batch = batch_pos.1 > 1;
         let m = self.model;
         let hp = &m.hp;
         let pos = self.n_past;
@@ -323,14 +321,14 @@ impl<'m> Session<'m> {
                         w,
                         &s.xb,
                         layer.bqkv.as_ref(),
-                        n_batch,
+                        batch_pos,
                     );
                 } else {
                     let (wq, wk, wv) = (layer.wq.as_ref(), layer.wk.as_ref(), layer.wv.as_ref());
                     let (wq, wk, wv) = (wq.expect("wq"), wk.expect("wk"), wv.expect("wv"));
-                    Self::linear(m, &mut s.act, q, wq, &s.xb, layer.bq.as_ref(), n_batch);
-                    Self::linear(m, &mut s.act, k, wk, &s.xb, layer.bk.as_ref(), n_batch);
-                    Self::linear(m, &mut s.act, v, wv, &s.xb, layer.bv.as_ref(), n_batch);
+                    Self::linear(m, &mut s.act, q, wq, &s.xb, layer.bq.as_ref(), batch_pos);
+                    Self::linear(m, &mut s.act, k, wk, &s.xb, layer.bk.as_ref(), batch_pos);
+                    Self::linear(m, &mut s.act, v, wv, &s.xb, layer.bv.as_ref(), batch_pos);
                 }
             }
             let (q, kv) = s.qkv.split_at_mut(q_dim);
@@ -404,7 +402,7 @@ impl<'m> Session<'m> {
                 &layer.wo,
                 &s.att,
                 layer.bo.as_ref(),
-                n_batch,
+                batch_pos,
             );
             if let Some(pn) = &layer.post_attn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
@@ -417,7 +415,7 @@ impl<'m> Session<'m> {
                 None => ops::rmsnorm_into(&mut s.xb, &s.x, &layer.ffn_norm, hp.norm_eps),
             }
             if let Some(gate) = &layer.ffn_gate {
-                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None, n_batch);
+                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None, batch_pos);
                 Self::linear(
                     m,
                     &mut s.act,
@@ -425,7 +423,7 @@ impl<'m> Session<'m> {
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
-                    n_batch,
+                    batch_pos,
                 );
                 if hp.arch == Arch::Gemma3 {
                     ops::gated(&mut s.hb, &s.hb2, ops::gelu);
@@ -440,7 +438,7 @@ impl<'m> Session<'m> {
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
-                    n_batch,
+                    batch_pos,
                 );
                 s.hb.iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
@@ -451,7 +449,7 @@ impl<'m> Session<'m> {
                 &layer.ffn_down,
                 &s.hb,
                 layer.ffn_down_b.as_ref(),
-                n_batch,
+                batch_pos,
             );
             if let Some(pn) = &layer.post_ffn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
@@ -475,7 +473,7 @@ impl<'m> Session<'m> {
             &m.output,
             &s.xb,
             None,
-            n_batch,
+            batch_pos,
         );
         if hp.final_logit_softcap > 0.0 {
             let c = hp.final_logit_softcap;
@@ -484,18 +482,33 @@ impl<'m> Session<'m> {
     }
 }
 
-/// Whether llama.cpp (x86, AVX2) multiplies a batch of `n_batch` tokens with a weight of type
-/// `ty` and `rows` rows by ggml's tiled K-quant matmul: K-quants and IQ4_XS from 8 tokens on,
-/// except Q4_K weights with a multiple of 8 rows, which ggml repacks (`repack.cpp`) and
-/// multiplies with its own kernels.
-fn uses_tiled(ty: crate::quant::GgmlType, rows: usize, n_batch: usize) -> bool {
-    use crate::quant::GgmlType::*;
-    n_batch >= 8
-        && match ty {
-            Q2_K | Q3_K | Q5_K | Q6_K | IQ4_XS => true,
-            Q4_K => rows % 8 != 0,
-            _ => false,
+/// The kernel llama.cpp (x86, AVX2) multiplies a weight of type `ty` with `rows` rows by, for a
+/// batch of `n_batch` tokens. ggml repacks Q4_0, IQ4_NL and Q4_K weights with a multiple of 8
+/// rows (`repack.cpp`; not the token embedding, which also serves as a tied output) and uses
+/// its own GEMV/GEMM on them for every batch size; the other K-quants and IQ4_XS go through
+/// the tiled matmul from 8 tokens on; the rest through `vec_dot` (llamafile's `tinyBLAS`,
+/// which takes Q8_0/Q4_0/Q5_0 batches, adds in the same order).
+///
+/// `i_batch` is the token's index in its batch: the repacked GEMM takes the tokens four at a
+/// time and leaves the last `n_batch % 4` to the GEMV.
+fn dot_order(
+    ty: GgmlType,
+    rows: usize,
+    (i_batch, n_batch): (usize, usize),
+    repackable: bool,
+) -> DotOrder {
+    use GgmlType::*;
+    if repackable && rows % 8 == 0 && matches!(ty, Q4_0 | IQ4_NL | Q4_K) {
+        if i_batch < n_batch / 4 * 4 {
+            DotOrder::RepackedGemm
+        } else {
+            DotOrder::RepackedGemv
         }
+    } else if n_batch >= 8 && matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS) {
+        DotOrder::Tiled
+    } else {
+        DotOrder::VecDot
+    }
 }
 
 /// RoPE angles with per-dimension frequency factors (ggml divides theta by the factor).

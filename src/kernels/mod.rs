@@ -53,15 +53,16 @@ pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &
     &*dst
 }
 
-fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], tiled: bool) {
+fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], order: quant::DotOrder) {
     let blocks: &[B] = quant::cast_blocks(w).expect("weight bytes validated at load");
     let acts: &[B::Activation] = quant::cast_blocks(act).expect("activation bytes aligned");
     let per_row = blocks.len() / out.len();
     for (o, row) in out.iter_mut().zip(blocks.chunks_exact(per_row)) {
-        *o = if tiled {
-            B::vec_dot_tiled(row, acts)
-        } else {
-            B::vec_dot(row, acts)
+        *o = match order {
+            quant::DotOrder::VecDot => B::vec_dot(row, acts),
+            quant::DotOrder::Tiled => B::vec_dot_tiled(row, acts),
+            quant::DotOrder::RepackedGemm => B::vec_dot_repacked(row, acts, true),
+            quant::DotOrder::RepackedGemv => B::vec_dot_repacked(row, acts, false),
         };
     }
 }
@@ -69,29 +70,28 @@ fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], tiled: bool)
 /// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows).
 /// `act` must be in `ty.vec_dot_type()` format with as many values as a row.
 pub fn matvec(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
-    matvec_order(out, ty, w, act, false)
+    matvec_order(out, ty, w, act, quant::DotOrder::VecDot)
 }
 
-/// [`matvec`] with the float order of ggml's tiled K-quant matmul when `tiled` (see
-/// [`quant::BlockFormat::vec_dot_tiled`]; llama.cpp takes it for batches of 8 or more tokens).
-pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], tiled: bool) {
+/// [`matvec`] with the float order of one of ggml's kernels (see [`quant::DotOrder`]).
+pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: quant::DotOrder) {
     use quant::*;
     match ty {
-        GgmlType::F32 => matvec_as::<f32>(out, w, act, tiled),
-        GgmlType::F16 => matvec_as::<half::f16>(out, w, act, tiled),
-        GgmlType::BF16 => matvec_as::<half::bf16>(out, w, act, tiled),
-        GgmlType::Q4_0 => matvec_as::<q4_0::BlockQ4_0>(out, w, act, tiled),
-        GgmlType::Q4_1 => matvec_as::<q4_1::BlockQ4_1>(out, w, act, tiled),
-        GgmlType::Q5_0 => matvec_as::<q5_0::BlockQ5_0>(out, w, act, tiled),
-        GgmlType::Q5_1 => matvec_as::<q5_1::BlockQ5_1>(out, w, act, tiled),
-        GgmlType::Q8_0 => matvec_as::<q8_0::BlockQ8_0>(out, w, act, tiled),
-        GgmlType::Q2_K => matvec_as::<q2_k::BlockQ2K>(out, w, act, tiled),
-        GgmlType::Q3_K => matvec_as::<q3_k::BlockQ3K>(out, w, act, tiled),
-        GgmlType::Q4_K => matvec_as::<q4_k::BlockQ4K>(out, w, act, tiled),
-        GgmlType::Q5_K => matvec_as::<q5_k::BlockQ5K>(out, w, act, tiled),
-        GgmlType::Q6_K => matvec_as::<q6_k::BlockQ6K>(out, w, act, tiled),
-        GgmlType::IQ4_NL => matvec_as::<iq4_nl::BlockIQ4NL>(out, w, act, tiled),
-        GgmlType::IQ4_XS => matvec_as::<iq4_xs::BlockIQ4XS>(out, w, act, tiled),
+        GgmlType::F32 => matvec_as::<f32>(out, w, act, order),
+        GgmlType::F16 => matvec_as::<half::f16>(out, w, act, order),
+        GgmlType::BF16 => matvec_as::<half::bf16>(out, w, act, order),
+        GgmlType::Q4_0 => matvec_as::<q4_0::BlockQ4_0>(out, w, act, order),
+        GgmlType::Q4_1 => matvec_as::<q4_1::BlockQ4_1>(out, w, act, order),
+        GgmlType::Q5_0 => matvec_as::<q5_0::BlockQ5_0>(out, w, act, order),
+        GgmlType::Q5_1 => matvec_as::<q5_1::BlockQ5_1>(out, w, act, order),
+        GgmlType::Q8_0 => matvec_as::<q8_0::BlockQ8_0>(out, w, act, order),
+        GgmlType::Q2_K => matvec_as::<q2_k::BlockQ2K>(out, w, act, order),
+        GgmlType::Q3_K => matvec_as::<q3_k::BlockQ3K>(out, w, act, order),
+        GgmlType::Q4_K => matvec_as::<q4_k::BlockQ4K>(out, w, act, order),
+        GgmlType::Q5_K => matvec_as::<q5_k::BlockQ5K>(out, w, act, order),
+        GgmlType::Q6_K => matvec_as::<q6_k::BlockQ6K>(out, w, act, order),
+        GgmlType::IQ4_NL => matvec_as::<iq4_nl::BlockIQ4NL>(out, w, act, order),
+        GgmlType::IQ4_XS => matvec_as::<iq4_xs::BlockIQ4XS>(out, w, act, order),
         other => unreachable!("type {other} is refused at load"),
     }
 }

@@ -53,6 +53,10 @@ impl BlockFormat for BlockIQ4NL {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        vec_dot_repacked(w, a, gemm)
+    }
 }
 
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
@@ -101,4 +105,24 @@ pub fn vec_dot(w: &[BlockIQ4NL], a: &[q8_0::BlockQ8_0]) -> f32 {
         sumf = (y.d.to_f32() * x.d.to_f32()).mul_add(sumi as f32, sumf);
     }
     sumf
+}
+
+/// Dot product in the float order of ggml's repacked x86 kernels for IQ4_NL
+/// (`ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0`, AVX2), which llama.cpp uses when
+/// the weight has a multiple of 8 rows: per block the exact integer sum,
+/// `acc = fma(sum, d_w * d_a, acc)`, in the GEMV and the GEMM alike.
+pub fn vec_dot_repacked(w: &[BlockIQ4NL], a: &[q8_0::BlockQ8_0], gemm: bool) -> f32 {
+    let _ = gemm;
+    assert_eq!(w.len(), a.len(), "IQ4_NL vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let mut q = [0i8; 32];
+        for j in 0..16 {
+            q[j] = KVALUES[usize::from(x.qs[j] & 0x0F)];
+            q[j + 16] = KVALUES[usize::from(x.qs[j] >> 4)];
+        }
+        let sumi: i32 = super::lanes::sums_i8x32(&q, &y.qs).iter().sum();
+        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
 }

@@ -329,6 +329,28 @@ pub trait BlockFormat: Pod {
     fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
         Self::vec_dot(w, a)
     }
+    /// The dot product in the float order of ggml's repacked x86 kernels (`repack.cpp`: Q4_0,
+    /// IQ4_NL and Q4_K weights whose row count is a multiple of 8, for any batch size): its
+    /// GEMM (`gemm`, tokens taken four at a time) or its GEMV (the other tokens). The same as
+    /// `vec_dot` for the other formats.
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        let _ = gemm;
+        Self::vec_dot(w, a)
+    }
+}
+
+/// Which of ggml's x86 matmul kernels a product is computed like: they add the same exact
+/// integer block sums in different f32 orders (see [`lanes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DotOrder {
+    /// `ggml_vec_dot_*` (AVX2): a single token, and formats without a batched kernel.
+    VecDot,
+    /// ggml's tiled K-quant matmul: batches of 8 or more tokens.
+    Tiled,
+    /// ggml's repacked GEMM (`repack.cpp`), for the tokens of a batch taken four at a time.
+    RepackedGemm,
+    /// ggml's repacked GEMV, for a single token and the last `n % 4` tokens of a batch.
+    RepackedGemv,
 }
 
 /// Panic-free failure of a type-erased call: the byte lengths did not match the row length.

@@ -60,6 +60,10 @@ impl BlockFormat for BlockQ4K {
         vec_dot(w, a)
     }
 
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        vec_dot_repacked(w, a, gemm)
+    }
+
     fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot_tiled(w, a)
     }
@@ -158,6 +162,37 @@ pub fn vec_dot(w: &[BlockQ4K], a: &[q8_k::BlockQ8K]) -> f32 {
         super::lanes::fma8(&mut acc, d, &lanes);
     }
     super::lanes::hsum8(&acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
+}
+
+/// Dot product in the float order of ggml's repacked x86 kernels for Q4_K
+/// (`ggml_gemv_q4_K_8x8_q8_K` / `ggml_gemm_q4_K_8x8_q8_K`, AVX2), which llama.cpp uses when the
+/// weight has a multiple of 8 rows. The exact integer sums of the quants (`s1`) and of the
+/// minimums (`s2`) go to two accumulators, `acc = fma(s1, d * d_a, acc)` and
+/// `acc_m = fma(s2, dmin * d_a, acc_m)`, and the result is `acc - acc_m`; the GEMV adds once
+/// per super-block, the GEMM once per 64 values (two sub-blocks).
+pub fn vec_dot_repacked(w: &[BlockQ4K], a: &[q8_k::BlockQ8K], gemm: bool) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q4_K vec_dot: block count mismatch");
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in w.iter().zip(a) {
+        let (sc, pairs) = scales_and_min_pairs(&x.scales, &y.bsums);
+        let (dd, dm) = (x.d.to_f32() * y.d, x.dmin.to_f32() * y.d);
+        let q = unpack_quants(x);
+        if gemm {
+            for (c, &pair) in pairs.iter().enumerate() {
+                let s1: i32 = (64 * c..64 * c + 64)
+                    .map(|i| sc[i / 16] * (i32::from(q[i]) * i32::from(y.qs[i])))
+                    .sum();
+                acc = (s1 as f32).mul_add(dd, acc);
+                acc_m = (pair as f32).mul_add(dm, acc_m);
+            }
+        } else {
+            let s1: i32 = q8_k::k_lanes(&q, &y.qs, &sc).iter().sum();
+            let s2: i32 = pairs.iter().sum();
+            acc = (s1 as f32).mul_add(dd, acc);
+            acc_m = (s2 as f32).mul_add(dm, acc_m);
+        }
+    }
+    acc - acc_m
 }
 
 /// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
