@@ -148,12 +148,14 @@ pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     }
 }
 
-/// GELU, tanh approximation, computed in f32.
+/// GELU, tanh approximation, computed in f32 as ggml's `ggml_gelu_f32` compiled for x86-64
+/// with FMA: GCC fuses `1 + a*x*x` into `fma(a*x, x, 1)` (checked against all 65536 entries of
+/// ggml's f16 table, which the plain form misses by one).
 #[inline]
 pub fn gelu_f32(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     const COEF_A: f32 = 0.044_715;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (COEF_A * x).mul_add(x, 1.0)).tanh())
 }
 
 /// GELU as ggml's CPU backend computes it (`GGML_GELU_FP16`): the input is rounded to f16
