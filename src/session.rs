@@ -363,6 +363,15 @@ impl<'m> Session<'m> {
                 0
             };
             let n_vis = pos + 1 - first;
+            // Where the attention scale goes matters with an f16 cache, since the query is
+            // rounded to f16 after it: llama.cpp's Gemma 3 graph scales the query (ggml_scale,
+            // then kq_scale 1), the other architectures scale the scores in the softmax.
+            let kq_scale = if hp.arch == Arch::Gemma3 {
+                ops::scale(q, hp.attn_scale);
+                1.0
+            } else {
+                hp.attn_scale
+            };
             lc.k.round_operand(q);
             for h in 0..n_head {
                 let kvh = h / group;
@@ -370,7 +379,7 @@ impl<'m> Session<'m> {
                 let scores = &mut s.scores[..n_vis];
                 for (i, sc) in scores.iter_mut().enumerate() {
                     let sl = lc.slot(first + i);
-                    *sc = lc.k.dot_ggml(sl * lc.k_stride + kvh * hd, qh, batch) * hp.attn_scale;
+                    *sc = lc.k.dot_ggml(sl * lc.k_stride + kvh * hd, qh, batch) * kq_scale;
                 }
                 // The KV cell of position p is p in llama.cpp's cache (a single sequence,
                 // shorter than its sliding window's ring).
@@ -477,7 +486,9 @@ impl<'m> Session<'m> {
         );
         if hp.final_logit_softcap > 0.0 {
             let c = hp.final_logit_softcap;
-            s.logits.iter_mut().for_each(|v| *v = (*v / c).tanh() * c);
+            // ggml_scale by 1/c, tanh, ggml_scale by c.
+            let inv = 1.0 / c;
+            s.logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * c);
         }
     }
 }
