@@ -114,7 +114,7 @@ impl KvBuf {
                     for (i, (&k, &x)) in row[..np].iter().zip(q).enumerate() {
                         acc[i % 32] = k.to_f32().mul_add(x, acc[i % 32]);
                     }
-                    let mut sum = f64::from(reduce_f32x8x4(&acc));
+                    let mut sum = f64::from(crate::quant::lanes::reduce_f32x8x4(&acc));
                     for (&k, &x) in row[np..].iter().zip(&q[np..]) {
                         sum += f64::from(k.to_f32() * x);
                     }
@@ -204,16 +204,6 @@ impl KvBuf {
     }
 }
 
-/// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators (`x[j][l]` at `x[8 * j + l]`):
-/// `x0 + x2`, `x1 + x3`, then their sum, then the halves of the 8 lanes added and the four
-/// results summed pairwise by two `hadd`s: `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`.
-#[inline]
-pub fn reduce_f32x8x4(x: &[f32; 32]) -> f32 {
-    let a: [f32; 8] = std::array::from_fn(|l| (x[l] + x[16 + l]) + (x[8 + l] + x[24 + l]));
-    let t = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
-    (t[0] + t[1]) + (t[2] + t[3])
-}
-
 /// The lane ggml's f16 `V.p` kernel gives KV cell `cell`: `ggml_vec_dot_f16` for one token
 /// (32 lanes in four accumulators), llamafile's `tinyBLAS` for a batch (8 lanes).
 #[inline]
@@ -232,7 +222,7 @@ pub fn reduce_v_lanes(acc: &[f32], batch: bool, out: &mut [f32]) {
         *o = if batch {
             crate::quant::lanes::hsum8(a[..8].try_into().expect("8 lanes"))
         } else {
-            reduce_f32x8x4(a.try_into().expect("32 lanes"))
+            crate::quant::lanes::reduce_f32x8x4(a.try_into().expect("32 lanes"))
         };
     }
 }

@@ -497,8 +497,9 @@ impl<'m> Session<'m> {
 /// batch of `n_batch` tokens. ggml repacks Q4_0, IQ4_NL and Q4_K weights with a multiple of 8
 /// rows (`repack.cpp`; not the token embedding, which also serves as a tied output) and uses
 /// its own GEMV/GEMM on them for every batch size; the other K-quants and IQ4_XS go through
-/// the tiled matmul from 8 tokens on; the rest through `vec_dot` (llamafile's `tinyBLAS`,
-/// which takes Q8_0/Q4_0/Q5_0 batches, adds in the same order).
+/// the tiled matmul from 8 tokens on; F16 and BF16 batches through llamafile's `tinyBLAS`
+/// (which needs a multiple of 4 rows); the rest through `vec_dot` (`tinyBLAS` also takes
+/// Q8_0/Q4_0/Q5_0 batches, but adds in the order of `vec_dot`).
 ///
 /// `i_batch` is the token's index in its batch: the repacked GEMM takes the tokens four at a
 /// time and leaves the last `n_batch % 4` to the GEMV.
@@ -517,6 +518,8 @@ fn dot_order(
         }
     } else if n_batch >= 8 && matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS) {
         DotOrder::Tiled
+    } else if n_batch >= 2 && rows % 4 == 0 && matches!(ty, F16 | BF16) {
+        DotOrder::Llamafile
     } else {
         DotOrder::VecDot
     }

@@ -61,6 +61,7 @@ fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], order: quant
         *o = match order {
             quant::DotOrder::VecDot => B::vec_dot(row, acts),
             quant::DotOrder::Tiled => B::vec_dot_tiled(row, acts),
+            quant::DotOrder::Llamafile => B::vec_dot_llamafile(row, acts),
             quant::DotOrder::RepackedGemm => B::vec_dot_repacked(row, acts, true),
             quant::DotOrder::RepackedGemv => B::vec_dot_repacked(row, acts, false),
         };

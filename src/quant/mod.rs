@@ -329,6 +329,12 @@ pub trait BlockFormat: Pod {
     fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
         Self::vec_dot(w, a)
     }
+    /// The dot product in the float order of llamafile's `tinyBLAS`, which llama.cpp uses for
+    /// F16 and BF16 weights in batches of 2 or more tokens (the same as `vec_dot` for the
+    /// other formats: for Q8_0, Q4_0 and Q5_0 its order is that of `vec_dot`).
+    fn vec_dot_llamafile(w: &[Self], a: &[Self::Activation]) -> f32 {
+        Self::vec_dot(w, a)
+    }
     /// The dot product in the float order of ggml's repacked x86 kernels (`repack.cpp`: Q4_0,
     /// IQ4_NL and Q4_K weights whose row count is a multiple of 8, for any batch size): its
     /// GEMM (`gemm`, tokens taken four at a time) or its GEMV (the other tokens). The same as
@@ -347,6 +353,8 @@ pub enum DotOrder {
     VecDot,
     /// ggml's tiled K-quant matmul: batches of 8 or more tokens.
     Tiled,
+    /// llamafile's `tinyBLAS` (F16, BF16): batches of 2 or more tokens.
+    Llamafile,
     /// ggml's repacked GEMM (`repack.cpp`), for the tokens of a batch taken four at a time.
     RepackedGemm,
     /// ggml's repacked GEMV, for a single token and the last `n % 4` tokens of a batch.
@@ -499,6 +507,17 @@ pub mod lanes {
             }
         }
         s
+    }
+
+    /// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators (`x[j][l]` at `x[8 * j + l]`),
+    /// as `ggml_vec_dot_f16` ends: `(x0 + x2) + (x1 + x3)` lane-wise, then the halves added
+    /// and the four sums added pairwise by two `hadd`s:
+    /// `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`.
+    #[inline]
+    pub fn reduce_f32x8x4(x: &[f32; 32]) -> f32 {
+        let a: [f32; 8] = std::array::from_fn(|l| (x[l] + x[16 + l]) + (x[8 + l] + x[24 + l]));
+        let t = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+        (t[0] + t[1]) + (t[2] + t[3])
     }
 
     /// `acc[l] = fma(d, s[l], acc[l])` for the eight lanes (`_mm256_fmadd_ps`).
