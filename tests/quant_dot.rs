@@ -26,7 +26,8 @@ mod common;
 use common::{
     dequantize_any, has_weight_quantizer, quantize_weights, random_blocks, AlignedBytes, Rng,
 };
-use ferrite::quant::{self, GgmlType};
+use ferrite::kernels;
+use ferrite::quant::{self, DotOrder, GgmlType};
 
 /// ggml `tests/test-quantize-fns.cpp`.
 const MAX_DOT_PRODUCT_ERROR: f64 = 0.02;
@@ -168,6 +169,23 @@ fn check_dot(ty: GgmlType) {
                  diff {} > tol {tol}",
                 (got64 - exact).abs()
             );
+
+            // 2b. The other kernel orders (tiled, tinyBLAS, repacked; see `DotOrder`) add the
+            // same products in another order: within the same bound.
+            for order in [
+                DotOrder::Tiled,
+                DotOrder::Llamafile,
+                DotOrder::RepackedGemm,
+                DotOrder::RepackedGemv,
+            ] {
+                let mut out = [0.0f32];
+                kernels::matvec_order(&mut out, ty, wq.bytes(), aq.bytes(), order);
+                assert!(
+                    (f64::from(out[0]) - exact).abs() <= tol,
+                    "{ctx}: {order:?} order gives {}, per-element recomputation {exact}",
+                    out[0]
+                );
+            }
 
             // 3. Requantizing dequantized data is consistent.
             let aq2 = quantize_act(ty, &a);

@@ -220,6 +220,43 @@ mod tests {
     }
 
     #[test]
+    fn x86_quantizer_rounds_halves_to_even() {
+        // d = 1 and 127 / amax = 1: ggml's x86 quantizer rounds 2.5 to 2 where the
+        // reference one gives 3; the scale is the same.
+        let mut x = [0.0f32; 32];
+        x[0] = 127.0;
+        x[1] = 2.5;
+        x[2] = -3.5;
+        let blank = BlockQ8_0 {
+            d: f16::ZERO,
+            qs: [0; 32],
+        };
+        let (mut r, mut v) = ([blank], [blank]);
+        quantize_row(&x, &mut r);
+        quantize_row_x86(&x, &mut v);
+        assert_eq!(r[0].d, v[0].d);
+        assert_eq!(&r[0].qs[..3], &[127, 3, -4]);
+        assert_eq!(&v[0].qs[..3], &[127, 2, -4]);
+    }
+
+    #[test]
+    fn q8_1_sum_uses_the_unrounded_scale() {
+        // amax = 1: d = 1/127 is not an f16, so s = fp16(sum * d) differs from
+        // sum * fp16(d) in general; check the definition on a simple block.
+        let mut x = [0.5f32; 32];
+        x[0] = 1.0;
+        let mut b = [BlockQ8_1 {
+            d: f16::ZERO,
+            s: f16::ZERO,
+            qs: [0; 32],
+        }];
+        quantize_row_q8_1_x86(&x, &mut b);
+        let sum: i32 = b[0].qs.iter().map(|&q| i32::from(q)).sum();
+        assert_eq!(b[0].s, f16::from_f32(sum as f32 * (1.0 / 127.0)));
+        assert_eq!(b[0].d, f16::from_f32(1.0 / 127.0));
+    }
+
+    #[test]
     fn zero_block_has_zero_scale() {
         let mut b = [BlockQ8_0 {
             d: f16::ONE,
