@@ -197,7 +197,7 @@ impl<'m> Session<'m> {
             return Err(Error::InvalidArgument("no tokens to evaluate".into()));
         }
         for (i, &t) in tokens.iter().enumerate() {
-            self.forward(t, i + 1 == tokens.len(), (i, tokens.len()));
+            self.forward(t, i + 1 == tokens.len(), ubatch_pos(i, tokens.len()));
         }
         Ok(&self.s.logits)
     }
@@ -206,7 +206,7 @@ impl<'m> Session<'m> {
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
         for (i, &t) in tokens.iter().enumerate() {
-            self.forward(t, false, (i, tokens.len()));
+            self.forward(t, false, ubatch_pos(i, tokens.len()));
         }
         Ok(())
     }
@@ -491,6 +491,17 @@ impl<'m> Session<'m> {
             s.logits.iter_mut().for_each(|v| *v = (*v * inv).tanh() * c);
         }
     }
+}
+
+/// llama.cpp's default physical batch (`n_ubatch`): it evaluates a longer prompt in slices of
+/// this many tokens, and the slice size is what picks its matmul kernels.
+const UBATCH: usize = 512;
+
+/// Token `i` of `n` evaluated together: its index in llama.cpp's slice of [`UBATCH`] tokens
+/// and the slice's length.
+fn ubatch_pos(i: usize, n: usize) -> (usize, usize) {
+    let start = i / UBATCH * UBATCH;
+    (i - start, (n - start).min(UBATCH))
 }
 
 /// The kernel llama.cpp (x86, AVX2) multiplies a weight of type `ty` with `rows` rows by, for a
