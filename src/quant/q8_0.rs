@@ -11,10 +11,10 @@
 //! Dequantization (ggml `dequantize_row_q8_0`): `y[j] = qs[j] * d` (the product is rounded to
 //! f32 once; it is exact, since an f16 has 11 significant bits and an i8 at most 8).
 //!
-//! Q8_0 is also the activation format of Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and IQ4_NL weights:
-//! [`quantize_row`] is ggml's `quantize_row_q8_0_ref`. (ggml pairs Q4_1/Q5_1 with Q8_1, which
-//! adds `s = d * sum(qs)` to the same `d` and `qs`; ferrite's dot products derive that sum
-//! from `qs` instead.)
+//! Q8_0 is also the activation format of Q4_0, Q5_0, Q8_0 and IQ4_NL weights: [`quantize_row`]
+//! is ggml's `quantize_row_q8_0_ref`, [`quantize_row_x86`] the quantizer llama.cpp runs on
+//! x86-64 (which the forward pass uses). Q4_1 and Q5_1 pair with [`BlockQ8_1`], the same
+//! block plus `s = d * sum(qs)` stored as f16.
 
 use half::f16;
 
