@@ -248,6 +248,8 @@ impl<'m> Session<'m> {
     /// (see [`crate::quant::lanes`]).
     fn forward(&mut self, token: u32, want_logits: bool, batch_pos: (usize, usize)) {
         let batch = batch_pos.1 > 1;
+        // The logits are computed for this token alone (llama.cpp's output rows).
+        let out_pos = if want_logits { (0, 1) } else { batch_pos };
         let m = self.model;
         let hp = &m.hp;
         let pos = self.n_past;
@@ -419,12 +421,19 @@ impl<'m> Session<'m> {
             ops::add(&mut s.x, &s.out);
 
             // ---- feed-forward ----
+            // llama.cpp keeps only the rows whose logits are wanted after the last layer's
+            // attention (get_rows on inp_out_ids), so from there on it multiplies one token.
+            let ffn_pos = if il + 1 == m.layers.len() {
+                out_pos
+            } else {
+                batch_pos
+            };
             match &layer.ffn_norm_b {
                 Some(b) => ops::layernorm_into(&mut s.xb, &s.x, &layer.ffn_norm, b, hp.norm_eps),
                 None => ops::rmsnorm_into(&mut s.xb, &s.x, &layer.ffn_norm, hp.norm_eps),
             }
             if let Some(gate) = &layer.ffn_gate {
-                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None, batch_pos);
+                Self::linear(m, &mut s.act, &mut s.hb, gate, &s.xb, None, ffn_pos);
                 Self::linear(
                     m,
                     &mut s.act,
@@ -432,7 +441,7 @@ impl<'m> Session<'m> {
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
-                    batch_pos,
+                    ffn_pos,
                 );
                 if hp.arch == Arch::Gemma3 {
                     ops::gated(&mut s.hb, &s.hb2, ops::gelu);
@@ -447,7 +456,7 @@ impl<'m> Session<'m> {
                     &layer.ffn_up,
                     &s.xb,
                     layer.ffn_up_b.as_ref(),
-                    batch_pos,
+                    ffn_pos,
                 );
                 s.hb.iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
@@ -458,7 +467,7 @@ impl<'m> Session<'m> {
                 &layer.ffn_down,
                 &s.hb,
                 layer.ffn_down_b.as_ref(),
-                batch_pos,
+                ffn_pos,
             );
             if let Some(pn) = &layer.post_ffn_norm {
                 ops::rmsnorm(&mut s.out, pn, hp.norm_eps);
@@ -482,7 +491,7 @@ impl<'m> Session<'m> {
             &m.output,
             &s.xb,
             None,
-            batch_pos,
+            out_pos,
         );
         if hp.final_logit_softcap > 0.0 {
             let c = hp.final_logit_softcap;
