@@ -91,6 +91,58 @@ impl KvBuf {
         }
     }
 
+    /// `K.q` for the row of `q.len()` values at offset `at`, in the order llama.cpp computes
+    /// it with this cache ([`Self::dot`] for the f32 and Q8_0 caches). With an f16 cache
+    /// ggml's `mul_mat` takes one of two kernels: for a single token `ggml_vec_dot_f16`
+    /// (four 8-lane FMA accumulators over groups of 32, reduced as `GGML_F32x8_REDUCE`, a
+    /// tail in f64), and for a batch of tokens llamafile's `tinyBLAS` (one 8-lane FMA
+    /// accumulator, reduced by `hsum8`; it needs a multiple of 8 values).
+    #[inline]
+    pub fn dot_ggml(&self, at: usize, q: &[f32], batch: bool) -> f32 {
+        match self {
+            KvBuf::F16(b) => {
+                let row = &b[at..at + q.len()];
+                if batch && q.len() % 8 == 0 {
+                    let mut acc = [0.0f32; 8];
+                    for (i, (&k, &x)) in row.iter().zip(q).enumerate() {
+                        acc[i % 8] = k.to_f32().mul_add(x, acc[i % 8]);
+                    }
+                    crate::quant::lanes::hsum8(&acc)
+                } else {
+                    let np = q.len() / 32 * 32;
+                    let mut acc = [0.0f32; 32];
+                    for (i, (&k, &x)) in row[..np].iter().zip(q).enumerate() {
+                        acc[i % 32] = k.to_f32().mul_add(x, acc[i % 32]);
+                    }
+                    let mut sum = f64::from(crate::quant::lanes::reduce_f32x8x4(&acc));
+                    for (&k, &x) in row[np..].iter().zip(&q[np..]) {
+                        sum += f64::from(k.to_f32() * x);
+                    }
+                    sum as f32
+                }
+            }
+            _ => self.dot(at, q),
+        }
+    }
+
+    /// For an f16 cache, `acc[d * 32 + lane] = fma(row[d], w, ...)` for the row of
+    /// `acc.len() / 32` values at offset `at`: one cell's term of `V.p`, kept in the FMA lane
+    /// ggml's kernel gives that cell (see [`reduce_v_lanes`]). Returns false, doing nothing,
+    /// for the other cache types.
+    #[inline]
+    pub fn fma_lanes(&self, at: usize, w: f32, lane: usize, acc: &mut [f32]) -> bool {
+        match self {
+            KvBuf::F16(b) => {
+                let n = acc.len() / 32;
+                for (a, &v) in acc.chunks_exact_mut(32).zip(&b[at..at + n]) {
+                    a[lane] = v.to_f32().mul_add(w, a[lane]);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Dot product of `q` with the row of `q.len()` values at offset `at`.
     #[inline]
     pub fn dot(&self, at: usize, q: &[f32]) -> f32 {
@@ -149,6 +201,29 @@ impl KvBuf {
                 }
             }
         }
+    }
+}
+
+/// The lane ggml's f16 `V.p` kernel gives KV cell `cell`: `ggml_vec_dot_f16` for one token
+/// (32 lanes in four accumulators), llamafile's `tinyBLAS` for a batch (8 lanes).
+#[inline]
+pub fn v_lane(cell: usize, batch: bool) -> usize {
+    if batch {
+        cell % 8
+    } else {
+        cell % 32
+    }
+}
+
+/// Reduces the lanes filled by [`KvBuf::fma_lanes`] into `out` (one value per 32 lanes), as
+/// the kernel of [`v_lane`] does.
+pub fn reduce_v_lanes(acc: &[f32], batch: bool, out: &mut [f32]) {
+    for (o, a) in out.iter_mut().zip(acc.chunks_exact(32)) {
+        *o = if batch {
+            crate::quant::lanes::hsum8(a[..8].try_into().expect("8 lanes"))
+        } else {
+            crate::quant::lanes::reduce_f32x8x4(a.try_into().expect("32 lanes"))
+        };
     }
 }
 

@@ -49,6 +49,34 @@ pub fn scale(x: &mut [f32], s: f32) {
     }
 }
 
+/// Softmax of attention scores in place, as ggml's `ggml_vec_soft_max_f32` on x86 (AVX2):
+/// `x[i]` belongs to KV cell `cell0 + i`, and ggml's rows span all cells from 0 (the masked
+/// ones give `e^-inf = 0`), so the cells are taken in groups of eight aligned to cell 0: each
+/// group's [`expf_ggml`] values are summed in f32 in `hsum8` order and the group sums added in
+/// f64. The row length ggml uses is a multiple of 256, so it has no scalar tail.
+pub fn softmax_cells(x: &mut [f32], cell0: usize) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f64;
+    let mut lanes = [0.0f32; 8];
+    let mut i = 0;
+    while i < x.len() {
+        let cell = cell0 + i;
+        let group_end = (cell / 8 + 1) * 8 - cell0;
+        lanes.fill(0.0);
+        let end = group_end.min(x.len());
+        for (j, v) in x[i..end].iter_mut().enumerate() {
+            *v = expf_ggml(*v - max);
+            lanes[(cell + j) % 8] = *v;
+        }
+        sum += f64::from(crate::quant::lanes::hsum8(&lanes));
+        i = group_end;
+    }
+    let inv = (1.0 / sum) as f32;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
 /// Softmax in place (ggml: max-subtracted exponentials, sum in f64).
 pub fn softmax(x: &mut [f32]) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
@@ -63,18 +91,71 @@ pub fn softmax(x: &mut [f32]) {
     }
 }
 
-/// SiLU: `x * sigmoid(x)`.
+/// SiLU: `x * sigmoid(x)` with the C library's `expf` (ggml's `ggml_silu_f32`, which it
+/// uses for the elements past the last whole group of eight, see [`swiglu`]).
 #[inline]
 pub fn silu(x: f32) -> f32 {
     x / (1.0 + (-x).exp())
 }
 
-/// GELU, tanh approximation, computed in f32.
+/// `e^x` as ggml's x86 `ggml_v_expf` (AVX2 + FMA) computes it: a range reduction by `ln 2`
+/// and a degree-5 polynomial, with fused multiply-adds in ggml's order. Its error is about
+/// 1.5 ulp, so its results differ from the C library's `expf` in the last bit now and then;
+/// llama.cpp uses it for the softmax and SiLU, so we do too.
+#[inline]
+pub fn expf_ggml(x: f32) -> f32 {
+    let r = f32::from_bits(0x4b40_0000); // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3fb8_aa3b), r); // 0x1.715476p+0 = 1/ln 2
+    let n = z - r;
+    // b = x - n * ln2_hi - n * ln2_lo (fnmadd twice).
+    let b = (-n).mul_add(
+        f32::from_bits(0x35bf_be8e),                  // 0x1.7f7d1cp-20
+        (-n).mul_add(f32::from_bits(0x3f31_7200), x), // 0x1.62e4p-1
+    );
+    let e = z.to_bits() << 23;
+    let k = f32::from_bits(e.wrapping_add(1.0f32.to_bits()));
+    let u = b * b;
+    let j = f32::from_bits(0x3c07_2010) // 0x1.0e4020p-7
+        .mul_add(b, f32::from_bits(0x3d2b_9f17)) // 0x1.573e2ep-5
+        .mul_add(
+            u,
+            f32::from_bits(0x3e2a_af33).mul_add(b, f32::from_bits(0x3eff_fedb)), // 0x1.555e66p-3, 0x1.fffdb6p-2
+        )
+        .mul_add(u, f32::from_bits(0x3f7f_fff6) * b); // 0x1.ffffecp-1
+    if n.abs() <= 126.0 || n.is_nan() {
+        return j.mul_add(k, k);
+    }
+    // Large |n|: scale in two steps to avoid overflow of the exponent field.
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7f00_0000));
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    if n.abs() > 192.0 {
+        s1 * s1
+    } else {
+        s2.mul_add(j, s2) * s1
+    }
+}
+
+/// `gate = silu(gate) * up` as ggml's `ggml_vec_swiglu_f32` on x86: groups of eight with
+/// `x / (1 + e^-x)` through [`expf_ggml`], the remaining elements with [`silu`].
+pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    let whole = gate.len() / 8 * 8;
+    for (g, &u) in gate[..whole].iter_mut().zip(up) {
+        *g = *g / (1.0 + expf_ggml(0.0 - *g)) * u;
+    }
+    for (g, &u) in gate[whole..].iter_mut().zip(&up[whole..]) {
+        *g = silu(*g) * u;
+    }
+}
+
+/// GELU, tanh approximation, computed in f32 as ggml's `ggml_gelu_f32` compiled for x86-64
+/// with FMA: GCC fuses `1 + a*x*x` into `fma(a*x, x, 1)` (checked against all 65536 entries of
+/// ggml's f16 table, which the plain form misses by one).
 #[inline]
 pub fn gelu_f32(x: f32) -> f32 {
     const SQRT_2_OVER_PI: f32 = 0.797_884_6;
     const COEF_A: f32 = 0.044_715;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (1.0 + COEF_A * x * x)).tanh())
+    0.5 * x * (1.0 + (SQRT_2_OVER_PI * x * (COEF_A * x).mul_add(x, 1.0)).tanh())
 }
 
 /// GELU as ggml's CPU backend computes it (`GGML_GELU_FP16`): the input is rounded to f16
@@ -132,8 +213,11 @@ pub fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
             (2 * i, 2 * i + 1)
         };
         let (x0, x1) = (x[a], x[b]);
-        x[a] = x0 * cos[i] - x1 * sin[i];
-        x[b] = x0 * sin[i] + x1 * cos[i];
+        // ggml writes `x0*cos - x1*sin` and `x0*sin + x1*cos`; compiled for x86-64 with FMA
+        // (GCC contracts by default) the first product of each is fused with the rounded
+        // second, which we follow (measured: bit-equal RoPE output).
+        x[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
+        x[b] = x0.mul_add(sin[i], x1 * cos[i]);
     }
 }
 

@@ -13,7 +13,7 @@ use crate::kernels::{self, AlignedBuf};
 use crate::kv_cache::{KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
-use crate::quant::GgmlType;
+use crate::quant::{DotOrder, GgmlType};
 use crate::threadpool::ThreadPool;
 use crate::{Error, Result};
 
@@ -65,6 +65,9 @@ struct Scratch {
     att: Vec<f32>,
     /// Attention scores of one token's heads over the visible positions `[B][max slots]`.
     scores: Vec<f32>,
+    /// FMA lanes of one token's attention output for one head `[B][head_dim_v * 32]` (see
+    /// [`crate::kv_cache::reduce_v_lanes`]).
+    vacc: Vec<f32>,
     /// Sub-layer output before the residual add `[B][n_embd]`.
     out: Vec<f32>,
     /// FFN gate and up projections `[B][n_ff]`.
@@ -161,6 +164,7 @@ impl<'m> Session<'m> {
             qkv: vec![0.0; b * (q_dim + kv_dim)],
             att: vec![0.0; b * att_dim.max(q_dim)],
             scores: vec![0.0; b * max_slots],
+            vacc: vec![0.0; b * hp.head_dim_v * 32],
             out: vec![0.0; b * hp.n_embd],
             hb: vec![0.0; b * hp.n_ff],
             hb2: vec![0.0; b * hp.n_ff],
@@ -259,7 +263,8 @@ impl<'m> Session<'m> {
         let n = tokens.len();
         for (i, batch) in tokens.chunks(MAX_BATCH).enumerate() {
             let last = (i + 1) * MAX_BATCH >= n;
-            self.forward_batch(batch, if last { batch.len() - 1 } else { batch.len() });
+            let logits_from = if last { batch.len() - 1 } else { batch.len() };
+            self.forward_batch(batch, logits_from, (i * MAX_BATCH, n));
         }
         self.has_logits = true;
         Ok(&self.s.logits[..self.model.hp.n_vocab])
@@ -268,8 +273,8 @@ impl<'m> Session<'m> {
     /// Evaluates tokens without computing logits (perplexity's unscored half, chat history).
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
-        for batch in tokens.chunks(MAX_BATCH) {
-            self.forward_batch(batch, batch.len());
+        for (i, batch) in tokens.chunks(MAX_BATCH).enumerate() {
+            self.forward_batch(batch, batch.len(), (i * MAX_BATCH, tokens.len()));
         }
         self.has_logits = false;
         Ok(())
@@ -285,7 +290,7 @@ impl<'m> Session<'m> {
         self.check(tokens)?;
         let nv = self.model.hp.n_vocab;
         for (bi, batch) in tokens.chunks(LOGITS_BATCH).enumerate() {
-            self.forward_batch(batch, 0);
+            self.forward_batch(batch, 0, (bi * LOGITS_BATCH, tokens.len()));
             for i in 0..batch.len() {
                 f(bi * LOGITS_BATCH + i, &self.s.logits[i * nv..(i + 1) * nv]);
             }
@@ -319,15 +324,19 @@ impl<'m> Session<'m> {
         w: &Weight,
         x: &[f32],
         b: Option<&Vec<f32>>,
+        pos_of: &(dyn Fn(usize) -> (usize, usize) + Sync),
     ) {
         let (rows, cols) = (w.rows, w.cols);
+        // ggml does not repack the token embedding, also when it doubles as the output.
+        let repackable = w.offset != model.tok_embd.offset;
+        let order_of = |t: usize| dot_order(w.ty, rows, pos_of(t), repackable);
         let aty: GgmlType = w.ty.vec_dot_type();
         let arb = aty
             .row_bytes(cols)
             .expect("row length checked at load against the activation block");
         for t in 0..n {
             let dst = &mut act.bytes_mut(n * act_stride)[t * act_stride..t * act_stride + arb];
-            crate::quant::quantize_activation(aty, &x[t * cols..(t + 1) * cols], dst)
+            crate::quant::quantize_activation_x86(aty, &x[t * cols..(t + 1) * cols], dst)
                 .expect("activation buffer sized at session creation");
         }
         let acts = act.bytes(n * act_stride);
@@ -351,7 +360,13 @@ impl<'m> Session<'m> {
                     // chunk's rows; `out` is exclusively borrowed while the pool runs.
                     let o =
                         unsafe { std::slice::from_raw_parts_mut(dst.at(t * rows + r0), r1 - r0) };
-                    kernels::matvec(o, w.ty, wt, &acts[t * act_stride..t * act_stride + arb]);
+                    kernels::matvec_order(
+                        o,
+                        w.ty,
+                        wt,
+                        &acts[t * act_stride..t * act_stride + arb],
+                        order_of(t),
+                    );
                 }
                 r0 = r1;
             }
@@ -367,7 +382,12 @@ impl<'m> Session<'m> {
     /// logits for the tokens from index `logits_from` on (at most [`LOGITS_BATCH`] of them;
     /// `tokens.len()` for none). Checked by the caller: the positions are inside the context
     /// and the tokens inside the vocabulary.
-    fn forward_batch(&mut self, tokens: &[u32], logits_from: usize) {
+    ///
+    /// `call` is where these tokens sit in the call that evaluates them (the index of
+    /// `tokens[0]` among the call's tokens, and their number): llama.cpp evaluates a call in
+    /// slices of [`UBATCH`] tokens and picks its matmul kernels, whose float orders differ, by
+    /// the slice size; we follow the same choice (see [`dot_order`]).
+    fn forward_batch(&mut self, tokens: &[u32], logits_from: usize, call: (usize, usize)) {
         let m = self.model;
         let hp = &m.hp;
         let n = tokens.len();
@@ -384,6 +404,7 @@ impl<'m> Session<'m> {
         let att_dim = n_head * hdv;
         let group = n_head / n_kv;
         let half_rot = hp.n_rot / 2;
+        let pos_in = |t: usize| ubatch_pos(call.0 + t, call.1);
         let norm = |dst: &mut [f32], src: &[f32], w: &[f32], b: Option<&Vec<f32>>| match b {
             Some(b) => ops::layernorm_into(dst, src, w, b, hp.norm_eps),
             None => ops::rmsnorm_into(dst, src, w, hp.norm_eps),
@@ -424,6 +445,12 @@ impl<'m> Session<'m> {
             }
         }
 
+        // After the last layer's attention only the tokens whose logits are wanted go on
+        // (llama.cpp's output rows): the last FFN and the output matrix see those alone.
+        let n_out = n - logits_from.min(n);
+        debug_assert!(n_out <= LOGITS_BATCH);
+        let out_pos = |i: usize| (i, n_out);
+        let n_layer = m.layers.len();
         for (il, layer) in m.layers.iter().enumerate() {
             let swa = hp.swa_layers[il];
             // ---- attention: norm, q/k/v projections ----
@@ -437,65 +464,31 @@ impl<'m> Session<'m> {
                 );
             }
             if let Some(w) = &layer.wqkv {
-                Self::linear(
-                    m,
-                    pool,
-                    &mut s.act,
-                    st,
-                    n,
-                    &mut s.qkv,
-                    w,
-                    &s.xb,
-                    layer.bqkv.as_ref(),
-                );
+                let b = layer.bqkv.as_ref();
+                Self::linear(m, pool, &mut s.act, st, n, &mut s.qkv, w, &s.xb, b, &pos_in);
             } else {
                 // Separate projections write into scratch rows, then interleave per token.
-                let (wq, wk, wv) = (layer.wq.as_ref(), layer.wk.as_ref(), layer.wv.as_ref());
-                let (wq, wk, wv) = (wq.expect("wq"), wk.expect("wk"), wv.expect("wv"));
-                Self::linear(
-                    m,
-                    pool,
-                    &mut s.act,
-                    st,
-                    n,
-                    &mut s.att,
-                    wq,
-                    &s.xb,
-                    layer.bq.as_ref(),
-                );
-                for t in 0..n {
-                    s.qkv[t * qkv_dim..t * qkv_dim + q_dim]
-                        .copy_from_slice(&s.att[t * q_dim..(t + 1) * q_dim]);
-                }
-                Self::linear(
-                    m,
-                    pool,
-                    &mut s.act,
-                    st,
-                    n,
-                    &mut s.att,
-                    wk,
-                    &s.xb,
-                    layer.bk.as_ref(),
-                );
-                for t in 0..n {
-                    s.qkv[t * qkv_dim + q_dim..t * qkv_dim + q_dim + k_dim]
-                        .copy_from_slice(&s.att[t * k_dim..(t + 1) * k_dim]);
-                }
-                Self::linear(
-                    m,
-                    pool,
-                    &mut s.act,
-                    st,
-                    n,
-                    &mut s.att,
-                    wv,
-                    &s.xb,
-                    layer.bv.as_ref(),
-                );
-                for t in 0..n {
-                    s.qkv[t * qkv_dim + q_dim + k_dim..(t + 1) * qkv_dim]
-                        .copy_from_slice(&s.att[t * v_dim..(t + 1) * v_dim]);
+                let projections = [
+                    (layer.wq.as_ref().expect("wq"), layer.bq.as_ref(), 0, q_dim),
+                    (
+                        layer.wk.as_ref().expect("wk"),
+                        layer.bk.as_ref(),
+                        q_dim,
+                        k_dim,
+                    ),
+                    (
+                        layer.wv.as_ref().expect("wv"),
+                        layer.bv.as_ref(),
+                        q_dim + k_dim,
+                        v_dim,
+                    ),
+                ];
+                for (w, b, off, dim) in projections {
+                    Self::linear(m, pool, &mut s.act, st, n, &mut s.att, w, &s.xb, b, &pos_in);
+                    for t in 0..n {
+                        s.qkv[t * qkv_dim + off..t * qkv_dim + off + dim]
+                            .copy_from_slice(&s.att[t * dim..(t + 1) * dim]);
+                    }
                 }
             }
 
@@ -524,18 +517,31 @@ impl<'m> Session<'m> {
                     k.chunks_exact_mut(hd)
                         .for_each(|h| ops::rope_head(h, c, sn, neox));
                 }
+                // Where the attention scale goes matters with an f16 cache, since the query
+                // is rounded to f16 after it: llama.cpp's Gemma 3 graph scales the query
+                // (ggml_scale, then kq_scale 1); the others scale the scores in the softmax.
+                if hp.arch == Arch::Gemma3 {
+                    ops::scale(q, hp.attn_scale);
+                }
                 lc.k.round_operand(q);
                 let slot = lc.slot(pos0 + t);
                 lc.k.write(slot * lc.k_stride, k);
                 lc.v.write(slot * lc.v_stride, v);
             }
+            let kq_scale = if hp.arch == Arch::Gemma3 {
+                1.0
+            } else {
+                hp.attn_scale
+            };
 
             // ---- causal attention: token t at position p sees [p - window + 1, p] ----
             let max_slots = s.scores.len() / MAX_BATCH;
-            let (qkv, att, scores) = (
+            let vlen = hdv * 32;
+            let (qkv, att, scores, vacc) = (
                 &s.qkv,
                 SharedMut(s.att.as_mut_ptr()),
                 SharedMut(s.scores.as_mut_ptr()),
+                SharedMut(s.vacc.as_mut_ptr()),
             );
             let lc = &self.kv.layers[il];
             pool.run(n, &|t| {
@@ -546,13 +552,16 @@ impl<'m> Session<'m> {
                     0
                 };
                 let n_vis = pos + 1 - first;
-                // SAFETY: chunk t writes only token t's rows of `att` and `scores` (disjoint
-                // per t, inside the buffers sized for MAX_BATCH tokens); both buffers are
+                // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
+                let batch = pos_in(t).1 > 1;
+                // SAFETY: chunk t writes only token t's rows of `att`, `scores` and `vacc`
+                // (disjoint per t, inside buffers sized for MAX_BATCH tokens); the buffers are
                 // exclusively borrowed by this pass while the pool runs.
-                let (out_t, sc) = unsafe {
+                let (out_t, sc, acc) = unsafe {
                     (
                         std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
                         std::slice::from_raw_parts_mut(scores.at(t * max_slots), n_vis),
+                        std::slice::from_raw_parts_mut(vacc.at(t * vlen), vlen),
                     )
                 };
                 let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
@@ -561,30 +570,37 @@ impl<'m> Session<'m> {
                     let qh = &q[h * hd..(h + 1) * hd];
                     for (i, v) in sc.iter_mut().enumerate() {
                         let sl = lc.slot(first + i);
-                        *v = lc.k.dot(sl * lc.k_stride + kvh * hd, qh) * hp.attn_scale;
+                        *v = lc.k.dot_ggml(sl * lc.k_stride + kvh * hd, qh, batch) * kq_scale;
                     }
-                    ops::softmax(sc);
+                    // The KV cell of position p is p in llama.cpp's cache.
+                    ops::softmax_cells(sc, first);
                     lc.v.round_operand(sc);
                     let o = &mut out_t[h * hdv..(h + 1) * hdv];
-                    o.fill(0.0);
+                    // V is accumulated in the FMA lanes of ggml's kernel, then reduced as it
+                    // reduces them; cache types without a lane form use a plain sum.
+                    acc.fill(0.0);
+                    let mut lanes_used = true;
                     for (i, &p) in sc.iter().enumerate() {
                         let sl = lc.slot(first + i);
-                        lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, o);
+                        let lane = crate::kv_cache::v_lane(first + i, batch);
+                        lanes_used &= lc.v.fma_lanes(sl * lc.v_stride + kvh * hdv, p, lane, acc);
+                    }
+                    if lanes_used {
+                        crate::kv_cache::reduce_v_lanes(acc, batch, o);
+                    } else {
+                        o.fill(0.0);
+                        for (i, &p) in sc.iter().enumerate() {
+                            let sl = lc.slot(first + i);
+                            lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, o);
+                        }
                     }
                 }
             });
 
             // ---- output projection, (Gemma) post-norm, residual ----
+            let bo = layer.bo.as_ref();
             Self::linear(
-                m,
-                pool,
-                &mut s.act,
-                st,
-                n,
-                &mut s.out,
-                &layer.wo,
-                &s.att,
-                layer.bo.as_ref(),
+                m, pool, &mut s.act, st, n, &mut s.out, &layer.wo, &s.att, bo, &pos_in,
             );
             for t in 0..n {
                 let r = t * e..(t + 1) * e;
@@ -594,8 +610,18 @@ impl<'m> Session<'m> {
                 ops::add(&mut s.x[r.clone()], &s.out[r]);
             }
 
-            // ---- feed-forward ----
-            for t in 0..n {
+            // ---- feed-forward (the last layer: only the output rows, moved to the front) ----
+            let (nt, ffn_pos): (usize, &(dyn Fn(usize) -> (usize, usize) + Sync)) =
+                if il + 1 == n_layer {
+                    if n_out == 0 {
+                        break;
+                    }
+                    s.x.copy_within(logits_from * e..n * e, 0);
+                    (n_out, &out_pos)
+                } else {
+                    (n, &pos_in)
+                };
+            for t in 0..nt {
                 let r = t * e..(t + 1) * e;
                 norm(
                     &mut s.xb[r.clone()],
@@ -605,51 +631,33 @@ impl<'m> Session<'m> {
                 );
             }
             let nf = hp.n_ff;
+            let (up, up_b) = (&layer.ffn_up, layer.ffn_up_b.as_ref());
             if let Some(gate) = &layer.ffn_gate {
-                Self::linear(m, pool, &mut s.act, st, n, &mut s.hb, gate, &s.xb, None);
                 Self::linear(
-                    m,
-                    pool,
-                    &mut s.act,
-                    st,
-                    n,
-                    &mut s.hb2,
-                    &layer.ffn_up,
-                    &s.xb,
-                    layer.ffn_up_b.as_ref(),
+                    m, pool, &mut s.act, st, nt, &mut s.hb, gate, &s.xb, None, ffn_pos,
                 );
-                let act = if hp.arch == Arch::Gemma3 {
-                    ops::gelu
+                Self::linear(
+                    m, pool, &mut s.act, st, nt, &mut s.hb2, up, &s.xb, up_b, ffn_pos,
+                );
+                if hp.arch == Arch::Gemma3 {
+                    ops::gated(&mut s.hb[..nt * nf], &s.hb2[..nt * nf], ops::gelu);
                 } else {
-                    ops::silu
-                };
-                ops::gated(&mut s.hb[..n * nf], &s.hb2[..n * nf], act);
+                    for t in 0..nt {
+                        let r = t * nf..(t + 1) * nf;
+                        ops::swiglu(&mut s.hb[r.clone()], &s.hb2[r]);
+                    }
+                }
             } else {
                 Self::linear(
-                    m,
-                    pool,
-                    &mut s.act,
-                    st,
-                    n,
-                    &mut s.hb,
-                    &layer.ffn_up,
-                    &s.xb,
-                    layer.ffn_up_b.as_ref(),
+                    m, pool, &mut s.act, st, nt, &mut s.hb, up, &s.xb, up_b, ffn_pos,
                 );
-                s.hb[..n * nf].iter_mut().for_each(|v| *v = ops::gelu(*v));
+                s.hb[..nt * nf].iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
+            let (down, down_b) = (&layer.ffn_down, layer.ffn_down_b.as_ref());
             Self::linear(
-                m,
-                pool,
-                &mut s.act,
-                st,
-                n,
-                &mut s.out,
-                &layer.ffn_down,
-                &s.hb,
-                layer.ffn_down_b.as_ref(),
+                m, pool, &mut s.act, st, nt, &mut s.out, down, &s.hb, down_b, ffn_pos,
             );
-            for t in 0..n {
+            for t in 0..nt {
                 let r = t * e..(t + 1) * e;
                 if let Some(pn) = &layer.post_ffn_norm {
                     ops::rmsnorm(&mut s.out[r.clone()], pn, hp.norm_eps);
@@ -658,22 +666,21 @@ impl<'m> Session<'m> {
             }
         }
         self.n_past += n;
-
-        // ---- final norm and logits for tokens[logits_from..] ----
-        let n_out = n - logits_from.min(n);
         if n_out == 0 {
             return;
         }
-        debug_assert!(n_out <= LOGITS_BATCH);
+
+        // ---- final norm and logits of the output rows (now rows 0..n_out of x) ----
         for i in 0..n_out {
-            let t = logits_from + i;
+            let r = i * e..(i + 1) * e;
             norm(
-                &mut s.xb[i * e..(i + 1) * e],
-                &s.x[t * e..(t + 1) * e],
+                &mut s.xb[r.clone()],
+                &s.x[r],
                 &m.output_norm,
                 m.output_norm_b.as_ref(),
             );
         }
+        let out = &m.output;
         Self::linear(
             m,
             pool,
@@ -681,16 +688,61 @@ impl<'m> Session<'m> {
             st,
             n_out,
             &mut s.logits,
-            &m.output,
+            out,
             &s.xb,
             None,
+            &out_pos,
         );
         if hp.final_logit_softcap > 0.0 {
-            let c = hp.final_logit_softcap;
+            // ggml_scale by 1/c, tanh, ggml_scale by c.
+            let (c, inv) = (hp.final_logit_softcap, 1.0 / hp.final_logit_softcap);
             s.logits[..n_out * hp.n_vocab]
                 .iter_mut()
-                .for_each(|v| *v = (*v / c).tanh() * c);
+                .for_each(|v| *v = (*v * inv).tanh() * c);
         }
+    }
+}
+
+/// llama.cpp's default physical batch (`n_ubatch`): it evaluates a longer prompt in slices of
+/// this many tokens, and the slice size is what picks its matmul kernels.
+const UBATCH: usize = 512;
+
+/// Token `i` of `n` evaluated together: its index in llama.cpp's slice of [`UBATCH`] tokens
+/// and the slice's length.
+fn ubatch_pos(i: usize, n: usize) -> (usize, usize) {
+    let start = i / UBATCH * UBATCH;
+    (i - start, (n - start).min(UBATCH))
+}
+
+/// The kernel llama.cpp (x86, AVX2) multiplies a weight of type `ty` with `rows` rows by, for a
+/// batch of `n_batch` tokens. ggml repacks Q4_0, IQ4_NL and Q4_K weights with a multiple of 8
+/// rows (`repack.cpp`; not the token embedding, which also serves as a tied output) and uses
+/// its own GEMV/GEMM on them for every batch size; the other K-quants and IQ4_XS go through
+/// the tiled matmul from 8 tokens on; F16 and BF16 batches through llamafile's `tinyBLAS`
+/// (which needs a multiple of 4 rows); the rest through `vec_dot` (`tinyBLAS` also takes
+/// Q8_0/Q4_0/Q5_0 batches, but adds in the order of `vec_dot`).
+///
+/// `i_batch` is the token's index in its batch: the repacked GEMM takes the tokens four at a
+/// time and leaves the last `n_batch % 4` to the GEMV.
+fn dot_order(
+    ty: GgmlType,
+    rows: usize,
+    (i_batch, n_batch): (usize, usize),
+    repackable: bool,
+) -> DotOrder {
+    use GgmlType::*;
+    if repackable && rows % 8 == 0 && matches!(ty, Q4_0 | IQ4_NL | Q4_K) {
+        if i_batch < n_batch / 4 * 4 {
+            DotOrder::RepackedGemm
+        } else {
+            DotOrder::RepackedGemv
+        }
+    } else if n_batch >= 8 && matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS) {
+        DotOrder::Tiled
+    } else if n_batch >= 2 && rows % 4 == 0 && matches!(ty, F16 | BF16) {
+        DotOrder::Llamafile
+    } else {
+        DotOrder::VecDot
     }
 }
 

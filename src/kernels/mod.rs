@@ -503,10 +503,58 @@ pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
     ]
 }
 
-/// Quantizes `x` for multiplication with weights of type `w_ty` with the process-wide table
-/// ([`Kernels::get`]); returns the bytes used.
+/// Quantizes `x` for multiplication with weights of type `w_ty` as llama.cpp does on x86
+/// ([`quant::quantize_activation_x86`]); returns the bytes used.
 pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
-    Kernels::get().quantize_for(w_ty, x, buf)
+    let aty = w_ty.vec_dot_type();
+    let len = aty
+        .row_bytes(x.len())
+        .expect("activation length is a multiple of the block size (checked at load)");
+    let dst = buf.bytes_mut(len);
+    quant::quantize_activation_x86(aty, x, dst)
+        .expect("activation buffer sized at session creation");
+    &*dst
+}
+
+fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], order: quant::DotOrder) {
+    let blocks: &[B] = quant::cast_blocks(w).expect("weight bytes validated at load");
+    let acts: &[B::Activation] = quant::cast_blocks(act).expect("activation bytes aligned");
+    let per_row = blocks.len() / out.len();
+    for (o, row) in out.iter_mut().zip(blocks.chunks_exact(per_row)) {
+        *o = match order {
+            quant::DotOrder::VecDot => B::vec_dot(row, acts),
+            quant::DotOrder::Tiled => B::vec_dot_tiled(row, acts),
+            quant::DotOrder::Llamafile => B::vec_dot_llamafile(row, acts),
+            quant::DotOrder::RepackedGemm => B::vec_dot_repacked(row, acts, true),
+            quant::DotOrder::RepackedGemv => B::vec_dot_repacked(row, acts, false),
+        };
+    }
+}
+
+/// `out[r] = row_r(w) . act` in the float order of one of ggml's x86 kernels (see
+/// [`quant::DotOrder`]): the order the forward pass uses, so results equal llama.cpp's.
+/// Computed with the scalar references of each order until SIMD kernels of the same orders
+/// are in the table.
+pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: quant::DotOrder) {
+    use quant::*;
+    match ty {
+        GgmlType::F32 => matvec_as::<f32>(out, w, act, order),
+        GgmlType::F16 => matvec_as::<half::f16>(out, w, act, order),
+        GgmlType::BF16 => matvec_as::<half::bf16>(out, w, act, order),
+        GgmlType::Q4_0 => matvec_as::<q4_0::BlockQ4_0>(out, w, act, order),
+        GgmlType::Q4_1 => matvec_as::<q4_1::BlockQ4_1>(out, w, act, order),
+        GgmlType::Q5_0 => matvec_as::<q5_0::BlockQ5_0>(out, w, act, order),
+        GgmlType::Q5_1 => matvec_as::<q5_1::BlockQ5_1>(out, w, act, order),
+        GgmlType::Q8_0 => matvec_as::<q8_0::BlockQ8_0>(out, w, act, order),
+        GgmlType::Q2_K => matvec_as::<q2_k::BlockQ2K>(out, w, act, order),
+        GgmlType::Q3_K => matvec_as::<q3_k::BlockQ3K>(out, w, act, order),
+        GgmlType::Q4_K => matvec_as::<q4_k::BlockQ4K>(out, w, act, order),
+        GgmlType::Q5_K => matvec_as::<q5_k::BlockQ5K>(out, w, act, order),
+        GgmlType::Q6_K => matvec_as::<q6_k::BlockQ6K>(out, w, act, order),
+        GgmlType::IQ4_NL => matvec_as::<iq4_nl::BlockIQ4NL>(out, w, act, order),
+        GgmlType::IQ4_XS => matvec_as::<iq4_xs::BlockIQ4XS>(out, w, act, order),
+        other => unreachable!("type {other} is refused at load"),
+    }
 }
 
 /// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows),

@@ -27,6 +27,10 @@ impl BlockFormat for half::bf16 {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_llamafile(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_llamafile(w, a)
+    }
 }
 
 /// Widens one bf16 to f32 (exact): the bits become the upper half of the f32.
@@ -57,13 +61,38 @@ pub fn dequantize_row(src: &[half::bf16], out: &mut [f32]) {
     }
 }
 
-/// Dot product of BF16 weights with BF16 activations, accumulated in f32 from left to right
-/// (the products are exact, so only the additions round).
+/// Dot product of BF16 weights with BF16 activations in the float order of ggml's x86
+/// `ggml_vec_dot_bf16` (AVX2, without AVX512-BF16): groups of 32 into four 8-lane
+/// accumulators `c1..c4`, reduced as `hsum8((c1 + c3) + (c2 + c4))`, the remaining products
+/// added in f64. (The products of two bf16 are exact in f32.)
 pub fn vec_dot(w: &[half::bf16], a: &[half::bf16]) -> f32 {
     assert_eq!(w.len(), a.len(), "BF16 vec_dot: length mismatch");
-    w.iter()
-        .zip(a)
-        .fold(0.0f32, |s, (&x, &y)| s + to_f32(x) * to_f32(y))
+    let np = w.len() / 32 * 32;
+    let mut acc = [0.0f32; 32];
+    for (i, (&x, &y)) in w[..np].iter().zip(a).enumerate() {
+        acc[i % 32] = to_f32(x).mul_add(to_f32(y), acc[i % 32]);
+    }
+    let c: [f32; 8] = std::array::from_fn(|l| (acc[l] + acc[16 + l]) + (acc[8 + l] + acc[24 + l]));
+    let mut sum = f64::from(super::lanes::hsum8(&c));
+    for (&x, &y) in w[np..].iter().zip(&a[np..]) {
+        sum += f64::from(to_f32(x) * to_f32(y));
+    }
+    sum as f32
+}
+
+/// Dot product in the float order of llamafile's `tinyBLAS` (AVX2; llama.cpp's kernel for
+/// BF16 weights in batches of 2 or more tokens, when the row length is a multiple of 8): one
+/// 8-lane FMA accumulator, reduced by `hsum8`. Other lengths fall back to [`vec_dot`].
+pub fn vec_dot_llamafile(w: &[half::bf16], a: &[half::bf16]) -> f32 {
+    assert_eq!(w.len(), a.len(), "BF16 vec_dot: length mismatch");
+    if w.len() % 8 != 0 {
+        return vec_dot(w, a);
+    }
+    let mut acc = [0.0f32; 8];
+    for (i, (&x, &y)) in w.iter().zip(a).enumerate() {
+        acc[i % 8] = to_f32(x).mul_add(to_f32(y), acc[i % 8]);
+    }
+    super::lanes::hsum8(&acc)
 }
 
 /// Rounds activations to BF16 with [`from_f32`] (round to nearest even, ggml's NaN

@@ -25,6 +25,10 @@ impl BlockFormat for half::f16 {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_llamafile(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_llamafile(w, a)
+    }
 }
 
 /// Converts `src` to f32 (exact; `out.len() == src.len()`).
@@ -35,13 +39,38 @@ pub fn dequantize_row(src: &[half::f16], out: &mut [f32]) {
     }
 }
 
-/// Dot product of F16 weights with F16 activations, accumulated in f32 from left to right
-/// (the products are exact, so only the additions round).
+/// Dot product of F16 weights with F16 activations in the float order of ggml's x86
+/// `ggml_vec_dot_f16` (AVX2): groups of 32 into four 8-lane FMA accumulators, reduced by
+/// [`super::lanes::reduce_f32x8x4`], the remaining products added in f64. (The products of
+/// two f16 are exact in f32, so only the additions round.)
 pub fn vec_dot(w: &[half::f16], a: &[half::f16]) -> f32 {
     assert_eq!(w.len(), a.len(), "F16 vec_dot: length mismatch");
-    w.iter()
-        .zip(a)
-        .fold(0.0f32, |s, (x, y)| s + x.to_f32() * y.to_f32())
+    let np = w.len() / 32 * 32;
+    let mut acc = [0.0f32; 32];
+    for (i, (x, y)) in w[..np].iter().zip(a).enumerate() {
+        acc[i % 32] = x.to_f32().mul_add(y.to_f32(), acc[i % 32]);
+    }
+    let mut sum = f64::from(super::lanes::reduce_f32x8x4(&acc));
+    for (x, y) in w[np..].iter().zip(&a[np..]) {
+        sum += f64::from(x.to_f32() * y.to_f32());
+    }
+    sum as f32
+}
+
+/// Dot product in the float order of llamafile's `tinyBLAS` (AVX2; llama.cpp's kernel for F16
+/// weights in batches of 2 or more tokens, when the row length is a multiple of 8): one 8-lane
+/// FMA accumulator, reduced by `hsum8`. Other lengths fall back to [`vec_dot`], as llama.cpp
+/// does.
+pub fn vec_dot_llamafile(w: &[half::f16], a: &[half::f16]) -> f32 {
+    assert_eq!(w.len(), a.len(), "F16 vec_dot: length mismatch");
+    if w.len() % 8 != 0 {
+        return vec_dot(w, a);
+    }
+    let mut acc = [0.0f32; 8];
+    for (i, (x, y)) in w.iter().zip(a).enumerate() {
+        acc[i % 8] = x.to_f32().mul_add(y.to_f32(), acc[i % 8]);
+    }
+    super::lanes::hsum8(&acc)
 }
 
 /// Rounds one f32 to f16 as ggml's portable `ggml_compute_fp32_to_fp16`: round to nearest

@@ -53,6 +53,10 @@ impl BlockFormat for BlockIQ4NL {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        vec_dot_repacked(w, a, gemm)
+    }
 }
 
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
@@ -72,23 +76,53 @@ pub fn dequantize_row(blocks: &[BlockIQ4NL], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of IQ4_NL weights with BlockQ8_0 activations, as ggml's
-/// `ggml_vec_dot_iq4_nl_q8_0_generic`: per block an exact i32 sum of products, then
-/// `sumf += (d_a * d_w) * sumi` in f32.
+/// Dot product of IQ4_NL weights with BlockQ8_0 activations, in the float order of ggml's
+/// x86 `ggml_vec_dot_iq4_nl_q8_0` (AVX2, see [`super::lanes`]): blocks in pairs, the even
+/// block of a pair into one set of eight lanes and the odd one into another, each with
+/// `fma(d_a * d_w, sum[l], acc[l])`; then `hsum8(acc1 + acc2)`; a last unpaired block is added
+/// as `fma(d_a * d_w, sumi, sumf)` (the scalar tail, contracted to an FMA by the compiler).
 pub fn vec_dot(w: &[BlockIQ4NL], a: &[q8_0::BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "IQ4_NL vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        let d = y.d.to_f32() * x.d.to_f32();
-        // Overflow bound: table values in [-127, 113], activations in [-128, 127], so
-        // |sumi| <= 32 * 127 * 128 < 2^19.
-        let mut sumi = 0i32;
+    // Table values in [-127, 113], activations in [-128, 127]: each lane is below 2^16.
+    let values = |x: &BlockIQ4NL| -> [i8; 32] {
+        let mut q = [0i8; 32];
         for j in 0..16 {
-            let v0 = i32::from(KVALUES[usize::from(x.qs[j] & 0x0F)]);
-            let v1 = i32::from(KVALUES[usize::from(x.qs[j] >> 4)]);
-            sumi += v0 * i32::from(y.qs[j]) + v1 * i32::from(y.qs[j + 16]);
+            q[j] = KVALUES[usize::from(x.qs[j] & 0x0F)];
+            q[j + 16] = KVALUES[usize::from(x.qs[j] >> 4)];
         }
-        sumf += d * sumi as f32;
+        q
+    };
+    let mut acc = [[0.0f32; 8]; 2];
+    let pairs = w.len() / 2 * 2;
+    for (i, (x, y)) in w[..pairs].iter().zip(a).enumerate() {
+        let s = super::lanes::sums_i8x32(&values(x), &y.qs);
+        super::lanes::fma8(&mut acc[i % 2], y.d.to_f32() * x.d.to_f32(), &s);
+    }
+    let both: [f32; 8] = std::array::from_fn(|l| acc[0][l] + acc[1][l]);
+    let mut sumf = super::lanes::hsum8(&both);
+    for (x, y) in w[pairs..].iter().zip(&a[pairs..]) {
+        let sumi: i32 = super::lanes::sums_i8x32(&values(x), &y.qs).iter().sum();
+        sumf = (y.d.to_f32() * x.d.to_f32()).mul_add(sumi as f32, sumf);
     }
     sumf
+}
+
+/// Dot product in the float order of ggml's repacked x86 kernels for IQ4_NL
+/// (`ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0`, AVX2), which llama.cpp uses when
+/// the weight has a multiple of 8 rows: per block the exact integer sum,
+/// `acc = fma(sum, d_w * d_a, acc)`, in the GEMV and the GEMM alike.
+pub fn vec_dot_repacked(w: &[BlockIQ4NL], a: &[q8_0::BlockQ8_0], gemm: bool) -> f32 {
+    let _ = gemm;
+    assert_eq!(w.len(), a.len(), "IQ4_NL vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let mut q = [0i8; 32];
+        for j in 0..16 {
+            q[j] = KVALUES[usize::from(x.qs[j] & 0x0F)];
+            q[j + 16] = KVALUES[usize::from(x.qs[j] >> 4)];
+        }
+        let sumi: i32 = super::lanes::sums_i8x32(&q, &y.qs).iter().sum();
+        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
 }

@@ -24,7 +24,7 @@
 use half::f16;
 
 use super::iq4_nl::KVALUES as KVALUES_IQ4NL;
-use super::{q8_k, BlockFormat, GgmlType, Pod};
+use super::{q8_k, BlockFormat, GgmlType, Pod, QK_K};
 
 /// One IQ4_XS block of 256 values.
 #[repr(C)]
@@ -53,6 +53,10 @@ impl BlockFormat for BlockIQ4XS {
 
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
+    }
+
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_tiled(w, a)
     }
 }
 
@@ -88,32 +92,44 @@ pub fn dequantize_row(blocks: &[BlockIQ4XS], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of IQ4_XS weights with BlockQ8K activations, as ggml's
-/// `ggml_vec_dot_iq4_xs_q8_K_generic` (same integer sums, same f32 operations in the same
-/// order, so the result is bit-identical to it).
-///
-/// Per sub-block: `d * y.d * (ls - 32)` (in f32) times the integer dot product of the table
-/// values with the activation quants, accumulated in f32 sub-block by sub-block.
-///
-/// Overflow bound (|q8| <= 128, |table| <= 127): |sumi| <= 32 * 127 * 128 = 520_192.
-/// (`bsums` is not needed: the format has no minimum.)
-pub fn vec_dot(w: &[BlockIQ4XS], a: &[q8_k::BlockQ8K]) -> f32 {
-    assert_eq!(w.len(), a.len(), "IQ4_XS vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        let d4d8 = x.d.to_f32() * y.d;
-        let subs = x.qs.chunks_exact(16).zip(y.qs.chunks_exact(32));
-        for (ib, (qs, q8)) in subs.enumerate() {
-            let dl = d4d8 * (sub_scale(x, ib) - 32) as f32;
-            let mut sumi = 0i32;
-            for j in 0..16 {
-                sumi += q8[j] as i32 * KVALUES_IQ4NL[(qs[j] & 0xF) as usize] as i32;
-                sumi += q8[j + 16] as i32 * KVALUES_IQ4NL[(qs[j] >> 4) as usize] as i32;
-            }
-            sumf += dl * sumi as f32;
+/// The table values of a block's 256 quants, and the per-16 signed scales `ls - 32`.
+fn values_and_scales(x: &BlockIQ4XS) -> ([i8; QK_K], [i32; 16]) {
+    let mut v = [0i8; QK_K];
+    for (qs, v) in x.qs.chunks_exact(16).zip(v.chunks_exact_mut(32)) {
+        for j in 0..16 {
+            v[j] = KVALUES_IQ4NL[(qs[j] & 0xF) as usize];
+            v[j + 16] = KVALUES_IQ4NL[(qs[j] >> 4) as usize];
         }
     }
-    sumf
+    let sc = std::array::from_fn(|k| sub_scale(x, k / 2) - 32);
+    (v, sc)
+}
+
+/// Dot product of IQ4_XS weights with Q8_K activations, in the float order of ggml's x86
+/// `ggml_vec_dot_iq4_xs_q8_K` (AVX2): table values and scales in the lanes of
+/// [`q8_k::k_lanes`], `acc[l] = fma(d * d_a, lane, acc[l])`, `hsum8` at the end.
+pub fn vec_dot(w: &[BlockIQ4XS], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "IQ4_XS vec_dot: block count mismatch");
+    let mut acc = [0.0f32; 8];
+    for (x, y) in w.iter().zip(a) {
+        let (v, sc) = values_and_scales(x);
+        let lanes = q8_k::k_lanes(&v, &y.qs, &sc);
+        super::lanes::fma8(&mut acc, x.d.to_f32() * y.d, &lanes);
+    }
+    super::lanes::hsum8(&acc)
+}
+
+/// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
+/// tokens, see [`q8_k::tiled_step`]).
+pub fn vec_dot_tiled(w: &[BlockIQ4XS], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "IQ4_XS vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (v, sc) = values_and_scales(x);
+        let s1: i32 = q8_k::k_lanes(&v, &y.qs, &sc).iter().sum();
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, None, y.d);
+    }
+    acc
 }
 
 #[cfg(test)]

@@ -183,13 +183,13 @@ impl GgmlType {
         )
     }
 
-    /// The activation format a weight of this type is multiplied with (as ggml's
-    /// `vec_dot_type`, except that Q4_1/Q5_1 pair with Q8_0: ggml's Q8_1 holds the same
-    /// scale and quants plus a precomputed sum, which the dot product derives itself).
+    /// The activation format a weight of this type is multiplied with (ggml's
+    /// `vec_dot_type`).
     pub fn vec_dot_type(self) -> GgmlType {
         use GgmlType::*;
         match self {
-            Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | IQ4_NL => Q8_0,
+            Q4_0 | Q5_0 | Q8_0 | IQ4_NL => Q8_0,
+            Q4_1 | Q5_1 => Q8_1,
             Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS => Q8_K,
             F16 => F16,
             BF16 => BF16,
@@ -323,6 +323,42 @@ pub trait BlockFormat: Pod {
     /// The dot product of weight blocks with activation blocks covering the same values
     /// (`w.len() * BLOCK == a.len() * Activation::BLOCK`).
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32;
+    /// The dot product in the float order of ggml's tiled K-quant matmul, which llama.cpp
+    /// uses instead of `vec_dot` for a batch of 8 or more tokens (the K-quants and IQ4_XS;
+    /// the same as `vec_dot` for the other formats).
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        Self::vec_dot(w, a)
+    }
+    /// The dot product in the float order of llamafile's `tinyBLAS`, which llama.cpp uses for
+    /// F16 and BF16 weights in batches of 2 or more tokens (the same as `vec_dot` for the
+    /// other formats: for Q8_0, Q4_0 and Q5_0 its order is that of `vec_dot`).
+    fn vec_dot_llamafile(w: &[Self], a: &[Self::Activation]) -> f32 {
+        Self::vec_dot(w, a)
+    }
+    /// The dot product in the float order of ggml's repacked x86 kernels (`repack.cpp`: Q4_0,
+    /// IQ4_NL and Q4_K weights whose row count is a multiple of 8, for any batch size): its
+    /// GEMM (`gemm`, tokens taken four at a time) or its GEMV (the other tokens). The same as
+    /// `vec_dot` for the other formats.
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        let _ = gemm;
+        Self::vec_dot(w, a)
+    }
+}
+
+/// Which of ggml's x86 matmul kernels a product is computed like: they add the same exact
+/// integer block sums in different f32 orders (see [`lanes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DotOrder {
+    /// `ggml_vec_dot_*` (AVX2): a single token, and formats without a batched kernel.
+    VecDot,
+    /// ggml's tiled K-quant matmul: batches of 8 or more tokens.
+    Tiled,
+    /// llamafile's `tinyBLAS` (F16, BF16): batches of 2 or more tokens.
+    Llamafile,
+    /// ggml's repacked GEMM (`repack.cpp`), for the tokens of a batch taken four at a time.
+    RepackedGemm,
+    /// ggml's repacked GEMV, for a single token and the last `n % 4` tokens of a batch.
+    RepackedGemv,
 }
 
 /// Panic-free failure of a type-erased call: the byte lengths did not match the row length.
@@ -359,6 +395,14 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), L
         Q5_0 => dequant_as::<q5_0::BlockQ5_0>(src, dst),
         Q5_1 => dequant_as::<q5_1::BlockQ5_1>(src, dst),
         Q8_0 => dequant_as::<q8_0::BlockQ8_0>(src, dst),
+        Q8_1 => {
+            let blocks = cast_blocks::<q8_0::BlockQ8_1>(src).ok_or(LayoutError)?;
+            if blocks.len() * 32 != dst.len() {
+                return Err(LayoutError);
+            }
+            q8_0::dequantize_row_q8_1(blocks, dst);
+            Ok(())
+        }
         Q2_K => dequant_as::<q2_k::BlockQ2K>(src, dst),
         Q3_K => dequant_as::<q3_k::BlockQ3K>(src, dst),
         Q4_K => dequant_as::<q4_k::BlockQ4K>(src, dst),
@@ -370,14 +414,16 @@ pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), L
     }
 }
 
-/// Quantizes activations `x` into `dst` in the format `ty` (one of Q8_0, Q8_K, F16, BF16,
-/// F32: a [`GgmlType::vec_dot_type`]). `dst` must hold exactly `ty.row_bytes(x.len())` bytes.
+/// Quantizes activations `x` into `dst` in the format `ty` (one of Q8_0, Q8_1, Q8_K, F16,
+/// BF16, F32: a [`GgmlType::vec_dot_type`]) with ggml's reference quantizers (`_ref`).
+/// `dst` must hold exactly `ty.row_bytes(x.len())` bytes.
 pub fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) -> Result<(), LayoutError> {
     if ty.row_bytes(x.len()) != Some(dst.len()) {
         return Err(LayoutError);
     }
     match ty {
         GgmlType::Q8_0 => q8_0::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
+        GgmlType::Q8_1 => q8_0::quantize_row_q8_1(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
         GgmlType::Q8_K => q8_k::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
         GgmlType::F16 => f16::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
         GgmlType::BF16 => bf16::quantize_row(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
@@ -385,6 +431,22 @@ pub fn quantize_activation(ty: GgmlType, x: &[f32], dst: &mut [u8]) -> Result<()
             .ok_or(LayoutError)?
             .copy_from_slice(x),
         _ => return Err(LayoutError),
+    }
+    Ok(())
+}
+
+/// Quantizes activations as llama.cpp does at run time on x86-64, which the forward pass
+/// follows: ggml's x86 `quantize_row_q8_0` / `quantize_row_q8_1` (see
+/// [`q8_0::quantize_row_x86`]); the other formats as [`quantize_activation`] (ggml's x86
+/// `quantize_row_q8_K` is its reference one).
+pub fn quantize_activation_x86(ty: GgmlType, x: &[f32], dst: &mut [u8]) -> Result<(), LayoutError> {
+    if ty.row_bytes(x.len()) != Some(dst.len()) {
+        return Err(LayoutError);
+    }
+    match ty {
+        GgmlType::Q8_0 => q8_0::quantize_row_x86(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
+        GgmlType::Q8_1 => q8_0::quantize_row_q8_1_x86(x, cast_blocks_mut(dst).ok_or(LayoutError)?),
+        _ => return quantize_activation(ty, x, dst),
     }
     Ok(())
 }
@@ -410,5 +472,59 @@ pub fn vec_dot(ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, LayoutError> {
         IQ4_NL => dot_as::<iq4_nl::BlockIQ4NL>(w, a),
         IQ4_XS => dot_as::<iq4_xs::BlockIQ4XS>(w, a),
         _ => Err(LayoutError),
+    }
+}
+
+/// The float accumulation order of ggml's x86 (AVX2 + FMA) kernels.
+///
+/// llama.cpp's results depend on the order in which its kernels add f32 partial sums: a
+/// different but equally valid order moves a matmul output by an ulp or two, and when the
+/// next matmul quantizes its input to 8 bits such an ulp occasionally tips a value over a
+/// rounding boundary, which moves the output by a whole quantization step. Through a few
+/// layers this grows to several hundredths of a log-probability (measured: llama.cpp
+/// evaluating a prompt token by token instead of as one batch differs from itself by up to
+/// 0.7 on Gemma 3 270M Q4_K_M). So the scalar kernels follow the order of the AVX2 kernels
+/// of the llama.cpp build that made our goldens: eight f32 lanes, each fed by fused
+/// multiply-adds, reduced at the end by [`hsum8`].
+pub mod lanes {
+    /// ggml's `hsum_float_8`: `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`.
+    #[inline]
+    pub fn hsum8(x: &[f32; 8]) -> f32 {
+        let r = [x[4] + x[0], x[5] + x[1], x[6] + x[2], x[7] + x[3]];
+        (r[0] + r[2]) + (r[1] + r[3])
+    }
+
+    /// ggml's `mul_sum_i8_pairs_float` on one 32-value block: lane `l` holds the exact sum of
+    /// the products of values `4l .. 4l + 4` (`maddubs` then `madd`; no i16 pair saturates for
+    /// ggml's operand ranges: 4- and 5-bit weights, IQ4 table values, and int8 quants with
+    /// |q| <= 127 on at least one side).
+    #[inline]
+    pub fn sums_i8x32(w: &[i8; 32], a: &[i8; 32]) -> [i32; 8] {
+        let mut s = [0i32; 8];
+        for (l, sl) in s.iter_mut().enumerate() {
+            for e in 4 * l..4 * l + 4 {
+                *sl += i32::from(w[e]) * i32::from(a[e]);
+            }
+        }
+        s
+    }
+
+    /// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators (`x[j][l]` at `x[8 * j + l]`),
+    /// as `ggml_vec_dot_f16` ends: `(x0 + x2) + (x1 + x3)` lane-wise, then the halves added
+    /// and the four sums added pairwise by two `hadd`s:
+    /// `((a0 + a4) + (a1 + a5)) + ((a2 + a6) + (a3 + a7))`.
+    #[inline]
+    pub fn reduce_f32x8x4(x: &[f32; 32]) -> f32 {
+        let a: [f32; 8] = std::array::from_fn(|l| (x[l] + x[16 + l]) + (x[8 + l] + x[24 + l]));
+        let t = [a[0] + a[4], a[1] + a[5], a[2] + a[6], a[3] + a[7]];
+        (t[0] + t[1]) + (t[2] + t[3])
+    }
+
+    /// `acc[l] = fma(d, s[l], acc[l])` for the eight lanes (`_mm256_fmadd_ps`).
+    #[inline]
+    pub fn fma8(acc: &mut [f32; 8], d: f32, s: &[i32; 8]) {
+        for (a, &v) in acc.iter_mut().zip(s) {
+            *a = d.mul_add(v as f32, *a);
+        }
     }
 }

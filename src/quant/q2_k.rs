@@ -50,6 +50,10 @@ impl BlockFormat for BlockQ2K {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_tiled(w, a)
+    }
 }
 
 /// The 256 quants of a block (0..3) in value order.
@@ -91,41 +95,43 @@ pub fn dequantize_row(blocks: &[BlockQ2K], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q2_K weights with BlockQ8K activations, as ggml's
-/// `ggml_vec_dot_q2_K_q8_K_generic` (same integer sums, same f32 operations in the same
-/// order, so the result is bit-identical to it).
-///
-/// Per super-block (a Q2_K sub-block is exactly one `bsums` group):
-///
-/// ```text
-/// y.d * d * sum_j sc[j] * (q2 . q8 over sub-block j)  -  y.d * dmin * sum_j m[j] * bsums[j]
-/// ```
-///
-/// Overflow bounds (|q8| <= 128, q2 <= 3, sc, m <= 15): per sub-block
-/// |q2 . q8| <= 16 * 3 * 128 = 6144, so |isum| <= 16 * 15 * 6144 = 1_474_560;
-/// |summs| <= 16 * 15 * 2048 = 491_520.
+/// Dot product of Q2_K weights with Q8_K activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q2_K_q8_K` (AVX2): per super-block first the minimum terms, lane `l`
+/// holding `min[2l] * bsums[2l] + min[2l+1] * bsums[2l+1]`, as `acc[l] = fma(-d_a * dmin,
+/// ., acc[l])`; then the quants (0..3) in the lanes of [`q8_k::k_lanes`] as
+/// `acc[l] = fma(d_a * d, ., acc[l])`; `hsum8` at the end.
 pub fn vec_dot(w: &[BlockQ2K], a: &[q8_k::BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q2_K vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
     for (x, y) in w.iter().zip(a) {
-        let mut summs = 0i32;
-        for (&bs, &sc) in y.bsums.iter().zip(&x.scales) {
-            summs += bs as i32 * (sc >> 4) as i32;
-        }
-
-        let dall = y.d * x.d.to_f32();
-        let dmin = y.d * x.dmin.to_f32();
-
-        let q2 = unpack_quants(x);
-        let mut isum = 0i32;
-        let groups = y.qs.chunks_exact(16).zip(q2.chunks_exact(16));
-        for ((q8, q2), &sc) in groups.zip(&x.scales) {
-            let isuml: i32 = q8.iter().zip(q2).map(|(&a, &b)| a as i32 * b as i32).sum();
-            isum += (sc & 0xF) as i32 * isuml;
-        }
-        sumf += dall * isum as f32 - dmin * summs as f32;
+        let mins: [i32; 8] = std::array::from_fn(|l| {
+            i32::from(y.bsums[2 * l]) * i32::from(x.scales[2 * l] >> 4)
+                + i32::from(y.bsums[2 * l + 1]) * i32::from(x.scales[2 * l + 1] >> 4)
+        });
+        super::lanes::fma8(&mut acc, -y.d * x.dmin.to_f32(), &mins);
+        let sc: [i32; 16] = x.scales.map(|s| i32::from(s & 0xF));
+        let q = unpack_quants(x).map(|v| v as i8);
+        let lanes = q8_k::k_lanes(&q, &y.qs, &sc);
+        super::lanes::fma8(&mut acc, y.d * x.d.to_f32(), &lanes);
     }
-    sumf
+    super::lanes::hsum8(&acc)
+}
+
+/// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
+/// tokens, see [`q8_k::tiled_step`]).
+pub fn vec_dot_tiled(w: &[BlockQ2K], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q2_K vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let s2: i32 = (0..16)
+            .map(|j| i32::from(y.bsums[j]) * i32::from(x.scales[j] >> 4))
+            .sum();
+        let sc: [i32; 16] = x.scales.map(|s| i32::from(s & 0xF));
+        let q = unpack_quants(x).map(|v| v as i8);
+        let s1: i32 = q8_k::k_lanes(&q, &y.qs, &sc).iter().sum();
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, Some((x.dmin.to_f32(), s2)), y.d);
+    }
+    acc
 }
 
 #[cfg(test)]

@@ -63,6 +63,10 @@ impl BlockFormat for BlockQ3K {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_tiled(w, a)
+    }
 }
 
 /// Unpacks the sixteen 6-bit scales and removes their bias: returns `S(k) - 32`.
@@ -139,36 +143,31 @@ pub fn dequantize_row(blocks: &[BlockQ3K], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q3_K weights with BlockQ8K activations, as ggml's
-/// `ggml_vec_dot_q3_K_q8_K_generic` (same integer sums, same f32 operations in the same
-/// order, so the result is bit-identical to it).
-///
-/// Per super-block: `d * y.d * sum_j (S(j) - 32) * (q3 . q8 over sub-block j)`.
-///
-/// Overflow bounds (|q8| <= 128, |q3| <= 4, |S - 32| <= 32): each product fits i16
-/// (|.| <= 512); each lane of `lanes` receives 32 of them times a scale,
-/// |lane| <= 32 * 32 * 512 = 524_288.
+/// Dot product of Q3_K weights with Q8_K activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q3_K_q8_K` (AVX2): signed quants (-4..3) and scales in the lanes of
+/// [`q8_k::k_lanes`], `acc[l] = fma(d_a * d, lane, acc[l])`, `hsum8` at the end.
 pub fn vec_dot(w: &[BlockQ3K], a: &[q8_k::BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q3_K vec_dot: block count mismatch");
-    let mut sums = [0.0f32; 8];
+    let mut acc = [0.0f32; 8];
     for (x, y) in w.iter().zip(a) {
-        let aux8 = unpack_quants(x);
-        let scales = unpack_scales(&x.scales);
-        let mut lanes = [0i32; 8];
-        let groups = y.qs.chunks_exact(16).zip(aux8.chunks_exact(16));
-        for ((q8, a), &sc) in groups.zip(&scales) {
-            q8_k::acc16(&mut lanes, sc as i32, q8, a);
-        }
-        let d = x.d.to_f32() * y.d;
-        for l in 0..8 {
-            sums[l] += d * lanes[l] as f32;
-        }
+        let sc = unpack_scales(&x.scales).map(i32::from);
+        let lanes = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc);
+        super::lanes::fma8(&mut acc, y.d * x.d.to_f32(), &lanes);
     }
-    let mut sumf = 0.0f32;
-    for s in sums {
-        sumf += s;
+    super::lanes::hsum8(&acc)
+}
+
+/// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
+/// tokens, see [`q8_k::tiled_step`]).
+pub fn vec_dot_tiled(w: &[BlockQ3K], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q3_K vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let sc = unpack_scales(&x.scales).map(i32::from);
+        let s1: i32 = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc).iter().sum();
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, None, y.d);
     }
-    sumf
+    acc
 }
 
 #[cfg(test)]

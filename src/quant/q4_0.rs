@@ -48,6 +48,10 @@ impl BlockFormat for BlockQ4_0 {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        vec_dot_repacked(w, a, gemm)
+    }
 }
 
 /// Dequantizes `blocks` into `out` (`out.len() == blocks.len() * 32`).
@@ -67,22 +71,41 @@ pub fn dequantize_row(blocks: &[BlockQ4_0], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q4_0 weights with BlockQ8_0 activations, as ggml's
-/// `ggml_vec_dot_q4_0_q8_0_generic`: per block an exact i32 sum of products, then
-/// `sumf += sumi * d_w * d_a` in f32 (left to right, as the C expression).
+/// Dot product of Q4_0 weights with BlockQ8_0 activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q4_0_q8_0` (AVX2, see [`super::lanes`]): per block, eight exact i32 lane
+/// sums, `acc[l] = fma(d_w * d_a, sum[l], acc[l])`, then `hsum8`.
 pub fn vec_dot(w: &[BlockQ4_0], a: &[q8_0::BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q4_0 vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
     for (x, y) in w.iter().zip(a) {
-        // Overflow bound: weights in [-8, 7], activations in [-128, 127], so
-        // |sumi| <= 32 * 8 * 128 = 2^15.
-        let mut sumi = 0i32;
+        // Weights in [-8, 7], activations in [-128, 127]: each lane is below 2^12.
+        let mut q = [0i8; 32];
         for j in 0..16 {
-            let v0 = i32::from(x.qs[j] & 0x0F) - 8;
-            let v1 = i32::from(x.qs[j] >> 4) - 8;
-            sumi += v0 * i32::from(y.qs[j]) + v1 * i32::from(y.qs[j + 16]);
+            q[j] = (x.qs[j] & 0x0F) as i8 - 8;
+            q[j + 16] = (x.qs[j] >> 4) as i8 - 8;
         }
-        sumf += sumi as f32 * x.d.to_f32() * y.d.to_f32();
+        let s = super::lanes::sums_i8x32(&q, &y.qs);
+        super::lanes::fma8(&mut acc, x.d.to_f32() * y.d.to_f32(), &s);
     }
-    sumf
+    super::lanes::hsum8(&acc)
+}
+
+/// Dot product in the float order of ggml's repacked x86 kernels for Q4_0
+/// (`ggml_gemv_q4_0_8x8_q8_0` / `ggml_gemm_q4_0_8x8_q8_0`, AVX2), which llama.cpp uses when the
+/// weight has a multiple of 8 rows: per block the exact integer sum, `acc = fma(sum, d_w * d_a,
+/// acc)`, in the GEMV and the GEMM alike.
+pub fn vec_dot_repacked(w: &[BlockQ4_0], a: &[q8_0::BlockQ8_0], gemm: bool) -> f32 {
+    let _ = gemm;
+    assert_eq!(w.len(), a.len(), "Q4_0 vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let mut q = [0i8; 32];
+        for j in 0..16 {
+            q[j] = (x.qs[j] & 0x0F) as i8 - 8;
+            q[j + 16] = (x.qs[j] >> 4) as i8 - 8;
+        }
+        let sumi: i32 = super::lanes::sums_i8x32(&q, &y.qs).iter().sum();
+        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
 }

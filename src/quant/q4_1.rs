@@ -41,7 +41,7 @@ unsafe impl Pod for BlockQ4_1 {}
 impl BlockFormat for BlockQ4_1 {
     const TYPE: GgmlType = GgmlType::Q4_1;
     const BLOCK: usize = 32;
-    type Activation = q8_0::BlockQ8_0;
+    type Activation = q8_0::BlockQ8_1;
     const ACT_BLOCK: usize = 32;
 
     fn dequantize(blocks: &[Self], out: &mut [f32]) {
@@ -71,30 +71,25 @@ pub fn dequantize_row(blocks: &[BlockQ4_1], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q4_1 weights with BlockQ8_0 activations.
-///
-/// Follows ggml's `ggml_vec_dot_q4_1_q8_1_generic`:
-/// `sumf += (d_w * d_a) * sumi + m * s` per block, where Q8_1's `s` is `d * sum(q_a)`.
-/// Here `s = d_a * sum(q_a)` is computed from the Q8_0 block in f32. ggml's Q8_1 stores `s`
-/// as f16 and computes it from the unrounded f32 `d`, so ggml's minimum term carries an
-/// extra relative error of up to 2^-11 that this one does not; otherwise the arithmetic is
-/// the same.
-pub fn vec_dot(w: &[BlockQ4_1], a: &[q8_0::BlockQ8_0]) -> f32 {
+/// Dot product of Q4_1 weights with Q8_1 activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q4_1_q8_1` (AVX2, see [`super::lanes`]): per block, eight exact i32 lane
+/// sums, `acc[l] = fma(d_w * d_a, sum[l], acc[l])`, while the minimum terms go to a separate
+/// scalar `summs = fma(m, s, summs)` (`summs += m * s`, contracted by the compiler); the
+/// result is `hsum8(acc) + summs`. `s` is the f16 `d * sum(q_a)` of the Q8_1 block.
+pub fn vec_dot(w: &[BlockQ4_1], a: &[q8_0::BlockQ8_1]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q4_1 vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
+    let mut summs = 0.0f32;
     for (x, y) in w.iter().zip(a) {
-        // Overflow bounds: weights in [0, 15], activations in [-128, 127], so
-        // |sumi| <= 32 * 15 * 128 < 2^16 and |suma| <= 32 * 128 = 2^12.
-        let mut sumi = 0i32;
+        summs = x.m.to_f32().mul_add(y.s.to_f32(), summs);
+        // Weights in [0, 15], activations in [-128, 127]: each lane is below 2^13.
+        let mut q = [0i8; 32];
         for j in 0..16 {
-            let v0 = i32::from(x.qs[j] & 0x0F);
-            let v1 = i32::from(x.qs[j] >> 4);
-            sumi += v0 * i32::from(y.qs[j]) + v1 * i32::from(y.qs[j + 16]);
+            q[j] = (x.qs[j] & 0x0F) as i8;
+            q[j + 16] = (x.qs[j] >> 4) as i8;
         }
-        let suma: i32 = y.qs.iter().map(|&q| i32::from(q)).sum();
-        let dy = y.d.to_f32();
-        let s = dy * suma as f32;
-        sumf += (x.d.to_f32() * dy) * sumi as f32 + x.m.to_f32() * s;
+        let s = super::lanes::sums_i8x32(&q, &y.qs);
+        super::lanes::fma8(&mut acc, x.d.to_f32() * y.d.to_f32(), &s);
     }
-    sumf
+    super::lanes::hsum8(&acc) + summs
 }

@@ -59,6 +59,14 @@ impl BlockFormat for BlockQ4K {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_repacked(w: &[Self], a: &[Self::Activation], gemm: bool) -> f32 {
+        vec_dot_repacked(w, a, gemm)
+    }
+
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_tiled(w, a)
+    }
 }
 
 /// Unpacks 6-bit scale and minimum `j` (0..8) from the 12 packed bytes (ggml's
@@ -104,60 +112,101 @@ pub fn dequantize_row(blocks: &[BlockQ4K], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q4_K weights with BlockQ8K activations, as ggml's
-/// `ggml_vec_dot_q4_K_q8_K_generic` (same integer sums, same f32 operations in the same
-/// order, so the result is bit-identical to it).
-///
-/// Per super-block, with the second sum taken from `bsums` (two per 32-value sub-block):
-///
-/// ```text
-/// d * y.d * sum_j sc[j] * (q4 . q8 over sub-block j)
-///   - dmin * y.d * sum_j m[j] * (sum of q8 over sub-block j)
-/// ```
-///
-/// Overflow bounds (|q8| <= 128, q4 <= 15, sc, m <= 63): each lane of `lanes` receives 32
-/// products, |lane| <= 32 * 63 * 15 * 128 = 3_870_720; `sumi` <= 16 * 63 * 2048 = 2_064_384.
+/// The 256 unsigned quants (0..15) of a block in value order.
+fn unpack_quants(x: &BlockQ4K) -> [i8; 256] {
+    let mut q = [0i8; 256];
+    for (qs, a) in x.qs.chunks_exact(32).zip(q.chunks_exact_mut(64)) {
+        for l in 0..32 {
+            a[l] = (qs[l] & 0xF) as i8;
+            a[l + 32] = (qs[l] >> 4) as i8;
+        }
+    }
+    q
+}
+
+/// Per-16 scales and the four `min * bsum` pair sums of ggml's AVX2 kernel (`madd` of the
+/// mins with `hadd`-ed bsums: entry `m` covers sub-blocks `2m` and `2m + 1`).
+pub(crate) fn scales_and_min_pairs(scales: &[u8; 12], bsums: &[i16; 16]) -> ([i32; 16], [i32; 4]) {
+    let mut sc = [0i32; 16];
+    let mut mins = [0i32; 8];
+    for j in 0..8 {
+        let (s, m) = scale_min_k4(j, scales);
+        sc[2 * j] = i32::from(s);
+        sc[2 * j + 1] = i32::from(s);
+        mins[j] = i32::from(m);
+    }
+    let q8s: [i32; 8] =
+        std::array::from_fn(|j| i32::from(bsums[2 * j]) + i32::from(bsums[2 * j + 1]));
+    let pairs =
+        std::array::from_fn(|m| mins[2 * m] * q8s[2 * m] + mins[2 * m + 1] * q8s[2 * m + 1]);
+    (sc, pairs)
+}
+
+/// Dot product of Q4_K weights with Q8_K activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q4_K_q8_K` (AVX2): the quants in the lanes of [`q8_k::k_lanes`] with
+/// `acc[l] = fma(d_a * d, lane, acc[l])`; the minimum terms in four more lanes,
+/// `acc_m[m] = fma(-d_a * dmin, pair[m], acc_m[m])`; the result is `hsum8(acc) +
+/// ((acc_m0 + acc_m2) + (acc_m1 + acc_m3))`.
 pub fn vec_dot(w: &[BlockQ4K], a: &[q8_k::BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q4_K vec_dot: block count mismatch");
-    let mut sums = [0.0f32; 8];
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
+    let mut acc_m = [0.0f32; 4];
     for (x, y) in w.iter().zip(a) {
-        // The 256 quants as i8 in value order.
-        let mut aux8 = [0i8; 256];
-        for (q, a) in x.qs.chunks_exact(32).zip(aux8.chunks_exact_mut(64)) {
-            for l in 0..32 {
-                a[l] = (q[l] & 0xF) as i8;
-                a[l + 32] = (q[l] >> 4) as i8;
+        let d = y.d * x.d.to_f32();
+        let dmin = -y.d * x.dmin.to_f32();
+        let (sc, pairs) = scales_and_min_pairs(&x.scales, &y.bsums);
+        for (am, &p) in acc_m.iter_mut().zip(&pairs) {
+            *am = dmin.mul_add(p as f32, *am);
+        }
+        let lanes = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc);
+        super::lanes::fma8(&mut acc, d, &lanes);
+    }
+    super::lanes::hsum8(&acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
+}
+
+/// Dot product in the float order of ggml's repacked x86 kernels for Q4_K
+/// (`ggml_gemv_q4_K_8x8_q8_K` / `ggml_gemm_q4_K_8x8_q8_K`, AVX2), which llama.cpp uses when the
+/// weight has a multiple of 8 rows. The exact integer sums of the quants (`s1`) and of the
+/// minimums (`s2`) go to two accumulators, `acc = fma(s1, d * d_a, acc)` and
+/// `acc_m = fma(s2, dmin * d_a, acc_m)`, and the result is `acc - acc_m`; the GEMV adds once
+/// per super-block, the GEMM once per 64 values (two sub-blocks).
+pub fn vec_dot_repacked(w: &[BlockQ4K], a: &[q8_k::BlockQ8K], gemm: bool) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q4_K vec_dot: block count mismatch");
+    let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+    for (x, y) in w.iter().zip(a) {
+        let (sc, pairs) = scales_and_min_pairs(&x.scales, &y.bsums);
+        let (dd, dm) = (x.d.to_f32() * y.d, x.dmin.to_f32() * y.d);
+        let q = unpack_quants(x);
+        if gemm {
+            for (c, &pair) in pairs.iter().enumerate() {
+                let s1: i32 = (64 * c..64 * c + 64)
+                    .map(|i| sc[i / 16] * (i32::from(q[i]) * i32::from(y.qs[i])))
+                    .sum();
+                acc = (s1 as f32).mul_add(dd, acc);
+                acc_m = (pair as f32).mul_add(dm, acc_m);
             }
+        } else {
+            let s1: i32 = q8_k::k_lanes(&q, &y.qs, &sc).iter().sum();
+            let s2: i32 = pairs.iter().sum();
+            acc = (s1 as f32).mul_add(dd, acc);
+            acc_m = (s2 as f32).mul_add(dm, acc_m);
         }
-        let mut scales = [0u8; 8];
-        let mut mins = [0u8; 8];
-        for j in 0..8 {
-            (scales[j], mins[j]) = scale_min_k4(j, &x.scales);
-        }
-
-        // The minimum terms: bsums[j] covers 16 values, so two per sub-block.
-        let mut sumi = 0i32;
-        for (j, &bs) in y.bsums.iter().enumerate() {
-            sumi += bs as i32 * mins[j / 2] as i32;
-        }
-
-        let mut lanes = [0i32; 8];
-        for (j, (q8, a)) in y.qs.chunks_exact(16).zip(aux8.chunks_exact(16)).enumerate() {
-            q8_k::acc16(&mut lanes, scales[j / 2] as i32, q8, a);
-        }
-
-        let d = x.d.to_f32() * y.d;
-        for l in 0..8 {
-            sums[l] += d * lanes[l] as f32;
-        }
-        let dmin = x.dmin.to_f32() * y.d;
-        sumf -= dmin * sumi as f32;
     }
-    for s in sums {
-        sumf += s;
+    acc - acc_m
+}
+
+/// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
+/// tokens, see [`q8_k::tiled_step`]).
+pub fn vec_dot_tiled(w: &[BlockQ4K], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q4_K vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (sc, pairs) = scales_and_min_pairs(&x.scales, &y.bsums);
+        let s1: i32 = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc).iter().sum();
+        let s2: i32 = pairs.iter().sum();
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, Some((x.dmin.to_f32(), s2)), y.d);
     }
-    sumf
+    acc
 }
 
 #[cfg(test)]

@@ -82,21 +82,18 @@ pub fn dequantize_row(blocks: &[BlockQ5_0], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q5_0 weights with BlockQ8_0 activations, as ggml's
-/// `ggml_vec_dot_q5_0_q8_0_generic`: per block an exact i32 sum of products, then
-/// `sumf += (d_w * d_a) * sumi` in f32.
+/// Dot product of Q5_0 weights with BlockQ8_0 activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q5_0_q8_0` (AVX2, see [`super::lanes`]): per block, eight exact i32 lane
+/// sums, `acc[l] = fma(d_w * d_a, sum[l], acc[l])`, then `hsum8`.
 pub fn vec_dot(w: &[BlockQ5_0], a: &[q8_0::BlockQ8_0]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q5_0 vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
     for (x, y) in w.iter().zip(a) {
-        // Overflow bound: weights in [-16, 15], activations in [-128, 127], so
-        // |sumi| <= 32 * 16 * 128 = 2^16.
-        let sumi: i32 = unpack(x.qh, &x.qs)
-            .iter()
-            .zip(y.qs.iter())
-            .map(|(&q, &a)| (q - 16) * i32::from(a))
-            .sum();
-        sumf += (x.d.to_f32() * y.d.to_f32()) * sumi as f32;
+        // Weights in [-16, 15], activations in [-128, 127]: each lane is below 2^13.
+        let u = unpack(x.qh, &x.qs);
+        let q: [i8; 32] = std::array::from_fn(|j| (u[j] - 16) as i8);
+        let s = super::lanes::sums_i8x32(&q, &y.qs);
+        super::lanes::fma8(&mut acc, x.d.to_f32() * y.d.to_f32(), &s);
     }
-    sumf
+    super::lanes::hsum8(&acc)
 }

@@ -44,7 +44,7 @@ unsafe impl Pod for BlockQ5_1 {}
 impl BlockFormat for BlockQ5_1 {
     const TYPE: GgmlType = GgmlType::Q5_1;
     const BLOCK: usize = 32;
-    type Activation = q8_0::BlockQ8_0;
+    type Activation = q8_0::BlockQ8_1;
     const ACT_BLOCK: usize = 32;
 
     fn dequantize(blocks: &[Self], out: &mut [f32]) {
@@ -86,26 +86,19 @@ pub fn dequantize_row(blocks: &[BlockQ5_1], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q5_1 weights with BlockQ8_0 activations.
-///
-/// Follows ggml's `ggml_vec_dot_q5_1_q8_1_generic`:
-/// `sumf += (d_w * d_a) * sumi + m * s` per block, with `s = d_a * sum(q_a)` computed here
-/// from the Q8_0 block in f32 (ggml's Q8_1 stores `s` as f16; see [`super::q4_1::vec_dot`]).
-pub fn vec_dot(w: &[BlockQ5_1], a: &[q8_0::BlockQ8_0]) -> f32 {
+/// Dot product of Q5_1 weights with Q8_1 activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q5_1_q8_1` (AVX2): as [`super::q4_1::vec_dot`], with 5-bit weights.
+pub fn vec_dot(w: &[BlockQ5_1], a: &[q8_0::BlockQ8_1]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q5_1 vec_dot: block count mismatch");
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
+    let mut summs = 0.0f32;
     for (x, y) in w.iter().zip(a) {
-        // Overflow bounds: weights in [0, 31], activations in [-128, 127], so
-        // |sumi| <= 32 * 31 * 128 < 2^17 and |suma| <= 32 * 128 = 2^12.
-        let sumi: i32 = unpack(x.qh, &x.qs)
-            .iter()
-            .zip(y.qs.iter())
-            .map(|(&q, &a)| q * i32::from(a))
-            .sum();
-        let suma: i32 = y.qs.iter().map(|&q| i32::from(q)).sum();
-        let dy = y.d.to_f32();
-        let s = dy * suma as f32;
-        sumf += (x.d.to_f32() * dy) * sumi as f32 + x.m.to_f32() * s;
+        summs = x.m.to_f32().mul_add(y.s.to_f32(), summs);
+        // Weights in [0, 31], activations in [-128, 127]: each lane is below 2^14.
+        let u = unpack(x.qh, &x.qs);
+        let q: [i8; 32] = std::array::from_fn(|j| u[j] as i8);
+        let s = super::lanes::sums_i8x32(&q, &y.qs);
+        super::lanes::fma8(&mut acc, x.d.to_f32() * y.d.to_f32(), &s);
     }
-    sumf
+    super::lanes::hsum8(&acc) + summs
 }

@@ -55,6 +55,10 @@ impl BlockFormat for BlockQ5K {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_tiled(w, a)
+    }
 }
 
 /// The 256 quants of a block (0..31) as i8 in value order.
@@ -100,53 +104,38 @@ pub fn dequantize_row(blocks: &[BlockQ5K], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q5_K weights with BlockQ8K activations, as ggml's
-/// `ggml_vec_dot_q5_K_q8_K_generic` (same integer sums, same f32 operations in the same
-/// order, so the result is bit-identical to it).
-///
-/// Per super-block, with the second sum taken from `bsums` (two per 32-value sub-block):
-///
-/// ```text
-/// d * y.d * sum_j sc[j] * (q5 . q8 over sub-block j)
-///   - dmin * y.d * sum_j m[j] * (sum of q8 over sub-block j)
-/// ```
-///
-/// Overflow bounds (|q8| <= 128, q5 <= 31, sc, m <= 63): each lane of `lanes` receives 32
-/// products, |lane| <= 32 * 63 * 31 * 128 = 7_999_488; `sumi` <= 16 * 63 * 2048 = 2_064_384.
+/// Dot product of Q5_K weights with Q8_K activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q5_K_q8_K` (AVX2): the quants (0..31) in the lanes of [`q8_k::k_lanes`] with
+/// `acc[l] = fma(d_a * d, lane, acc[l])`; the minimum terms summed exactly per block and
+/// added to a scalar, `summs = fma(-d_a * dmin, sum, summs)` (`summs += dmin * sum`,
+/// contracted by the compiler); the result is `hsum8(acc) + summs`.
 pub fn vec_dot(w: &[BlockQ5K], a: &[q8_k::BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q5_K vec_dot: block count mismatch");
-    let mut sums = [0.0f32; 8];
-    let mut sumf = 0.0f32;
+    let mut acc = [0.0f32; 8];
+    let mut summs = 0.0f32;
     for (x, y) in w.iter().zip(a) {
-        let aux8 = unpack_quants(x);
-        let mut scales = [0u8; 8];
-        let mut mins = [0u8; 8];
-        for j in 0..8 {
-            (scales[j], mins[j]) = scale_min_k4(j, &x.scales);
-        }
-
-        // The minimum terms: bsums[j] covers 16 values, so two per sub-block.
-        let mut sumi = 0i32;
-        for (j, &bs) in y.bsums.iter().enumerate() {
-            sumi += bs as i32 * mins[j / 2] as i32;
-        }
-
-        let mut lanes = [0i32; 8];
-        for (j, (q8, a)) in y.qs.chunks_exact(16).zip(aux8.chunks_exact(16)).enumerate() {
-            q8_k::acc16(&mut lanes, scales[j / 2] as i32, q8, a);
-        }
-
-        let d = x.d.to_f32() * y.d;
-        for l in 0..8 {
-            sums[l] += d * lanes[l] as f32;
-        }
-        let dmin = x.dmin.to_f32() * y.d;
-        sumf -= dmin * sumi as f32;
+        let d = y.d * x.d.to_f32();
+        let dmin = -y.d * x.dmin.to_f32();
+        let (sc, pairs) = super::q4_k::scales_and_min_pairs(&x.scales, &y.bsums);
+        summs = dmin.mul_add(pairs.iter().sum::<i32>() as f32, summs);
+        let lanes = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc);
+        super::lanes::fma8(&mut acc, d, &lanes);
     }
-    for s in sums {
-        sumf += s;
+    super::lanes::hsum8(&acc) + summs
+}
+
+/// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
+/// tokens, see [`q8_k::tiled_step`]).
+pub fn vec_dot_tiled(w: &[BlockQ5K], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q5_K vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let (sc, pairs) = super::q4_k::scales_and_min_pairs(&x.scales, &y.bsums);
+        let s1: i32 = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc).iter().sum();
+        let s2: i32 = pairs.iter().sum();
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, Some((x.dmin.to_f32(), s2)), y.d);
     }
-    sumf
+    acc
 }
 
 #[cfg(test)]

@@ -59,6 +59,10 @@ impl BlockFormat for BlockQ6K {
     fn vec_dot(w: &[Self], a: &[Self::Activation]) -> f32 {
         vec_dot(w, a)
     }
+
+    fn vec_dot_tiled(w: &[Self], a: &[Self::Activation]) -> f32 {
+        vec_dot_tiled(w, a)
+    }
 }
 
 /// The 256 signed quants of a block (-32..31) in value order.
@@ -100,35 +104,38 @@ pub fn dequantize_row(blocks: &[BlockQ6K], out: &mut [f32]) {
     }
 }
 
-/// Scalar dot product of Q6_K weights with BlockQ8K activations, as ggml's
-/// `ggml_vec_dot_q6_K_q8_K_generic` (same integer sums, same f32 operations in the same
-/// order, so the result is bit-identical to it).
-///
-/// Per super-block: `d * y.d * sum_j scales[j] * (q6 . q8 over sub-block j)`.
-///
-/// Overflow bounds (|q8| <= 128, |q6| <= 32, |scale| <= 128): each product q8 * q6 fits i16
-/// (|.| <= 4096); each lane of `lanes` receives 32 of them times a scale,
-/// |lane| <= 32 * 128 * 4096 = 16_777_216 < 2^31.
+/// Dot product of Q6_K weights with Q8_K activations, in the float order of ggml's x86
+/// `ggml_vec_dot_q6_K_q8_K` (AVX2): the unsigned quants (0..63) go into the lanes of
+/// [`q8_k::k_lanes`], and lane `l` then loses `32 * (bsums[2l] * sc[2l] + bsums[2l+1] *
+/// sc[2l+1])`; `acc[l] = fma(d_a * d, lane, acc[l])`; `hsum8` at the end.
 pub fn vec_dot(w: &[BlockQ6K], a: &[q8_k::BlockQ8K]) -> f32 {
     assert_eq!(w.len(), a.len(), "Q6_K vec_dot: block count mismatch");
-    let mut sums = [0.0f32; 8];
+    let mut acc = [0.0f32; 8];
     for (x, y) in w.iter().zip(a) {
-        let aux8 = unpack_quants(x);
-        let mut lanes = [0i32; 8];
-        let groups = y.qs.chunks_exact(16).zip(aux8.chunks_exact(16));
-        for ((q8, a), &sc) in groups.zip(&x.scales) {
-            q8_k::acc16(&mut lanes, sc as i32, q8, a);
+        let q = unpack_quants(x).map(|v| v + 32);
+        let sc: [i32; 16] = x.scales.map(i32::from);
+        let mut lanes = q8_k::k_lanes(&q, &y.qs, &sc);
+        for (l, lane) in lanes.iter_mut().enumerate() {
+            let corr = i32::from(y.bsums[2 * l]) * sc[2 * l]
+                + i32::from(y.bsums[2 * l + 1]) * sc[2 * l + 1];
+            *lane -= corr << 5;
         }
-        let d = x.d.to_f32() * y.d;
-        for l in 0..8 {
-            sums[l] += d * lanes[l] as f32;
-        }
+        super::lanes::fma8(&mut acc, y.d * x.d.to_f32(), &lanes);
     }
-    let mut sumf = 0.0f32;
-    for s in sums {
-        sumf += s;
+    super::lanes::hsum8(&acc)
+}
+
+/// Dot product in the float order of ggml's tiled K-quant matmul (batches of 8 or more
+/// tokens, see [`q8_k::tiled_step`]).
+pub fn vec_dot_tiled(w: &[BlockQ6K], a: &[q8_k::BlockQ8K]) -> f32 {
+    assert_eq!(w.len(), a.len(), "Q6_K vec_dot: block count mismatch");
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        let sc: [i32; 16] = x.scales.map(i32::from);
+        let s1: i32 = q8_k::k_lanes(&unpack_quants(x), &y.qs, &sc).iter().sum();
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, None, y.d);
     }
-    sumf
+    acc
 }
 
 #[cfg(test)]

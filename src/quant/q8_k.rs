@@ -94,22 +94,34 @@ pub fn dequantize_row(blocks: &[BlockQ8K], out: &mut [f32]) {
     }
 }
 
-/// Shared by the K-quant dot products ([`super::q3_k`] .. [`super::q6_k`]), following ggml's
-/// scalar `*_q8_K_generic` kernels: adds `scale * q8[l] * w[l]` for the 16 values of one
-/// sub-block into eight i32 lanes, lane `l % 8`. ggml keeps these lanes (`aux32[8]`) and sums
-/// them to f32 only at the end of a super-block (`sums[l] += d * aux32[l]`), so keeping the
-/// same lanes reproduces its float rounding exactly.
+/// The eight i32 lanes ggml's x86 AVX2 K-quant kernels (`ggml_vec_dot_q*_K_q8_K`) build for
+/// one super-block: `maddubs` then `madd` with the scales put value `i` in lane
+/// `(i % 32) / 4`, multiplied by the scale of its 16-value group (`scale16[i / 16]`; for
+/// 32-value sub-blocks both halves carry the same scale). Each lane is converted to f32 on its
+/// own, so the split matters for the result, not only the total.
 ///
-/// Each product `q8[l] * w[l]` fits i16 (ggml's `aux16`) for the weight ranges used here
-/// (|w| <= 32); callers state the bound of their lanes.
+/// Overflow bound: |scale| <= 127, |w| <= 127, |a| <= 127 and 32 values per lane give
+/// |lane| < 2^26.
 #[inline]
-pub(crate) fn acc16(lanes: &mut [i32; 8], scale: i32, q8: &[i8], w: &[i8]) {
-    debug_assert!(q8.len() == 16 && w.len() == 16);
-    for (half_q8, half_w) in q8.chunks_exact(8).zip(w.chunks_exact(8)) {
-        for l in 0..8 {
-            lanes[l] += scale * (half_q8[l] as i32 * half_w[l] as i32);
-        }
+pub(crate) fn k_lanes(w: &[i8; QK_K], a: &[i8; QK_K], scale16: &[i32; 16]) -> [i32; 8] {
+    let mut lanes = [0i32; 8];
+    for (i, (&w, &a)) in w.iter().zip(a).enumerate() {
+        lanes[(i % 32) / 4] += scale16[i / 16] * (i32::from(w) * i32::from(a));
     }
+    lanes
+}
+
+/// One super-block's term in ggml's tiled K-quant matmul (`ggml-cpu/tiled`, AVX2), which
+/// llama.cpp uses for K-quant weights once a batch has 8 or more tokens: with `s1` the exact
+/// integer `sum(scale * w * a)` and `s2` the exact `sum(min * bsum)` of the block,
+/// `res = fma(-dmin, s2, d * s1)` and `acc = fma(res, d_a, acc)`, the blocks taken in order.
+#[inline]
+pub(crate) fn tiled_step(acc: f32, d: f32, s1: i32, min: Option<(f32, i32)>, d_a: f32) -> f32 {
+    let mut res = d * s1 as f32;
+    if let Some((dmin, s2)) = min {
+        res = (-dmin).mul_add(s2 as f32, res);
+    }
+    res.mul_add(d_a, acc)
 }
 
 /// Helpers for the unit tests of the formats that pair with Q8_K.
