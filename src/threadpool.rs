@@ -107,8 +107,17 @@ impl ThreadPool {
             inner.wake.notify_all();
         }
         work(inner, f);
+        // Wait for the workers. Spinning is right when they run on their own cores; when the
+        // machine is oversubscribed a worker may be descheduled, and then yielding our time
+        // slice lets it finish instead of burning the slice it needs.
+        let mut spins = 0u32;
         while inner.pending.load(Ordering::Acquire) != 0 {
-            std::hint::spin_loop();
+            if spins < 4_000 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
 }

@@ -16,14 +16,24 @@ fn gemma_perplexity_matches_llama_cpp() {
         .args(["-c", "256", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ppl = v["ppl"].as_f64().unwrap();
     assert_eq!(v["chunks"], 29);
     assert_eq!(v["tokens_scored"], 3683);
     let rel = (ppl - 16.4296).abs() / 16.4296;
-    eprintln!("perplexity {ppl:.4} (llama.cpp 16.4296, {:.3} %)", rel * 100.0);
-    assert!(rel < 0.005, "perplexity {ppl} is not within 0.5 % of 16.4296");
+    eprintln!(
+        "perplexity {ppl:.4} (llama.cpp 16.4296, {:.3} %)",
+        rel * 100.0
+    );
+    assert!(
+        rel < 0.005,
+        "perplexity {ppl} is not within 0.5 % of 16.4296"
+    );
     assert!(v["ppl_stderr"].as_f64().unwrap() > 0.0);
 }
 
