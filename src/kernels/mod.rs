@@ -1,11 +1,59 @@
 //! Matrix-vector products over quantized weights: the one seam between the forward pass and
-//! the block-format kernels.
+//! the block-format kernels, and the kernel table chosen once at run time.
 //!
-//! `matvec(out, weight_bytes, ty, act)` computes `out[r] = dot(row r of the weight, act)` where
-//! `act` is the activation already quantized to `ty.vec_dot_type()`. The dispatch on the
-//! weight type happens once per call; the inner loop calls the format's dot product per row.
+//! `matvec(out, ty, weight_bytes, act)` computes `out[r] = dot(row r of the weight, act)` where
+//! `act` is the activation already quantized to `ty.vec_dot_type()` (by [`quantize_for`]).
+//!
+//! # The kernel table
+//!
+//! [`Kernels`] holds one dot-product function pointer per weight type and the Q8_0/Q8_K
+//! activation quantizers for one instruction set. It is filled once (memchr's dispatch, ggml's
+//! CPU feature scores): [`Kernels::get`] detects the best instruction set the CPU has with
+//! `is_x86_feature_detected!` / `is_aarch64_feature_detected!` and keeps the table in a
+//! `OnceLock`, so one binary runs everywhere with no build flags. Tests and benchmarks get
+//! every variant the host supports from [`Kernels::all`] ([`Kernels::scalar`],
+//! [`Kernels::avx2`], [`Kernels::neon`], [`Kernels::neon_dotprod`]).
+//!
+//! Where the kernels live (a reader finds "the Q4_K dot product for AVX2" by path):
+//!
+//! ```text
+//! src/quant/<fmt>.rs                   the scalar reference (the specification), always built
+//! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
+//! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
+//! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot` (vmull/vpadal) and
+//!                                      `vec_dot_dotprod` (sdot) per format
+//! ```
+//!
+//! Every SIMD kernel is compared with the scalar reference in `tests/kernels.rs`; the
+//! activation quantizers must produce byte-identical blocks (the goldens depend on them).
+//!
+//! The environment variable `FERRITE_KERNELS` (`scalar`, `avx2`, `neon`, `dotprod`) forces a
+//! table for the whole process when the CPU supports it (for debugging a kernel and for
+//! side-by-side comparisons); otherwise it is ignored.
 
-use crate::quant::{self, BlockFormat, GgmlType};
+#![deny(unsafe_op_in_unsafe_fn)]
+// Rust 1.87 made most `std::arch` intrinsics safe to call inside a `#[target_feature]`
+// function with the same features; before it they are `unsafe`. The kernels keep their
+// `unsafe` blocks (each with its SAFETY line) so that they build on the crate's declared
+// rust-version too; on newer compilers some of those blocks hold no unsafe operation.
+#![allow(unused_unsafe)]
+
+use std::sync::OnceLock;
+
+use crate::quant::{
+    self,
+    q8_0::{BlockQ8_0, BlockQ8_1},
+    q8_k::BlockQ8K,
+    BlockFormat, DotOrder, GgmlType, LayoutError,
+};
+
+pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
 
 /// A byte buffer aligned to 8 bytes, for quantized activations (Q8_K blocks hold an f32, so a
 /// plain `Vec<u8>` would not do).
@@ -41,58 +89,603 @@ fn words_as_bytes_mut(w: &mut [u64]) -> &mut [u8] {
 // SAFETY: u64 is a primitive integer: every bit pattern valid, no padding.
 unsafe impl quant::Pod for u64 {}
 
-/// Quantizes `x` for multiplication with weights of type `w_ty`; returns the bytes used.
-pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
-    let aty = w_ty.vec_dot_type();
-    let len = aty
-        .row_bytes(x.len())
-        .expect("activation length is a multiple of the block size (checked at load)");
-    let dst = buf.bytes_mut(len);
-    quant::quantize_activation_x86(aty, x, dst)
-        .expect("activation buffer sized at session creation");
-    &*dst
+/// An instruction set a kernel table is written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// The scalar reference (`src/quant/`): always available.
+    Scalar,
+    /// x86_64 AVX2 + FMA + F16C (every AVX2 CPU has FMA and F16C in practice; all three are
+    /// checked).
+    Avx2,
+    /// aarch64 NEON (Advanced SIMD), integer dot products with `vmull`/`vpadal` (Pi 4).
+    Neon,
+    /// aarch64 NEON with the dot-product extension: `sdot` (Pi 5).
+    NeonDotprod,
 }
 
-fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], order: quant::DotOrder) {
-    let blocks: &[B] = quant::cast_blocks(w).expect("weight bytes validated at load");
-    let acts: &[B::Activation] = quant::cast_blocks(act).expect("activation bytes aligned");
-    let per_row = blocks.len() / out.len();
-    for (o, row) in out.iter_mut().zip(blocks.chunks_exact(per_row)) {
-        *o = match order {
-            quant::DotOrder::VecDot => B::vec_dot(row, acts),
-            quant::DotOrder::Tiled => B::vec_dot_tiled(row, acts),
-            quant::DotOrder::Llamafile => B::vec_dot_llamafile(row, acts),
-            quant::DotOrder::RepackedGemm => B::vec_dot_repacked(row, acts, true),
-            quant::DotOrder::RepackedGemv => B::vec_dot_repacked(row, acts, false),
+impl Isa {
+    /// The short name used by `FERRITE_KERNELS`, the benchmarks and the test messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
+            Isa::NeonDotprod => "dotprod",
+        }
+    }
+}
+
+/// A type-erased dot-product kernel: `n` weight blocks at `w` times the activation blocks
+/// covering the same values at `a` (`n * BLOCK / ACT_BLOCK` of them).
+///
+/// # Safety
+/// `w` and `a` must point to that many valid, aligned blocks of the kernel's weight and
+/// activation types, and the CPU must support the instruction set of the table the pointer
+/// came from.
+pub(crate) type VecDotFn = unsafe fn(n: usize, w: *const u8, a: *const u8) -> f32;
+
+/// An activation quantizer into Q8_0 blocks (`x.len() == out.len() * 32`), with the
+/// semantics of ggml's x86 `quantize_row_q8_0` ([`quant::q8_0::quantize_row_x86`]).
+///
+/// # Safety
+/// The CPU must support the instruction set of the table the pointer came from.
+pub(crate) type QuantizeQ8_0Fn = unsafe fn(x: &[f32], out: &mut [BlockQ8_0]);
+
+/// An activation quantizer into Q8_1 blocks (`x.len() == out.len() * 32`), with the
+/// semantics of ggml's x86 `quantize_row_q8_1` ([`quant::q8_0::quantize_row_q8_1_x86`]).
+///
+/// # Safety
+/// As [`QuantizeQ8_0Fn`].
+pub(crate) type QuantizeQ8_1Fn = unsafe fn(x: &[f32], out: &mut [BlockQ8_1]);
+
+/// An activation quantizer into Q8_K blocks (`x.len() == out.len() * 256`).
+///
+/// # Safety
+/// As [`QuantizeQ8_0Fn`].
+pub(crate) type QuantizeQ8KFn = unsafe fn(x: &[f32], out: &mut [BlockQ8K]);
+
+/// The weight types with a kernel, in table order.
+pub const TYPES: [GgmlType; 15] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+    GgmlType::IQ4_NL,
+    GgmlType::IQ4_XS,
+];
+
+/// The float orders a table has kernels for, in table order (see [`DotOrder`]).
+pub const ORDERS: [DotOrder; 5] = [
+    DotOrder::VecDot,
+    DotOrder::Tiled,
+    DotOrder::Llamafile,
+    DotOrder::RepackedGemm,
+    DotOrder::RepackedGemv,
+];
+
+/// The index of `ty` in [`TYPES`] (and in a table's rows of kernels).
+fn slot(ty: GgmlType) -> Option<usize> {
+    TYPES.iter().position(|&t| t == ty)
+}
+
+/// The index of `order` in [`ORDERS`].
+fn order_slot(order: DotOrder) -> usize {
+    match order {
+        DotOrder::VecDot => 0,
+        DotOrder::Tiled => 1,
+        DotOrder::Llamafile => 2,
+        DotOrder::RepackedGemm => 3,
+        DotOrder::RepackedGemv => 4,
+    }
+}
+
+/// Builds a [`VecDotFn`] from a typed kernel `fn(&[B], &[B::Activation]) -> f32` (safe or
+/// `unsafe`, e.g. a `#[target_feature]` function).
+macro_rules! erase_dot {
+    ($B:ty, $f:path) => {{
+        /// # Safety
+        /// As [`crate::kernels::VecDotFn`].
+        #[allow(unused_unsafe)]
+        unsafe fn erased(n: usize, w: *const u8, a: *const u8) -> f32 {
+            use $crate::quant::BlockFormat;
+            let n_act = n * <$B as BlockFormat>::BLOCK / <$B as BlockFormat>::ACT_BLOCK;
+            // SAFETY: the caller guarantees `n` valid aligned weight blocks at `w` and `n_act`
+            // activation blocks at `a`, and the CPU features of this table (the contract of
+            // `VecDotFn`); the slices live only for this call.
+            unsafe {
+                let w = std::slice::from_raw_parts(w as *const $B, n);
+                let a =
+                    std::slice::from_raw_parts(a as *const <$B as BlockFormat>::Activation, n_act);
+                $f(w, a)
+            }
+        }
+        erased as $crate::kernels::VecDotFn
+    }};
+}
+pub(crate) use erase_dot;
+
+/// Runs `$e` with `$B` bound to the block type of `$ty`; `None` for a type without a kernel.
+macro_rules! with_type {
+    ($ty:expr, $B:ident => $e:expr) => {{
+        use $crate::quant::{
+            iq4_nl, iq4_xs, q2_k, q3_k, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, GgmlType,
         };
+        match $ty {
+            GgmlType::F32 => {
+                type $B = core::primitive::f32;
+                Some($e)
+            }
+            GgmlType::F16 => {
+                type $B = half::f16;
+                Some($e)
+            }
+            GgmlType::BF16 => {
+                type $B = half::bf16;
+                Some($e)
+            }
+            GgmlType::Q4_0 => {
+                type $B = q4_0::BlockQ4_0;
+                Some($e)
+            }
+            GgmlType::Q4_1 => {
+                type $B = q4_1::BlockQ4_1;
+                Some($e)
+            }
+            GgmlType::Q5_0 => {
+                type $B = q5_0::BlockQ5_0;
+                Some($e)
+            }
+            GgmlType::Q5_1 => {
+                type $B = q5_1::BlockQ5_1;
+                Some($e)
+            }
+            GgmlType::Q8_0 => {
+                type $B = q8_0::BlockQ8_0;
+                Some($e)
+            }
+            GgmlType::Q2_K => {
+                type $B = q2_k::BlockQ2K;
+                Some($e)
+            }
+            GgmlType::Q3_K => {
+                type $B = q3_k::BlockQ3K;
+                Some($e)
+            }
+            GgmlType::Q4_K => {
+                type $B = q4_k::BlockQ4K;
+                Some($e)
+            }
+            GgmlType::Q5_K => {
+                type $B = q5_k::BlockQ5K;
+                Some($e)
+            }
+            GgmlType::Q6_K => {
+                type $B = q6_k::BlockQ6K;
+                Some($e)
+            }
+            GgmlType::IQ4_NL => {
+                type $B = iq4_nl::BlockIQ4NL;
+                Some($e)
+            }
+            GgmlType::IQ4_XS => {
+                type $B = iq4_xs::BlockIQ4XS;
+                Some($e)
+            }
+            _ => None,
+        }
+    }};
+}
+
+/// The scalar reference of one float order, type-erased: the [`BlockFormat`] method of that
+/// order (`O` is the index in [`ORDERS`]).
+///
+/// # Safety
+/// As [`VecDotFn`] (the scalar code runs on every CPU).
+unsafe fn reference_dot<B: BlockFormat, const O: usize>(
+    n: usize,
+    w: *const u8,
+    a: *const u8,
+) -> f32 {
+    let n_act = n * B::BLOCK / B::ACT_BLOCK;
+    // SAFETY: the caller guarantees `n` valid aligned weight blocks at `w` and `n_act`
+    // activation blocks at `a` (the contract of `VecDotFn`); the slices live only for this
+    // call.
+    let (w, a) = unsafe {
+        (
+            std::slice::from_raw_parts(w as *const B, n),
+            std::slice::from_raw_parts(a as *const B::Activation, n_act),
+        )
+    };
+    match O {
+        0 => B::vec_dot(w, a),
+        1 => B::vec_dot_tiled(w, a),
+        2 => B::vec_dot_llamafile(w, a),
+        3 => B::vec_dot_repacked(w, a, true),
+        _ => B::vec_dot_repacked(w, a, false),
     }
 }
 
-/// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows).
-/// `act` must be in `ty.vec_dot_type()` format with as many values as a row.
+/// The scalar reference kernel of `ty` (a type in [`TYPES`]) in `order`, type-erased.
+pub(crate) fn reference_dot_fn(ty: GgmlType, order: DotOrder) -> VecDotFn {
+    with_type!(ty, B => match order_slot(order) {
+        0 => reference_dot::<B, 0> as VecDotFn,
+        1 => reference_dot::<B, 1> as VecDotFn,
+        2 => reference_dot::<B, 2> as VecDotFn,
+        3 => reference_dot::<B, 3> as VecDotFn,
+        _ => reference_dot::<B, 4> as VecDotFn,
+    })
+    .unwrap_or_else(|| unreachable!("type {ty} has no kernel"))
+}
+
+/// One instruction set's kernels: a dot product per weight type and the activation
+/// quantizers. Obtain one from [`Kernels::get`] (the process-wide choice) or from the
+/// constructors, which return `None` when the CPU lacks the instruction set; a value of this
+/// type is therefore proof that its kernels may run on this CPU.
+///
+/// For every weight type and every float order ([`DotOrder`]) the table holds the SIMD kernel
+/// when there is one bit-identical to the scalar reference of that order (tested in
+/// `tests/kernels.rs`), and the scalar reference otherwise: correct first, then fast.
+#[derive(Clone, Copy)]
+pub struct Kernels {
+    isa: Isa,
+    /// `dots[order_slot(o)][slot(ty)]`.
+    dots: [[VecDotFn; TYPES.len()]; ORDERS.len()],
+    /// Which entries of `dots` are SIMD kernels (the rest are the scalar reference).
+    simd: [[bool; TYPES.len()]; ORDERS.len()],
+    quantize_q8_0: QuantizeQ8_0Fn,
+    quantize_q8_1: QuantizeQ8_1Fn,
+    quantize_q8_k: QuantizeQ8KFn,
+}
+
+/// The activation quantizers of one instruction set.
+pub(crate) struct Quantizers {
+    pub q8_0: QuantizeQ8_0Fn,
+    pub q8_1: QuantizeQ8_1Fn,
+    pub q8_k: QuantizeQ8KFn,
+}
+
+impl std::fmt::Debug for Kernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernels").field("isa", &self.isa).finish()
+    }
+}
+
+static SELECTED: OnceLock<Kernels> = OnceLock::new();
+
+impl Kernels {
+    /// A table of `isa`: `simd(ty, order)` gives the instruction set's kernel where it has one
+    /// (bit-identical to the reference of that order), the scalar reference fills the rest.
+    pub(crate) fn build(
+        isa: Isa,
+        simd: impl Fn(GgmlType, DotOrder) -> Option<VecDotFn>,
+        q: Quantizers,
+    ) -> Kernels {
+        let mut dots = [[reference_dot_fn(TYPES[0], ORDERS[0]); TYPES.len()]; ORDERS.len()];
+        let mut is_simd = [[false; TYPES.len()]; ORDERS.len()];
+        for (o, &order) in ORDERS.iter().enumerate() {
+            for (t, &ty) in TYPES.iter().enumerate() {
+                match simd(ty, order) {
+                    Some(f) => {
+                        dots[o][t] = f;
+                        is_simd[o][t] = true;
+                    }
+                    None => dots[o][t] = reference_dot_fn(ty, order),
+                }
+            }
+        }
+        Kernels {
+            isa,
+            dots,
+            simd: is_simd,
+            quantize_q8_0: q.q8_0,
+            quantize_q8_1: q.q8_1,
+            quantize_q8_k: q.q8_k,
+        }
+    }
+
+    /// Whether this table runs a SIMD kernel (rather than the scalar reference) for weights
+    /// of type `ty` in `order`.
+    pub fn is_simd(&self, ty: GgmlType, order: DotOrder) -> bool {
+        slot(ty).is_some_and(|t| self.simd[order_slot(order)][t])
+    }
+
+    /// The scalar reference kernels (`src/quant/`), available everywhere.
+    pub fn scalar() -> Kernels {
+        scalar::table()
+    }
+
+    /// The AVX2 + FMA + F16C kernels, if this CPU has all three.
+    pub fn avx2() -> Option<Kernels> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
+                // Detected above: the table's contract holds.
+                return Some(x86_64::avx2::table());
+            }
+        }
+        None
+    }
+
+    /// The plain NEON kernels (`vmull`/`vpadal` integer dot products), if this CPU has NEON.
+    pub fn neon() -> Option<Kernels> {
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                return Some(aarch64::neon::table(false));
+            }
+        }
+        None
+    }
+
+    /// The NEON kernels that use the dot-product extension (`sdot`), if this CPU has it.
+    pub fn neon_dotprod() -> Option<Kernels> {
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon")
+                && std::arch::is_aarch64_feature_detected!("dotprod")
+            {
+                return Some(aarch64::neon::table(true));
+            }
+        }
+        None
+    }
+
+    /// Every table this CPU supports, the scalar reference first and the best last.
+    pub fn all() -> Vec<Kernels> {
+        let mut v = vec![Kernels::scalar()];
+        v.extend(Kernels::avx2());
+        v.extend(Kernels::neon());
+        v.extend(Kernels::neon_dotprod());
+        v
+    }
+
+    /// The best table for this CPU.
+    pub fn best() -> Kernels {
+        Kernels::all()
+            .pop()
+            .expect("the scalar table is always there")
+    }
+
+    /// The process-wide table, chosen on first use: the best this CPU supports, or the one
+    /// named by `FERRITE_KERNELS` when it is available.
+    pub fn get() -> &'static Kernels {
+        SELECTED.get_or_init(|| {
+            let all = Kernels::all();
+            let forced = std::env::var("FERRITE_KERNELS").ok();
+            forced
+                .and_then(|name| all.iter().copied().find(|k| k.isa.name() == name))
+                .unwrap_or_else(|| *all.last().expect("the scalar table is always there"))
+        })
+    }
+
+    /// The instruction set of this table.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// The instruction set's name (`scalar`, `avx2`, `neon`, `dotprod`).
+    pub fn name(&self) -> &'static str {
+        self.isa.name()
+    }
+
+    fn dot_fn(&self, ty: GgmlType, order: DotOrder) -> VecDotFn {
+        match slot(ty) {
+            Some(i) => self.dots[order_slot(order)][i],
+            None => panic!("no kernel for type {ty}: refused at load"),
+        }
+    }
+
+    /// The dot product of one weight row of type `ty` with an activation row in
+    /// `ty.vec_dot_type()` format covering the same values, in ggml's `vec_dot` order (the
+    /// counterpart of the scalar [`quant::vec_dot`], with this table's kernel).
+    pub fn vec_dot(&self, ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, LayoutError> {
+        self.vec_dot_order(ty, DotOrder::VecDot, w, a)
+    }
+
+    /// [`Kernels::vec_dot`] in the float order `order` (the counterpart of the
+    /// [`BlockFormat`] method of that order).
+    pub fn vec_dot_order(
+        &self,
+        ty: GgmlType,
+        order: DotOrder,
+        w: &[u8],
+        a: &[u8],
+    ) -> Result<f32, LayoutError> {
+        let f = slot(ty)
+            .map(|i| self.dots[order_slot(order)][i])
+            .ok_or(LayoutError)?;
+        let (n_w, n_a) = with_type!(ty, B => layout::<B>(w, a))
+            .flatten()
+            .ok_or(LayoutError)?;
+        if with_type!(ty, B => n_w * B::BLOCK != n_a * B::ACT_BLOCK).unwrap_or(true) {
+            return Err(LayoutError);
+        }
+        // SAFETY: `layout` checked that `w` holds `n_w` aligned blocks of the weight type and
+        // `a` the matching activation blocks (lengths checked just above); `self` exists only
+        // if the CPU supports its kernels.
+        Ok(unsafe { f(n_w, w.as_ptr(), a.as_ptr()) })
+    }
+
+    /// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()`
+    /// rows). `act` must be in `ty.vec_dot_type()` format with as many values as a row.
+    ///
+    /// The whole weight and the activation are checked once (length and alignment); the row
+    /// loop then calls the kernel with no further checks.
+    ///
+    /// # Panics
+    /// If the lengths do not describe `out.len()` rows of `act`'s length (checked at load and
+    /// session creation, so a panic here is a bug), or `ty` has no kernel.
+    pub fn matvec(&self, out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
+        self.matvec_order(out, ty, w, act, DotOrder::VecDot)
+    }
+
+    /// [`Kernels::matvec`] in the float order `order` (see [`DotOrder`]).
+    ///
+    /// # Panics
+    /// As [`Kernels::matvec`].
+    pub fn matvec_order(
+        &self,
+        out: &mut [f32],
+        ty: GgmlType,
+        w: &[u8],
+        act: &[u8],
+        order: DotOrder,
+    ) {
+        let f = self.dot_fn(ty, order);
+        let (n_w, n_a) = with_type!(ty, B => layout::<B>(w, act))
+            .flatten()
+            .expect("weight and activation bytes are whole aligned blocks (checked at load)");
+        let (block, act_block, size) = with_type!(ty, B => (B::BLOCK, B::ACT_BLOCK,
+            std::mem::size_of::<B>()))
+        .expect("type has a kernel");
+        let rows = out.len();
+        let per_row = (n_a * act_block) / block;
+        assert!(
+            per_row * block == n_a * act_block && n_w == rows * per_row,
+            "matvec {ty}: {n_w} weight blocks are not {rows} rows of {per_row}"
+        );
+        let w = w.as_ptr();
+        let a = act.as_ptr();
+        for (r, o) in out.iter_mut().enumerate() {
+            // SAFETY: row r is blocks r * per_row .. (r + 1) * per_row of the `n_w` blocks
+            // checked above (aligned: every block starts a multiple of the block size past the
+            // aligned start), `a` holds the `n_a` matching activation blocks, and `self`
+            // exists only if the CPU supports its kernels.
+            *o = unsafe { f(per_row, w.add(r * per_row * size), a) };
+        }
+    }
+
+    /// Quantizes activations `x` into `dst` in the format `ty` as llama.cpp does on x86-64
+    /// (the counterpart of [`quant::quantize_activation_x86`]; Q8_0, Q8_1 and Q8_K use this
+    /// table's quantizers, which give the same bytes as the scalar ones).
+    pub fn quantize_activation(
+        &self,
+        ty: GgmlType,
+        x: &[f32],
+        dst: &mut [u8],
+    ) -> Result<(), LayoutError> {
+        if ty.row_bytes(x.len()) != Some(dst.len()) {
+            return Err(LayoutError);
+        }
+        match ty {
+            GgmlType::Q8_0 => {
+                let out = quant::cast_blocks_mut(dst).ok_or(LayoutError)?;
+                self.quantize_q8_0(x, out);
+                Ok(())
+            }
+            GgmlType::Q8_1 => {
+                let out = quant::cast_blocks_mut(dst).ok_or(LayoutError)?;
+                self.quantize_q8_1(x, out);
+                Ok(())
+            }
+            GgmlType::Q8_K => {
+                let out = quant::cast_blocks_mut(dst).ok_or(LayoutError)?;
+                self.quantize_q8_k(x, out);
+                Ok(())
+            }
+            _ => quant::quantize_activation_x86(ty, x, dst),
+        }
+    }
+
+    /// Quantizes `x` into Q8_0 blocks with this table's quantizer (bytes identical to
+    /// [`quant::q8_0::quantize_row_x86`], ggml's x86 quantizer).
+    pub fn quantize_q8_0(&self, x: &[f32], out: &mut [BlockQ8_0]) {
+        assert_eq!(x.len(), out.len() * 32, "Q8_0 quantize: length mismatch");
+        // SAFETY: `self` exists only if the CPU supports its kernels.
+        unsafe { (self.quantize_q8_0)(x, out) }
+    }
+
+    /// Quantizes `x` into Q8_1 blocks with this table's quantizer (bytes identical to
+    /// [`quant::q8_0::quantize_row_q8_1_x86`]).
+    pub fn quantize_q8_1(&self, x: &[f32], out: &mut [BlockQ8_1]) {
+        assert_eq!(x.len(), out.len() * 32, "Q8_1 quantize: length mismatch");
+        // SAFETY: `self` exists only if the CPU supports its kernels.
+        unsafe { (self.quantize_q8_1)(x, out) }
+    }
+
+    /// Quantizes `x` into Q8_K blocks with this table's quantizer (bytes identical to
+    /// [`quant::q8_k::quantize_row`]).
+    pub fn quantize_q8_k(&self, x: &[f32], out: &mut [BlockQ8K]) {
+        assert_eq!(x.len(), out.len() * 256, "Q8_K quantize: length mismatch");
+        // SAFETY: `self` exists only if the CPU supports its kernels.
+        unsafe { (self.quantize_q8_k)(x, out) }
+    }
+
+    /// Quantizes `x` for multiplication with weights of type `w_ty`; returns the bytes used.
+    pub fn quantize_for<'a>(&self, w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
+        let aty = w_ty.vec_dot_type();
+        let len = aty
+            .row_bytes(x.len())
+            .expect("activation length is a multiple of the block size (checked at load)");
+        let dst = buf.bytes_mut(len);
+        self.quantize_activation(aty, x, dst)
+            .expect("activation buffer sized at session creation");
+        &*dst
+    }
+}
+
+/// The block counts of `w` (weight blocks of `B`) and `a` (its activation blocks), if both are
+/// whole numbers of aligned blocks.
+fn layout<B: BlockFormat>(w: &[u8], a: &[u8]) -> Option<(usize, usize)> {
+    let wb = quant::cast_blocks::<B>(w)?;
+    let ab = quant::cast_blocks::<B::Activation>(a)?;
+    Some((wb.len(), ab.len()))
+}
+
+// ---- shared by the SIMD kernels -------------------------------------------------------------
+
+const K4MASK1: u32 = 0x3f3f_3f3f;
+const K4MASK2: u32 = 0x0f0f_0f0f;
+const K4MASK3: u32 = 0x0303_0303;
+
+/// The 8 six-bit scales (bytes 0..8) and 8 six-bit minimums (bytes 8..16) of a Q4_K/Q5_K
+/// block, unpacked from the 12 packed bytes with ggml's `utmp` word trick (the packing is
+/// described in `crate::quant::q4_k`; `scale_min_k4` there is the one-at-a-time version).
+#[inline]
+pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
+    let word =
+        |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);
+    let (u0, u1, u2) = (word(0), word(4), word(8));
+    [
+        // scales 0..4: the low 6 bits of bytes 0..4
+        u0 & K4MASK1,
+        // scales 4..8: low nibbles of bytes 8..12, top bits from bits 7:6 of bytes 0..4
+        (u2 & K4MASK2) | (((u0 >> 6) & K4MASK3) << 4),
+        // mins 0..4: the low 6 bits of bytes 4..8
+        u1 & K4MASK1,
+        // mins 4..8: high nibbles of bytes 8..12, top bits from bits 7:6 of bytes 4..8
+        ((u2 >> 4) & K4MASK2) | (((u1 >> 6) & K4MASK3) << 4),
+    ]
+}
+
+/// Quantizes `x` for multiplication with weights of type `w_ty` with the process-wide table
+/// ([`Kernels::get`]) as llama.cpp does on x86-64 ([`quant::quantize_activation_x86`]);
+/// returns the bytes used.
+pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
+    Kernels::get().quantize_for(w_ty, x, buf)
+}
+
+/// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows) in
+/// the float order of ggml's `vec_dot` ([`quant::DotOrder::VecDot`]), with the process-wide
+/// table. `act` must be in `ty.vec_dot_type()` format with as many values as a row.
 pub fn matvec(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
-    matvec_order(out, ty, w, act, quant::DotOrder::VecDot)
+    Kernels::get().matvec(out, ty, w, act)
 }
 
-/// [`matvec`] with the float order of one of ggml's kernels (see [`quant::DotOrder`]).
-pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: quant::DotOrder) {
-    use quant::*;
-    match ty {
-        GgmlType::F32 => matvec_as::<f32>(out, w, act, order),
-        GgmlType::F16 => matvec_as::<half::f16>(out, w, act, order),
-        GgmlType::BF16 => matvec_as::<half::bf16>(out, w, act, order),
-        GgmlType::Q4_0 => matvec_as::<q4_0::BlockQ4_0>(out, w, act, order),
-        GgmlType::Q4_1 => matvec_as::<q4_1::BlockQ4_1>(out, w, act, order),
-        GgmlType::Q5_0 => matvec_as::<q5_0::BlockQ5_0>(out, w, act, order),
-        GgmlType::Q5_1 => matvec_as::<q5_1::BlockQ5_1>(out, w, act, order),
-        GgmlType::Q8_0 => matvec_as::<q8_0::BlockQ8_0>(out, w, act, order),
-        GgmlType::Q2_K => matvec_as::<q2_k::BlockQ2K>(out, w, act, order),
-        GgmlType::Q3_K => matvec_as::<q3_k::BlockQ3K>(out, w, act, order),
-        GgmlType::Q4_K => matvec_as::<q4_k::BlockQ4K>(out, w, act, order),
-        GgmlType::Q5_K => matvec_as::<q5_k::BlockQ5K>(out, w, act, order),
-        GgmlType::Q6_K => matvec_as::<q6_k::BlockQ6K>(out, w, act, order),
-        GgmlType::IQ4_NL => matvec_as::<iq4_nl::BlockIQ4NL>(out, w, act, order),
-        GgmlType::IQ4_XS => matvec_as::<iq4_xs::BlockIQ4XS>(out, w, act, order),
-        other => unreachable!("type {other} is refused at load"),
-    }
+/// [`matvec`] in the float order of one of ggml's kernels (see [`quant::DotOrder`]), with the
+/// process-wide table.
+pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: DotOrder) {
+    Kernels::get().matvec_order(out, ty, w, act, order)
 }

@@ -1,0 +1,115 @@
+//! Q6_K on AVX2: the dot products with Q8_K activations in ggml's `vec_dot` and tiled
+//! orders, sharing the integer work ([`block_lanes`]).
+
+use std::arch::x86_64::*;
+
+use super::{f16_to_f32, hsum_i32, hsum_ps};
+use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
+
+/// The eight exact i32 lanes of one super-block as ggml's AVX2 `ggml_vec_dot_q6_K_q8_K` and
+/// the reference [`crate::quant::q6_k::vec_dot`] build them: the unsigned quants (0..=63) in
+/// the lanes of `crate::quant::q8_k::k_lanes` (each product times its 16-value group's
+/// scale), and lane `l` less `32 * (bsums[2l] * sc[2l] + bsums[2l + 1] * sc[2l + 1])`.
+///
+/// Bounds: `maddubs` pairs are below 2 * 63 * 127 = 16002; times an i8 scale in `madd`, and
+/// eight 32-value runs per lane, |lane| < 2^25.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_lanes(x: &BlockQ6K, y: &BlockQ8K) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only (32-byte runs inside `ql`, `qh`, `y.qs`; the 16 scales and 16 bsums).
+    unsafe {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m2 = _mm256_set1_epi8(3);
+        let scales = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            let ql = x.ql.as_ptr().add(64 * h);
+            let qh = ld32(x.qh.as_ptr().add(32 * h));
+            let (b1, b2) = (ld32(ql), ld32(ql.add(32)));
+            let q = [
+                _mm256_or_si256(
+                    _mm256_and_si256(b1, m4),
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(qh, m2)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(b2, m4),
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<2>(qh), m2)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(b1), m4),
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<4>(qh), m2)),
+                ),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(b2), m4),
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(_mm256_srli_epi16::<6>(qh), m2)),
+                ),
+            ];
+            for (k, &q) in q.iter().enumerate() {
+                let run = 4 * h + k; // values 32 * run .. 32 * run + 32
+                let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
+                // i16 scales: groups 2 * run (low half) and 2 * run + 1 (high half).
+                let g = (2 * run) as i64;
+                let ctrl =
+                    _mm_set_epi64x((g + 1) * 0x0101_0101_0101_0101, g * 0x0101_0101_0101_0101);
+                let sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, ctrl));
+                let p = _mm256_madd_epi16(sc, _mm256_maddubs_epi16(q, q8));
+                sumi = _mm256_add_epi32(sumi, p);
+            }
+        }
+        let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+        let corr = _mm256_madd_epi16(bs, _mm256_cvtepi8_epi16(scales));
+        _mm256_sub_epi32(sumi, _mm256_slli_epi32::<5>(corr))
+    }
+}
+
+/// 32 bytes from `p` (unaligned).
+///
+/// # Safety
+/// The CPU must support AVX2; `p` must be valid for reading 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn ld32(p: *const u8) -> __m256i {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_loadu_si256(p as *const __m256i) }
+}
+
+/// Bit-identical to [`crate::quant::q6_k::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q6_K_q8_K`):
+/// `acc = fma(d_a * d, lanes, acc)`, `hsum_float_8` at the end.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc);
+        }
+        hsum_ps(acc)
+    }
+}
+
+/// Bit-identical to [`crate::quant::q6_k::vec_dot_tiled`] (ggml's tiled K-quant matmul):
+/// `acc = fma(d * s1, d_a, acc)` per super-block, `s1` the exact sum of its lanes.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let s1 = hsum_i32(block_lanes(x, y));
+            acc = (f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc);
+        }
+        acc
+    }
+}

@@ -1,0 +1,186 @@
+//! Q8_0 on AVX2: the dot product with Q8_0 activations, and the Q8_0 and Q8_1 activation
+//! quantizers of ggml's x86 build.
+
+use std::arch::x86_64::*;
+
+use half::f16;
+
+use super::{f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs};
+use crate::quant::q8_0::{self as reference, BlockQ8_0, BlockQ8_1};
+
+/// Dot product of Q8_0 weights with Q8_0 activations, bit-identical to the reference
+/// [`crate::quant::q8_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`): per block the eight
+/// exact i32 lane sums of [`mul_sum_i8_pairs`] (|lane| <= 4 * 128 * 127), converted to f32 and
+/// `acc = fma(d_w * d_a, lanes, acc)`; `hsum_float_8` at the end.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));
+            let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(load32(&x.qs), load32(&y.qs)));
+            acc = _mm256_fmadd_ps(d, q, acc);
+        }
+        hsum_ps(acc)
+    }
+}
+
+/// The 32 values of a block times `127 / amax`, rounded half to even, as 32 i8 (ggml's AVX2
+/// `quantize_row_q8_0` step), and `amax`; `None` when the block holds a non-finite value or
+/// `127 / amax` overflows (the reference's saturating conversions differ from the vector
+/// ones there: the caller hands such a block to the reference).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_block(xb: &[f32]) -> Option<(__m256i, f32)> {
+    debug_assert_eq!(xb.len(), 32);
+    // SAFETY: the CPU features are this function's contract; the loads read the 32 values of
+    // `xb` (unaligned).
+    unsafe {
+        let p = xb.as_ptr();
+        let v = [
+            _mm256_loadu_ps(p),
+            _mm256_loadu_ps(p.add(8)),
+            _mm256_loadu_ps(p.add(16)),
+            _mm256_loadu_ps(p.add(24)),
+        ];
+        let abs = [abs_ps(v[0]), abs_ps(v[1]), abs_ps(v[2]), abs_ps(v[3])];
+        if !all_finite(abs) {
+            return None;
+        }
+        let amax = hmax_ps(_mm256_max_ps(
+            _mm256_max_ps(abs[0], abs[1]),
+            _mm256_max_ps(abs[2], abs[3]),
+        ));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        if !id.is_finite() {
+            return None;
+        }
+        let idv = _mm256_set1_ps(id);
+        // |v * id| <= 127 up to one rounding, so the rounded values fit i8 and the
+        // saturating packs are plain conversions.
+        let mut q = [_mm256_setzero_si256(); 4];
+        for (q, &v) in q.iter_mut().zip(&v) {
+            let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_ps(v, idv),
+            );
+            *q = _mm256_cvtps_epi32(r);
+        }
+        Some((pack_i32_to_i8(q), amax))
+    }
+}
+
+/// Quantizes `x` into Q8_0 blocks, byte-identical to
+/// [`crate::quant::q8_0::quantize_row_x86`] (ggml's AVX2 `quantize_row_q8_0`: `d = amax / 127`
+/// stored as f16, quants `round_half_even(x * (127 / amax))`). A block holding a NaN or an
+/// infinity, or so small that `127 / amax` overflows, is handed to the scalar quantizer.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn quantize_row_x86(x: &[f32], out: &mut [BlockQ8_0]) {
+    assert_eq!(x.len(), out.len() * 32, "Q8_0 quantize: length mismatch");
+    for (xb, b) in x.chunks_exact(32).zip(out.iter_mut()) {
+        // SAFETY: the CPU features are this function's contract; the store writes the 32
+        // quants of `b` (unaligned).
+        unsafe {
+            match quantize_block(xb) {
+                Some((q, amax)) => {
+                    b.d = f16::from_f32(amax / 127.0);
+                    _mm256_storeu_si256(b.qs.as_mut_ptr() as *mut __m256i, q);
+                }
+                None => reference::quantize_row_x86(xb, std::slice::from_mut(b)),
+            }
+        }
+    }
+}
+
+/// Quantizes `x` into Q8_1 blocks, byte-identical to
+/// [`crate::quant::q8_0::quantize_row_q8_1_x86`]: the quants of [`quantize_row_x86`], and
+/// `s = fp16(d * sum(qs))` with the unrounded f32 `d = amax / 127`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn quantize_row_q8_1_x86(x: &[f32], out: &mut [BlockQ8_1]) {
+    assert_eq!(x.len(), out.len() * 32, "Q8_1 quantize: length mismatch");
+    for (xb, b) in x.chunks_exact(32).zip(out.iter_mut()) {
+        // SAFETY: the CPU features are this function's contract; the store writes the 32
+        // quants of `b` (unaligned).
+        unsafe {
+            match quantize_block(xb) {
+                Some((q, amax)) => {
+                    let d = amax / 127.0;
+                    b.d = f16::from_f32(d);
+                    _mm256_storeu_si256(b.qs.as_mut_ptr() as *mut __m256i, q);
+                    // |sum| <= 32 * 127: exact in i32 and in f32.
+                    let sum = super::hsum_i32(_mm256_madd_epi16(
+                        _mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                        _mm256_set1_epi16(1),
+                    ));
+                    b.s = f16::from_f32(d * sum as f32);
+                }
+                None => reference::quantize_row_q8_1_x86(xb, std::slice::from_mut(b)),
+            }
+        }
+    }
+}
+
+/// `|v|` lane by lane (clears the sign bits).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn abs_ps(v: __m256) -> __m256 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe { _mm256_and_ps(v, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF))) }
+}
+
+/// Whether every lane of the (non-negative) `abs` vectors is finite: the bits of a
+/// non-negative finite f32 are at most 0x7F7F_FFFF, those of +inf and NaNs greater.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn all_finite<const N: usize>(abs: [__m256; N]) -> bool {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let lim = _mm256_set1_epi32(0x7F7F_FFFF);
+        let mut bad = _mm256_setzero_si256();
+        for a in abs {
+            bad = _mm256_or_si256(bad, _mm256_cmpgt_epi32(_mm256_castps_si256(a), lim));
+        }
+        _mm256_testz_si256(bad, bad) == 1
+    }
+}
+
+/// The largest lane (no NaNs here).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn hmax_ps(m: __m256) -> f32 {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let mut r = _mm_max_ps(_mm256_extractf128_ps::<1>(m), _mm256_castps256_ps128(m));
+        r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+        r = _mm_max_ss(r, _mm_movehdup_ps(r));
+        _mm_cvtss_f32(r)
+    }
+}
+
+/// Packs four vectors of 8 i32 (values 0..8, 8..16, 16..24, 24..32) into 32 i8 in order,
+/// saturating (ggml's pack sequence: the packs work within 128-bit halves, the final
+/// permutation restores the order).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn pack_i32_to_i8(q: [__m256i; 4]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        // 0..4 8..12 4..8 12..16 (as i16)
+        let a = _mm256_packs_epi32(q[0], q[1]);
+        let b = _mm256_packs_epi32(q[2], q[3]);
+        // 0..4 8..12 16..20 24..28 4..8 12..16 20..24 28..32 (as i8, in 4-byte groups)
+        let c = _mm256_packs_epi16(a, b);
+        _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+    }
+}
