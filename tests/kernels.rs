@@ -1,28 +1,31 @@
 //! Every SIMD kernel table the host supports against the scalar reference, in the same binary.
 //!
-//! * Dot products over random valid blocks (finite, sane f16 scales; every other byte random)
-//!   and activations quantized from random values, for 1, 3, 7, 11 and 33 blocks: for the
-//!   quantized formats bit-identical to the scalar reference (the kernels compute the same
-//!   exact integer sums and then the reference's float operations in its order); for F32,
-//!   F16 and BF16, whose reference adds left to right, within `REL_TOL` of the sum of |terms|.
+//! * Dot products in every float order ([`DotOrder`]) over random valid blocks (finite, sane
+//!   f16 scales; every other byte random) and activations quantized from random values with
+//!   ggml's x86 quantizers, for 1, 3, 7, 11 and 33 blocks: bit-identical to the scalar
+//!   reference of the same order (a table holds a SIMD kernel for a (format, order) pair only
+//!   when it computes the same exact integer sums and then the reference's float operations
+//!   in its order; the others are the reference itself).
 //! * The integer accumulation exactly: with power-of-two scales and activation magnitudes
 //!   chosen so that the sum of |terms| stays below 2^23 units, every partial sum is exact in
 //!   f32, so the SIMD result, the scalar result and the exact value must be equal bit for bit.
 //! * Extreme blocks (all-zero, all-one and alternating bytes against +-127 activations), where
 //!   an i16 saturation in `maddubs` or a wrong sign trick would show.
 //! * `matvec` over several rows equals the row-by-row dot products.
-//! * The activation quantizers (Q8_0, Q8_K) give byte-identical blocks, including exact .5
+//! * The activation quantizers (Q8_0, Q8_1 as ggml's x86 build, Q8_K) give byte-identical blocks, including exact .5
 //!   ties, zeros, sign ties of the largest magnitude, subnormals and non-finite values.
 
 mod common;
 
 use common::{dequantize_any, AlignedBytes, Rng};
-use ferrite::kernels::{Kernels, TYPES};
-use ferrite::quant::{self, q8_0::BlockQ8_0, q8_k::BlockQ8K, GgmlType, QK_K};
+use ferrite::kernels::{Kernels, ORDERS, TYPES};
+use ferrite::quant::{
+    self,
+    q8_0::{BlockQ8_0, BlockQ8_1},
+    q8_k::BlockQ8K,
+    DotOrder, GgmlType, QK_K,
+};
 use half::f16;
-
-/// Tolerance on a dot product: relative to the sum of the magnitudes of its terms.
-const REL_TOL: f64 = 1e-5;
 
 /// Block counts tested (odd, to exercise the tails of two-accumulator loops).
 const BLOCKS: [usize; 5] = [1, 3, 7, 11, 33];
@@ -91,17 +94,19 @@ fn random_weights(ty: GgmlType, n: usize, rng: &mut Rng, pow2: bool) -> AlignedB
     out
 }
 
-/// Activations for `ty` quantized from random values with the scalar quantizer.
+/// Activations for `ty` quantized from random values with the scalar x86 quantizer (the one
+/// the forward pass uses).
 fn random_activations(ty: GgmlType, n: usize, rng: &mut Rng) -> AlignedBytes {
     let aty = ty.vec_dot_type();
     let x = rng.data(n, 0.1, 2.0);
     let mut out = AlignedBytes::zeroed(aty.row_bytes(n).unwrap());
-    quant::quantize_activation(aty, &x, out.bytes_mut()).unwrap();
+    quant::quantize_activation_x86(aty, &x, out.bytes_mut()).unwrap();
     out
 }
 
 /// Activations for `ty` with power-of-two scale 2^-3 and integer quants drawn uniformly from
-/// `-amp..=amp` (consistent `bsums` for Q8_K).
+/// `-amp..=amp` (consistent `bsums` for Q8_K; for Q8_1 `s = fp16(d * sum)`, exact when
+/// |sum| < 2^11, which `amp <= 63` ensures).
 fn integer_activations(ty: GgmlType, n: usize, amp: i32, rng: &mut Rng) -> AlignedBytes {
     let aty = ty.vec_dot_type();
     let mut out = AlignedBytes::zeroed(aty.row_bytes(n).unwrap());
@@ -114,6 +119,16 @@ fn integer_activations(ty: GgmlType, n: usize, amp: i32, rng: &mut Rng) -> Align
                 for v in b.qs.iter_mut() {
                     *v = q() as i8;
                 }
+            }
+        }
+        GgmlType::Q8_1 => {
+            let blocks: &mut [BlockQ8_1] = quant::cast_blocks_mut(out.bytes_mut()).unwrap();
+            for b in blocks {
+                b.d = f16::from_f32(0.125);
+                for v in b.qs.iter_mut() {
+                    *v = q().clamp(-63, 63) as i8;
+                }
+                set_q8_1_sum(b);
             }
         }
         GgmlType::Q8_K => {
@@ -136,6 +151,12 @@ fn integer_activations(ty: GgmlType, n: usize, amp: i32, rng: &mut Rng) -> Align
     out
 }
 
+/// Sets a Q8_1 block's `s` to `fp16(d * sum(qs))`.
+fn set_q8_1_sum(b: &mut BlockQ8_1) {
+    let sum: i32 = b.qs.iter().map(|&v| i32::from(v)).sum();
+    b.s = f16::from_f32(b.d.to_f32() * sum as f32);
+}
+
 /// The exact dot product (f64, from dequantized values) and the sum of |terms|.
 fn exact_dot(ty: GgmlType, w: &[u8], a: &[u8], n: usize) -> (f64, f64) {
     let wd = dequantize_any(ty, w, n);
@@ -150,24 +171,11 @@ fn exact_dot(ty: GgmlType, w: &[u8], a: &[u8], n: usize) -> (f64, f64) {
     (dot, mag)
 }
 
-/// The formats whose SIMD kernels agree with the reference to a tolerance rather than bit
-/// for bit.
-fn is_float(ty: GgmlType) -> bool {
-    matches!(ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)
-}
-
-fn check_close(what: &str, got: f32, want: f32, mag: f64) {
-    let err = (f64::from(got) - f64::from(want)).abs();
-    assert!(
-        err <= REL_TOL * mag + 1e-30,
-        "{what}: {got} vs scalar {want} (|err| {err:.3e} > {REL_TOL:e} * sum|terms| {mag:.3e})"
-    );
-}
-
 #[test]
 fn dot_products_match_the_scalar_reference() {
     let mut rng = Rng::new(0x5EED_0001);
     let mut checked = 0;
+    let mut simd = 0;
     for k in simd_tables() {
         let scalar = Kernels::scalar();
         for ty in TYPES {
@@ -180,24 +188,34 @@ fn dot_products_match_the_scalar_reference() {
                 for _ in 0..3 {
                     let w = random_weights(ty, n, &mut rng, false);
                     let a = random_activations(ty, n, &mut rng);
-                    let got = k.vec_dot(ty, w.bytes(), a.bytes()).unwrap();
-                    let want = scalar.vec_dot(ty, w.bytes(), a.bytes()).unwrap();
                     // The table's scalar entry is the reference itself.
+                    let want = scalar.vec_dot(ty, w.bytes(), a.bytes()).unwrap();
                     let reference = quant::vec_dot(ty, w.bytes(), a.bytes()).unwrap();
                     assert_eq!(want.to_bits(), reference.to_bits());
-                    let what = format!("{} {ty} n={n}", k.name());
-                    if is_float(ty) {
-                        let (_, mag) = exact_dot(ty, w.bytes(), a.bytes(), n);
-                        check_close(&what, got, want, mag);
-                    } else {
+                    for order in ORDERS {
+                        let got = k.vec_dot_order(ty, order, w.bytes(), a.bytes()).unwrap();
+                        let want = scalar
+                            .vec_dot_order(ty, order, w.bytes(), a.bytes())
+                            .unwrap();
+                        let what = format!("{} {ty} {order:?} n={n}", k.name());
                         assert_eq!(got.to_bits(), want.to_bits(), "{what}: {got} vs {want}");
+                        checked += 1;
+                        simd += usize::from(k.is_simd(ty, order));
                     }
-                    checked += 1;
                 }
             }
         }
     }
-    eprintln!("{checked} random dot products checked");
+    eprintln!("{checked} random dot products checked ({simd} with a SIMD kernel)");
+    for k in simd_tables() {
+        let pairs: Vec<String> = ORDERS
+            .iter()
+            .flat_map(|&o| TYPES.iter().map(move |&t| (t, o)))
+            .filter(|&(t, o)| k.is_simd(t, o))
+            .map(|(t, o)| format!("{t}/{o:?}"))
+            .collect();
+        eprintln!("{} SIMD kernels: {}", k.name(), pairs.join(" "));
+    }
 }
 
 #[test]
@@ -222,13 +240,15 @@ fn integer_accumulation_is_exact() {
                     mag / unit < f64::from(1 << 24),
                     "{ty}: test data too large for an exact check"
                 );
-                let got = k.vec_dot(ty, w.bytes(), a.bytes()).unwrap();
-                assert_eq!(
-                    f64::from(got),
-                    exact,
-                    "{} {ty} nb={nb} amp={amp}: not the exact sum",
-                    k.name()
-                );
+                for order in ORDERS {
+                    let got = k.vec_dot_order(ty, order, w.bytes(), a.bytes()).unwrap();
+                    assert_eq!(
+                        f64::from(got),
+                        exact,
+                        "{} {ty} {order:?} nb={nb} amp={amp}: not the exact sum",
+                        k.name()
+                    );
+                }
             }
         }
     }
@@ -262,13 +282,20 @@ fn extreme_blocks() {
                             s => (127 * s) as i8,
                         });
                         let (exact, mag) = exact_dot(ty, w.bytes(), a.bytes(), n);
-                        let got = k.vec_dot(ty, w.bytes(), a.bytes()).unwrap();
-                        let what = format!("{} {ty} pattern {p:#04x} sign {sign}", k.name());
-                        if mag < f64::from(1 << 24) * 0.125 {
-                            assert_eq!(f64::from(got), exact, "{what}: not the exact sum");
-                        } else {
-                            let err = (f64::from(got) - exact).abs();
-                            assert!(err <= 1e-6 * mag, "{what}: {got} vs exact {exact}");
+                        for order in ORDERS {
+                            let got = k.vec_dot_order(ty, order, w.bytes(), a.bytes()).unwrap();
+                            let what =
+                                format!("{} {ty} {order:?} pattern {p:#04x} sign {sign}", k.name());
+                            if mag < f64::from(1 << 24) * 0.125 {
+                                assert_eq!(f64::from(got), exact, "{what}: not the exact sum");
+                            } else {
+                                let err = (f64::from(got) - exact).abs();
+                                assert!(err <= 1e-6 * mag, "{what}: {got} vs exact {exact}");
+                            }
+                            let want = Kernels::scalar()
+                                .vec_dot_order(ty, order, w.bytes(), a.bytes())
+                                .unwrap();
+                            assert_eq!(got.to_bits(), want.to_bits(), "{what}: vs scalar");
                         }
                     }
                 }
@@ -286,6 +313,16 @@ fn set_activation_quants(ty: GgmlType, bytes: &mut [u8], f: impl Fn(usize) -> i8
                 for (j, v) in b.qs.iter_mut().enumerate() {
                     *v = f(32 * bi + j);
                 }
+            }
+        }
+        GgmlType::Q8_1 => {
+            // With d = 2^-3 and |qs| <= 127, d * sum(qs) is exact in f16.
+            let blocks: &mut [BlockQ8_1] = quant::cast_blocks_mut(bytes).unwrap();
+            for (bi, b) in blocks.iter_mut().enumerate() {
+                for (j, v) in b.qs.iter_mut().enumerate() {
+                    *v = f(32 * bi + j);
+                }
+                set_q8_1_sum(b);
             }
         }
         GgmlType::Q8_K => {
@@ -309,24 +346,26 @@ fn matvec_equals_row_dot_products() {
     let rows = 5;
     for k in Kernels::all() {
         for ty in TYPES {
-            let n = 3 * block_values(ty);
-            let w = random_weights(ty, rows * n, &mut rng, false);
-            let a = random_activations(ty, n, &mut rng);
-            let mut out = vec![0.0f32; rows];
-            k.matvec(&mut out, ty, w.bytes(), a.bytes());
-            let mut want = vec![0.0f32; rows];
-            Kernels::scalar().matvec(&mut want, ty, w.bytes(), a.bytes());
-            let row_bytes = ty.row_bytes(n).unwrap();
-            for r in 0..rows {
-                let row = &w.bytes()[r * row_bytes..(r + 1) * row_bytes];
-                let dot = k.vec_dot(ty, row, a.bytes()).unwrap();
-                assert_eq!(out[r].to_bits(), dot.to_bits(), "{} {ty} row {r}", k.name());
-                let what = format!("{} {ty} matvec row {r}", k.name());
-                if is_float(ty) {
-                    let (_, mag) = exact_dot(ty, row, a.bytes(), n);
-                    check_close(&what, out[r], want[r], mag);
-                } else {
-                    assert_eq!(out[r].to_bits(), want[r].to_bits(), "{what}");
+            for order in ORDERS {
+                let n = 3 * block_values(ty);
+                let w = random_weights(ty, rows * n, &mut rng, false);
+                let a = random_activations(ty, n, &mut rng);
+                let mut out = vec![0.0f32; rows];
+                k.matvec_order(&mut out, ty, w.bytes(), a.bytes(), order);
+                let mut want = vec![0.0f32; rows];
+                Kernels::scalar().matvec_order(&mut want, ty, w.bytes(), a.bytes(), order);
+                if order == DotOrder::VecDot {
+                    let mut plain = vec![0.0f32; rows];
+                    k.matvec(&mut plain, ty, w.bytes(), a.bytes());
+                    assert_eq!(plain, out);
+                }
+                let row_bytes = ty.row_bytes(n).unwrap();
+                for r in 0..rows {
+                    let row = &w.bytes()[r * row_bytes..(r + 1) * row_bytes];
+                    let dot = k.vec_dot_order(ty, order, row, a.bytes()).unwrap();
+                    let what = format!("{} {ty} {order:?} matvec row {r}", k.name());
+                    assert_eq!(out[r].to_bits(), dot.to_bits(), "{what}");
+                    assert_eq!(out[r].to_bits(), want[r].to_bits(), "{what} vs scalar");
                 }
             }
         }
@@ -414,7 +453,7 @@ fn q8_0_quantizer_is_byte_identical() {
         for x in quantizer_inputs(32) {
             let nb = x.len() / 32;
             let mut want = AlignedBytes::zeroed(nb * 34);
-            quant::q8_0::quantize_row(&x, quant::cast_blocks_mut(want.bytes_mut()).unwrap());
+            quant::q8_0::quantize_row_x86(&x, quant::cast_blocks_mut(want.bytes_mut()).unwrap());
             let mut got = AlignedBytes::zeroed(nb * 34);
             k.quantize_q8_0(&x, quant::cast_blocks_mut(got.bytes_mut()).unwrap());
             assert_eq!(
@@ -427,6 +466,33 @@ fn q8_0_quantizer_is_byte_identical() {
             // And through the type-erased entry point.
             let mut erased = AlignedBytes::zeroed(nb * 34);
             k.quantize_activation(GgmlType::Q8_0, &x, erased.bytes_mut())
+                .unwrap();
+            assert_eq!(erased.bytes(), want.bytes());
+        }
+    }
+}
+
+#[test]
+fn q8_1_quantizer_is_byte_identical() {
+    for k in simd_tables() {
+        for x in quantizer_inputs(32) {
+            let nb = x.len() / 32;
+            let mut want = AlignedBytes::zeroed(nb * 36);
+            quant::q8_0::quantize_row_q8_1_x86(
+                &x,
+                quant::cast_blocks_mut(want.bytes_mut()).unwrap(),
+            );
+            let mut got = AlignedBytes::zeroed(nb * 36);
+            k.quantize_q8_1(&x, quant::cast_blocks_mut(got.bytes_mut()).unwrap());
+            assert_eq!(
+                got.bytes(),
+                want.bytes(),
+                "{} Q8_1 on {:?}..",
+                k.name(),
+                &x[..4]
+            );
+            let mut erased = AlignedBytes::zeroed(nb * 36);
+            k.quantize_activation(GgmlType::Q8_1, &x, erased.bytes_mut())
                 .unwrap();
             assert_eq!(erased.bytes(), want.bytes());
         }

@@ -6,8 +6,10 @@
 //!
 //! # The kernel table
 //!
-//! [`Kernels`] holds one dot-product function pointer per weight type and the Q8_0/Q8_K
-//! activation quantizers for one instruction set. It is filled once (memchr's dispatch, ggml's
+//! [`Kernels`] holds one dot-product function pointer per weight type and float order
+//! ([`DotOrder`]: which of ggml's x86 kernels the sums are added like) and the Q8_0/Q8_1/Q8_K
+//! activation quantizers for one instruction set. An entry is a SIMD kernel only where that
+//! kernel is bit-identical to the scalar reference of its order; the rest are the reference. It is filled once (memchr's dispatch, ggml's
 //! CPU feature scores): [`Kernels::get`] detects the best instruction set the CPU has with
 //! `is_x86_feature_detected!` / `is_aarch64_feature_detected!` and keeps the table in a
 //! `OnceLock`, so one binary runs everywhere with no build flags. Tests and benchmarks get
@@ -40,7 +42,12 @@
 
 use std::sync::OnceLock;
 
-use crate::quant::{self, q8_0::BlockQ8_0, q8_k::BlockQ8K, BlockFormat, GgmlType, LayoutError};
+use crate::quant::{
+    self,
+    q8_0::{BlockQ8_0, BlockQ8_1},
+    q8_k::BlockQ8K,
+    BlockFormat, DotOrder, GgmlType, LayoutError,
+};
 
 pub mod scalar;
 
@@ -119,11 +126,19 @@ impl Isa {
 /// came from.
 pub(crate) type VecDotFn = unsafe fn(n: usize, w: *const u8, a: *const u8) -> f32;
 
-/// An activation quantizer into Q8_0 blocks (`x.len() == out.len() * 32`).
+/// An activation quantizer into Q8_0 blocks (`x.len() == out.len() * 32`), with the
+/// semantics of ggml's x86 `quantize_row_q8_0` ([`quant::q8_0::quantize_row_x86`]).
 ///
 /// # Safety
 /// The CPU must support the instruction set of the table the pointer came from.
 pub(crate) type QuantizeQ8_0Fn = unsafe fn(x: &[f32], out: &mut [BlockQ8_0]);
+
+/// An activation quantizer into Q8_1 blocks (`x.len() == out.len() * 32`), with the
+/// semantics of ggml's x86 `quantize_row_q8_1` ([`quant::q8_0::quantize_row_q8_1_x86`]).
+///
+/// # Safety
+/// As [`QuantizeQ8_0Fn`].
+pub(crate) type QuantizeQ8_1Fn = unsafe fn(x: &[f32], out: &mut [BlockQ8_1]);
 
 /// An activation quantizer into Q8_K blocks (`x.len() == out.len() * 256`).
 ///
@@ -150,13 +165,35 @@ pub const TYPES: [GgmlType; 15] = [
     GgmlType::IQ4_XS,
 ];
 
-/// The index of `ty` in [`TYPES`] (and in a table's `vec_dot`).
+/// The float orders a table has kernels for, in table order (see [`DotOrder`]).
+pub const ORDERS: [DotOrder; 5] = [
+    DotOrder::VecDot,
+    DotOrder::Tiled,
+    DotOrder::Llamafile,
+    DotOrder::RepackedGemm,
+    DotOrder::RepackedGemv,
+];
+
+/// The index of `ty` in [`TYPES`] (and in a table's rows of kernels).
 fn slot(ty: GgmlType) -> Option<usize> {
     TYPES.iter().position(|&t| t == ty)
 }
 
+/// The index of `order` in [`ORDERS`].
+fn order_slot(order: DotOrder) -> usize {
+    match order {
+        DotOrder::VecDot => 0,
+        DotOrder::Tiled => 1,
+        DotOrder::Llamafile => 2,
+        DotOrder::RepackedGemm => 3,
+        DotOrder::RepackedGemv => 4,
+    }
+}
+
 /// Builds a [`VecDotFn`] from a typed kernel `fn(&[B], &[B::Activation]) -> f32` (safe or
 /// `unsafe`, e.g. a `#[target_feature]` function).
+// Used by the SIMD tables; the NEON one has no kernels yet (see `aarch64/neon`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
 macro_rules! erase_dot {
     ($B:ty, $f:path) => {{
         /// # Safety
@@ -178,6 +215,7 @@ macro_rules! erase_dot {
         erased as $crate::kernels::VecDotFn
     }};
 }
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(crate) use erase_dot;
 
 /// Runs `$e` with `$B` bound to the block type of `$ty`; `None` for a type without a kernel.
@@ -252,16 +290,72 @@ macro_rules! with_type {
     }};
 }
 
+/// The scalar reference of one float order, type-erased: the [`BlockFormat`] method of that
+/// order (`O` is the index in [`ORDERS`]).
+///
+/// # Safety
+/// As [`VecDotFn`] (the scalar code runs on every CPU).
+unsafe fn reference_dot<B: BlockFormat, const O: usize>(
+    n: usize,
+    w: *const u8,
+    a: *const u8,
+) -> f32 {
+    let n_act = n * B::BLOCK / B::ACT_BLOCK;
+    // SAFETY: the caller guarantees `n` valid aligned weight blocks at `w` and `n_act`
+    // activation blocks at `a` (the contract of `VecDotFn`); the slices live only for this
+    // call.
+    let (w, a) = unsafe {
+        (
+            std::slice::from_raw_parts(w as *const B, n),
+            std::slice::from_raw_parts(a as *const B::Activation, n_act),
+        )
+    };
+    match O {
+        0 => B::vec_dot(w, a),
+        1 => B::vec_dot_tiled(w, a),
+        2 => B::vec_dot_llamafile(w, a),
+        3 => B::vec_dot_repacked(w, a, true),
+        _ => B::vec_dot_repacked(w, a, false),
+    }
+}
+
+/// The scalar reference kernel of `ty` (a type in [`TYPES`]) in `order`, type-erased.
+pub(crate) fn reference_dot_fn(ty: GgmlType, order: DotOrder) -> VecDotFn {
+    with_type!(ty, B => match order_slot(order) {
+        0 => reference_dot::<B, 0> as VecDotFn,
+        1 => reference_dot::<B, 1> as VecDotFn,
+        2 => reference_dot::<B, 2> as VecDotFn,
+        3 => reference_dot::<B, 3> as VecDotFn,
+        _ => reference_dot::<B, 4> as VecDotFn,
+    })
+    .unwrap_or_else(|| unreachable!("type {ty} has no kernel"))
+}
+
 /// One instruction set's kernels: a dot product per weight type and the activation
 /// quantizers. Obtain one from [`Kernels::get`] (the process-wide choice) or from the
 /// constructors, which return `None` when the CPU lacks the instruction set; a value of this
 /// type is therefore proof that its kernels may run on this CPU.
+///
+/// For every weight type and every float order ([`DotOrder`]) the table holds the SIMD kernel
+/// when there is one bit-identical to the scalar reference of that order (tested in
+/// `tests/kernels.rs`), and the scalar reference otherwise: correct first, then fast.
 #[derive(Clone, Copy)]
 pub struct Kernels {
     isa: Isa,
-    vec_dot: [VecDotFn; TYPES.len()],
+    /// `dots[order_slot(o)][slot(ty)]`.
+    dots: [[VecDotFn; TYPES.len()]; ORDERS.len()],
+    /// Which entries of `dots` are SIMD kernels (the rest are the scalar reference).
+    simd: [[bool; TYPES.len()]; ORDERS.len()],
     quantize_q8_0: QuantizeQ8_0Fn,
+    quantize_q8_1: QuantizeQ8_1Fn,
     quantize_q8_k: QuantizeQ8KFn,
+}
+
+/// The activation quantizers of one instruction set.
+pub(crate) struct Quantizers {
+    pub q8_0: QuantizeQ8_0Fn,
+    pub q8_1: QuantizeQ8_1Fn,
+    pub q8_k: QuantizeQ8KFn,
 }
 
 impl std::fmt::Debug for Kernels {
@@ -273,6 +367,42 @@ impl std::fmt::Debug for Kernels {
 static SELECTED: OnceLock<Kernels> = OnceLock::new();
 
 impl Kernels {
+    /// A table of `isa`: `simd(ty, order)` gives the instruction set's kernel where it has one
+    /// (bit-identical to the reference of that order), the scalar reference fills the rest.
+    pub(crate) fn build(
+        isa: Isa,
+        simd: impl Fn(GgmlType, DotOrder) -> Option<VecDotFn>,
+        q: Quantizers,
+    ) -> Kernels {
+        let mut dots = [[reference_dot_fn(TYPES[0], ORDERS[0]); TYPES.len()]; ORDERS.len()];
+        let mut is_simd = [[false; TYPES.len()]; ORDERS.len()];
+        for (o, &order) in ORDERS.iter().enumerate() {
+            for (t, &ty) in TYPES.iter().enumerate() {
+                match simd(ty, order) {
+                    Some(f) => {
+                        dots[o][t] = f;
+                        is_simd[o][t] = true;
+                    }
+                    None => dots[o][t] = reference_dot_fn(ty, order),
+                }
+            }
+        }
+        Kernels {
+            isa,
+            dots,
+            simd: is_simd,
+            quantize_q8_0: q.q8_0,
+            quantize_q8_1: q.q8_1,
+            quantize_q8_k: q.q8_k,
+        }
+    }
+
+    /// Whether this table runs a SIMD kernel (rather than the scalar reference) for weights
+    /// of type `ty` in `order`.
+    pub fn is_simd(&self, ty: GgmlType, order: DotOrder) -> bool {
+        slot(ty).is_some_and(|t| self.simd[order_slot(order)][t])
+    }
+
     /// The scalar reference kernels (`src/quant/`), available everywhere.
     pub fn scalar() -> Kernels {
         scalar::table()
@@ -355,18 +485,32 @@ impl Kernels {
         self.isa.name()
     }
 
-    fn dot_fn(&self, ty: GgmlType) -> VecDotFn {
+    fn dot_fn(&self, ty: GgmlType, order: DotOrder) -> VecDotFn {
         match slot(ty) {
-            Some(i) => self.vec_dot[i],
+            Some(i) => self.dots[order_slot(order)][i],
             None => panic!("no kernel for type {ty}: refused at load"),
         }
     }
 
     /// The dot product of one weight row of type `ty` with an activation row in
-    /// `ty.vec_dot_type()` format covering the same values (the counterpart of the scalar
-    /// [`quant::vec_dot`], with this table's kernel).
+    /// `ty.vec_dot_type()` format covering the same values, in ggml's `vec_dot` order (the
+    /// counterpart of the scalar [`quant::vec_dot`], with this table's kernel).
     pub fn vec_dot(&self, ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, LayoutError> {
-        let f = slot(ty).map(|i| self.vec_dot[i]).ok_or(LayoutError)?;
+        self.vec_dot_order(ty, DotOrder::VecDot, w, a)
+    }
+
+    /// [`Kernels::vec_dot`] in the float order `order` (the counterpart of the
+    /// [`BlockFormat`] method of that order).
+    pub fn vec_dot_order(
+        &self,
+        ty: GgmlType,
+        order: DotOrder,
+        w: &[u8],
+        a: &[u8],
+    ) -> Result<f32, LayoutError> {
+        let f = slot(ty)
+            .map(|i| self.dots[order_slot(order)][i])
+            .ok_or(LayoutError)?;
         let (n_w, n_a) = with_type!(ty, B => layout::<B>(w, a))
             .flatten()
             .ok_or(LayoutError)?;
@@ -389,7 +533,22 @@ impl Kernels {
     /// If the lengths do not describe `out.len()` rows of `act`'s length (checked at load and
     /// session creation, so a panic here is a bug), or `ty` has no kernel.
     pub fn matvec(&self, out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
-        let f = self.dot_fn(ty);
+        self.matvec_order(out, ty, w, act, DotOrder::VecDot)
+    }
+
+    /// [`Kernels::matvec`] in the float order `order` (see [`DotOrder`]).
+    ///
+    /// # Panics
+    /// As [`Kernels::matvec`].
+    pub fn matvec_order(
+        &self,
+        out: &mut [f32],
+        ty: GgmlType,
+        w: &[u8],
+        act: &[u8],
+        order: DotOrder,
+    ) {
+        let f = self.dot_fn(ty, order);
         let (n_w, n_a) = with_type!(ty, B => layout::<B>(w, act))
             .flatten()
             .expect("weight and activation bytes are whole aligned blocks (checked at load)");
@@ -413,9 +572,9 @@ impl Kernels {
         }
     }
 
-    /// Quantizes activations `x` into `dst` in the format `ty` (the counterpart of
-    /// [`quant::quantize_activation`]; Q8_0 and Q8_K use this table's quantizers, which give
-    /// the same bytes as the scalar ones).
+    /// Quantizes activations `x` into `dst` in the format `ty` as llama.cpp does on x86-64
+    /// (the counterpart of [`quant::quantize_activation_x86`]; Q8_0, Q8_1 and Q8_K use this
+    /// table's quantizers, which give the same bytes as the scalar ones).
     pub fn quantize_activation(
         &self,
         ty: GgmlType,
@@ -431,21 +590,34 @@ impl Kernels {
                 self.quantize_q8_0(x, out);
                 Ok(())
             }
+            GgmlType::Q8_1 => {
+                let out = quant::cast_blocks_mut(dst).ok_or(LayoutError)?;
+                self.quantize_q8_1(x, out);
+                Ok(())
+            }
             GgmlType::Q8_K => {
                 let out = quant::cast_blocks_mut(dst).ok_or(LayoutError)?;
                 self.quantize_q8_k(x, out);
                 Ok(())
             }
-            _ => quant::quantize_activation(ty, x, dst),
+            _ => quant::quantize_activation_x86(ty, x, dst),
         }
     }
 
     /// Quantizes `x` into Q8_0 blocks with this table's quantizer (bytes identical to
-    /// [`quant::q8_0::quantize_row`]).
+    /// [`quant::q8_0::quantize_row_x86`], ggml's x86 quantizer).
     pub fn quantize_q8_0(&self, x: &[f32], out: &mut [BlockQ8_0]) {
         assert_eq!(x.len(), out.len() * 32, "Q8_0 quantize: length mismatch");
         // SAFETY: `self` exists only if the CPU supports its kernels.
         unsafe { (self.quantize_q8_0)(x, out) }
+    }
+
+    /// Quantizes `x` into Q8_1 blocks with this table's quantizer (bytes identical to
+    /// [`quant::q8_0::quantize_row_q8_1_x86`]).
+    pub fn quantize_q8_1(&self, x: &[f32], out: &mut [BlockQ8_1]) {
+        assert_eq!(x.len(), out.len() * 32, "Q8_1 quantize: length mismatch");
+        // SAFETY: `self` exists only if the CPU supports its kernels.
+        unsafe { (self.quantize_q8_1)(x, out) }
     }
 
     /// Quantizes `x` into Q8_K blocks with this table's quantizer (bytes identical to
@@ -479,14 +651,18 @@ fn layout<B: BlockFormat>(w: &[u8], a: &[u8]) -> Option<(usize, usize)> {
 
 // ---- shared by the SIMD kernels -------------------------------------------------------------
 
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K4MASK1: u32 = 0x3f3f_3f3f;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K4MASK2: u32 = 0x0f0f_0f0f;
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K4MASK3: u32 = 0x0303_0303;
 
 /// The 8 six-bit scales (bytes 0..8) and 8 six-bit minimums (bytes 8..16) of a Q4_K/Q5_K
 /// block, unpacked from the 12 packed bytes with ggml's `utmp` word trick (the packing is
 /// described in `crate::quant::q4_k`; `scale_min_k4` there is the one-at-a-time version).
 #[inline]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
     let word =
         |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);
@@ -503,63 +679,22 @@ pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
     ]
 }
 
-/// Quantizes `x` for multiplication with weights of type `w_ty` as llama.cpp does on x86
-/// ([`quant::quantize_activation_x86`]); returns the bytes used.
+/// Quantizes `x` for multiplication with weights of type `w_ty` with the process-wide table
+/// ([`Kernels::get`]) as llama.cpp does on x86-64 ([`quant::quantize_activation_x86`]);
+/// returns the bytes used.
 pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
-    let aty = w_ty.vec_dot_type();
-    let len = aty
-        .row_bytes(x.len())
-        .expect("activation length is a multiple of the block size (checked at load)");
-    let dst = buf.bytes_mut(len);
-    quant::quantize_activation_x86(aty, x, dst)
-        .expect("activation buffer sized at session creation");
-    &*dst
+    Kernels::get().quantize_for(w_ty, x, buf)
 }
 
-fn matvec_as<B: BlockFormat>(out: &mut [f32], w: &[u8], act: &[u8], order: quant::DotOrder) {
-    let blocks: &[B] = quant::cast_blocks(w).expect("weight bytes validated at load");
-    let acts: &[B::Activation] = quant::cast_blocks(act).expect("activation bytes aligned");
-    let per_row = blocks.len() / out.len();
-    for (o, row) in out.iter_mut().zip(blocks.chunks_exact(per_row)) {
-        *o = match order {
-            quant::DotOrder::VecDot => B::vec_dot(row, acts),
-            quant::DotOrder::Tiled => B::vec_dot_tiled(row, acts),
-            quant::DotOrder::Llamafile => B::vec_dot_llamafile(row, acts),
-            quant::DotOrder::RepackedGemm => B::vec_dot_repacked(row, acts, true),
-            quant::DotOrder::RepackedGemv => B::vec_dot_repacked(row, acts, false),
-        };
-    }
-}
-
-/// `out[r] = row_r(w) . act` in the float order of one of ggml's x86 kernels (see
-/// [`quant::DotOrder`]): the order the forward pass uses, so results equal llama.cpp's.
-/// Computed with the scalar references of each order until SIMD kernels of the same orders
-/// are in the table.
-pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: quant::DotOrder) {
-    use quant::*;
-    match ty {
-        GgmlType::F32 => matvec_as::<f32>(out, w, act, order),
-        GgmlType::F16 => matvec_as::<half::f16>(out, w, act, order),
-        GgmlType::BF16 => matvec_as::<half::bf16>(out, w, act, order),
-        GgmlType::Q4_0 => matvec_as::<q4_0::BlockQ4_0>(out, w, act, order),
-        GgmlType::Q4_1 => matvec_as::<q4_1::BlockQ4_1>(out, w, act, order),
-        GgmlType::Q5_0 => matvec_as::<q5_0::BlockQ5_0>(out, w, act, order),
-        GgmlType::Q5_1 => matvec_as::<q5_1::BlockQ5_1>(out, w, act, order),
-        GgmlType::Q8_0 => matvec_as::<q8_0::BlockQ8_0>(out, w, act, order),
-        GgmlType::Q2_K => matvec_as::<q2_k::BlockQ2K>(out, w, act, order),
-        GgmlType::Q3_K => matvec_as::<q3_k::BlockQ3K>(out, w, act, order),
-        GgmlType::Q4_K => matvec_as::<q4_k::BlockQ4K>(out, w, act, order),
-        GgmlType::Q5_K => matvec_as::<q5_k::BlockQ5K>(out, w, act, order),
-        GgmlType::Q6_K => matvec_as::<q6_k::BlockQ6K>(out, w, act, order),
-        GgmlType::IQ4_NL => matvec_as::<iq4_nl::BlockIQ4NL>(out, w, act, order),
-        GgmlType::IQ4_XS => matvec_as::<iq4_xs::BlockIQ4XS>(out, w, act, order),
-        other => unreachable!("type {other} is refused at load"),
-    }
-}
-
-/// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows),
-/// with the process-wide table ([`Kernels::get`]). `act` must be in `ty.vec_dot_type()` format
-/// with as many values as a row.
+/// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows) in
+/// the float order of ggml's `vec_dot` ([`quant::DotOrder::VecDot`]), with the process-wide
+/// table. `act` must be in `ty.vec_dot_type()` format with as many values as a row.
 pub fn matvec(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
     Kernels::get().matvec(out, ty, w, act)
+}
+
+/// [`matvec`] in the float order of one of ggml's kernels (see [`quant::DotOrder`]), with the
+/// process-wide table.
+pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: DotOrder) {
+    Kernels::get().matvec_order(out, ty, w, act, order)
 }

@@ -1,72 +1,77 @@
-//! IQ4_NL on AVX2: the dot product with Q8_0 activations.
+//! IQ4_NL on AVX2: the dot products with Q8_0 activations (ggml's `vec_dot` order and its
+//! repacked GEMV/GEMM order).
 
 use std::arch::x86_64::*;
 
-use super::{dot_q8_0_blocks, f16_to_f32, f16x8, load32, mul_sum_i8_pairs};
+use super::{f16_to_f32, hsum_i32, hsum_ps, load32, mul_sum_i8_pairs};
 use crate::quant::{
     iq4_nl::{BlockIQ4NL, KVALUES},
     q8_0::BlockQ8_0,
 };
 
-/// Dot product of IQ4_NL weights with Q8_0 activations, bit-identical to the reference
-/// [`crate::quant::iq4_nl::vec_dot`]: as ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`, each nibble
-/// indexes the 16-entry codebook with one `pshufb` per 16 values ([`lookup_32`]); codebook
-/// values (in [-127, 113]) times activations summed exactly per block
-/// (|sumi| <= 32 * 127 * 127), eight blocks per horizontal reduction and float step; then the reference's
-/// `sumf += (d_a * d_w) * sumi`.
+/// The 32 weights of a block (table values in -127..=113) as i8, in value order: a `pshufb`
+/// lookup of each nibble in the 16-entry table.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn weights(x: &BlockIQ4NL) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the loads read the 16 table
+    // values and the block's 16 quant bytes (unaligned).
+    unsafe {
+        let table = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
+        let q = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
+        let m4 = _mm_set1_epi8(0x0F);
+        let lo = _mm_shuffle_epi8(table, _mm_and_si128(q, m4));
+        let hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16::<4>(q), m4));
+        _mm256_set_m128i(hi, lo)
+    }
+}
+
+/// Bit-identical to [`crate::quant::iq4_nl::vec_dot`] (ggml's AVX2
+/// `ggml_vec_dot_iq4_nl_q8_0`): blocks in pairs into two sets of eight lanes (|lane| <= 4 *
+/// 127 * 127), `acc_k = fma(d_a * d_w, lanes, acc_k)`, `hsum_float_8(acc_0 + acc_1)`, and a
+/// last unpaired block as `sumf = fma(d_a * d_w, sumi, sumf)`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks.
-    unsafe { dot_q8_0_blocks!(w, a, isum, finish8, finish) }
-}
-
-/// The 8-lane exact integer dot product of one block.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn isum(x: &BlockIQ4NL, y: &BlockQ8_0) -> __m256i {
-    // SAFETY: the CPU features are this function's contract.
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only.
     unsafe {
-        let values = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
-        mul_sum_i8_pairs(lookup_32(values, &x.qs), load32(&y.qs))
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let pairs = w.len() / 2 * 2;
+        for (i, (x, y)) in w[..pairs].iter().zip(a).enumerate() {
+            let d = _mm256_set1_ps(f16_to_f32(y.d) * f16_to_f32(x.d));
+            let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
+            acc[i % 2] = _mm256_fmadd_ps(d, q, acc[i % 2]);
+        }
+        let mut sumf = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+        for (x, y) in w[pairs..].iter().zip(&a[pairs..]) {
+            let sumi = hsum_i32(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
+            sumf = (f16_to_f32(y.d) * f16_to_f32(x.d)).mul_add(sumi as f32, sumf);
+        }
+        sumf
     }
 }
 
-/// The reference's float step for one block.
-#[inline]
+/// Bit-identical to [`crate::quant::iq4_nl::vec_dot_repacked`] (ggml's repacked
+/// `ggml_gemv/gemm_iq4_nl_8x8_q8_0`, AVX2): per block the exact integer sum,
+/// `acc = fma(sum, d_w * d_a, acc)`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn finish(x: &BlockIQ4NL, y: &BlockQ8_0, sumi: i32) -> f32 {
-    // SAFETY: the CPU features are this function's contract.
-    unsafe { (f16_to_f32(y.d) * f16_to_f32(x.d)) * sumi as f32 }
-}
-
-/// The 32 codebook values of 16 bytes of nibbles, in value order (low nibbles first).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn lookup_32(values: __m128i, qs: &[u8; 16]) -> __m256i {
-    // SAFETY: the CPU features are this function's contract; reads the 16 bytes of `qs`
-    // (unaligned).
+pub unsafe fn vec_dot_repacked(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only.
     unsafe {
-        let bits = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
-        let m4 = _mm_set1_epi8(0x0F);
-        let lo = _mm_shuffle_epi8(values, _mm_and_si128(bits, m4));
-        let hi = _mm_shuffle_epi8(values, _mm_and_si128(_mm_srli_epi16::<4>(bits), m4));
-        _mm256_set_m128i(hi, lo)
-    }
-}
-
-/// The reference's float step for eight blocks at once (lane k: block k).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn finish8(x: &[BlockIQ4NL], y: &[BlockQ8_0], sumi: __m256) -> __m256 {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let dx = f16x8(std::array::from_fn(|k| x[k].d));
-        let dy = f16x8(std::array::from_fn(|k| y[k].d));
-        _mm256_mul_ps(_mm256_mul_ps(dy, dx), sumi)
+        let mut acc = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sumi = hsum_i32(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
+            acc = (sumi as f32).mul_add(f16_to_f32(x.d) * f16_to_f32(y.d), acc);
+        }
+        acc
     }
 }

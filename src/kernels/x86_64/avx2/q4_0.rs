@@ -1,53 +1,58 @@
-//! Q4_0 on AVX2: the dot product with Q8_0 activations.
+//! Q4_0 on AVX2: the dot products with Q8_0 activations (ggml's `vec_dot` order and its
+//! repacked GEMV/GEMM order).
 
 use std::arch::x86_64::*;
 
-use super::{bytes_from_nibbles_32, dot_q8_0_blocks, f16_to_f32, f16x8, load32, mul_sum_i8_pairs};
+use super::{bytes_from_nibbles_32, f16_to_f32, hsum_i32, hsum_ps, load32, mul_sum_i8_pairs};
 use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 
-/// Dot product of Q4_0 weights with Q8_0 activations, bit-identical to the reference
-/// [`crate::quant::q4_0::vec_dot`]: as ggml's AVX2 `ggml_vec_dot_q4_0_q8_0`, the nibbles
-/// unpacked to bytes minus 8 (in [-8, 7]) times the activations, summed exactly per block
-/// (|sumi| <= 32 * 8 * 127), eight blocks per horizontal reduction and float step; then the reference's
-/// `sumf += sumi * d_w * d_a` (left to right).
+/// The 32 weights of a block as i8 in -8..=7, in value order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn weights(x: &BlockQ4_0) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; reads the block's quants.
+    unsafe { _mm256_sub_epi8(bytes_from_nibbles_32(&x.qs), _mm256_set1_epi8(8)) }
+}
+
+/// Bit-identical to [`crate::quant::q4_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q4_0_q8_0`):
+/// per block eight exact i32 lanes (|lane| <= 4 * 8 * 127), `acc = fma(d_w * d_a, lanes,
+/// acc)`, `hsum_float_8` at the end.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks.
-    unsafe { dot_q8_0_blocks!(w, a, isum, finish8, finish) }
-}
-
-/// The 8-lane exact integer dot product of one block.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn isum(x: &BlockQ4_0, y: &BlockQ8_0) -> __m256i {
-    // SAFETY: the CPU features are this function's contract.
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only.
     unsafe {
-        let qx = _mm256_sub_epi8(bytes_from_nibbles_32(&x.qs), _mm256_set1_epi8(8));
-        mul_sum_i8_pairs(qx, load32(&y.qs))
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));
+            let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
+            acc = _mm256_fmadd_ps(d, q, acc);
+        }
+        hsum_ps(acc)
     }
 }
 
-/// The reference's float step for one block.
-#[inline]
+/// Bit-identical to [`crate::quant::q4_0::vec_dot_repacked`] (ggml's repacked
+/// `ggml_gemv/gemm_q4_0_8x8_q8_0`, AVX2): per block the exact integer sum, `acc = fma(sum,
+/// d_w * d_a, acc)`, in the GEMV and the GEMM alike.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn finish(x: &BlockQ4_0, y: &BlockQ8_0, sumi: i32) -> f32 {
-    // SAFETY: the CPU features are this function's contract.
-    unsafe { sumi as f32 * f16_to_f32(x.d) * f16_to_f32(y.d) }
-}
-
-/// The reference's float step for eight blocks at once (lane k: block k).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn finish8(x: &[BlockQ4_0], y: &[BlockQ8_0], sumi: __m256) -> __m256 {
-    // SAFETY: the CPU features are this function's contract (no memory access).
+pub unsafe fn vec_dot_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only.
     unsafe {
-        let dx = f16x8(std::array::from_fn(|k| x[k].d));
-        let dy = f16x8(std::array::from_fn(|k| y[k].d));
-        _mm256_mul_ps(_mm256_mul_ps(sumi, dx), dy)
+        let mut acc = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let sumi = hsum_i32(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
+            acc = (sumi as f32).mul_add(f16_to_f32(x.d) * f16_to_f32(y.d), acc);
+        }
+        acc
     }
 }

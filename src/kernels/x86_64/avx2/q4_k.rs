@@ -1,66 +1,167 @@
-//! Q4_K on AVX2: the dot product with Q8_K activations.
+//! Q4_K on AVX2: the dot products with Q8_K activations in ggml's `vec_dot`, tiled, and
+//! repacked GEMV/GEMM orders. They share the integer work ([`block_sums`]) and differ only in
+//! how the exact sums are added as f32.
 
 use std::arch::x86_64::*;
 
-use super::{add_lanes_in_order, add_scaled_lanes, f16_to_f32, hsum_i32_128, lane_order};
-pub(crate) use crate::kernels::scales_mins;
+use super::{f16_to_f32, hsum4_i32, hsum_i32, hsum_i32_128, hsum_ps, load32};
+use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 
-/// Dot product of Q4_K weights with Q8_K activations, bit-identical to the reference
-/// [`crate::quant::q4_k::vec_dot`] (ggml's generic kernel; the integer work follows ggml's
-/// AVX2 `ggml_vec_dot_q4_K_q8_K`).
+/// The exact integer sums of one super-block, as ggml's AVX2 `ggml_vec_dot_q4_K_q8_K` builds
+/// them: `chunks[c]` holds the eight i32 lanes of values `64c .. 64c + 64` (lane `l`: the
+/// values whose index mod 32 is in `4l .. 4l + 4`, each product times its sub-block's
+/// scale, i.e. `crate::quant::q8_k::k_lanes` restricted to the chunk), and `mins` the four
+/// `min * bsum` pair sums (lane `m`: sub-blocks `2m`, `2m + 1`).
 ///
-/// Per super-block: the minimum term `sumi = sum_j m[j/2] * bsums[j]` exactly (bsums added in
-/// pairs in i16, |.| <= 32 * 128; `madd` with the minimums, |.| <= 2 * 63 * 4096 per lane);
-/// the eight reference lanes with [`lane_order`]ed operands: nibbles 0..=15 times q8 with
-/// `maddubs` (pairs |.| <= 2 * 15 * 128 = 3840, no saturation), `madd` with the sub-block
-/// scale (<= 63), |lane| <= 32 * 63 * 15 * 128 = 3_870_720 < 2^24 (exact as f32); then the
-/// reference's `sums[l] += d * lanes[l]` and `sumf -= dmin * sumi`, and at the end
-/// `sumf += sums[0] + ... + sums[7]` in order.
+/// Bounds: `maddubs` pairs of 4-bit quants and |q8| <= 127 are below 2 * 15 * 127; times a
+/// 6-bit scale in `madd`, a lane of one chunk is below 2^17.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_sums(x: &BlockQ4K, y: &BlockQ8K) -> ([__m256i; 4], __m128i) {
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only (32-byte runs of `x.qs` and `y.qs`, the 16 `bsums`).
+    unsafe {
+        let u = scales_mins(&x.scales);
+        let sc: [u8; 8] = std::array::from_fn(|j| (u[j / 4] >> (8 * (j % 4))) as u8);
+        let mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, u[3] as i32, u[2] as i32));
+        let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+        let q8s = _mm_hadd_epi16(
+            _mm256_castsi256_si128(bs),
+            _mm256_extracti128_si256::<1>(bs),
+        );
+        let mins = _mm_madd_epi16(mins, q8s);
+        let m4 = _mm256_set1_epi8(0x0F);
+        let mut chunks = [_mm256_setzero_si256(); 4];
+        for (c, chunk) in chunks.iter_mut().enumerate() {
+            let q4 = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
+            let q4l = _mm256_and_si256(q4, m4);
+            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+            let q8l = load32(&*(y.qs.as_ptr().add(64 * c) as *const [i8; 32]));
+            let q8h = load32(&*(y.qs.as_ptr().add(64 * c + 32) as *const [i8; 32]));
+            let pl = _mm256_madd_epi16(
+                _mm256_set1_epi16(i16::from(sc[2 * c])),
+                _mm256_maddubs_epi16(q4l, q8l),
+            );
+            let ph = _mm256_madd_epi16(
+                _mm256_set1_epi16(i16::from(sc[2 * c + 1])),
+                _mm256_maddubs_epi16(q4h, q8h),
+            );
+            *chunk = _mm256_add_epi32(pl, ph);
+        }
+        (chunks, mins)
+    }
+}
+
+/// The eight lanes of the whole super-block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn lanes(c: &[__m256i; 4]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe { _mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3])) }
+}
+
+/// Bit-identical to [`crate::quant::q4_k::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q4_K_q8_K`):
+/// `acc = fma(d_a * d, lanes, acc)`, `acc_m = fma(-d_a * dmin, mins, acc_m)` (4 lanes), and
+/// `hsum_float_8(acc) + ((m0 + m2) + (m1 + m3))`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; every load reads 16 or 32 bytes
-    // at offsets inside the borrowed blocks' `qs` arrays (128 and 256 bytes) or the 16 i16
-    // `bsums` (unaligned loads).
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
     unsafe {
-        let m4 = _mm256_set1_epi8(0xF);
-        let mut sums = _mm256_setzero_ps();
-        let mut sumf = 0.0f32;
+        let mut acc = _mm256_setzero_ps();
+        let mut acc_m = _mm_setzero_ps();
         for (x, y) in w.iter().zip(a) {
-            let u = scales_mins(&x.scales);
-            let sc = [u[0].to_le_bytes(), u[1].to_le_bytes()];
-
-            let q8sums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-            let q8s = _mm_hadd_epi16(
-                _mm256_castsi256_si128(q8sums),
-                _mm256_extracti128_si256::<1>(q8sums),
-            );
-            let mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, u[3] as i32, u[2] as i32));
-            let sumi = hsum_i32_128(_mm_madd_epi16(mins, q8s));
-
-            let q4 = x.qs.as_ptr();
-            let q8 = y.qs.as_ptr();
-            let mut lanes = _mm256_setzero_si256();
-            for c in 0..4 {
-                let q4bits = lane_order(_mm256_loadu_si256(q4.add(32 * c) as *const __m256i));
-                let q4l = _mm256_and_si256(q4bits, m4);
-                let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4bits), m4);
-                let q8l = lane_order(_mm256_loadu_si256(q8.add(64 * c) as *const __m256i));
-                let q8h = lane_order(_mm256_loadu_si256(q8.add(64 * c + 32) as *const __m256i));
-                let sl = _mm256_set1_epi16(i16::from(sc[c / 2][2 * (c % 2)]));
-                let sh = _mm256_set1_epi16(i16::from(sc[c / 2][2 * (c % 2) + 1]));
-                let pl = _mm256_madd_epi16(_mm256_maddubs_epi16(q4l, q8l), sl);
-                let ph = _mm256_madd_epi16(_mm256_maddubs_epi16(q4h, q8h), sh);
-                lanes = _mm256_add_epi32(lanes, _mm256_add_epi32(pl, ph));
-            }
-            sums = add_scaled_lanes(sums, f16_to_f32(x.d) * y.d, lanes);
-            let dmin = f16_to_f32(x.dmin) * y.d;
-            sumf -= dmin * sumi as f32;
+            let d = y.d * f16_to_f32(x.d);
+            let dmin = -y.d * f16_to_f32(x.dmin);
+            let (c, mins) = block_sums(x, y);
+            acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(mins), acc_m);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes(&c)), acc);
         }
-        add_lanes_in_order(sumf, sums)
+        let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+        let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        hsum_ps(acc) + _mm_cvtss_f32(m)
+    }
+}
+
+/// Bit-identical to [`crate::quant::q4_k::vec_dot_repacked`] (ggml's repacked
+/// `ggml_gemv/gemm_q4_K_8x8_q8_K`, AVX2): `acc = fma(s1, d * d_a, acc)`, `acc_m = fma(s2,
+/// dmin * d_a, acc_m)` once per super-block (GEMV) or per 64 values (GEMM); `acc - acc_m`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_repacked(w: &[BlockQ4K], a: &[BlockQ8K], gemm: bool) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only, the stores write local arrays.
+    unsafe {
+        let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
+        for (x, y) in w.iter().zip(a) {
+            let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
+            let (c, mins) = block_sums(x, y);
+            if gemm {
+                let mut s1 = [0i32; 4];
+                let mut s2 = [0i32; 4];
+                _mm_storeu_si128(s1.as_mut_ptr() as *mut __m128i, hsum4_i32(c));
+                _mm_storeu_si128(s2.as_mut_ptr() as *mut __m128i, mins);
+                for (&s1, &s2) in s1.iter().zip(&s2) {
+                    acc = (s1 as f32).mul_add(dd, acc);
+                    acc_m = (s2 as f32).mul_add(dm, acc_m);
+                }
+            } else {
+                acc = (hsum_i32(lanes(&c)) as f32).mul_add(dd, acc);
+                acc_m = (hsum_i32_128(mins) as f32).mul_add(dm, acc_m);
+            }
+        }
+        acc - acc_m
+    }
+}
+
+/// [`vec_dot_repacked`] in the GEMM order (a plain function for the kernel table).
+///
+/// # Safety
+/// As [`vec_dot_repacked`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_repacked_gemm(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: the same contract.
+    unsafe { vec_dot_repacked(w, a, true) }
+}
+
+/// [`vec_dot_repacked`] in the GEMV order (a plain function for the kernel table).
+///
+/// # Safety
+/// As [`vec_dot_repacked`].
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_repacked_gemv(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: the same contract.
+    unsafe { vec_dot_repacked(w, a, false) }
+}
+
+/// Bit-identical to [`crate::quant::q4_k::vec_dot_tiled`] (ggml's tiled K-quant matmul,
+/// `crate::quant::q8_k::tiled_step`): `res = fma(-dmin, s2, d * s1)`, `acc = fma(res, d_a,
+/// acc)` per super-block.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let (c, mins) = block_sums(x, y);
+            let s1 = hsum_i32(lanes(&c));
+            let s2 = hsum_i32_128(mins);
+            let res = (-f16_to_f32(x.dmin)).mul_add(s2 as f32, f16_to_f32(x.d) * s1 as f32);
+            acc = res.mul_add(y.d, acc);
+        }
+        acc
     }
 }

@@ -1,94 +1,132 @@
-//! Q8_0 on AVX2: the dot product with Q8_0 activations and the Q8_0 activation quantizer.
+//! Q8_0 on AVX2: the dot product with Q8_0 activations, and the Q8_0 and Q8_1 activation
+//! quantizers of ggml's x86 build.
 
 use std::arch::x86_64::*;
 
 use half::f16;
 
-use super::{dot_q8_0_blocks, f16_to_f32, f16x8, load32, mul_sum_i8_pairs};
-use crate::quant::q8_0::{self as reference, BlockQ8_0};
+use super::{f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs};
+use crate::quant::q8_0::{self as reference, BlockQ8_0, BlockQ8_1};
 
 /// Dot product of Q8_0 weights with Q8_0 activations, bit-identical to the reference
-/// [`crate::quant::q8_0::vec_dot`]: per block the 32 products summed exactly with
-/// [`mul_sum_i8_pairs`] (as ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`; |sumi| <= 32 * 128 * 127),
-/// eight blocks per horizontal reduction and float step, then the reference's `sumf += sumi * (d_w * d_a)`.
+/// [`crate::quant::q8_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`): per block the eight
+/// exact i32 lane sums of [`mul_sum_i8_pairs`] (|lane| <= 4 * 128 * 127), converted to f32 and
+/// `acc = fma(d_w * d_a, lanes, acc)`; `hsum_float_8` at the end.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read only the
-    // borrowed blocks.
-    unsafe { dot_q8_0_blocks!(w, a, isum, finish8, finish) }
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));
+            let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(load32(&x.qs), load32(&y.qs)));
+            acc = _mm256_fmadd_ps(d, q, acc);
+        }
+        hsum_ps(acc)
+    }
 }
 
-/// The 8-lane exact integer dot product of one block.
+/// The 32 values of a block times `127 / amax`, rounded half to even, as 32 i8 (ggml's AVX2
+/// `quantize_row_q8_0` step), and `amax`; `None` when the block holds a non-finite value or
+/// `127 / amax` overflows (the reference's saturating conversions differ from the vector
+/// ones there: the caller hands such a block to the reference).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn isum(x: &BlockQ8_0, y: &BlockQ8_0) -> __m256i {
-    // SAFETY: the CPU features are this function's contract.
-    unsafe { mul_sum_i8_pairs(load32(&x.qs), load32(&y.qs)) }
+unsafe fn quantize_block(xb: &[f32]) -> Option<(__m256i, f32)> {
+    debug_assert_eq!(xb.len(), 32);
+    // SAFETY: the CPU features are this function's contract; the loads read the 32 values of
+    // `xb` (unaligned).
+    unsafe {
+        let p = xb.as_ptr();
+        let v = [
+            _mm256_loadu_ps(p),
+            _mm256_loadu_ps(p.add(8)),
+            _mm256_loadu_ps(p.add(16)),
+            _mm256_loadu_ps(p.add(24)),
+        ];
+        let abs = [abs_ps(v[0]), abs_ps(v[1]), abs_ps(v[2]), abs_ps(v[3])];
+        if !all_finite(abs) {
+            return None;
+        }
+        let amax = hmax_ps(_mm256_max_ps(
+            _mm256_max_ps(abs[0], abs[1]),
+            _mm256_max_ps(abs[2], abs[3]),
+        ));
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        if !id.is_finite() {
+            return None;
+        }
+        let idv = _mm256_set1_ps(id);
+        // |v * id| <= 127 up to one rounding, so the rounded values fit i8 and the
+        // saturating packs are plain conversions.
+        let mut q = [_mm256_setzero_si256(); 4];
+        for (q, &v) in q.iter_mut().zip(&v) {
+            let r = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm256_mul_ps(v, idv),
+            );
+            *q = _mm256_cvtps_epi32(r);
+        }
+        Some((pack_i32_to_i8(q), amax))
+    }
 }
 
-/// The reference's float step for one block.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn finish(x: &BlockQ8_0, y: &BlockQ8_0, sumi: i32) -> f32 {
-    // SAFETY: the CPU features are this function's contract.
-    unsafe { sumi as f32 * (f16_to_f32(x.d) * f16_to_f32(y.d)) }
-}
-
-/// Quantizes `x` into Q8_0 blocks, byte-identical to the reference
-/// [`crate::quant::q8_0::quantize_row`] (ggml's `quantize_row_q8_0_ref`).
-///
-/// Unlike ggml's AVX2 `quantize_row_q8_0` (which rounds halves to even and computes
-/// `id = 127 / amax`), this rounds halves away from zero (`roundf`) and uses `id = 1 / d` with
-/// `d = amax / 127`, as the reference does, so the blocks (and the goldens) do not depend on
-/// the instruction set. A block holding a NaN or an infinity is handed to the reference.
+/// Quantizes `x` into Q8_0 blocks, byte-identical to
+/// [`crate::quant::q8_0::quantize_row_x86`] (ggml's AVX2 `quantize_row_q8_0`: `d = amax / 127`
+/// stored as f16, quants `round_half_even(x * (127 / amax))`). A block holding a NaN or an
+/// infinity, or so small that `127 / amax` overflows, is handed to the scalar quantizer.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn quantize_row(x: &[f32], out: &mut [BlockQ8_0]) {
+pub unsafe fn quantize_row_x86(x: &[f32], out: &mut [BlockQ8_0]) {
     assert_eq!(x.len(), out.len() * 32, "Q8_0 quantize: length mismatch");
     for (xb, b) in x.chunks_exact(32).zip(out.iter_mut()) {
-        // SAFETY: the CPU features are this function's contract; the loads read the 32 values
-        // of `xb` and the store writes the 32 quants of `b` (unaligned).
+        // SAFETY: the CPU features are this function's contract; the store writes the 32
+        // quants of `b` (unaligned).
         unsafe {
-            let p = xb.as_ptr();
-            let v = [
-                _mm256_loadu_ps(p),
-                _mm256_loadu_ps(p.add(8)),
-                _mm256_loadu_ps(p.add(16)),
-                _mm256_loadu_ps(p.add(24)),
-            ];
-            let abs = [abs_ps(v[0]), abs_ps(v[1]), abs_ps(v[2]), abs_ps(v[3])];
-            if !all_finite(abs) {
-                reference::quantize_row(xb, std::slice::from_mut(b));
-                continue;
+            match quantize_block(xb) {
+                Some((q, amax)) => {
+                    b.d = f16::from_f32(amax / 127.0);
+                    _mm256_storeu_si256(b.qs.as_mut_ptr() as *mut __m256i, q);
+                }
+                None => reference::quantize_row_x86(xb, std::slice::from_mut(b)),
             }
-            let amax = hmax_ps(_mm256_max_ps(
-                _mm256_max_ps(abs[0], abs[1]),
-                _mm256_max_ps(abs[2], abs[3]),
-            ));
-            let d = amax / 127.0;
-            let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-            if !id.is_finite() {
-                // amax so small that 1 / d overflows: the reference's saturating conversions
-                // of inf and NaN (0 * inf) differ from the vector ones; hand it over.
-                reference::quantize_row(xb, std::slice::from_mut(b));
-                continue;
+        }
+    }
+}
+
+/// Quantizes `x` into Q8_1 blocks, byte-identical to
+/// [`crate::quant::q8_0::quantize_row_q8_1_x86`]: the quants of [`quantize_row_x86`], and
+/// `s = fp16(d * sum(qs))` with the unrounded f32 `d = amax / 127`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn quantize_row_q8_1_x86(x: &[f32], out: &mut [BlockQ8_1]) {
+    assert_eq!(x.len(), out.len() * 32, "Q8_1 quantize: length mismatch");
+    for (xb, b) in x.chunks_exact(32).zip(out.iter_mut()) {
+        // SAFETY: the CPU features are this function's contract; the store writes the 32
+        // quants of `b` (unaligned).
+        unsafe {
+            match quantize_block(xb) {
+                Some((q, amax)) => {
+                    let d = amax / 127.0;
+                    b.d = f16::from_f32(d);
+                    _mm256_storeu_si256(b.qs.as_mut_ptr() as *mut __m256i, q);
+                    // |sum| <= 32 * 127: exact in i32 and in f32.
+                    let sum = super::hsum_i32(_mm256_madd_epi16(
+                        _mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+                        _mm256_set1_epi16(1),
+                    ));
+                    b.s = f16::from_f32(d * sum as f32);
+                }
+                None => reference::quantize_row_q8_1_x86(xb, std::slice::from_mut(b)),
             }
-            b.d = f16::from_f32(d);
-            let idv = _mm256_set1_ps(id);
-            // |v * id| <= 127 (up to one rounding), so the rounded values fit i8 and the
-            // saturating packs below are plain conversions.
-            let mut q = [_mm256_setzero_si256(); 4];
-            for (q, &v) in q.iter_mut().zip(&v) {
-                *q = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(v, idv)));
-            }
-            let packed = pack_i32_to_i8(q);
-            _mm256_storeu_si256(b.qs.as_mut_ptr() as *mut __m256i, packed);
         }
     }
 }
@@ -130,24 +168,6 @@ pub(crate) unsafe fn hmax_ps(m: __m256) -> f32 {
     }
 }
 
-/// Rounds to the nearest integer, halves away from zero (C's `roundf`, Rust's `f32::round`),
-/// exactly for every finite input: `t = trunc(v)`, and `v - t` is exact (it is the fraction
-/// bits of `v`), so comparing `|v - t|` with 0.5 decides the rounding without error.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn round_half_away(v: __m256) -> __m256 {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v);
-        let frac = abs_ps(_mm256_sub_ps(v, t));
-        let up = _mm256_cmp_ps::<_CMP_GE_OQ>(frac, _mm256_set1_ps(0.5));
-        // +1 or -1 with the sign of v.
-        let sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0));
-        let one = _mm256_or_ps(sign, _mm256_set1_ps(1.0));
-        _mm256_add_ps(t, _mm256_and_ps(up, one))
-    }
-}
-
 /// Packs four vectors of 8 i32 (values 0..8, 8..16, 16..24, 24..32) into 32 i8 in order,
 /// saturating (ggml's pack sequence: the packs work within 128-bit halves, the final
 /// permutation restores the order).
@@ -162,17 +182,5 @@ pub(crate) unsafe fn pack_i32_to_i8(q: [__m256i; 4]) -> __m256i {
         // 0..4 8..12 16..20 24..28 4..8 12..16 20..24 28..32 (as i8, in 4-byte groups)
         let c = _mm256_packs_epi16(a, b);
         _mm256_permutevar8x32_epi32(c, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
-    }
-}
-
-/// The reference's float step for eight blocks at once (lane k: block k).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn finish8(x: &[BlockQ8_0], y: &[BlockQ8_0], sumi: __m256) -> __m256 {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let dx = f16x8(std::array::from_fn(|k| x[k].d));
-        let dy = f16x8(std::array::from_fn(|k| y[k].d));
-        _mm256_mul_ps(sumi, _mm256_mul_ps(dx, dy))
     }
 }
