@@ -131,12 +131,10 @@ test_log=$(mktemp "${TMPDIR:-/tmp}/ferrite-test.XXXXXX")
 cargo test --release --no-fail-fast "${cargo_test_args[@]}" 2>&1 | tee "$test_log"
 ok
 
-# Hook (later): aarch64 under qemu. Cross-build the tests for aarch64-unknown-linux-gnu
-# (tools/cross-aarch64.sh) and run them with qemu-aarch64, once with dotprod and once
-# without (-cpu cortex-a72 / -cpu cortex-a76), so the NEON kernels are tested on x86 hosts.
+step "aarch64 under qemu (tools/cross-aarch64.sh: cortex-a76 with dotprod, cortex-a72 without)"
+tools/cross-aarch64.sh -- --test kernels --test quant_dot --test quant_dequant
+ok
 
-# Hook (later): C example. Build libferrite.a (`cargo build --release --lib`), compile and
-# link examples/*.c against include/ferrite.h with -Wall -Werror, and run it on the model.
-
-# Hook (later): header check. Regenerate include/ferrite.h with cbindgen into a temp file
-# and fail if it differs from the checked-in header.
+# The C example (built against the lean libferrite.a with -Werror, compared with `ferrite run`,
+# run under valgrind) and the header check (cbindgen) run inside `cargo test` through
+# tests/c_api.rs -> tools/c-example.sh.
