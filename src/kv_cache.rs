@@ -100,32 +100,12 @@ impl KvBuf {
     #[inline]
     pub fn dot_ggml(&self, at: usize, q: &[f32], batch: bool) -> f32 {
         match self {
-            KvBuf::F16(b) => {
-                let row = &b[at..at + q.len()];
-                if batch && q.len() % 8 == 0 {
-                    let mut acc = [0.0f32; 8];
-                    for (i, (&k, &x)) in row.iter().zip(q).enumerate() {
-                        acc[i % 8] = k.to_f32().mul_add(x, acc[i % 8]);
-                    }
-                    crate::quant::lanes::hsum8(&acc)
-                } else {
-                    let np = q.len() / 32 * 32;
-                    let mut acc = [0.0f32; 32];
-                    for (i, (&k, &x)) in row[..np].iter().zip(q).enumerate() {
-                        acc[i % 32] = k.to_f32().mul_add(x, acc[i % 32]);
-                    }
-                    let mut sum = f64::from(crate::quant::lanes::reduce_f32x8x4(&acc));
-                    for (&k, &x) in row[np..].iter().zip(&q[np..]) {
-                        sum += f64::from(k.to_f32() * x);
-                    }
-                    sum as f32
-                }
-            }
+            KvBuf::F16(b) => crate::kernels::attn::dot_f16(&b[at..at + q.len()], q, batch),
             _ => self.dot(at, q),
         }
     }
 
-    /// For an f16 cache, `acc[d * 32 + lane] = fma(row[d], w, ...)` for the row of
+    /// For an f16 cache, `acc[lane * n + d] = fma(row[d], w, ...)` for the row of
     /// `acc.len() / 32` values at offset `at`: one cell's term of `V.p`, kept in the FMA lane
     /// ggml's kernel gives that cell (see [`reduce_v_lanes`]). Returns false, doing nothing,
     /// for the other cache types.
@@ -134,9 +114,11 @@ impl KvBuf {
         match self {
             KvBuf::F16(b) => {
                 let n = acc.len() / 32;
-                for (a, &v) in acc.chunks_exact_mut(32).zip(&b[at..at + n]) {
-                    a[lane] = v.to_f32().mul_add(w, a[lane]);
-                }
+                crate::kernels::attn::fma_f16(
+                    &mut acc[lane * n..(lane + 1) * n],
+                    &b[at..at + n],
+                    w,
+                );
                 true
             }
             _ => false,
@@ -217,12 +199,17 @@ pub fn v_lane(cell: usize, batch: bool) -> usize {
 
 /// Reduces the lanes filled by [`KvBuf::fma_lanes`] into `out` (one value per 32 lanes), as
 /// the kernel of [`v_lane`] does.
+///
+/// Layout: lane-major, `acc[lane * n + d]` with `n = acc.len() / 32`, so that adding one
+/// cell's row is a contiguous FMA over `d` ([`crate::kernels::attn::fma_f16`]).
 pub fn reduce_v_lanes(acc: &[f32], batch: bool, out: &mut [f32]) {
-    for (o, a) in out.iter_mut().zip(acc.chunks_exact(32)) {
+    let n = acc.len() / 32;
+    for (d, o) in out.iter_mut().enumerate() {
+        let lane = |l: usize| acc[l * n + d];
         *o = if batch {
-            crate::quant::lanes::hsum8(a[..8].try_into().expect("8 lanes"))
+            crate::quant::lanes::hsum8(&std::array::from_fn(lane))
         } else {
-            crate::quant::lanes::reduce_f32x8x4(a.try_into().expect("32 lanes"))
+            crate::quant::lanes::reduce_f32x8x4(&std::array::from_fn(lane))
         };
     }
 }

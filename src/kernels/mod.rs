@@ -49,6 +49,7 @@ use crate::quant::{
     BlockFormat, DotOrder, GgmlType, LayoutError,
 };
 
+pub mod attn;
 pub mod scalar;
 
 #[cfg(target_arch = "x86_64")]

@@ -1,0 +1,186 @@
+//! Attention over an f16 KV cache: `K.q` and the accumulation of `V.p`, in the float order of
+//! the kernels llama.cpp multiplies an f16 cache with (see `KvBuf::dot_ggml` in
+//! `src/kv_cache.rs` for which kernel when), with an AVX2 + FMA + F16C version that gives the
+//! same bits: the same lanes, `_mm256_fmadd_ps` where the reference uses `f32::mul_add`, the
+//! same reductions. The AVX2 path is taken when the process-wide kernel table is the AVX2 one
+//! (so `FERRITE_KERNELS=scalar` forces the reference here too).
+
+use half::f16;
+
+use super::{Isa, Kernels};
+use crate::quant::lanes;
+
+/// Whether to use the AVX2 versions (decided with the kernel table).
+#[inline]
+fn avx2() -> bool {
+    Kernels::get().isa() == Isa::Avx2
+}
+
+/// `k . q` (`k.len() >= q.len()`): for a batch (`batch` and a multiple of 8 values)
+/// llamafile's `tinyBLAS` order: one 8-lane FMA accumulator reduced by `hsum8`; otherwise
+/// `ggml_vec_dot_f16`'s: four 8-lane accumulators over groups of 32, reduced as
+/// `GGML_F32x8_REDUCE`, the tail added in f64.
+#[inline]
+pub fn dot_f16(k: &[f16], q: &[f32], batch: bool) -> f32 {
+    let k = &k[..q.len()];
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: the AVX2 table is selected only when the CPU has AVX2, FMA and F16C
+        // (`Kernels::avx2`); `k` and `q` have the same length (sliced above).
+        return unsafe { x86::dot_f16(k, q, batch) };
+    }
+    dot_f16_ref(k, q, batch)
+}
+
+/// The scalar reference of [`dot_f16`].
+pub fn dot_f16_ref(k: &[f16], q: &[f32], batch: bool) -> f32 {
+    if batch && q.len() % 8 == 0 {
+        let mut acc = [0.0f32; 8];
+        for (i, (&k, &x)) in k.iter().zip(q).enumerate() {
+            acc[i % 8] = k.to_f32().mul_add(x, acc[i % 8]);
+        }
+        lanes::hsum8(&acc)
+    } else {
+        let np = q.len() / 32 * 32;
+        let mut acc = [0.0f32; 32];
+        for (i, (&k, &x)) in k[..np].iter().zip(q).enumerate() {
+            acc[i % 32] = k.to_f32().mul_add(x, acc[i % 32]);
+        }
+        let mut sum = f64::from(lanes::reduce_f32x8x4(&acc));
+        for (&k, &x) in k[np..].iter().zip(&q[np..]) {
+            sum += f64::from(k.to_f32() * x);
+        }
+        sum as f32
+    }
+}
+
+/// `acc[d] = fma(v[d], w, acc[d])` for every `d < acc.len()` (one cache cell's term of `V.p`
+/// added to one FMA lane of every output value).
+#[inline]
+pub fn fma_f16(acc: &mut [f32], v: &[f16], w: f32) {
+    let v = &v[..acc.len()];
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: as in `dot_f16`; `v` has the length of `acc` (sliced above).
+        return unsafe { x86::fma_f16(acc, v, w) };
+    }
+    fma_f16_ref(acc, v, w)
+}
+
+/// The scalar reference of [`fma_f16`].
+pub fn fma_f16_ref(acc: &mut [f32], v: &[f16], w: f32) {
+    for (a, &x) in acc.iter_mut().zip(v) {
+        *a = x.to_f32().mul_add(w, *a);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use half::f16;
+
+    use crate::quant::lanes;
+
+    /// Eight f16 values at `p` as f32.
+    ///
+    /// # Safety
+    /// F16C available; `p` valid for reading 8 values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn load8(p: *const f16) -> __m256 {
+        // SAFETY: the caller guarantees 16 readable bytes at `p`; loadu has no alignment need.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+    }
+
+    /// # Safety
+    /// AVX2, FMA and F16C available; `k.len() == q.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16(k: &[f16], q: &[f32], batch: bool) -> f32 {
+        let n = q.len();
+        let (kp, qp) = (k.as_ptr(), q.as_ptr());
+        if batch && n % 8 == 0 {
+            let mut acc = _mm256_setzero_ps();
+            for i in (0..n).step_by(8) {
+                // SAFETY: i + 8 <= n = k.len() = q.len().
+                unsafe {
+                    acc = _mm256_fmadd_ps(load8(kp.add(i)), _mm256_loadu_ps(qp.add(i)), acc);
+                }
+            }
+            let mut a = [0f32; 8];
+            // SAFETY: `a` holds 8 f32.
+            unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
+            return lanes::hsum8(&a);
+        }
+        let np = n / 32 * 32;
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in (0..np).step_by(32) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                let o = i + 8 * j;
+                // SAFETY: o + 8 <= np <= n.
+                unsafe { *a = _mm256_fmadd_ps(load8(kp.add(o)), _mm256_loadu_ps(qp.add(o)), *a) };
+            }
+        }
+        let mut a = [0f32; 32];
+        for (j, v) in acc.iter().enumerate() {
+            // SAFETY: a[8j..8j+8] is inside `a`.
+            unsafe { _mm256_storeu_ps(a.as_mut_ptr().add(8 * j), *v) };
+        }
+        let mut sum = f64::from(lanes::reduce_f32x8x4(&a));
+        for (&kk, &x) in k[np..].iter().zip(&q[np..]) {
+            sum += f64::from(kk.to_f32() * x);
+        }
+        sum as f32
+    }
+
+    /// # Safety
+    /// AVX2, FMA and F16C available; `v.len() == acc.len()`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn fma_f16(acc: &mut [f32], v: &[f16], w: f32) {
+        let n = acc.len();
+        let n8 = n / 8 * 8;
+        let wv = _mm256_set1_ps(w);
+        let (ap, vp) = (acc.as_mut_ptr(), v.as_ptr());
+        for i in (0..n8).step_by(8) {
+            // SAFETY: i + 8 <= n = acc.len() = v.len().
+            unsafe {
+                let a = _mm256_loadu_ps(ap.add(i));
+                _mm256_storeu_ps(ap.add(i), _mm256_fmadd_ps(load8(vp.add(i)), wv, a));
+            }
+        }
+        for (a, &x) in acc[n8..].iter_mut().zip(&v[n8..]) {
+            *a = x.to_f32().mul_add(w, *a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simd_equals_reference_bit_for_bit() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 * 4.0 - 2.0
+        };
+        for n in [8, 32, 40, 64, 100, 256] {
+            let k: Vec<f16> = (0..n).map(|_| f16::from_f32(rnd())).collect();
+            let q: Vec<f32> = (0..n).map(|_| rnd()).collect();
+            for batch in [false, true] {
+                let a = dot_f16(&k, &q, batch);
+                let b = dot_f16_ref(&k, &q, batch);
+                assert_eq!(a.to_bits(), b.to_bits(), "n {n} batch {batch}");
+            }
+            let mut a1: Vec<f32> = (0..n).map(|_| rnd()).collect();
+            let mut a2 = a1.clone();
+            let w = rnd();
+            fma_f16(&mut a1, &k, w);
+            fma_f16_ref(&mut a2, &k, w);
+            assert!(a1.iter().zip(&a2).all(|(x, y)| x.to_bits() == y.to_bits()));
+        }
+    }
+}
