@@ -127,3 +127,44 @@ fn run_reports_a_context_stop() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("context holds 4"), "{err}");
 }
+
+#[test]
+fn kv_cache_types_agree_with_f16() {
+    // The f32 and q8_0 caches change the numbers slightly (llama.cpp's goldens use f16), never
+    // the picture: over a prompt and 16 more tokens the logits stay close.
+    use ferrite::KvType;
+    for name in ["tiny-gemma3-Q8_0.gguf", "tiny-llama-Q8_0.gguf"] {
+        let m = Model::load(util::shared_dir().join("synth").join(name)).unwrap();
+        // The same token sequence for every cache type (a random model is chaotic: once two
+        // runs pick different tokens their logits are unrelated).
+        let toks: Vec<u32> = (0..16).map(|i| 3 + (i * 37) % 400).collect();
+        let run = |kv_type| {
+            let cfg = SessionConfig {
+                n_ctx: 64,
+                kv_type,
+                n_threads: 1,
+                ..SessionConfig::default()
+            };
+            let mut s = Session::new(&m, &cfg).unwrap();
+            let mut out = vec![s.prefill(&[1, 429, 422, 410, 407, 429]).unwrap().to_vec()];
+            for &t in &toks {
+                out.push(s.decode(t).unwrap().to_vec());
+            }
+            out
+        };
+        let f16 = run(KvType::F16);
+        for kv in [KvType::F32, KvType::Q8_0] {
+            let other = run(kv);
+            let worst = f16
+                .iter()
+                .zip(&other)
+                .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+                .fold(0f32, f32::max);
+            assert!(worst < 0.5, "{name} {kv:?}: logits differ by up to {worst}");
+            assert!(
+                worst > 0.0,
+                "{name} {kv:?}: the cache type had no effect at all"
+            );
+        }
+    }
+}
