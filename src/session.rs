@@ -264,7 +264,7 @@ impl<'m> Session<'m> {
         for (i, batch) in tokens.chunks(MAX_BATCH).enumerate() {
             let last = (i + 1) * MAX_BATCH >= n;
             let logits_from = if last { batch.len() - 1 } else { batch.len() };
-            self.forward_batch(batch, logits_from, (i * MAX_BATCH, n));
+            self.forward_batch(batch, logits_from, (i * MAX_BATCH, n), (0, 1));
         }
         self.has_logits = true;
         Ok(&self.s.logits[..self.model.hp.n_vocab])
@@ -274,7 +274,7 @@ impl<'m> Session<'m> {
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
         self.check(tokens)?;
         for (i, batch) in tokens.chunks(MAX_BATCH).enumerate() {
-            self.forward_batch(batch, batch.len(), (i * MAX_BATCH, tokens.len()));
+            self.forward_batch(batch, batch.len(), (i * MAX_BATCH, tokens.len()), (0, 1));
         }
         self.has_logits = false;
         Ok(())
@@ -282,25 +282,41 @@ impl<'m> Session<'m> {
 
     /// Evaluates `tokens` and calls `f(i, logits_i)` with the logits after each of them (the
     /// output matrix is streamed once per [`LOGITS_BATCH`] tokens).
-    pub fn eval_all_logits(
+    pub fn eval_all_logits(&mut self, tokens: &[u32], f: impl FnMut(usize, &[f32])) -> Result<()> {
+        self.eval_scored(tokens, 0, f)
+    }
+
+    /// Evaluates `tokens` as one call and calls `f(i, logits)` with the logits after each token
+    /// `i >= first`, as `llama-perplexity` evaluates a chunk whose second half it scores:
+    /// llama.cpp picks its kernels by the size of the whole call and of its output rows, and
+    /// doing the same here gives its perplexity to the last digit.
+    pub fn eval_scored(
         &mut self,
         tokens: &[u32],
+        first: usize,
         mut f: impl FnMut(usize, &[f32]),
     ) -> Result<()> {
         self.check(tokens)?;
+        let n = tokens.len();
+        let first = first.min(n);
+        let n_out = n - first;
+        for (i, batch) in tokens[..first].chunks(MAX_BATCH).enumerate() {
+            self.forward_batch(batch, batch.len(), (i * MAX_BATCH, n), (0, n_out));
+        }
         let nv = self.model.hp.n_vocab;
-        for (bi, batch) in tokens.chunks(LOGITS_BATCH).enumerate() {
-            self.forward_batch(batch, 0, (bi * LOGITS_BATCH, tokens.len()));
+        for (bi, batch) in tokens[first..].chunks(LOGITS_BATCH).enumerate() {
+            let off = bi * LOGITS_BATCH;
+            self.forward_batch(batch, 0, (first + off, n), (off, n_out));
             for i in 0..batch.len() {
-                f(bi * LOGITS_BATCH + i, &self.s.logits[i * nv..(i + 1) * nv]);
+                f(first + off + i, &self.s.logits[i * nv..(i + 1) * nv]);
             }
         }
         // Keep `logits()` meaningful: the last token's row moves to row 0.
-        let last = (tokens.len() - 1) % LOGITS_BATCH;
-        if !tokens.is_empty() && last != 0 {
+        if n_out > 0 {
+            let last = (n_out - 1) % LOGITS_BATCH;
             self.s.logits.copy_within(last * nv..(last + 1) * nv, 0);
         }
-        self.has_logits = !tokens.is_empty();
+        self.has_logits = n_out > 0;
         Ok(())
     }
 
@@ -386,8 +402,16 @@ impl<'m> Session<'m> {
     /// `call` is where these tokens sit in the call that evaluates them (the index of
     /// `tokens[0]` among the call's tokens, and their number): llama.cpp evaluates a call in
     /// slices of [`UBATCH`] tokens and picks its matmul kernels, whose float orders differ, by
-    /// the slice size; we follow the same choice (see [`dot_order`]).
-    fn forward_batch(&mut self, tokens: &[u32], logits_from: usize, call: (usize, usize)) {
+    /// the slice size; we follow the same choice (see [`dot_order`]). `out_call` is the same
+    /// for the output rows (the tokens whose logits the call computes): the index of this
+    /// pass's first output row among them, and their number.
+    fn forward_batch(
+        &mut self,
+        tokens: &[u32],
+        logits_from: usize,
+        call: (usize, usize),
+        out_call: (usize, usize),
+    ) {
         let m = self.model;
         let hp = &m.hp;
         let n = tokens.len();
@@ -449,7 +473,7 @@ impl<'m> Session<'m> {
         // (llama.cpp's output rows): the last FFN and the output matrix see those alone.
         let n_out = n - logits_from.min(n);
         debug_assert!(n_out <= LOGITS_BATCH);
-        let out_pos = |i: usize| (i, n_out);
+        let out_pos = |i: usize| (out_call.0 + i, out_call.1);
         let n_layer = m.layers.len();
         for (il, layer) in m.layers.iter().enumerate() {
             let swa = hp.swa_layers[il];

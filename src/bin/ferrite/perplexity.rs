@@ -73,13 +73,15 @@ pub fn run(args: &PerplexityArgs) -> Result<(), Error> {
             }
         }
         sess.reset();
-        sess.prefill_no_logits(&chunk[..first])?;
-        // Logits after token j score token j + 1, for j in first .. n_ctx - 2.
-        sess.eval_all_logits(&chunk[first..n_ctx - 1], |i, logits| {
-            let v = -(log_softmax_at(logits, chunk[first + i + 1]) as f64);
-            nll += v;
-            nll2 += v * v;
-            count += 1;
+        // One call per chunk, as llama-perplexity evaluates it: the logits after token j
+        // (j >= first) score token j + 1; the last token's logits score nothing.
+        sess.eval_scored(&chunk, first, |j, logits| {
+            if j + 1 < n_ctx {
+                let v = -(log_softmax_at(logits, chunk[j + 1]) as f64);
+                nll += v;
+                nll2 += v * v;
+                count += 1;
+            }
         })?;
         pb.set_message(format!("ppl {:.4}", (nll / count as f64).exp()));
         pb.inc(1);
