@@ -123,8 +123,8 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --quiet --all-targets -- -D warnings
 ok
 
-# Hook (later): the lean library build, `cargo build --release --lib --no-default-features`,
-# if it is not already covered by the C example below.
+# The lean library build (`cargo build --release --lib --no-default-features`) is part of
+# tools/c-example.sh, which cargo test runs (tests/c_api.rs).
 
 step "cargo test --release"
 test_log=$(mktemp "${TMPDIR:-/tmp}/ferrite-test.XXXXXX")
