@@ -2,6 +2,7 @@
 
 use std::arch::x86_64::*;
 
+use super::q8_0::PREFETCH_AHEAD;
 use super::{
     bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs,
 };
@@ -22,6 +23,9 @@ pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     unsafe {
         let mut acc = _mm256_setzero_ps();
         for (x, y) in w.iter().zip(a) {
+            _mm_prefetch::<_MM_HINT_T0>(
+                (x as *const BlockQ5_0 as *const i8).wrapping_add(PREFETCH_AHEAD),
+            );
             let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));
             let hi = _mm256_andnot_si256(bytes_from_bits_32(x.qh), _mm256_set1_epi8(0xF0u8 as i8));
             let qx = _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi);

@@ -8,6 +8,14 @@ use half::f16;
 use super::{f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs};
 use crate::quant::q8_0::{self as reference, BlockQ8_0, BlockQ8_1};
 
+/// How far ahead of the block being multiplied the weights are prefetched, in bytes. Decode
+/// streams each weight row once, and the dot product of one row is short (Gemma 3's 640
+/// values are 20 blocks): without a software prefetch the loop waits on memory (measured on
+/// Gemma 3 270M at one thread: 33 -> 46 tok/s with it; 2 KiB was the best of 0.5 to 4 KiB).
+/// A prefetch never faults, so reading past the end of the weights is harmless; the address
+/// is formed with `wrapping_add`, so no out-of-bounds pointer arithmetic happens either.
+pub(crate) const PREFETCH_AHEAD: usize = 2048;
+
 /// Dot product of Q8_0 weights with Q8_0 activations, bit-identical to the reference
 /// [`crate::quant::q8_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`): per block the eight
 /// exact i32 lane sums of [`mul_sum_i8_pairs`] (|lane| <= 4 * 128 * 127), converted to f32 and
@@ -23,6 +31,9 @@ pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     unsafe {
         let mut acc = _mm256_setzero_ps();
         for (x, y) in w.iter().zip(a) {
+            _mm_prefetch::<_MM_HINT_T0>(
+                (x as *const BlockQ8_0 as *const i8).wrapping_add(PREFETCH_AHEAD),
+            );
             let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));
             let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(load32(&x.qs), load32(&y.qs)));
             acc = _mm256_fmadd_ps(d, q, acc);
