@@ -13,6 +13,7 @@ use crate::kernels::{self, AlignedBuf};
 use crate::kv_cache::{KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
+use crate::quant::q8_0::BlockQ8_0;
 use crate::quant::{DotOrder, GgmlType};
 use crate::threadpool::ThreadPool;
 use crate::{Error, Result};
@@ -75,6 +76,10 @@ struct Scratch {
     hb2: Vec<f32>,
     /// Quantized activations, one row per token at a fixed stride.
     act: AlignedBuf,
+    /// Weight tiles unpacked once per batch (Q5_0 -> Q8_0), one region per pool chunk:
+    /// `[n_threads * 4][TILE_ROWS * widest / 32]` blocks.
+    unpacked: Vec<BlockQ8_0>,
+    unpacked_per_chunk: usize,
     act_stride: usize,
     /// RoPE angles of each token's position `[B][n_rot/2]`: full-attention and sliding layers.
     cos: Vec<f32>,
@@ -103,6 +108,19 @@ struct SharedMut(*mut f32);
 // SAFETY: only used to give threads disjoint sub-ranges of one exclusively borrowed buffer.
 unsafe impl Sync for SharedMut {}
 unsafe impl Send for SharedMut {}
+
+/// [`SharedMut`] for the unpacked weight tiles.
+#[derive(Clone, Copy)]
+struct SharedBlocks(*mut BlockQ8_0);
+// SAFETY: as for `SharedMut`: disjoint regions of one exclusively borrowed buffer.
+unsafe impl Sync for SharedBlocks {}
+unsafe impl Send for SharedBlocks {}
+
+impl SharedBlocks {
+    fn at(&self, offset: usize) -> *mut BlockQ8_0 {
+        self.0.wrapping_add(offset)
+    }
+}
 
 impl SharedMut {
     /// The pointer (a method, so closures capture the whole `Sync` wrapper, not the field).
@@ -169,6 +187,14 @@ impl<'m> Session<'m> {
             hb: vec![0.0; b * hp.n_ff],
             hb2: vec![0.0; b * hp.n_ff],
             act: AlignedBuf::new(b * act_stride),
+            unpacked: vec![
+                BlockQ8_0 {
+                    d: half::f16::ZERO,
+                    qs: [0; 32]
+                };
+                n_threads * 4 * TILE_ROWS * widest.div_ceil(32)
+            ],
+            unpacked_per_chunk: TILE_ROWS * widest.div_ceil(32),
             act_stride,
             cos: vec![0.0; b * half_rot],
             sin: vec![0.0; b * half_rot],
@@ -333,8 +359,7 @@ impl<'m> Session<'m> {
     fn linear(
         model: &Model,
         pool: &mut ThreadPool,
-        act: &mut AlignedBuf,
-        act_stride: usize,
+        scratch: (&mut AlignedBuf, usize, &mut [BlockQ8_0], usize),
         n: usize,
         out: &mut [f32],
         w: &Weight,
@@ -342,6 +367,7 @@ impl<'m> Session<'m> {
         b: Option<&Vec<f32>>,
         pos_of: &(dyn Fn(usize) -> (usize, usize) + Sync),
     ) {
+        let (act, act_stride, unpacked, per_chunk) = scratch;
         let (rows, cols) = (w.rows, w.cols);
         // ggml does not repack the token embedding, also when it doubles as the output.
         let repackable = w.offset != model.tok_embd.offset;
@@ -360,6 +386,11 @@ impl<'m> Session<'m> {
         let rb = w.row_bytes;
         let n_tiles = rows.div_ceil(TILE_ROWS);
         let n_chunks = n_tiles.min(pool.n_threads() * 4).max(1);
+        // Q5_0 tiles are unpacked once to Q8_0 for a batch (the same integer lanes in the same
+        // float order: see `quant::q5_0::to_q8_0`); Q5_0 always uses vec_dot's order.
+        let unpack = w.ty == GgmlType::Q5_0 && n > 1 && unpacked.len() >= n_chunks * per_chunk;
+        let blocks_per_row = cols / 32;
+        let tiles = SharedBlocks(unpacked.as_mut_ptr());
         let tiles_per = n_tiles.div_ceil(n_chunks);
         let dst = SharedMut(out.as_mut_ptr());
         let out_len = out.len();
@@ -369,7 +400,21 @@ impl<'m> Session<'m> {
             let mut r0 = c * tiles_per * TILE_ROWS;
             while r0 < r_end {
                 let r1 = (r0 + TILE_ROWS).min(r_end);
-                let wt = &data[r0 * rb..r1 * rb];
+                let mut wt = &data[r0 * rb..r1 * rb];
+                let mut ty = w.ty;
+                if unpack {
+                    let nb = (r1 - r0) * blocks_per_row;
+                    // SAFETY: chunk c owns region c of `unpacked` (c < n_chunks, and the buffer
+                    // holds n_chunks regions: checked in `unpack`); `unpacked` is exclusively
+                    // borrowed while the pool runs.
+                    let region =
+                        unsafe { std::slice::from_raw_parts_mut(tiles.at(c * per_chunk), nb) };
+                    let src: &[crate::quant::q5_0::BlockQ5_0] =
+                        crate::quant::cast_blocks(wt).expect("weight blocks checked at load");
+                    crate::quant::q5_0::to_q8_0(src, region);
+                    wt = crate::quant::as_bytes(&region[..]);
+                    ty = GgmlType::Q8_0;
+                }
                 for t in 0..n {
                     // SAFETY: chunk c writes rows [r0, r1) of token t: out[t*rows + r0 ..
                     // t*rows + r1), inside `out` (asserted above) and disjoint from every other
@@ -378,7 +423,7 @@ impl<'m> Session<'m> {
                         unsafe { std::slice::from_raw_parts_mut(dst.at(t * rows + r0), r1 - r0) };
                     kernels::matvec_order(
                         o,
-                        w.ty,
+                        ty,
                         wt,
                         &acts[t * act_stride..t * act_stride + arb],
                         order_of(t),
@@ -419,6 +464,7 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
         let pool = &mut self.pool;
         let st = s.act_stride;
+        let upc = s.unpacked_per_chunk;
         let (e, hd, hdv) = (hp.n_embd, hp.head_dim, hp.head_dim_v);
         let (n_head, n_kv) = (hp.n_head, hp.n_head_kv);
         let q_dim = n_head * hd;
@@ -489,7 +535,17 @@ impl<'m> Session<'m> {
             }
             if let Some(w) = &layer.wqkv {
                 let b = layer.bqkv.as_ref();
-                Self::linear(m, pool, &mut s.act, st, n, &mut s.qkv, w, &s.xb, b, &pos_in);
+                Self::linear(
+                    m,
+                    pool,
+                    (&mut s.act, st, &mut s.unpacked, upc),
+                    n,
+                    &mut s.qkv,
+                    w,
+                    &s.xb,
+                    b,
+                    &pos_in,
+                );
             } else {
                 // Separate projections write into scratch rows, then interleave per token.
                 let projections = [
@@ -508,7 +564,17 @@ impl<'m> Session<'m> {
                     ),
                 ];
                 for (w, b, off, dim) in projections {
-                    Self::linear(m, pool, &mut s.act, st, n, &mut s.att, w, &s.xb, b, &pos_in);
+                    Self::linear(
+                        m,
+                        pool,
+                        (&mut s.act, st, &mut s.unpacked, upc),
+                        n,
+                        &mut s.att,
+                        w,
+                        &s.xb,
+                        b,
+                        &pos_in,
+                    );
                     for t in 0..n {
                         s.qkv[t * qkv_dim + off..t * qkv_dim + off + dim]
                             .copy_from_slice(&s.att[t * dim..(t + 1) * dim]);
@@ -624,7 +690,15 @@ impl<'m> Session<'m> {
             // ---- output projection, (Gemma) post-norm, residual ----
             let bo = layer.bo.as_ref();
             Self::linear(
-                m, pool, &mut s.act, st, n, &mut s.out, &layer.wo, &s.att, bo, &pos_in,
+                m,
+                pool,
+                (&mut s.act, st, &mut s.unpacked, upc),
+                n,
+                &mut s.out,
+                &layer.wo,
+                &s.att,
+                bo,
+                &pos_in,
             );
             for t in 0..n {
                 let r = t * e..(t + 1) * e;
@@ -658,10 +732,26 @@ impl<'m> Session<'m> {
             let (up, up_b) = (&layer.ffn_up, layer.ffn_up_b.as_ref());
             if let Some(gate) = &layer.ffn_gate {
                 Self::linear(
-                    m, pool, &mut s.act, st, nt, &mut s.hb, gate, &s.xb, None, ffn_pos,
+                    m,
+                    pool,
+                    (&mut s.act, st, &mut s.unpacked, upc),
+                    nt,
+                    &mut s.hb,
+                    gate,
+                    &s.xb,
+                    None,
+                    ffn_pos,
                 );
                 Self::linear(
-                    m, pool, &mut s.act, st, nt, &mut s.hb2, up, &s.xb, up_b, ffn_pos,
+                    m,
+                    pool,
+                    (&mut s.act, st, &mut s.unpacked, upc),
+                    nt,
+                    &mut s.hb2,
+                    up,
+                    &s.xb,
+                    up_b,
+                    ffn_pos,
                 );
                 if hp.arch == Arch::Gemma3 {
                     ops::gated(&mut s.hb[..nt * nf], &s.hb2[..nt * nf], ops::gelu);
@@ -673,13 +763,29 @@ impl<'m> Session<'m> {
                 }
             } else {
                 Self::linear(
-                    m, pool, &mut s.act, st, nt, &mut s.hb, up, &s.xb, up_b, ffn_pos,
+                    m,
+                    pool,
+                    (&mut s.act, st, &mut s.unpacked, upc),
+                    nt,
+                    &mut s.hb,
+                    up,
+                    &s.xb,
+                    up_b,
+                    ffn_pos,
                 );
                 s.hb[..nt * nf].iter_mut().for_each(|v| *v = ops::gelu(*v));
             }
             let (down, down_b) = (&layer.ffn_down, layer.ffn_down_b.as_ref());
             Self::linear(
-                m, pool, &mut s.act, st, nt, &mut s.out, down, &s.hb, down_b, ffn_pos,
+                m,
+                pool,
+                (&mut s.act, st, &mut s.unpacked, upc),
+                nt,
+                &mut s.out,
+                down,
+                &s.hb,
+                down_b,
+                ffn_pos,
             );
             for t in 0..nt {
                 let r = t * e..(t + 1) * e;
@@ -708,8 +814,7 @@ impl<'m> Session<'m> {
         Self::linear(
             m,
             pool,
-            &mut s.act,
-            st,
+            (&mut s.act, st, &mut s.unpacked, upc),
             n_out,
             &mut s.logits,
             out,

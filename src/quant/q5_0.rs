@@ -82,6 +82,19 @@ pub fn dequantize_row(blocks: &[BlockQ5_0], out: &mut [f32]) {
     }
 }
 
+/// Unpacks Q5_0 blocks into Q8_0 blocks holding the same values (`q - 16` as i8, the same
+/// scale): the Q8_0 dot product of the result adds exactly the Q5_0 dot product's integer
+/// lanes in the same float order, so prefill can unpack a weight tile once and use it for
+/// every token of a batch.
+pub fn to_q8_0(w: &[BlockQ5_0], out: &mut [q8_0::BlockQ8_0]) {
+    for (x, y) in w.iter().zip(out.iter_mut()) {
+        y.d = x.d;
+        for (q, u) in y.qs.iter_mut().zip(unpack(x.qh, &x.qs)) {
+            *q = (u - 16) as i8;
+        }
+    }
+}
+
 /// Dot product of Q5_0 weights with BlockQ8_0 activations, in the float order of ggml's x86
 /// `ggml_vec_dot_q5_0_q8_0` (AVX2, see [`super::lanes`]): per block, eight exact i32 lane
 /// sums, `acc[l] = fma(d_w * d_a, sum[l], acc[l])`, then `hsum8`.
