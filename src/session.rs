@@ -415,7 +415,35 @@ impl<'m> Session<'m> {
                     wt = crate::quant::as_bytes(&region[..]);
                     ty = GgmlType::Q8_0;
                 }
-                for t in 0..n {
+                // Q8_0 (also unpacked Q5_0): four tokens at a time share each weight block.
+                let mut t0 = 0;
+                if ty == GgmlType::Q8_0 {
+                    let rbq = (r1 - r0).max(1);
+                    let row_bytes = wt.len() / rbq;
+                    while t0 + 4 <= n {
+                        let a4: [&[u8]; 4] = std::array::from_fn(|k| {
+                            let t = t0 + k;
+                            &acts[t * act_stride..t * act_stride + arb]
+                        });
+                        let mut done = true;
+                        for r in r0..r1 {
+                            let wr = &wt[(r - r0) * row_bytes..(r - r0 + 1) * row_bytes];
+                            let Some(v) = kernels::q8_0_dot_x4(wr, a4) else {
+                                done = false;
+                                break;
+                            };
+                            for (k, val) in v.into_iter().enumerate() {
+                                // SAFETY: as below: row r of token t0 + k belongs to chunk c.
+                                unsafe { *dst.at((t0 + k) * rows + r) = val };
+                            }
+                        }
+                        if !done {
+                            break;
+                        }
+                        t0 += 4;
+                    }
+                }
+                for t in t0..n {
                     // SAFETY: chunk c writes rows [r0, r1) of token t: out[t*rows + r0 ..
                     // t*rows + r1), inside `out` (asserted above) and disjoint from every other
                     // chunk's rows; `out` is exclusively borrowed while the pool runs.

@@ -699,3 +699,64 @@ pub fn matvec(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
 pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: DotOrder) {
     Kernels::get().matvec_order(out, ty, w, act, order)
 }
+
+/// [`quant::q8_0::vec_dot`] of one Q8_0 weight row with four activation rows, four tokens
+/// at once (prefill), when the process-wide table has a SIMD kernel for it; the results are
+/// the same bits as four `vec_dot` calls. `None`: use `matvec_order` per token.
+pub fn q8_0_dot_x4(w: &[u8], a: [&[u8]; 4]) -> Option<[f32; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    if Kernels::get().isa() == Isa::Avx2 {
+        let w: &[quant::q8_0::BlockQ8_0] = quant::cast_blocks(w)?;
+        let mut rows: [&[quant::q8_0::BlockQ8_0]; 4] = [&[]; 4];
+        for (r, b) in rows.iter_mut().zip(a) {
+            *r = quant::cast_blocks(b)?;
+            if r.len() != w.len() {
+                return None;
+            }
+        }
+        // SAFETY: the AVX2 table is selected only on CPUs with AVX2, FMA and F16C; the block
+        // counts match (checked above).
+        return Some(unsafe { x86_64::avx2::q8_0::vec_dot_x4(w, rows) });
+    }
+    let _ = (w, a);
+    None
+}
+
+#[cfg(test)]
+mod x4_tests {
+    use crate::quant::q8_0::{self, BlockQ8_0};
+
+    #[test]
+    fn q8_0_dot_x4_equals_four_vec_dots() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for nb in [1usize, 3, 7, 20] {
+            let mut block = || BlockQ8_0 {
+                d: half::f16::from_f32((next() % 1000) as f32 / 7919.0 + 1e-3),
+                qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
+            };
+            let w: Vec<BlockQ8_0> = (0..nb).map(|_| block()).collect();
+            let a: Vec<Vec<BlockQ8_0>> =
+                (0..4).map(|_| (0..nb).map(|_| block()).collect()).collect();
+            let bytes: Vec<&[u8]> = a.iter().map(|r| crate::quant::as_bytes(r)).collect();
+            let Some(got) = super::q8_0_dot_x4(
+                crate::quant::as_bytes(&w),
+                [bytes[0], bytes[1], bytes[2], bytes[3]],
+            ) else {
+                return; // no SIMD table on this host: nothing to compare
+            };
+            for k in 0..4 {
+                assert_eq!(
+                    got[k].to_bits(),
+                    q8_0::vec_dot(&w, &a[k]).to_bits(),
+                    "nb {nb} k {k}"
+                );
+            }
+        }
+    }
+}

@@ -42,6 +42,43 @@ pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     }
 }
 
+/// [`vec_dot`] of one weight row with four activation rows at once (four tokens of a
+/// prefill batch): each result adds its blocks in `vec_dot`'s order (the same bits), but the
+/// four FMA chains are independent and each weight block is loaded once for the four tokens.
+///
+/// # Safety
+/// AVX2, FMA and F16C available; every `a[k]` has `w.len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_x4(w: &[BlockQ8_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    let nb = w.len();
+    assert!(a.iter().all(|r| r.len() == nb));
+    // SAFETY: the CPU features are this function's contract; b < nb indexes every slice.
+    unsafe {
+        let mut c0 = _mm256_setzero_ps();
+        let mut c1 = _mm256_setzero_ps();
+        let mut c2 = _mm256_setzero_ps();
+        let mut c3 = _mm256_setzero_ps();
+        for b in 0..nb {
+            let x = w.get_unchecked(b);
+            let xq = load32(&x.qs);
+            let dx = f16_to_f32(x.d);
+            let y0 = a[0].get_unchecked(b);
+            let y1 = a[1].get_unchecked(b);
+            let y2 = a[2].get_unchecked(b);
+            let y3 = a[3].get_unchecked(b);
+            let q0 = _mm256_cvtepi32_ps(mul_sum_i8_pairs(xq, load32(&y0.qs)));
+            let q1 = _mm256_cvtepi32_ps(mul_sum_i8_pairs(xq, load32(&y1.qs)));
+            let q2 = _mm256_cvtepi32_ps(mul_sum_i8_pairs(xq, load32(&y2.qs)));
+            let q3 = _mm256_cvtepi32_ps(mul_sum_i8_pairs(xq, load32(&y3.qs)));
+            c0 = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_to_f32(y0.d)), q0, c0);
+            c1 = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_to_f32(y1.d)), q1, c1);
+            c2 = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_to_f32(y2.d)), q2, c2);
+            c3 = _mm256_fmadd_ps(_mm256_set1_ps(dx * f16_to_f32(y3.d)), q3, c3);
+        }
+        [hsum_ps(c0), hsum_ps(c1), hsum_ps(c2), hsum_ps(c3)]
+    }
+}
+
 /// The 32 values of a block times `127 / amax`, rounded half to even, as 32 i8 (ggml's AVX2
 /// `quantize_row_q8_0` step), and `amax`; `None` when the block holds a non-finite value or
 /// `127 / amax` overflows (the reference's saturating conversions differ from the vector
