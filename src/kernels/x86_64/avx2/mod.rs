@@ -33,7 +33,7 @@ use std::arch::x86_64::*;
 use super::super::{erase_dot, Isa, Kernels, Quantizers, VecDotFn};
 use crate::quant::{
     iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0,
-    q5_1::BlockQ5_1, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
+    q5_1::BlockQ5_1, q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
 pub mod iq4_nl;
@@ -42,6 +42,7 @@ pub mod q4_1;
 pub mod q4_k;
 pub mod q5_0;
 pub mod q5_1;
+pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 pub mod q8_k;
@@ -66,6 +67,8 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
         (T::Q4_K, Tiled) => erase_dot!(BlockQ4K, q4_k::vec_dot_tiled),
         (T::Q4_K, RepackedGemm) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemm),
         (T::Q4_K, RepackedGemv) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemv),
+        (T::Q5_K, Tiled) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled),
+        (T::Q5_K, _) => erase_dot!(BlockQ5K, q5_k::vec_dot),
         (T::Q6_K, Tiled) => erase_dot!(BlockQ6K, q6_k::vec_dot_tiled),
         (T::Q6_K, _) => erase_dot!(BlockQ6K, q6_k::vec_dot),
         _ => return None,
