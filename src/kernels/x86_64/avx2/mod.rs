@@ -32,12 +32,13 @@ use std::arch::x86_64::*;
 
 use super::super::{erase_dot, Isa, Kernels, Quantizers, VecDotFn};
 use crate::quant::{
-    iq4_nl::BlockIQ4NL, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_0::BlockQ4_0, q4_1::BlockQ4_1,
-    q4_k::BlockQ4K, q5_0::BlockQ5_0, q5_1::BlockQ5_1, q5_k::BlockQ5K, q6_k::BlockQ6K,
-    q8_0::BlockQ8_0, DotOrder, GgmlType,
+    iq4_nl::BlockIQ4NL, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_0::BlockQ4_0,
+    q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0, q5_1::BlockQ5_1, q5_k::BlockQ5K,
+    q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
 pub mod iq4_nl;
+pub mod iq4_xs;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;
@@ -70,6 +71,8 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
         (T::Q2_K, _) => erase_dot!(BlockQ2K, q2_k::vec_dot),
         (T::Q3_K, Tiled) => erase_dot!(BlockQ3K, q3_k::vec_dot_tiled),
         (T::Q3_K, _) => erase_dot!(BlockQ3K, q3_k::vec_dot),
+        (T::IQ4_XS, Tiled) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_tiled),
+        (T::IQ4_XS, _) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot),
         (T::Q4_K, VecDot | Llamafile) => erase_dot!(BlockQ4K, q4_k::vec_dot),
         (T::Q4_K, Tiled) => erase_dot!(BlockQ4K, q4_k::vec_dot_tiled),
         (T::Q4_K, RepackedGemm) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemm),
