@@ -37,6 +37,8 @@ use crate::quant::{
     q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
+pub mod bf16;
+pub mod f16;
 pub mod iq4_nl;
 pub mod iq4_xs;
 pub mod q2_k;
@@ -57,6 +59,10 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
     use DotOrder::*;
     use GgmlType as T;
     Some(match (ty, order) {
+        (T::F16, Llamafile) => erase_dot!(half::f16, f16::vec_dot_llamafile),
+        (T::F16, _) => erase_dot!(half::f16, f16::vec_dot),
+        (T::BF16, Llamafile) => erase_dot!(half::bf16, bf16::vec_dot_llamafile),
+        (T::BF16, _) => erase_dot!(half::bf16, bf16::vec_dot),
         (T::Q8_0, _) => erase_dot!(BlockQ8_0, q8_0::vec_dot),
         (T::Q4_0, RepackedGemm | RepackedGemv) => erase_dot!(BlockQ4_0, q4_0::vec_dot_repacked),
         (T::Q4_0, _) => erase_dot!(BlockQ4_0, q4_0::vec_dot),
