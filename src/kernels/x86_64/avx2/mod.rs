@@ -14,6 +14,8 @@
 //! uses `f32::mul_add`, and `hsum_float_8` ([`hsum_ps`]) where it uses `lanes::hsum8`. The
 //! results are equal bit for bit (tested in `tests/kernels.rs` for every format and order);
 //! (format, order) pairs without such a kernel use the scalar reference in this table.
+//! F32 is one of them: its reference adds the products one after another from the left
+//! (`crate::quant::f32::vec_dot`), an order no lane-parallel kernel reproduces.
 //!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`:
 //! the one obligation of its caller is that the CPU has those features, which
