@@ -84,7 +84,7 @@ impl BlockFormat for BlockQ3K {
 /// Shifting a whole word by 4 moves bits across byte boundaries, but the masks keep only the
 /// bits that stayed within their byte.
 #[inline]
-fn unpack_scales(packed: &[u8; 12]) -> [i8; 16] {
+pub(crate) fn unpack_scales(packed: &[u8; 12]) -> [i8; 16] {
     const KMASK1: u32 = 0x0303_0303;
     const KMASK2: u32 = 0x0f0f_0f0f;
     let word =

@@ -14,6 +14,8 @@
 //! uses `f32::mul_add`, and `hsum_float_8` ([`hsum_ps`]) where it uses `lanes::hsum8`. The
 //! results are equal bit for bit (tested in `tests/kernels.rs` for every format and order);
 //! (format, order) pairs without such a kernel use the scalar reference in this table.
+//! F32 is one of them: its reference adds the products one after another from the left
+//! (`crate::quant::f32::vec_dot`), an order no lane-parallel kernel reproduces.
 //!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`:
 //! the one obligation of its caller is that the CPU has those features, which
@@ -32,16 +34,23 @@ use std::arch::x86_64::*;
 
 use super::super::{erase_dot, Isa, Kernels, Quantizers, VecDotFn};
 use crate::quant::{
-    iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0,
-    q5_1::BlockQ5_1, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
+    iq4_nl::BlockIQ4NL, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_0::BlockQ4_0,
+    q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0, q5_1::BlockQ5_1, q5_k::BlockQ5K,
+    q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
+pub mod bf16;
+pub mod f16;
 pub mod iq4_nl;
+pub mod iq4_xs;
+pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
 pub mod q5_0;
 pub mod q5_1;
+pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 pub mod q8_k;
@@ -52,6 +61,10 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
     use DotOrder::*;
     use GgmlType as T;
     Some(match (ty, order) {
+        (T::F16, Llamafile) => erase_dot!(half::f16, f16::vec_dot_llamafile),
+        (T::F16, _) => erase_dot!(half::f16, f16::vec_dot),
+        (T::BF16, Llamafile) => erase_dot!(half::bf16, bf16::vec_dot_llamafile),
+        (T::BF16, _) => erase_dot!(half::bf16, bf16::vec_dot),
         (T::Q8_0, _) => erase_dot!(BlockQ8_0, q8_0::vec_dot),
         (T::Q4_0, RepackedGemm | RepackedGemv) => erase_dot!(BlockQ4_0, q4_0::vec_dot_repacked),
         (T::Q4_0, _) => erase_dot!(BlockQ4_0, q4_0::vec_dot),
@@ -62,10 +75,18 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
             erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_repacked)
         }
         (T::IQ4_NL, _) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot),
+        (T::Q2_K, Tiled) => erase_dot!(BlockQ2K, q2_k::vec_dot_tiled),
+        (T::Q2_K, _) => erase_dot!(BlockQ2K, q2_k::vec_dot),
+        (T::Q3_K, Tiled) => erase_dot!(BlockQ3K, q3_k::vec_dot_tiled),
+        (T::Q3_K, _) => erase_dot!(BlockQ3K, q3_k::vec_dot),
+        (T::IQ4_XS, Tiled) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_tiled),
+        (T::IQ4_XS, _) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot),
         (T::Q4_K, VecDot | Llamafile) => erase_dot!(BlockQ4K, q4_k::vec_dot),
         (T::Q4_K, Tiled) => erase_dot!(BlockQ4K, q4_k::vec_dot_tiled),
         (T::Q4_K, RepackedGemm) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemm),
         (T::Q4_K, RepackedGemv) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemv),
+        (T::Q5_K, Tiled) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled),
+        (T::Q5_K, _) => erase_dot!(BlockQ5K, q5_k::vec_dot),
         (T::Q6_K, Tiled) => erase_dot!(BlockQ6K, q6_k::vec_dot_tiled),
         (T::Q6_K, _) => erase_dot!(BlockQ6K, q6_k::vec_dot),
         _ => return None,

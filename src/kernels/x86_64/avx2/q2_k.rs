@@ -1,0 +1,103 @@
+//! Q2_K on AVX2: the dot products with Q8_K activations in ggml's `vec_dot` and tiled
+//! orders, sharing the integer work ([`block_sums`]).
+
+use std::arch::x86_64::*;
+
+use super::{f16_to_f32, hsum_i32, hsum_ps};
+use crate::quant::{q2_k::BlockQ2K, q8_k::BlockQ8K};
+
+/// 32 bytes from `p` (unaligned).
+///
+/// # Safety
+/// The CPU must support AVX2; `p` must be valid for reading 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn ld32(p: *const u8) -> __m256i {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_loadu_si256(p as *const __m256i) }
+}
+
+/// The exact integer sums of one super-block as ggml's AVX2 `ggml_vec_dot_q2_K_q8_K` builds
+/// them: the eight minimum lanes (lane `l`: `m[2l] * bsums[2l] + m[2l + 1] * bsums[2l + 1]`,
+/// one `madd`), and the eight quant lanes of `crate::quant::q8_k::k_lanes` (quants 0..3,
+/// 4-bit scales: `maddubs` pairs below 2 * 3 * 127, times a scale below 16 in `madd`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only (the 16 scale bytes, 32-byte runs inside `qs` and `y.qs`, the 16 bsums).
+    unsafe {
+        let m3 = _mm256_set1_epi8(3);
+        let m4 = _mm_set1_epi8(0x0F);
+        let mins_and_scales = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
+        let scales = _mm_and_si128(mins_and_scales, m4);
+        let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(mins_and_scales), m4));
+        let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+        let mins = _mm256_madd_epi16(mins, bs);
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            let mut q2 = ld32(x.qs.as_ptr().add(32 * h));
+            for s in 0..4 {
+                let run = 4 * h + s; // values 32 * run .. 32 * run + 32
+                let q = _mm256_and_si256(q2, m3);
+                q2 = _mm256_srli_epi16::<2>(q2);
+                let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
+                // i16 scales: groups 2 * run (low half) and 2 * run + 1 (high half).
+                let g = (2 * run) as i64;
+                let ctrl =
+                    _mm_set_epi64x((g + 1) * 0x0101_0101_0101_0101, g * 0x0101_0101_0101_0101);
+                let scv = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, ctrl));
+                let p = _mm256_madd_epi16(scv, _mm256_maddubs_epi16(q, q8));
+                sumi = _mm256_add_epi32(sumi, p);
+            }
+        }
+        (sumi, mins)
+    }
+}
+
+/// Bit-identical to [`crate::quant::q2_k::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q2_K_q8_K`):
+/// per super-block `acc = fma(-d_a * dmin, mins, acc)` then `acc = fma(d_a * d, lanes,
+/// acc)`, `hsum_float_8` at the end.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
+            let dmin = _mm256_set1_ps(-y.d * f16_to_f32(x.dmin));
+            let (lanes, mins) = block_sums(x, y);
+            acc = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(mins), acc);
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc);
+        }
+        hsum_ps(acc)
+    }
+}
+
+/// Bit-identical to [`crate::quant::q2_k::vec_dot_tiled`] (ggml's tiled K-quant matmul,
+/// `crate::quant::q8_k::tiled_step`): `res = fma(-dmin, s2, d * s1)`, `acc = fma(res, d_a,
+/// acc)` per super-block.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let (lanes, mins) = block_sums(x, y);
+            let (s1, s2) = (hsum_i32(lanes), hsum_i32(mins));
+            let res = (-f16_to_f32(x.dmin)).mul_add(s2 as f32, f16_to_f32(x.d) * s1 as f32);
+            acc = res.mul_add(y.d, acc);
+        }
+        acc
+    }
+}

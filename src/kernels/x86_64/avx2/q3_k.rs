@@ -1,0 +1,106 @@
+//! Q3_K on AVX2: the dot products with Q8_K activations in ggml's `vec_dot` and tiled
+//! orders, sharing the integer work ([`block_lanes`]).
+
+use std::arch::x86_64::*;
+
+use super::{f16_to_f32, hsum_i32, hsum_ps};
+use crate::quant::{
+    q3_k::{unpack_scales, BlockQ3K},
+    q8_k::BlockQ8K,
+};
+
+/// 32 bytes from `p` (unaligned).
+///
+/// # Safety
+/// The CPU must support AVX2; `p` must be valid for reading 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn ld32(p: *const u8) -> __m256i {
+    // SAFETY: the caller's contract.
+    unsafe { _mm256_loadu_si256(p as *const __m256i) }
+}
+
+/// The eight exact i32 lanes of one super-block as ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`
+/// builds them (`crate::quant::q8_k::k_lanes` of the signed quants and scales): for each run
+/// of 32 values, `maddubs(low2, q8) - maddubs(4 * !high, q8)` (the i16 pairs of
+/// `(q + 4) * q8` and `4 * !high * q8`, each below 2 * 4 * 127), then `madd` with the signed
+/// scales of its two 16-value groups.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`) and the local scale array.
+    unsafe {
+        let sc = unpack_scales(&x.scales);
+        let scales = _mm_loadu_si128(sc.as_ptr() as *const __m128i);
+        let m3 = _mm256_set1_epi8(3);
+        let four = _mm256_set1_epi8(4);
+        let zero = _mm256_setzero_si256();
+        let hbits = ld32(x.hmask.as_ptr());
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            let mut q3 = ld32(x.qs.as_ptr().add(32 * h));
+            for s in 0..4 {
+                let run = 4 * h + s; // values 32 * run .. 32 * run + 32
+                let low = _mm256_and_si256(q3, m3);
+                q3 = _mm256_srli_epi16::<2>(q3);
+                // 4 where the high bit (bit `run` of hmask[l]) is clear, else 0.
+                let bit = _mm256_set1_epi8((1u8 << run) as i8);
+                let clear = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, bit), zero);
+                let high = _mm256_and_si256(clear, four);
+                let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
+                let p = _mm256_sub_epi16(
+                    _mm256_maddubs_epi16(low, q8),
+                    _mm256_maddubs_epi16(high, q8),
+                );
+                // i16 scales: groups 2 * run (low half) and 2 * run + 1 (high half).
+                let g = (2 * run) as i64;
+                let ctrl =
+                    _mm_set_epi64x((g + 1) * 0x0101_0101_0101_0101, g * 0x0101_0101_0101_0101);
+                let scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, ctrl));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv, p));
+            }
+        }
+        sumi
+    }
+}
+
+/// Bit-identical to [`crate::quant::q3_k::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`):
+/// `acc = fma(d_a * d, lanes, acc)`, `hsum_float_8` at the end.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in w.iter().zip(a) {
+            let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
+            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc);
+        }
+        hsum_ps(acc)
+    }
+}
+
+/// Bit-identical to [`crate::quant::q3_k::vec_dot_tiled`] (ggml's tiled K-quant matmul):
+/// `acc = fma(d * s1, d_a, acc)` per super-block, `s1` the exact sum of its lanes.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
+    // blocks only.
+    unsafe {
+        let mut acc = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let s1 = hsum_i32(block_lanes(x, y));
+            acc = (f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc);
+        }
+        acc
+    }
+}
