@@ -22,9 +22,14 @@
 use std::arch::aarch64::*;
 
 use super::super::{erase_dot, scalar, Isa, Kernels, Quantizers, VecDotFn};
-use crate::quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType};
+use crate::quant::{
+    q4_0::BlockQ4_0, q4_k::BlockQ4K, q5_0::BlockQ5_0, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder,
+    GgmlType,
+};
 
+pub mod q4_0;
 pub mod q4_k;
+pub mod q5_0;
 pub mod q6_k;
 pub mod q8_0;
 
@@ -52,6 +57,16 @@ fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
         (T::Q6_K, Tiled, true) => erase_dot!(BlockQ6K, q6_k::vec_dot_tiled_dotprod),
         (T::Q6_K, _, false) => erase_dot!(BlockQ6K, q6_k::vec_dot),
         (T::Q6_K, _, true) => erase_dot!(BlockQ6K, q6_k::vec_dot_dotprod),
+        (T::Q4_0, RepackedGemm | RepackedGemv, false) => {
+            erase_dot!(BlockQ4_0, q4_0::vec_dot_repacked)
+        }
+        (T::Q4_0, RepackedGemm | RepackedGemv, true) => {
+            erase_dot!(BlockQ4_0, q4_0::vec_dot_repacked_dotprod)
+        }
+        (T::Q4_0, _, false) => erase_dot!(BlockQ4_0, q4_0::vec_dot),
+        (T::Q4_0, _, true) => erase_dot!(BlockQ4_0, q4_0::vec_dot_dotprod),
+        (T::Q5_0, _, false) => erase_dot!(BlockQ5_0, q5_0::vec_dot),
+        (T::Q5_0, _, true) => erase_dot!(BlockQ5_0, q5_0::vec_dot_dotprod),
         _ => return None,
     })
 }
