@@ -22,8 +22,8 @@
 //! src/quant/<fmt>.rs                   the scalar reference (the specification), always built
 //! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
 //! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
-//! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot` (vmull/vpadal) and
-//!                                      `vec_dot_dotprod` (sdot) per format
+//! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot*` (vmull/vpaddl) and
+//!                                      `vec_dot*_dotprod` (sdot) per format and order
 //! ```
 //!
 //! Every SIMD kernel is compared with the scalar reference in `tests/kernels.rs`; the

@@ -5,8 +5,14 @@
 //! AVX2 kernels (eight f32 lanes fed by FMAs, see `crate::quant::lanes`), so that ferrite's
 //! outputs are bit-identical to llama.cpp's on every CPU. A NEON kernel enters the table only
 //! when it reproduces that order exactly (the eight lanes as pairs of 4-lane registers,
-//! `vfmaq_f32` for the FMAs); until a format has one, the NEON tables use the scalar
-//! reference for it.
+//! `vfmaq_f32` for the FMAs, `hsum_float_8` on the pair); until a format has one, the NEON
+//! tables use the scalar reference for it.
+//!
+//! NEON kernels (both variants) exist for Q8_0 (every order), Q4_0 (vec_dot, repacked),
+//! Q5_0, Q4_1, Q5_1 (every order: their only x86 order is vec_dot's), IQ4_NL (vec_dot,
+//! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM) and Q6_K (vec_dot, tiled).
+//! TODO: Q2_K, Q3_K, Q5_K, IQ4_XS, F16, BF16, F32 and NEON activation quantizers (the
+//! quantizers are the scalar ones, byte-identical by definition).
 //!
 //! Each format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds, [`Mull`]) and
 //! `vec_dot*_dotprod` (`sdot`, [`Sdot`]) variants; both give the same i32 lanes as x86's
@@ -23,13 +29,16 @@ use std::arch::aarch64::*;
 
 use super::super::{erase_dot, scalar, Isa, Kernels, Quantizers, VecDotFn};
 use crate::quant::{
-    q4_0::BlockQ4_0, q4_k::BlockQ4K, q5_0::BlockQ5_0, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder,
-    GgmlType,
+    iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0,
+    q5_1::BlockQ5_1, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
+pub mod iq4_nl;
 pub mod q4_0;
+pub mod q4_1;
 pub mod q4_k;
 pub mod q5_0;
+pub mod q5_1;
 pub mod q6_k;
 pub mod q8_0;
 
@@ -67,6 +76,18 @@ fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
         (T::Q4_0, _, true) => erase_dot!(BlockQ4_0, q4_0::vec_dot_dotprod),
         (T::Q5_0, _, false) => erase_dot!(BlockQ5_0, q5_0::vec_dot),
         (T::Q5_0, _, true) => erase_dot!(BlockQ5_0, q5_0::vec_dot_dotprod),
+        (T::Q4_1, _, false) => erase_dot!(BlockQ4_1, q4_1::vec_dot),
+        (T::Q4_1, _, true) => erase_dot!(BlockQ4_1, q4_1::vec_dot_dotprod),
+        (T::Q5_1, _, false) => erase_dot!(BlockQ5_1, q5_1::vec_dot),
+        (T::Q5_1, _, true) => erase_dot!(BlockQ5_1, q5_1::vec_dot_dotprod),
+        (T::IQ4_NL, RepackedGemm | RepackedGemv, false) => {
+            erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_repacked)
+        }
+        (T::IQ4_NL, RepackedGemm | RepackedGemv, true) => {
+            erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_repacked_dotprod)
+        }
+        (T::IQ4_NL, _, false) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot),
+        (T::IQ4_NL, _, true) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_dotprod),
         _ => return None,
     })
 }
@@ -97,6 +118,21 @@ pub(crate) unsafe fn hsum8(lo: float32x4_t, hi: float32x4_t) -> f32 {
         let r = vaddq_f32(hi, lo);
         (vgetq_lane_f32::<0>(r) + vgetq_lane_f32::<2>(r))
             + (vgetq_lane_f32::<1>(r) + vgetq_lane_f32::<3>(r))
+    }
+}
+
+/// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes
+/// 0x10 (bit set) or 0.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn high_bits(b0: u8, b1: u8) -> uint8x16_t {
+    // SAFETY: NEON is the caller's contract; the load reads the 16-byte constant.
+    unsafe {
+        const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        let bytes = vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1));
+        vandq_u8(vtstq_u8(bytes, vld1q_u8(BIT.as_ptr())), vdupq_n_u8(0x10))
     }
 }
 

@@ -3,23 +3,8 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{high_bits, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
-
-/// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes
-/// 0x10 (bit set) or 0.
-///
-/// # Safety
-/// NEON (the caller's contract); inlined into such a function.
-#[inline(always)]
-unsafe fn high_bits(b0: u8, b1: u8) -> uint8x16_t {
-    // SAFETY: NEON is the caller's contract; the load reads the 16-byte constant.
-    unsafe {
-        const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
-        let bytes = vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1));
-        vandq_u8(vtstq_u8(bytes, vld1q_u8(BIT.as_ptr())), vdupq_n_u8(0x10))
-    }
-}
 
 /// The body shared by both variants (as [`crate::quant::q5_0::vec_dot`]): the weights
 /// `(nibble | high bit << 4) - 16` in [-16, 15], the eight x86 lanes (|lane| <= 4 * 16 * 128),
