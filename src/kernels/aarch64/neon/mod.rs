@@ -10,8 +10,8 @@
 //!
 //! NEON kernels (both variants) exist for Q8_0 (every order), Q4_0 (vec_dot, repacked),
 //! Q5_0, Q4_1, Q5_1 (every order: their only x86 order is vec_dot's), IQ4_NL (vec_dot,
-//! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM) and Q6_K (vec_dot, tiled).
-//! TODO: Q2_K, Q3_K, Q5_K, IQ4_XS, F16, BF16, F32 and NEON activation quantizers (the
+//! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM), Q5_K and Q6_K (vec_dot,
+//! tiled). TODO: Q2_K, Q3_K, IQ4_XS, F16, BF16, F32 and NEON activation quantizers (the
 //! quantizers are the scalar ones, byte-identical by definition).
 //!
 //! Each format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds, [`Mull`]) and
@@ -30,7 +30,7 @@ use std::arch::aarch64::*;
 use super::super::{erase_dot, scalar, Isa, Kernels, Quantizers, VecDotFn};
 use crate::quant::{
     iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0,
-    q5_1::BlockQ5_1, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
+    q5_1::BlockQ5_1, q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
 pub mod iq4_nl;
@@ -39,6 +39,7 @@ pub mod q4_1;
 pub mod q4_k;
 pub mod q5_0;
 pub mod q5_1;
+pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 
@@ -88,6 +89,10 @@ fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
         }
         (T::IQ4_NL, _, false) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot),
         (T::IQ4_NL, _, true) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_dotprod),
+        (T::Q5_K, Tiled, false) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled),
+        (T::Q5_K, Tiled, true) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled_dotprod),
+        (T::Q5_K, _, false) => erase_dot!(BlockQ5K, q5_k::vec_dot),
+        (T::Q5_K, _, true) => erase_dot!(BlockQ5K, q5_k::vec_dot_dotprod),
         _ => return None,
     })
 }

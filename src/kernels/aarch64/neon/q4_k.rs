@@ -8,6 +8,32 @@ use super::{hsum8, I8Lanes, Mull, Sdot};
 use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k, q8_k::BlockQ8K};
 
+/// The eight six-bit scales of a Q4_K/Q5_K block (as two 4-byte groups) and the four
+/// `min * bsum` pair sums of `scales_and_min_pairs` (`q8s[j] = bsums[2j] + bsums[2j + 1]`,
+/// `pairs[m] = mins[2m] q8s[2m] + mins[2m + 1] q8s[2m + 1]`; |bsum| <= 16 * 128, a pair of
+/// them fits i16, times a minimum <= 63 fits i32).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn scales_and_pairs(
+    scales: &[u8; 12],
+    bsums: &[i16; 16],
+) -> ([[u8; 4]; 2], int32x4_t) {
+    // SAFETY: NEON is the caller's contract; the loads read the 16 i16 of `bsums`.
+    unsafe {
+        let u = scales_mins(scales);
+        let q8s = vpaddq_s16(vld1q_s16(bsums.as_ptr()), vld1q_s16(bsums.as_ptr().add(8)));
+        let mins8 = vcreate_u8(u64::from(u[2]) | (u64::from(u[3]) << 32));
+        let mins = vreinterpretq_s16_u16(vmovl_u8(mins8));
+        let pairs = vpaddq_s32(
+            vmull_s16(vget_low_s16(q8s), vget_low_s16(mins)),
+            vmull_high_s16(q8s, mins),
+        );
+        ([u[0].to_le_bytes(), u[1].to_le_bytes()], pairs)
+    }
+}
+
 /// The integer work of one super-block: the eight x86 lanes (`q8_k::k_lanes`) of each of
 /// the four 64-value chunks (sub-blocks `2c`, `2c + 1`), as (lanes 0..4, lanes 4..8), and the
 /// four `min * bsum` pair sums of `scales_and_min_pairs`.
@@ -26,20 +52,7 @@ unsafe fn block<D: I8Lanes>(
     // SAFETY: the caller's CPU features; every load reads 16 bytes (or 8 i16) inside the
     // borrowed blocks' arrays (`qs` 128 bytes, q8 `qs` 256 bytes, `bsums` 16 i16).
     unsafe {
-        let u = scales_mins(&x.scales);
-        let sc = [u[0].to_le_bytes(), u[1].to_le_bytes()];
-
-        // q8s[j] = bsums[2j] + bsums[2j + 1]; pairs[m] = mins[2m] q8s[2m] + mins[2m+1] q8s[2m+1].
-        let q8s = vpaddq_s16(
-            vld1q_s16(y.bsums.as_ptr()),
-            vld1q_s16(y.bsums.as_ptr().add(8)),
-        );
-        let mins8 = vcreate_u8(u64::from(u[2]) | (u64::from(u[3]) << 32));
-        let mins = vreinterpretq_s16_u16(vmovl_u8(mins8));
-        let pairs = vpaddq_s32(
-            vmull_s16(vget_low_s16(q8s), vget_low_s16(mins)),
-            vmull_high_s16(q8s, mins),
-        );
+        let (sc, pairs) = scales_and_pairs(&x.scales, &y.bsums);
 
         let m4 = vdupq_n_u8(0x0F);
         let q4 = x.qs.as_ptr();
@@ -81,7 +94,7 @@ unsafe fn block<D: I8Lanes>(
 /// # Safety
 /// NEON (the caller's contract).
 #[inline(always)]
-unsafe fn total(chunks: &[(int32x4_t, int32x4_t); 4]) -> (int32x4_t, int32x4_t) {
+pub(super) unsafe fn total(chunks: &[(int32x4_t, int32x4_t); 4]) -> (int32x4_t, int32x4_t) {
     // SAFETY: NEON is the caller's contract; no memory access.
     unsafe {
         (
