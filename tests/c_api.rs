@@ -207,7 +207,7 @@ unsafe extern "C" fn collect(
     let (c, bytes) = unsafe {
         (
             &mut *(user_data as *mut Collected),
-            std::slice::from_raw_parts(text as *const u8, len + 1),
+            std::slice::from_raw_parts(text.cast::<u8>(), len + 1),
         )
     };
     assert_eq!(bytes[len], 0, "the piece is NUL-terminated");

@@ -7,10 +7,12 @@
 
 use half::f16;
 
+#[cfg(target_arch = "x86_64")]
 use super::{Isa, Kernels};
 use crate::quant::lanes;
 
 /// Whether to use the AVX2 versions (decided with the kernel table).
+#[cfg(target_arch = "x86_64")]
 #[inline]
 fn avx2() -> bool {
     Kernels::get().isa() == Isa::Avx2

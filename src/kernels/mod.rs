@@ -22,8 +22,8 @@
 //! src/quant/<fmt>.rs                   the scalar reference (the specification), always built
 //! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
 //! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
-//! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot` (vmull/vpadal) and
-//!                                      `vec_dot_dotprod` (sdot) per format
+//! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot*` (vmull/vpaddl) and
+//!                                      `vec_dot*_dotprod` (sdot) per format and order
 //! ```
 //!
 //! Every SIMD kernel is compared with the scalar reference in `tests/kernels.rs`; the
@@ -193,8 +193,6 @@ fn order_slot(order: DotOrder) -> usize {
 
 /// Builds a [`VecDotFn`] from a typed kernel `fn(&[B], &[B::Activation]) -> f32` (safe or
 /// `unsafe`, e.g. a `#[target_feature]` function).
-// Used by the SIMD tables; the NEON one has no kernels yet (see `aarch64/neon`).
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
 macro_rules! erase_dot {
     ($B:ty, $f:path) => {{
         /// # Safety
@@ -216,7 +214,6 @@ macro_rules! erase_dot {
         erased as $crate::kernels::VecDotFn
     }};
 }
-#[cfg_attr(not(target_arch = "x86_64"), allow(unused_imports))]
 pub(crate) use erase_dot;
 
 /// Runs `$e` with `$B` bound to the block type of `$ty`; `None` for a type without a kernel.
@@ -652,18 +649,14 @@ fn layout<B: BlockFormat>(w: &[u8], a: &[u8]) -> Option<(usize, usize)> {
 
 // ---- shared by the SIMD kernels -------------------------------------------------------------
 
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K4MASK1: u32 = 0x3f3f_3f3f;
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K4MASK2: u32 = 0x0f0f_0f0f;
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const K4MASK3: u32 = 0x0303_0303;
 
 /// The 8 six-bit scales (bytes 0..8) and 8 six-bit minimums (bytes 8..16) of a Q4_K/Q5_K
 /// block, unpacked from the 12 packed bytes with ggml's `utmp` word trick (the packing is
 /// described in `crate::quant::q4_k`; `scale_min_k4` there is the one-at-a-time version).
 #[inline]
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
     let word =
         |i: usize| u32::from_le_bytes([packed[i], packed[i + 1], packed[i + 2], packed[i + 3]]);

@@ -5,22 +5,207 @@
 //! AVX2 kernels (eight f32 lanes fed by FMAs, see `crate::quant::lanes`), so that ferrite's
 //! outputs are bit-identical to llama.cpp's on every CPU. A NEON kernel enters the table only
 //! when it reproduces that order exactly (the eight lanes as pairs of 4-lane registers,
-//! `vfmaq_f32` for the FMAs); until a format has one, the NEON tables use the scalar
-//! reference for it. (The previous NEON kernels, bit-identical to ggml's plain C order,
-//! are in the history at commit cae5e9a: their integer parts carry over.)
+//! `vfmaq_f32` for the FMAs, `hsum_float_8` on the pair); until a format has one, the NEON
+//! tables use the scalar reference for it.
+//!
+//! NEON kernels (both variants) exist for Q8_0 (every order), Q4_0 (vec_dot, repacked),
+//! Q5_0, Q4_1, Q5_1 (every order: their only x86 order is vec_dot's), IQ4_NL (vec_dot,
+//! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM), Q5_K and Q6_K (vec_dot,
+//! tiled). TODO: Q2_K, Q3_K, IQ4_XS, F16, BF16, F32 and NEON activation quantizers (the
+//! quantizers are the scalar ones, byte-identical by definition).
+//!
+//! Each format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds, [`Mull`]) and
+//! `vec_dot*_dotprod` (`sdot`, [`Sdot`]) variants; both give the same i32 lanes as x86's
+//! `maddubs` + `madd` (lane `l` of 16 bytes = the four products of bytes `4l .. 4l + 4`), so
+//! the x86 register of eight lanes is the pair (lanes 0..4 = bytes 0..16, lanes 4..8 = bytes
+//! 16..32).
+//!
+//! `sdot` is not a stable `std::arch` intrinsic (`stdarch_neon_dotprod`), so [`Sdot`] emits the
+//! instruction with `asm!`; it is only ever inlined into `#[target_feature(enable =
+//! "neon,dotprod")]` functions, which [`crate::kernels::Kernels::neon_dotprod`] hands out only
+//! after detecting the extension.
 
-use super::super::{scalar, Isa, Kernels, Quantizers};
+use std::arch::aarch64::*;
+
+use super::super::{erase_dot, scalar, Isa, Kernels, Quantizers, VecDotFn};
+use crate::quant::{
+    iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0,
+    q5_1::BlockQ5_1, q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
+};
+
+pub mod iq4_nl;
+pub mod q4_0;
+pub mod q4_1;
+pub mod q4_k;
+pub mod q5_0;
+pub mod q5_1;
+pub mod q5_k;
+pub mod q6_k;
+pub mod q8_0;
+
+/// The NEON kernel of `ty` in `order` (`dotprod`: the `sdot` variant), where there is one
+/// bit-identical to the scalar reference of that order (`None`: the table uses the reference).
+fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
+    use DotOrder::*;
+    use GgmlType as T;
+    Some(match (ty, order, dotprod) {
+        (T::Q8_0, _, false) => erase_dot!(BlockQ8_0, q8_0::vec_dot),
+        (T::Q8_0, _, true) => erase_dot!(BlockQ8_0, q8_0::vec_dot_dotprod),
+        (T::Q4_K, VecDot | Llamafile, false) => erase_dot!(BlockQ4K, q4_k::vec_dot),
+        (T::Q4_K, VecDot | Llamafile, true) => erase_dot!(BlockQ4K, q4_k::vec_dot_dotprod),
+        (T::Q4_K, Tiled, false) => erase_dot!(BlockQ4K, q4_k::vec_dot_tiled),
+        (T::Q4_K, Tiled, true) => erase_dot!(BlockQ4K, q4_k::vec_dot_tiled_dotprod),
+        (T::Q4_K, RepackedGemv, false) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemv),
+        (T::Q4_K, RepackedGemv, true) => {
+            erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemv_dotprod)
+        }
+        (T::Q4_K, RepackedGemm, false) => erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemm),
+        (T::Q4_K, RepackedGemm, true) => {
+            erase_dot!(BlockQ4K, q4_k::vec_dot_repacked_gemm_dotprod)
+        }
+        (T::Q6_K, Tiled, false) => erase_dot!(BlockQ6K, q6_k::vec_dot_tiled),
+        (T::Q6_K, Tiled, true) => erase_dot!(BlockQ6K, q6_k::vec_dot_tiled_dotprod),
+        (T::Q6_K, _, false) => erase_dot!(BlockQ6K, q6_k::vec_dot),
+        (T::Q6_K, _, true) => erase_dot!(BlockQ6K, q6_k::vec_dot_dotprod),
+        (T::Q4_0, RepackedGemm | RepackedGemv, false) => {
+            erase_dot!(BlockQ4_0, q4_0::vec_dot_repacked)
+        }
+        (T::Q4_0, RepackedGemm | RepackedGemv, true) => {
+            erase_dot!(BlockQ4_0, q4_0::vec_dot_repacked_dotprod)
+        }
+        (T::Q4_0, _, false) => erase_dot!(BlockQ4_0, q4_0::vec_dot),
+        (T::Q4_0, _, true) => erase_dot!(BlockQ4_0, q4_0::vec_dot_dotprod),
+        (T::Q5_0, _, false) => erase_dot!(BlockQ5_0, q5_0::vec_dot),
+        (T::Q5_0, _, true) => erase_dot!(BlockQ5_0, q5_0::vec_dot_dotprod),
+        (T::Q4_1, _, false) => erase_dot!(BlockQ4_1, q4_1::vec_dot),
+        (T::Q4_1, _, true) => erase_dot!(BlockQ4_1, q4_1::vec_dot_dotprod),
+        (T::Q5_1, _, false) => erase_dot!(BlockQ5_1, q5_1::vec_dot),
+        (T::Q5_1, _, true) => erase_dot!(BlockQ5_1, q5_1::vec_dot_dotprod),
+        (T::IQ4_NL, RepackedGemm | RepackedGemv, false) => {
+            erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_repacked)
+        }
+        (T::IQ4_NL, RepackedGemm | RepackedGemv, true) => {
+            erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_repacked_dotprod)
+        }
+        (T::IQ4_NL, _, false) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot),
+        (T::IQ4_NL, _, true) => erase_dot!(BlockIQ4NL, iq4_nl::vec_dot_dotprod),
+        (T::Q5_K, Tiled, false) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled),
+        (T::Q5_K, Tiled, true) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled_dotprod),
+        (T::Q5_K, _, false) => erase_dot!(BlockQ5K, q5_k::vec_dot),
+        (T::Q5_K, _, true) => erase_dot!(BlockQ5K, q5_k::vec_dot_dotprod),
+        _ => return None,
+    })
+}
 
 /// The NEON table (`dotprod`: the `sdot` variants). Only [`Kernels::neon`] and
 /// [`Kernels::neon_dotprod`] call this, after detecting the features.
 pub(crate) fn table(dotprod: bool) -> Kernels {
     Kernels::build(
         if dotprod { Isa::NeonDotprod } else { Isa::Neon },
-        |_, _| None,
+        |ty, order| simd_dot(ty, order, dotprod),
         Quantizers {
             q8_0: scalar::quantize_q8_0,
             q8_1: scalar::quantize_q8_1,
             q8_k: scalar::quantize_q8_k,
         },
     )
+}
+
+/// ggml's `hsum_float_8` of the eight lanes held as (lanes 0..4, lanes 4..8):
+/// `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))` (as `crate::quant::lanes::hsum8`).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(crate) unsafe fn hsum8(lo: float32x4_t, hi: float32x4_t) -> f32 {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        let r = vaddq_f32(hi, lo);
+        (vgetq_lane_f32::<0>(r) + vgetq_lane_f32::<2>(r))
+            + (vgetq_lane_f32::<1>(r) + vgetq_lane_f32::<3>(r))
+    }
+}
+
+/// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes
+/// 0x10 (bit set) or 0.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn high_bits(b0: u8, b1: u8) -> uint8x16_t {
+    // SAFETY: NEON is the caller's contract; the load reads the 16-byte constant.
+    unsafe {
+        const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
+        let bytes = vcombine_u8(vdup_n_u8(b0), vdup_n_u8(b1));
+        vandq_u8(vtstq_u8(bytes, vld1q_u8(BIT.as_ptr())), vdupq_n_u8(0x10))
+    }
+}
+
+/// Signed 8-bit products of 16 bytes summed in x86's lanes: i32 lane `l` is the exact sum of
+/// the products of bytes `4l .. 4l + 4` (what `madd(maddubs(..))` gives on x86).
+pub(crate) trait I8Lanes {
+    /// The four lanes of `a * b` (16 bytes each). Exact for any i8 operands
+    /// (|lane| <= 4 * 128 * 128).
+    ///
+    /// # Safety
+    /// The CPU must support the implementation's features (NEON; NEON + dotprod for
+    /// [`Sdot`]), and the call must be inlined into a function that enables them.
+    unsafe fn lanes16(a: int8x16_t, b: int8x16_t) -> int32x4_t;
+
+    /// `acc + lanes16(a, b)`.
+    ///
+    /// # Safety
+    /// As [`I8Lanes::lanes16`].
+    unsafe fn dot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t;
+}
+
+/// Plain NEON: `vmull_s8` of each half (|product| <= 2^14, fits i16), `vpaddlq_s16` adds the
+/// pairs into i32 and `vpaddq_s32` the neighbouring pairs into the quads of bytes `4l .. 4l + 4`.
+pub(crate) struct Mull;
+
+impl I8Lanes for Mull {
+    #[inline(always)]
+    unsafe fn lanes16(a: int8x16_t, b: int8x16_t) -> int32x4_t {
+        // SAFETY: NEON is available (the caller's contract); no memory access.
+        unsafe {
+            let p0 = vpaddlq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)));
+            let p1 = vpaddlq_s16(vmull_high_s8(a, b));
+            vpaddq_s32(p0, p1)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+        // SAFETY: as `lanes16`.
+        unsafe { vaddq_s32(acc, Self::lanes16(a, b)) }
+    }
+}
+
+/// The dot-product extension: `sdot` adds the four products of bytes `4l .. 4l + 4` into i32
+/// lane `l`, the x86 lane mapping.
+pub(crate) struct Sdot;
+
+impl I8Lanes for Sdot {
+    #[inline(always)]
+    unsafe fn lanes16(a: int8x16_t, b: int8x16_t) -> int32x4_t {
+        // SAFETY: as `dot` (the caller's contract).
+        unsafe { Self::dot(vdupq_n_s32(0), a, b) }
+    }
+
+    #[inline(always)]
+    unsafe fn dot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+        let mut acc = acc;
+        // SAFETY: the caller guarantees the dotprod extension and inlining into a function
+        // that enables it; the instruction reads and writes registers only.
+        unsafe {
+            std::arch::asm!(
+                "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+                acc = inout(vreg) acc,
+                a = in(vreg) a,
+                b = in(vreg) b,
+                options(pure, nomem, nostack, preserves_flags)
+            );
+        }
+        acc
+    }
 }

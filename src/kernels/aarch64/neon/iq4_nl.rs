@@ -1,0 +1,124 @@
+//! IQ4_NL on NEON: the dot product with Q8_0 activations in the float orders of ggml's AVX2
+//! `ggml_vec_dot_iq4_nl_q8_0` (vec_dot) and its repacked `ggml_gemv_iq4_nl_8x8_q8_0` /
+//! `ggml_gemm_iq4_nl_8x8_q8_0`.
+
+use std::arch::aarch64::*;
+
+use super::{hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{
+    iq4_nl::{BlockIQ4NL, KVALUES},
+    q8_0::BlockQ8_0,
+};
+
+/// The eight x86 lanes of one block as (lanes 0..4, lanes 4..8): the table values of the low
+/// nibbles (values 0..16) and of the high nibbles (values 16..32), looked up with `vqtbl1q_s8`,
+/// times the activations (table values in [-127, 113], |lane| <= 4 * 127 * 128).
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn lanes<D: I8Lanes>(x: &BlockIQ4NL, y: &BlockQ8_0) -> (int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; the loads read the 16-entry table, the 16 bytes of
+    // `qs` and the 32 quants of the activation block.
+    unsafe {
+        let table = vld1q_s8(KVALUES.as_ptr());
+        let q = vld1q_u8(x.qs.as_ptr());
+        let w0 = vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F)));
+        let w1 = vqtbl1q_s8(table, vshrq_n_u8::<4>(q));
+        (
+            D::lanes16(w0, vld1q_s8(y.qs.as_ptr())),
+            D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16))),
+        )
+    }
+}
+
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::iq4_nl::vec_dot`]):
+/// blocks in pairs, the even block's lanes into one accumulator pair and the odd block's into
+/// another (`fma(d_a * d_w, lanes, acc)`), `hsum8(acc1 + acc2)`, and a last unpaired block as
+/// `sumf = fma(d_a * d_w, sumi, sumf)`.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let pairs = w.len() / 2 * 2;
+    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    unsafe {
+        let mut acc = [[vdupq_n_f32(0.0); 2]; 2];
+        for (i, (x, y)) in w[..pairs].iter().zip(a).enumerate() {
+            let (lo, hi) = lanes::<D>(x, y);
+            let d = vdupq_n_f32(y.d.to_f32() * x.d.to_f32());
+            let acc = &mut acc[i % 2];
+            acc[0] = vfmaq_f32(acc[0], d, vcvtq_f32_s32(lo));
+            acc[1] = vfmaq_f32(acc[1], d, vcvtq_f32_s32(hi));
+        }
+        let mut sumf = hsum8(
+            vaddq_f32(acc[0][0], acc[1][0]),
+            vaddq_f32(acc[0][1], acc[1][1]),
+        );
+        for (x, y) in w[pairs..].iter().zip(&a[pairs..]) {
+            let (lo, hi) = lanes::<D>(x, y);
+            let sumi = vaddvq_s32(vaddq_s32(lo, hi));
+            sumf = (y.d.to_f32() * x.d.to_f32()).mul_add(sumi as f32, sumf);
+        }
+        sumf
+    }
+}
+
+/// The body of the repacked orders (as [`crate::quant::iq4_nl::vec_dot_repacked`], the GEMV
+/// and the GEMM alike): per block the exact sum, `acc = fma(sum, d_w * d_a, acc)`.
+#[inline(always)]
+unsafe fn body_repacked<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+        let sumi = unsafe {
+            let (lo, hi) = lanes::<D>(x, y);
+            vaddvq_s32(vaddq_s32(lo, hi))
+        };
+        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
+}
+
+/// IQ4_NL x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`;
+/// bit-identical to [`crate::quant::iq4_nl::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}
+
+/// IQ4_NL x Q8_0, plain NEON, in the order of ggml's repacked AVX2
+/// `ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0`; bit-identical to
+/// [`crate::quant::iq4_nl::vec_dot_repacked`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot_repacked(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body_repacked::<Mull>(w, a) }
+}
+
+/// As [`vec_dot_repacked`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_repacked_dotprod(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body_repacked::<Sdot>(w, a) }
+}

@@ -1,0 +1,108 @@
+//! Q4_0 on NEON: the dot product with Q8_0 activations in the float orders of ggml's AVX2
+//! `ggml_vec_dot_q4_0_q8_0` (vec_dot) and its repacked `ggml_gemv_q4_0_8x8_q8_0` /
+//! `ggml_gemm_q4_0_8x8_q8_0`.
+
+use std::arch::aarch64::*;
+
+use super::{hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
+
+/// The eight x86 lanes of one block (lane `l` the four products of values `4l .. 4l + 4`,
+/// |lane| <= 4 * 8 * 128) as (lanes 0..4, lanes 4..8): the low nibbles minus 8 are values
+/// 0..16, the high nibbles minus 8 values 16..32.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn lanes<D: I8Lanes>(x: &BlockQ4_0, y: &BlockQ8_0) -> (int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; the loads read the 16 bytes of `qs` and the 32
+    // quants of the activation block.
+    unsafe {
+        let q = vld1q_u8(x.qs.as_ptr());
+        let eight = vdupq_n_s8(8);
+        let w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);
+        let w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(q)), eight);
+        (
+            D::lanes16(w0, vld1q_s8(y.qs.as_ptr())),
+            D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16))),
+        )
+    }
+}
+
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::q4_0::vec_dot`]):
+/// `acc = fma(d_w * d_a, lanes, acc)` on the eight lanes, `hsum8` at the end.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        for (x, y) in w.iter().zip(a) {
+            let (lo, hi) = lanes::<D>(x, y);
+            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi)
+    }
+}
+
+/// The body of the repacked orders (as [`crate::quant::q4_0::vec_dot_repacked`], the GEMV
+/// and the GEMM alike): per block the exact sum, `acc = fma(sum, d_w * d_a, acc)`.
+#[inline(always)]
+unsafe fn body_repacked<D: I8Lanes>(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+        let sumi = unsafe {
+            let (lo, hi) = lanes::<D>(x, y);
+            vaddvq_s32(vaddq_s32(lo, hi))
+        };
+        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+    }
+    acc
+}
+
+/// Q4_0 x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_0_q8_0`;
+/// bit-identical to [`crate::quant::q4_0::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}
+
+/// Q4_0 x Q8_0, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemv_q4_0_8x8_q8_0` /
+/// `ggml_gemm_q4_0_8x8_q8_0`; bit-identical to [`crate::quant::q4_0::vec_dot_repacked`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body_repacked::<Mull>(w, a) }
+}
+
+/// As [`vec_dot_repacked`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_repacked_dotprod(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body_repacked::<Sdot>(w, a) }
+}

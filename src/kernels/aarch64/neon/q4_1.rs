@@ -1,0 +1,56 @@
+//! Q4_1 on NEON: the dot product with Q8_1 activations in the float order of ggml's AVX2
+//! `ggml_vec_dot_q4_1_q8_1` (every order: Q4_1 has no batched kernel of its own).
+
+use std::arch::aarch64::*;
+
+use super::{hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{q4_1::BlockQ4_1, q8_0::BlockQ8_1};
+
+/// The body shared by both variants (as [`crate::quant::q4_1::vec_dot`]): the nibbles (0..15;
+/// low ones values 0..16, high ones 16..32) in the eight x86 lanes (|lane| <= 4 * 15 * 128),
+/// `acc = fma(d_w * d_a, lanes, acc)`, the minimum terms `summs = fma(m, s, summs)`, and
+/// `hsum8(acc) + summs`.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; the loads read the 16 bytes of `qs` and the 32
+    // quants of the activation block.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        let mut summs = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            summs = x.m.to_f32().mul_add(y.s.to_f32(), summs);
+            let q = vld1q_u8(x.qs.as_ptr());
+            let w0 = vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F)));
+            let w1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q));
+            let lo = D::lanes16(w0, vld1q_s8(y.qs.as_ptr()));
+            let hi = D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16)));
+            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi) + summs
+    }
+}
+
+/// Q4_1 x Q8_1, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`;
+/// bit-identical to [`crate::quant::q4_1::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}

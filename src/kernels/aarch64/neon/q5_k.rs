@@ -1,0 +1,139 @@
+//! Q5_K on NEON: the dot product with Q8_K activations in the float orders of ggml's AVX2
+//! `ggml_vec_dot_q5_K_q8_K` (vec_dot) and its tiled K-quant matmul.
+
+use std::arch::aarch64::*;
+
+use super::q4_k::scales_and_pairs;
+use super::{hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{q5_k::BlockQ5K, q8_k, q8_k::BlockQ8K};
+
+/// The integer work of one super-block: its eight x86 lanes (`q8_k::k_lanes` of the quants
+/// 0..31 with the sub-block scales) as (lanes 0..4, lanes 4..8), and the four `min * bsum`
+/// pair sums.
+///
+/// Bounds: a lane holds 32 products, each at most 31 * 128 times a scale <= 63, so
+/// |lane| < 2^23.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn block<D: I8Lanes>(x: &BlockQ5K, y: &BlockQ8K) -> (int32x4_t, int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; every load reads 16 bytes inside the borrowed
+    // blocks' arrays (`qs` 128, `qh` 32, q8 `qs` 256 bytes).
+    unsafe {
+        let (sc, pairs) = scales_and_pairs(&x.scales, &y.bsums);
+        let m4 = vdupq_n_u8(0x0F);
+        let h16 = vdupq_n_u8(0x10);
+        let qh = [vld1q_u8(x.qh.as_ptr()), vld1q_u8(x.qh.as_ptr().add(16))];
+        let q5 = x.qs.as_ptr();
+        let q8 = y.qs.as_ptr();
+        let mut lo = vdupq_n_s32(0);
+        let mut hi = vdupq_n_s32(0);
+        for c in 0..4 {
+            let sl = i32::from(sc[c / 2][2 * (c % 2)]);
+            let sh = i32::from(sc[c / 2][2 * (c % 2) + 1]);
+            // Sub-block 2c: low nibbles and bit 2c of qh (values 64c .. 64c + 32); sub-block
+            // 2c + 1: high nibbles and bit 2c + 1 (values 64c + 32 .. 64c + 64).
+            let (b1, b2) = (vdupq_n_u8(1 << (2 * c)), vdupq_n_u8(2 << (2 * c)));
+            for (h, &qhh) in qh.iter().enumerate() {
+                let q = vld1q_u8(q5.add(32 * c + 16 * h));
+                let wl = vorrq_u8(vandq_u8(q, m4), vandq_u8(vtstq_u8(qhh, b1), h16));
+                let wh = vorrq_u8(vshrq_n_u8::<4>(q), vandq_u8(vtstq_u8(qhh, b2), h16));
+                let sl16 = D::lanes16(vreinterpretq_s8_u8(wl), vld1q_s8(q8.add(64 * c + 16 * h)));
+                let sh16 = D::lanes16(
+                    vreinterpretq_s8_u8(wh),
+                    vld1q_s8(q8.add(64 * c + 32 + 16 * h)),
+                );
+                let s = vmlaq_n_s32(vmulq_n_s32(sl16, sl), sh16, sh);
+                if h == 0 {
+                    lo = vaddq_s32(lo, s);
+                } else {
+                    hi = vaddq_s32(hi, s);
+                }
+            }
+        }
+        (lo, hi, pairs)
+    }
+}
+
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::q5_k::vec_dot`]):
+/// `acc = fma(d_a * d, lanes, acc)` on the eight lanes, the minimum terms summed exactly per
+/// block into `summs = fma(-d_a * dmin, sum, summs)`, and `hsum8(acc) + summs`.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        let mut summs = 0.0f32;
+        for (x, y) in w.iter().zip(a) {
+            let d = vdupq_n_f32(y.d * x.d.to_f32());
+            let dmin = -y.d * x.dmin.to_f32();
+            let (lo, hi, pairs) = block::<D>(x, y);
+            summs = dmin.mul_add(vaddvq_s32(pairs) as f32, summs);
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi) + summs
+    }
+}
+
+/// The body of the tiled order (as [`crate::quant::q5_k::vec_dot_tiled`]): per block the
+/// exact `s1` and `s2`, then `q8_k::tiled_step`.
+#[inline(always)]
+unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
+        let (s1, s2) = unsafe {
+            let (lo, hi, pairs) = block::<D>(x, y);
+            (vaddvq_s32(vaddq_s32(lo, hi)), vaddvq_s32(pairs))
+        };
+        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, Some((x.dmin.to_f32(), s2)), y.d);
+    }
+    acc
+}
+
+/// Q5_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q5_K_q8_K`;
+/// bit-identical to [`crate::quant::q5_k::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}
+
+/// Q5_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
+/// to [`crate::quant::q5_k::vec_dot_tiled`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body_tiled::<Mull>(w, a) }
+}
+
+/// As [`vec_dot_tiled`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body_tiled::<Sdot>(w, a) }
+}
