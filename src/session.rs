@@ -376,9 +376,13 @@ impl<'m> Session<'m> {
         let arb = aty
             .row_bytes(cols)
             .expect("row length checked at load against the activation block");
+        // The table's quantizers (SIMD where the CPU has them) give the same bytes as ggml's
+        // x86 ones (`quant::quantize_activation_x86`).
+        let table = kernels::Kernels::get();
         for t in 0..n {
             let dst = &mut act.bytes_mut(n * act_stride)[t * act_stride..t * act_stride + arb];
-            crate::quant::quantize_activation_x86(aty, &x[t * cols..(t + 1) * cols], dst)
+            table
+                .quantize_activation(aty, &x[t * cols..(t + 1) * cols], dst)
                 .expect("activation buffer sized at session creation");
         }
         let acts = act.bytes(n * act_stride);
