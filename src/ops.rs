@@ -77,20 +77,6 @@ pub fn softmax_cells(x: &mut [f32], cell0: usize) {
     }
 }
 
-/// Softmax in place (ggml: max-subtracted exponentials, sum in f64).
-pub fn softmax(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v as f64;
-    }
-    let inv = (1.0 / sum) as f32;
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
-}
-
 /// SiLU: `x * sigmoid(x)` with the C library's `expf` (ggml's `ggml_silu_f32`, which it
 /// uses for the elements past the last whole group of eight, see [`swiglu`]).
 #[inline]

@@ -298,12 +298,7 @@ impl<'m> Session<'m> {
 
     /// Evaluates tokens without computing logits (perplexity's unscored half, chat history).
     pub fn prefill_no_logits(&mut self, tokens: &[u32]) -> Result<()> {
-        self.check(tokens)?;
-        for (i, batch) in tokens.chunks(MAX_BATCH).enumerate() {
-            self.forward_batch(batch, batch.len(), (i * MAX_BATCH, tokens.len()), (0, 1));
-        }
-        self.has_logits = false;
-        Ok(())
+        self.eval_scored(tokens, tokens.len(), |_, _| {})
     }
 
     /// Evaluates `tokens` and calls `f(i, logits_i)` with the logits after each of them (the

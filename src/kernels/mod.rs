@@ -1,8 +1,9 @@
 //! Matrix-vector products over quantized weights: the one seam between the forward pass and
 //! the block-format kernels, and the kernel table chosen once at run time.
 //!
-//! `matvec(out, ty, weight_bytes, act)` computes `out[r] = dot(row r of the weight, act)` where
-//! `act` is the activation already quantized to `ty.vec_dot_type()` (by [`quantize_for`]).
+//! [`matvec_order`]`(out, ty, weight_bytes, act, order)` computes `out[r] = dot(row r of the
+//! weight, act)` where `act` is the activation already quantized to `ty.vec_dot_type()` (by
+//! [`Kernels::quantize_activation`]).
 //!
 //! # The kernel table
 //!
@@ -673,21 +674,8 @@ pub(crate) fn scales_mins(packed: &[u8; 12]) -> [u32; 4] {
     ]
 }
 
-/// Quantizes `x` for multiplication with weights of type `w_ty` with the process-wide table
-/// ([`Kernels::get`]) as llama.cpp does on x86-64 ([`quant::quantize_activation_x86`]);
-/// returns the bytes used.
-pub fn quantize_for<'a>(w_ty: GgmlType, x: &[f32], buf: &'a mut AlignedBuf) -> &'a [u8] {
-    Kernels::get().quantize_for(w_ty, x, buf)
-}
-
 /// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()` rows) in
-/// the float order of ggml's `vec_dot` ([`quant::DotOrder::VecDot`]), with the process-wide
-/// table. `act` must be in `ty.vec_dot_type()` format with as many values as a row.
-pub fn matvec(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8]) {
-    Kernels::get().matvec(out, ty, w, act)
-}
-
-/// [`matvec`] in the float order of one of ggml's kernels (see [`quant::DotOrder`]), with the
+/// the float order of one of ggml's kernels (see [`quant::DotOrder`]), with the
 /// process-wide table.
 pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: DotOrder) {
     Kernels::get().matvec_order(out, ty, w, act, order)

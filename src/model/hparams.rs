@@ -55,7 +55,7 @@ impl Arch {
 /// How rotary position embeddings pair up dimensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RopeStyle {
-    /// Adjacent pairs (x[2i], x[2i+1]): Llama.
+    /// Adjacent pairs (`x[2i]`, `x[2i+1]`): Llama.
     Normal,
     /// Halves (x[i], x[i + n_rot/2]): GPT-NeoX, Qwen2/3, Gemma 3.
     Neox,
