@@ -149,23 +149,7 @@ pub(crate) type QuantizeQ8_1Fn = unsafe fn(x: &[f32], out: &mut [BlockQ8_1]);
 pub(crate) type QuantizeQ8KFn = unsafe fn(x: &[f32], out: &mut [BlockQ8K]);
 
 /// The weight types with a kernel, in table order.
-pub const TYPES: [GgmlType; 15] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::BF16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-];
+pub const TYPES: [GgmlType; 15] = GgmlType::SUPPORTED;
 
 /// The float orders a table has kernels for, in table order (see [`DotOrder`]).
 pub const ORDERS: [DotOrder; 5] = [

@@ -160,27 +160,30 @@ impl GgmlType {
         }
     }
 
-    /// Whether ferrite can compute with tensors of this type. Files with other types are
-    /// refused at load, naming the tensor.
+    /// The types ferrite computes with: each has a module in `src/quant/` and an entry in
+    /// every kernel table.
+    pub const SUPPORTED: [GgmlType; 15] = [
+        GgmlType::F32,
+        GgmlType::F16,
+        GgmlType::BF16,
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q8_0,
+        GgmlType::Q2_K,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+        GgmlType::IQ4_NL,
+        GgmlType::IQ4_XS,
+    ];
+
+    /// Whether ferrite can compute with tensors of this type ([`Self::SUPPORTED`]). Files
+    /// with other types are refused at load, naming the tensor.
     pub fn is_supported(self) -> bool {
-        use GgmlType::*;
-        matches!(
-            self,
-            F32 | F16
-                | BF16
-                | Q4_0
-                | Q4_1
-                | Q5_0
-                | Q5_1
-                | Q8_0
-                | Q2_K
-                | Q3_K
-                | Q4_K
-                | Q5_K
-                | Q6_K
-                | IQ4_NL
-                | IQ4_XS
-        )
+        GgmlType::SUPPORTED.contains(&self)
     }
 
     /// The activation format a weight of this type is multiplied with (ggml's

@@ -12,24 +12,8 @@ use ferrite::quant::{
 };
 use half::f16;
 
-/// The 15 block formats ferrite supports, in ggml id order.
-pub const FORMATS: [GgmlType; 15] = [
-    GgmlType::F32,
-    GgmlType::F16,
-    GgmlType::Q4_0,
-    GgmlType::Q4_1,
-    GgmlType::Q5_0,
-    GgmlType::Q5_1,
-    GgmlType::Q8_0,
-    GgmlType::Q2_K,
-    GgmlType::Q3_K,
-    GgmlType::Q4_K,
-    GgmlType::Q5_K,
-    GgmlType::Q6_K,
-    GgmlType::IQ4_NL,
-    GgmlType::IQ4_XS,
-    GgmlType::BF16,
-];
+/// The 15 block formats ferrite supports.
+pub const FORMATS: [GgmlType; 15] = GgmlType::SUPPORTED;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, good enough for test data.
 pub struct Rng(u64);
