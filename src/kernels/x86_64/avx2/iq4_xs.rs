@@ -3,7 +3,6 @@
 
 use std::arch::x86_64::*;
 
-use super::{f16_to_f32, hsum_i32, hsum_ps};
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
 /// The eight exact i32 lanes of one super-block as ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`
@@ -38,42 +37,4 @@ unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     }
 }
 
-/// Bit-identical to [`crate::quant::iq4_xs::vec_dot`] (ggml's AVX2
-/// `ggml_vec_dot_iq4_xs_q8_K`): `acc = fma(d * d_a, lanes, acc)`, `hsum_float_8` at the end.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
-    // blocks only.
-    unsafe {
-        let mut acc = _mm256_setzero_ps();
-        for (x, y) in w.iter().zip(a) {
-            let d = _mm256_set1_ps(f16_to_f32(x.d) * y.d);
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc);
-        }
-        hsum_ps(acc)
-    }
-}
-
-/// Bit-identical to [`crate::quant::iq4_xs::vec_dot_tiled`] (ggml's tiled K-quant matmul):
-/// `acc = fma(d * s1, d_a, acc)` per super-block, `s1` the exact sum of its lanes.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA and F16C.
-#[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn vec_dot_tiled(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
-    // blocks only.
-    unsafe {
-        let mut acc = 0.0f32;
-        for (x, y) in w.iter().zip(a) {
-            let s1 = hsum_i32(block_lanes(x, y));
-            acc = (f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc);
-        }
-        acc
-    }
-}
+super::lane_dots!(BlockIQ4XS, "iq4_xs");

@@ -41,6 +41,57 @@ use crate::quant::{
 
 pub mod bf16;
 pub mod f16;
+/// The two float orders of a super-block format whose integer work is one local function
+/// `block_lanes(x: &$B, y: &BlockQ8K) -> __m256i` (the eight exact i32 lanes of a
+/// super-block, its scales applied) and whose scale is `x.d` (Q3_K, Q6_K, IQ4_XS):
+/// `vec_dot`, ggml's AVX2 kernel (`acc = fma(d_w * d_a, lanes, acc)`, `hsum_float_8` at the
+/// end), and `vec_dot_tiled`, ggml's tiled K-quant matmul (`acc = fma(d_w * s, d_a, acc)` per
+/// super-block, `s` the exact sum of its lanes); each bit-identical to the scalar reference of
+/// the same name in `crate::quant::$module`.
+macro_rules! lane_dots {
+    ($B:ty, $module:literal) => {
+        #[doc = concat!("Bit-identical to `crate::quant::", $module, "::vec_dot` (ggml's AVX2 kernel).")]
+        ///
+        /// # Safety
+        /// The CPU must support AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn vec_dot(w: &[$B], a: &[$crate::quant::q8_k::BlockQ8K]) -> f32 {
+            use std::arch::x86_64::*;
+            debug_assert_eq!(w.len(), a.len());
+            // SAFETY: the CPU features are this function's contract; the helpers read the
+            // borrowed blocks only.
+            unsafe {
+                let mut acc = _mm256_setzero_ps();
+                for (x, y) in w.iter().zip(a) {
+                    let d = _mm256_set1_ps(y.d * super::f16_to_f32(x.d));
+                    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc);
+                }
+                super::hsum_ps(acc)
+            }
+        }
+
+        #[doc = concat!("Bit-identical to `crate::quant::", $module, "::vec_dot_tiled` (ggml's tiled K-quant matmul).")]
+        ///
+        /// # Safety
+        /// The CPU must support AVX2, FMA and F16C.
+        #[target_feature(enable = "avx2,fma,f16c")]
+        pub unsafe fn vec_dot_tiled(w: &[$B], a: &[$crate::quant::q8_k::BlockQ8K]) -> f32 {
+            debug_assert_eq!(w.len(), a.len());
+            // SAFETY: the CPU features are this function's contract; the helpers read the
+            // borrowed blocks only.
+            unsafe {
+                let mut acc = 0.0f32;
+                for (x, y) in w.iter().zip(a) {
+                    let s1 = super::hsum_i32(block_lanes(x, y));
+                    acc = (super::f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc);
+                }
+                acc
+            }
+        }
+    };
+}
+pub(crate) use lane_dots;
+
 pub mod iq4_nl;
 pub mod iq4_xs;
 pub mod q2_k;
