@@ -385,10 +385,12 @@ impl<'m> Session<'m> {
         let rb = w.row_bytes;
         let n_tiles = rows.div_ceil(TILE_ROWS);
         let n_chunks = n_tiles.min(pool.n_threads() * 4).max(1);
-        // Q5_0 tiles are unpacked once to Q8_0 for a batch (the same integer lanes in the same
-        // float order: see `quant::q5_0::to_q8_0`); Q5_0 always uses vec_dot's order.
-        let unpack = w.ty == GgmlType::Q5_0 && n > 1 && unpacked.len() >= n_chunks * per_chunk;
-        let blocks_per_row = cols / 32;
+        // Each chunk gets its own region of the unpacking scratch (see `kernels::matmul_tile`).
+        let tile_scratch = if unpacked.len() >= n_chunks * per_chunk {
+            per_chunk
+        } else {
+            0
+        };
         let tiles = SharedBlocks(unpacked.as_mut_ptr());
         let tiles_per = n_tiles.div_ceil(n_chunks);
         let dst = SharedMut(out.as_mut_ptr());
@@ -397,65 +399,30 @@ impl<'m> Session<'m> {
         pool.run(n_chunks, &|c| {
             let r_end = ((c + 1) * tiles_per * TILE_ROWS).min(rows);
             let mut r0 = c * tiles_per * TILE_ROWS;
+            // SAFETY: chunk c owns region c of `unpacked` (c < n_chunks regions exist:
+            // `tile_scratch`), and `unpacked` is exclusively borrowed while the pool runs.
+            let scratch =
+                unsafe { std::slice::from_raw_parts_mut(tiles.at(c * per_chunk), tile_scratch) };
             while r0 < r_end {
                 let r1 = (r0 + TILE_ROWS).min(r_end);
-                let mut wt = &data[r0 * rb..r1 * rb];
-                let mut ty = w.ty;
-                if unpack {
-                    let nb = (r1 - r0) * blocks_per_row;
-                    // SAFETY: chunk c owns region c of `unpacked` (c < n_chunks, and the buffer
-                    // holds n_chunks regions: checked in `unpack`); `unpacked` is exclusively
-                    // borrowed while the pool runs.
-                    let region =
-                        unsafe { std::slice::from_raw_parts_mut(tiles.at(c * per_chunk), nb) };
-                    let src: &[crate::quant::q5_0::BlockQ5_0] =
-                        crate::quant::cast_blocks(wt).expect("weight blocks checked at load");
-                    crate::quant::q5_0::to_q8_0(src, region);
-                    wt = crate::quant::as_bytes(&region[..]);
-                    ty = GgmlType::Q8_0;
-                }
-                // Q8_0 (also unpacked Q5_0): four tokens at a time share each weight block.
-                let mut t0 = 0;
-                if ty == GgmlType::Q8_0 {
-                    let rbq = (r1 - r0).max(1);
-                    let row_bytes = wt.len() / rbq;
-                    while t0 + 4 <= n {
-                        let a4: [&[u8]; 4] = std::array::from_fn(|k| {
-                            let t = t0 + k;
-                            &acts[t * act_stride..t * act_stride + arb]
-                        });
-                        let mut done = true;
-                        for r in r0..r1 {
-                            let wr = &wt[(r - r0) * row_bytes..(r - r0 + 1) * row_bytes];
-                            let Some(v) = kernels::q8_0_dot_x4(wr, a4) else {
-                                done = false;
-                                break;
-                            };
-                            for (k, val) in v.into_iter().enumerate() {
-                                // SAFETY: as below: row r of token t0 + k belongs to chunk c.
-                                unsafe { *dst.at((t0 + k) * rows + r) = val };
-                            }
-                        }
-                        if !done {
-                            break;
-                        }
-                        t0 += 4;
-                    }
-                }
-                for t in t0..n {
-                    // SAFETY: chunk c writes rows [r0, r1) of token t: out[t*rows + r0 ..
-                    // t*rows + r1), inside `out` (asserted above) and disjoint from every other
-                    // chunk's rows; `out` is exclusively borrowed while the pool runs.
-                    let o =
-                        unsafe { std::slice::from_raw_parts_mut(dst.at(t * rows + r0), r1 - r0) };
-                    kernels::matvec_order(
-                        o,
-                        ty,
-                        wt,
-                        &acts[t * act_stride..t * act_stride + arb],
-                        order_of(t),
-                    );
-                }
+                // SAFETY: chunk c writes rows [r0, r1) of every token: out[t*rows + r0 ..
+                // t*rows + r1), inside `out` (asserted above) and disjoint from every other
+                // chunk's rows; `out` is exclusively borrowed while the pool runs.
+                unsafe {
+                    kernels::matmul_tile(
+                        dst.at(r0),
+                        rows,
+                        w.ty,
+                        &data[r0 * rb..r1 * rb],
+                        r1 - r0,
+                        acts,
+                        act_stride,
+                        arb,
+                        n,
+                        &order_of,
+                        scratch,
+                    )
+                };
                 r0 = r1;
             }
         });

@@ -665,10 +665,71 @@ pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: 
     Kernels::get().matvec_order(out, ty, w, act, order)
 }
 
-/// [`quant::q8_0::vec_dot`] of one Q8_0 weight row with four activation rows, four tokens
-/// at once (prefill), when the process-wide table has a SIMD kernel for it; the results are
-/// the same bits as four `vec_dot` calls. `None`: use `matvec_order` per token.
-pub fn q8_0_dot_x4(w: &[u8], a: [&[u8]; 4]) -> Option<[f32; 4]> {
+/// One weight tile times a batch of activations (prefill): `out[t * out_stride + r] =
+/// row_r(w) . act_t` for the `tile_rows` rows of `w` (type `ty`) and the `n` activation rows
+/// `act_t = acts[t * act_stride..][..act_len]`, each in the float order `order_of(t)`.
+///
+/// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
+/// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
+/// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), and Q8_0 rows are
+/// multiplied with four tokens at a time when the table has the AVX2 kernel, each weight block
+/// loaded once for the four.
+///
+/// # Safety
+/// `out` is valid for writes at `t * out_stride + r` for `t < n`, `r < tile_rows`, and nothing
+/// else reads or writes those elements during the call.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn matmul_tile(
+    out: *mut f32,
+    out_stride: usize,
+    ty: GgmlType,
+    w: &[u8],
+    tile_rows: usize,
+    acts: &[u8],
+    act_stride: usize,
+    act_len: usize,
+    n: usize,
+    order_of: &dyn Fn(usize) -> DotOrder,
+    scratch: &mut [quant::q8_0::BlockQ8_0],
+) {
+    let act = |t: usize| &acts[t * act_stride..t * act_stride + act_len];
+    let (mut ty, mut w) = (ty, w);
+    let n_blocks = w.len() / ty.type_size();
+    if ty == GgmlType::Q5_0 && n > 1 && scratch.len() >= n_blocks {
+        let src: &[quant::q5_0::BlockQ5_0] =
+            quant::cast_blocks(w).expect("weight blocks checked at load");
+        quant::q5_0::to_q8_0(src, &mut scratch[..n_blocks]);
+        w = quant::as_bytes(&scratch[..n_blocks]);
+        ty = GgmlType::Q8_0;
+    }
+    let row_bytes = w.len() / tile_rows.max(1);
+    let mut t0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if ty == GgmlType::Q8_0 && Kernels::get().isa() == Isa::Avx2 {
+        while t0 + 4 <= n {
+            let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t0 + k));
+            for r in 0..tile_rows {
+                let v = q8_0_dot_x4(&w[r * row_bytes..(r + 1) * row_bytes], a4)
+                    .expect("Q8_0 rows and activations of the same length");
+                for (k, val) in v.into_iter().enumerate() {
+                    // SAFETY: t0 + k < n and r < tile_rows: the caller's contract.
+                    unsafe { *out.add((t0 + k) * out_stride + r) = val };
+                }
+            }
+            t0 += 4;
+        }
+    }
+    for t in t0..n {
+        // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
+        let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
+        matvec_order(o, ty, w, act(t), order_of(t));
+    }
+}
+
+/// [`quant::q8_0::vec_dot`] of one Q8_0 weight row with four activation rows (four tokens),
+/// the same bits as four `vec_dot` calls; `None` without the AVX2 table or on a layout
+/// mismatch.
+fn q8_0_dot_x4(w: &[u8], a: [&[u8]; 4]) -> Option<[f32; 4]> {
     #[cfg(target_arch = "x86_64")]
     if Kernels::get().isa() == Isa::Avx2 {
         let w: &[quant::q8_0::BlockQ8_0] = quant::cast_blocks(w)?;
