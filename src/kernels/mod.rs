@@ -702,10 +702,36 @@ pub unsafe fn matmul_tile(
         w = quant::as_bytes(&scratch[..n_blocks]);
         ty = GgmlType::Q8_0;
     }
-    let row_bytes = w.len() / tile_rows.max(1);
-    let mut t0 = 0;
+    let t0 = if ty == GgmlType::Q8_0 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { q8_0_tile_x4(out, out_stride, w, tile_rows, &act, n) }
+    } else {
+        0
+    };
+    for t in t0..n {
+        // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
+        let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
+        matvec_order(o, ty, w, act(t), order_of(t));
+    }
+}
+
+/// The Q8_0 tile of [`matmul_tile`] four tokens at a time while at least four remain;
+/// returns how many tokens it did (0 without the AVX2 table).
+///
+/// # Safety
+/// As [`matmul_tile`].
+unsafe fn q8_0_tile_x4<'a>(
+    out: *mut f32,
+    out_stride: usize,
+    w: &[u8],
+    tile_rows: usize,
+    act: &dyn Fn(usize) -> &'a [u8],
+    n: usize,
+) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if ty == GgmlType::Q8_0 && Kernels::get().isa() == Isa::Avx2 {
+    if Kernels::get().isa() == Isa::Avx2 {
+        let row_bytes = w.len() / tile_rows.max(1);
+        let mut t0 = 0;
         while t0 + 4 <= n {
             let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t0 + k));
             for r in 0..tile_rows {
@@ -718,19 +744,17 @@ pub unsafe fn matmul_tile(
             }
             t0 += 4;
         }
+        return t0;
     }
-    for t in t0..n {
-        // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
-        let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
-        matvec_order(o, ty, w, act(t), order_of(t));
-    }
+    let _ = (out, out_stride, w, tile_rows, act, n);
+    0
 }
 
 /// [`quant::q8_0::vec_dot`] of one Q8_0 weight row with four activation rows (four tokens),
 /// the same bits as four `vec_dot` calls; `None` without the AVX2 table or on a layout
 /// mismatch.
+#[cfg(target_arch = "x86_64")]
 fn q8_0_dot_x4(w: &[u8], a: [&[u8]; 4]) -> Option<[f32; 4]> {
-    #[cfg(target_arch = "x86_64")]
     if Kernels::get().isa() == Isa::Avx2 {
         let w: &[quant::q8_0::BlockQ8_0] = quant::cast_blocks(w)?;
         let mut rows: [&[quant::q8_0::BlockQ8_0]; 4] = [&[]; 4];
@@ -744,11 +768,10 @@ fn q8_0_dot_x4(w: &[u8], a: [&[u8]; 4]) -> Option<[f32; 4]> {
         // counts match (checked above).
         return Some(unsafe { x86_64::avx2::q8_0::vec_dot_x4(w, rows) });
     }
-    let _ = (w, a);
     None
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod x4_tests {
     use crate::quant::q8_0::{self, BlockQ8_0};
 
