@@ -10,8 +10,11 @@
 //! - [`tokenizer`]: SentencePiece-style and byte-level BPE tokenizers from GGUF metadata.
 //! - [`model`]: hyperparameters and the forward pass.
 //! - [`session`]: KV cache and scratch, allocated once; decode and prefill.
+//! - `chat` (feature `chat`, part of the CLI): chat templates, Jinja and built-in.
 //! - [`sampler`]: greedy, temperature, top-k, top-p, min-p, repetition penalty.
 
+#[cfg(feature = "chat")]
+pub mod chat;
 pub mod error;
 pub mod ffi;
 pub mod gguf;

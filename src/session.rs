@@ -251,6 +251,40 @@ impl<'m> Session<'m> {
         self.n_past = 0;
         self.has_logits = false;
     }
+    /// Whether [`rewind`](Self::rewind) to `n` tokens is possible: always on full caches; a
+    /// sliding-window ring keeps only `MAX_BATCH - 1` positions beyond its window, so it can go
+    /// back that far and no further (older positions were overwritten).
+    pub fn can_rewind(&self, n: usize) -> bool {
+        n <= self.n_past
+            && self.kv.layers.iter().all(|l| {
+                let oldest_kept = self.n_past.saturating_sub(l.slots);
+                let window = if l.slots < self.n_ctx {
+                    self.model.hp.sliding_window
+                } else {
+                    self.n_ctx
+                };
+                n.saturating_sub(window) >= oldest_kept
+            })
+    }
+
+    /// Forgets the tokens after the first `n` (the chat REPL takes back the tail of a turn
+    /// that the template renders differently). Positions `n..` are overwritten by the next
+    /// tokens. Fails without changing anything when [`can_rewind`](Self::can_rewind) is false;
+    /// then [`reset`](Self::reset) and prefill again.
+    pub fn rewind(&mut self, n: usize) -> Result<()> {
+        if !self.can_rewind(n) {
+            return Err(Error::InvalidArgument(format!(
+                "cannot rewind from {} to {n} tokens: the sliding-window cache no longer holds them",
+                self.n_past
+            )));
+        }
+        if n < self.n_past {
+            self.n_past = n;
+            self.has_logits = false;
+        }
+        Ok(())
+    }
+
     /// The KV cache storage type.
     pub fn kv_type(&self) -> KvType {
         self.kv.ty

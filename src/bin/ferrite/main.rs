@@ -2,6 +2,7 @@
 //! line and maps errors to exit codes (0 ok, 1 runtime error, 2 usage error; see INTERFACE.md).
 
 mod bench;
+mod chat;
 mod common;
 mod inspect;
 mod perplexity;
@@ -29,6 +30,8 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Generate text from a prompt.
     Run(run::RunArgs),
+    /// Chat with the model (a REPL on a terminal, line by line through a pipe).
+    Chat(chat::ChatArgs),
     /// Measure perplexity on a text file, chunked as llama-perplexity does.
     Perplexity(perplexity::PerplexityArgs),
     /// Measure prefill and decode speed, as llama-bench does.
@@ -64,6 +67,7 @@ fn main() {
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
         Command::Run(a) => run::run(a),
+        Command::Chat(a) => chat::run(a),
         Command::Perplexity(a) => perplexity::run(a),
         Command::Bench(a) => bench::run(a),
     };
