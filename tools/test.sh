@@ -11,6 +11,8 @@
 #   3. cargo clippy --all-targets -- -D warnings
 #   4. cargo test --release            release: the model goldens run the real model
 #                                      (--no-fail-fast: every test binary runs and reports)
+#   5. tools/cross-aarch64.sh          aarch64 build; tests, Gemma goldens and the C examples
+#                                      under qemu (cortex-a76 and cortex-a72); binary sizes
 # and prints a short summary. Any failure stops the run with a non-zero exit status.
 #
 # The test data in ../shared (goldens, synthetic models, vocab files) sits beside the clone.
@@ -132,7 +134,7 @@ cargo test --release --no-fail-fast "${cargo_test_args[@]}" 2>&1 | tee "$test_lo
 ok
 
 step "aarch64 under qemu (tools/cross-aarch64.sh: cortex-a76 with dotprod, cortex-a72 without)"
-tools/cross-aarch64.sh -- --test kernels --test quant_dot --test quant_dequant
+tools/cross-aarch64.sh
 ok
 
 # The C example (built against the lean libferrite.a with -Werror, compared with `ferrite run`,
