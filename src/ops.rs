@@ -53,8 +53,19 @@ pub fn scale(x: &mut [f32], s: f32) {
 /// `x[i]` belongs to KV cell `cell0 + i`, and ggml's rows span all cells from 0 (the masked
 /// ones give `e^-inf = 0`), so the cells are taken in groups of eight aligned to cell 0: each
 /// group's [`expf_ggml`] values are summed in f32 in `hsum8` order and the group sums added in
-/// f64. The row length ggml uses is a multiple of 256, so it has no scalar tail.
+/// f64. The row length ggml uses is a multiple of 256, so it has no scalar tail. AVX2 version:
+/// `kernels::x86_64::avx2::ops::softmax_cells`.
 pub fn softmax_cells(x: &mut [f32], cell0: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::Kernels::get().isa() == crate::kernels::Isa::Avx2 {
+        // SAFETY: the AVX2 table is selected only when the CPU has AVX2, FMA and F16C.
+        return unsafe { crate::kernels::x86_64::avx2::ops::softmax_cells(x, cell0) };
+    }
+    softmax_cells_ref(x, cell0)
+}
+
+/// The scalar reference of [`softmax_cells`].
+pub fn softmax_cells_ref(x: &mut [f32], cell0: usize) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f64;
     let mut lanes = [0.0f32; 8];
@@ -147,9 +158,38 @@ pub fn gelu_f32(x: f32) -> f32 {
 /// GELU as ggml's CPU backend computes it (`GGML_GELU_FP16`): the input is rounded to f16
 /// and the result looked up in an f16 table of `gelu_f32`, with the tails cut at +-10.
 /// Following it costs nothing and keeps GPT-2 and Gemma outputs within float noise of
-/// llama.cpp (the f16 rounding alone moves log-probabilities by a few hundredths).
+/// llama.cpp (the f16 rounding alone moves log-probabilities by a few hundredths). The table
+/// (ggml's `ggml_table_gelu_f16`, 128 KiB) is built once, by [`gelu_table`].
 #[inline]
 pub fn gelu(x: f32) -> f32 {
+    use half::f16;
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        let t = gelu_table()[usize::from(f16::from_f32(x).to_bits())];
+        f16::from_bits(t).to_f32()
+    }
+}
+
+/// `gelu_f32` of every f16 value, rounded to f16 (built on first use; `Session::new` calls it
+/// so decoding never does).
+pub fn gelu_table() -> &'static [u16; 65536] {
+    use half::f16;
+    static TABLE: std::sync::OnceLock<Box<[u16; 65536]>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = Box::new([0u16; 65536]);
+        for (i, v) in t.iter_mut().enumerate() {
+            let x = f16::from_bits(i as u16).to_f32();
+            *v = f16::from_f32(gelu_f32(x)).to_bits();
+        }
+        t
+    })
+}
+
+/// The reference of [`gelu`], computed directly (the table's definition).
+pub fn gelu_ref(x: f32) -> f32 {
     use half::f16;
     if x <= -10.0 {
         0.0

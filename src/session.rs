@@ -133,6 +133,8 @@ impl<'m> Session<'m> {
     /// Allocates the KV cache and scratch for `cfg.n_ctx` tokens.
     pub fn new(model: &'m Model, cfg: &SessionConfig) -> Result<Session<'m>> {
         let hp = &model.hp;
+        // Built once per process, here rather than at the first GELU of a decode.
+        ops::gelu_table();
         let n_ctx = if cfg.n_ctx == 0 {
             hp.n_ctx_train.min(DEFAULT_CTX)
         } else {

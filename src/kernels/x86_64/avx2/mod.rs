@@ -94,6 +94,7 @@ pub(crate) use lane_dots;
 
 pub mod iq4_nl;
 pub mod iq4_xs;
+pub mod ops;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;

@@ -1,0 +1,70 @@
+//! The f32 vector operations of the forward pass against their scalar references: the AVX2
+//! softmax (ggml's `ggml_v_expf` on eight lanes) bit for bit, over every alignment of the first
+//! cell and lengths with partial groups at both ends, including inputs whose exponentials
+//! underflow; the GELU table against the direct computation for every f16 input.
+
+mod common;
+
+use common::Rng;
+use ferrite::ops;
+
+#[test]
+fn gelu_table_equals_the_direct_computation() {
+    for bits in 0..=u16::MAX {
+        let x = half::f16::from_bits(bits).to_f32();
+        let (a, b) = (ops::gelu(x), ops::gelu_ref(x));
+        assert!(
+            a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+            "gelu({x}) = {a} vs {b}"
+        );
+    }
+    let mut rng = Rng::new(7);
+    for _ in 0..100_000 {
+        let x = rng.uniform(-12.0, 12.0);
+        assert_eq!(
+            ops::gelu(x).to_bits(),
+            ops::gelu_ref(x).to_bits(),
+            "gelu({x})"
+        );
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn avx2_softmax_is_bit_identical() {
+    if !(is_x86_feature_detected!("avx2")
+        && is_x86_feature_detected!("fma")
+        && is_x86_feature_detected!("f16c"))
+    {
+        // Not a skip: the reference is all there is on such a host, and the dispatch in
+        // `ops::softmax_cells` never takes the AVX2 path there.
+        assert_ne!(
+            ferrite::kernels::Kernels::get().isa(),
+            ferrite::kernels::Isa::Avx2
+        );
+        return;
+    }
+    let mut rng = Rng::new(11);
+    let mut checked = 0;
+    for len in 1..80 {
+        for cell0 in 0..17 {
+            for spread in [1.0f32, 30.0, 200.0] {
+                let x: Vec<f32> = (0..len).map(|_| rng.uniform(-spread, spread)).collect();
+                let mut a = x.clone();
+                let mut b = x.clone();
+                // SAFETY: the features were checked above.
+                unsafe { ferrite::kernels::x86_64::avx2::ops::softmax_cells(&mut a, cell0) };
+                ops::softmax_cells_ref(&mut b, cell0);
+                for (i, (u, v)) in a.iter().zip(&b).enumerate() {
+                    assert_eq!(
+                        u.to_bits(),
+                        v.to_bits(),
+                        "len {len} cell0 {cell0} spread {spread} at {i}: {u} vs {v}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 79 * 17 * 3);
+}
