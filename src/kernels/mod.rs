@@ -731,16 +731,35 @@ unsafe fn q8_0_tile_x4<'a>(
     #[cfg(target_arch = "x86_64")]
     if Kernels::get().isa() == Isa::Avx2 {
         let row_bytes = w.len() / tile_rows.max(1);
+        let wrows: &[quant::q8_0::BlockQ8_0] =
+            quant::cast_blocks(w).expect("Q8_0 weight tile of whole blocks");
+        let nb = row_bytes / std::mem::size_of::<quant::q8_0::BlockQ8_0>();
+        let row = |r: usize| &wrows[r * nb..(r + 1) * nb];
         let mut t0 = 0;
         while t0 + 4 <= n {
-            let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t0 + k));
-            for r in 0..tile_rows {
-                let v = q8_0_dot_x4(&w[r * row_bytes..(r + 1) * row_bytes], a4)
-                    .expect("Q8_0 rows and activations of the same length");
+            let a4: [&[quant::q8_0::BlockQ8_0]; 4] = std::array::from_fn(|k| {
+                let a = quant::cast_blocks(act(t0 + k)).expect("Q8_0 activation blocks");
+                assert_eq!(a.len(), nb, "Q8_0 rows and activations of the same length");
+                a
+            });
+            let put = |r: usize, v: [f32; 4]| {
                 for (k, val) in v.into_iter().enumerate() {
                     // SAFETY: t0 + k < n and r < tile_rows: the caller's contract.
                     unsafe { *out.add((t0 + k) * out_stride + r) = val };
                 }
+            };
+            let mut r = 0;
+            while r + 2 <= tile_rows {
+                // SAFETY: the AVX2 table is selected only on CPUs with AVX2, FMA and F16C;
+                // every row and activation has `nb` blocks (checked above).
+                let v = unsafe { x86_64::avx2::q8_0::vec_dot_2x4([row(r), row(r + 1)], a4) };
+                put(r, v[0]);
+                put(r + 1, v[1]);
+                r += 2;
+            }
+            if r < tile_rows {
+                // SAFETY: as above.
+                put(r, unsafe { x86_64::avx2::q8_0::vec_dot_x4(row(r), a4) });
             }
             t0 += 4;
         }
@@ -750,61 +769,95 @@ unsafe fn q8_0_tile_x4<'a>(
     0
 }
 
-/// [`quant::q8_0::vec_dot`] of one Q8_0 weight row with four activation rows (four tokens),
-/// the same bits as four `vec_dot` calls; `None` without the AVX2 table or on a layout
-/// mismatch.
-#[cfg(target_arch = "x86_64")]
-fn q8_0_dot_x4(w: &[u8], a: [&[u8]; 4]) -> Option<[f32; 4]> {
-    if Kernels::get().isa() == Isa::Avx2 {
-        let w: &[quant::q8_0::BlockQ8_0] = quant::cast_blocks(w)?;
-        let mut rows: [&[quant::q8_0::BlockQ8_0]; 4] = [&[]; 4];
-        for (r, b) in rows.iter_mut().zip(a) {
-            *r = quant::cast_blocks(b)?;
-            if r.len() != w.len() {
-                return None;
-            }
-        }
-        // SAFETY: the AVX2 table is selected only on CPUs with AVX2, FMA and F16C; the block
-        // counts match (checked above).
-        return Some(unsafe { x86_64::avx2::q8_0::vec_dot_x4(w, rows) });
-    }
-    None
-}
+#[cfg(test)]
+mod tile_tests {
+    use crate::quant::q5_0::BlockQ5_0;
+    use crate::quant::q8_0::BlockQ8_0;
+    use crate::quant::{as_bytes, DotOrder, GgmlType};
 
-#[cfg(all(test, target_arch = "x86_64"))]
-mod x4_tests {
-    use crate::quant::q8_0::{self, BlockQ8_0};
-
+    /// `matmul_tile` (Q5_0 unpacking, Q8_0 four tokens and two rows at a time, odd rows and
+    /// leftover tokens) gives the bits of one `matvec_order` per token.
     #[test]
-    fn q8_0_dot_x4_equals_four_vec_dots() {
+    fn matmul_tile_equals_per_token_matvecs() {
         let mut s = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
+        let mut next = move || {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
             s
         };
-        for nb in [1usize, 3, 7, 20] {
-            let mut block = || BlockQ8_0 {
-                d: half::f16::from_f32((next() % 1000) as f32 / 7919.0 + 1e-3),
-                qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
-            };
-            let w: Vec<BlockQ8_0> = (0..nb).map(|_| block()).collect();
-            let a: Vec<Vec<BlockQ8_0>> =
-                (0..4).map(|_| (0..nb).map(|_| block()).collect()).collect();
-            let bytes: Vec<&[u8]> = a.iter().map(|r| crate::quant::as_bytes(r)).collect();
-            let Some(got) = super::q8_0_dot_x4(
-                crate::quant::as_bytes(&w),
-                [bytes[0], bytes[1], bytes[2], bytes[3]],
-            ) else {
-                return; // no SIMD table on this host: nothing to compare
-            };
-            for k in 0..4 {
-                assert_eq!(
-                    got[k].to_bits(),
-                    q8_0::vec_dot(&w, &a[k]).to_bits(),
-                    "nb {nb} k {k}"
-                );
+        for nb in [1usize, 3, 20] {
+            for rows in [1usize, 2, 3, 16] {
+                for n in [1usize, 3, 4, 5, 9] {
+                    let d = |v: u64| half::f16::from_f32((v % 1000) as f32 / 7919.0 + 1e-3);
+                    let w8: Vec<BlockQ8_0> = (0..rows * nb)
+                        .map(|_| BlockQ8_0 {
+                            d: d(next()),
+                            qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
+                        })
+                        .collect();
+                    let w5: Vec<BlockQ5_0> = (0..rows * nb)
+                        .map(|_| BlockQ5_0 {
+                            d: d(next()),
+                            qh: (next() as u32).to_le_bytes(),
+                            qs: std::array::from_fn(|_| next() as u8),
+                        })
+                        .collect();
+                    let acts: Vec<BlockQ8_0> = (0..n * nb)
+                        .map(|_| BlockQ8_0 {
+                            d: d(next()),
+                            qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
+                        })
+                        .collect();
+                    let act_bytes = as_bytes(&acts);
+                    let stride = nb * 34;
+                    for (ty, w) in [
+                        (GgmlType::Q8_0, as_bytes(&w8)),
+                        (GgmlType::Q5_0, as_bytes(&w5)),
+                    ] {
+                        let mut got = vec![0f32; n * rows];
+                        let mut scratch = vec![
+                            BlockQ8_0 {
+                                d: half::f16::ZERO,
+                                qs: [0; 32]
+                            };
+                            rows * nb
+                        ];
+                        // SAFETY: `got` holds n rows of `rows` values, written only here.
+                        unsafe {
+                            super::matmul_tile(
+                                got.as_mut_ptr(),
+                                rows,
+                                ty,
+                                w,
+                                rows,
+                                act_bytes,
+                                stride,
+                                stride,
+                                n,
+                                &|_| DotOrder::VecDot,
+                                &mut scratch,
+                            )
+                        };
+                        for t in 0..n {
+                            let mut want = vec![0f32; rows];
+                            super::matvec_order(
+                                &mut want,
+                                ty,
+                                w,
+                                &act_bytes[t * stride..(t + 1) * stride],
+                                DotOrder::VecDot,
+                            );
+                            for r in 0..rows {
+                                assert_eq!(
+                                    got[t * rows + r].to_bits(),
+                                    want[r].to_bits(),
+                                    "{ty} nb {nb} rows {rows} n {n} token {t} row {r}"
+                                );
+                            }
+                        }
+                    }
+                }
             }
         }
     }

@@ -79,6 +79,50 @@ pub unsafe fn vec_dot_x4(w: &[BlockQ8_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
     }
 }
 
+/// [`vec_dot_x4`] for two weight rows at once: `out[r][k] = vec_dot(w[r], a[k])`, eight
+/// independent FMA chains, each activation block loaded once for the two rows and each weight
+/// block once for the four tokens. Same bits as eight `vec_dot` calls (the chains are the
+/// same; only their interleaving differs).
+///
+/// # Safety
+/// AVX2, FMA and F16C available; `w[1]` and every `a[k]` have `w[0].len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn vec_dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4]) -> [[f32; 4]; 2] {
+    let nb = w[0].len();
+    assert!(w[1].len() == nb && a.iter().all(|r| r.len() == nb));
+    // SAFETY: the CPU features are this function's contract; b < nb indexes every slice.
+    unsafe {
+        let mut c = [[_mm256_setzero_ps(); 4]; 2];
+        let ones = _mm256_set1_epi16(1);
+        for b in 0..nb {
+            let x0 = w[0].get_unchecked(b);
+            let x1 = w[1].get_unchecked(b);
+            let q0 = load32(&x0.qs);
+            let q1 = load32(&x1.qs);
+            // The sign trick of `mul_sum_i8_pairs`: |x| once per weight block.
+            let ax0 = _mm256_sign_epi8(q0, q0);
+            let ax1 = _mm256_sign_epi8(q1, q1);
+            let d0 = f16_to_f32(x0.d);
+            let d1 = f16_to_f32(x1.d);
+            for k in 0..4 {
+                let y = a[k].get_unchecked(b);
+                let yq = load32(&y.qs);
+                let dy = f16_to_f32(y.d);
+                let p0 =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(ax0, _mm256_sign_epi8(yq, q0)), ones);
+                let p1 =
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(ax1, _mm256_sign_epi8(yq, q1)), ones);
+                c[0][k] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * dy), _mm256_cvtepi32_ps(p0), c[0][k]);
+                c[1][k] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * dy), _mm256_cvtepi32_ps(p1), c[1][k]);
+            }
+        }
+        [
+            std::array::from_fn(|k| hsum_ps(c[0][k])),
+            std::array::from_fn(|k| hsum_ps(c[1][k])),
+        ]
+    }
+}
+
 /// The 32 values of a block times `127 / amax`, rounded half to even, as 32 i8 (ggml's AVX2
 /// `quantize_row_q8_0` step), and `amax`; `None` when the block holds a non-finite value or
 /// `127 / amax` overflows (the reference's saturating conversions differ from the vector
