@@ -672,7 +672,7 @@ pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: 
 /// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
 /// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
 /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), and Q8_0 rows are
-/// multiplied with four tokens at a time when the table has the AVX2 kernel, each weight block
+/// multiplied two rows by four tokens at a time when the table has the AVX2 kernel, each weight block
 /// loaded once for the four.
 ///
 /// # Safety
@@ -698,7 +698,7 @@ pub unsafe fn matmul_tile(
     if ty == GgmlType::Q5_0 && n > 1 && scratch.len() >= n_blocks {
         let src: &[quant::q5_0::BlockQ5_0] =
             quant::cast_blocks(w).expect("weight blocks checked at load");
-        quant::q5_0::to_q8_0(src, &mut scratch[..n_blocks]);
+        unpack_q5_0(src, &mut scratch[..n_blocks]);
         w = quant::as_bytes(&scratch[..n_blocks]);
         ty = GgmlType::Q8_0;
     }
@@ -715,7 +715,17 @@ pub unsafe fn matmul_tile(
     }
 }
 
-/// The Q8_0 tile of [`matmul_tile`] four tokens at a time while at least four remain;
+/// [`quant::q5_0::to_q8_0`], with the AVX2 table's unpacking when it is selected.
+fn unpack_q5_0(src: &[quant::q5_0::BlockQ5_0], dst: &mut [quant::q8_0::BlockQ8_0]) {
+    #[cfg(target_arch = "x86_64")]
+    if Kernels::get().isa() == Isa::Avx2 {
+        // SAFETY: the AVX2 table is selected only on CPUs with AVX2, FMA and F16C.
+        return unsafe { x86_64::avx2::q5_0::to_q8_0(src, dst) };
+    }
+    quant::q5_0::to_q8_0(src, dst)
+}
+
+/// The Q8_0 tile of [`matmul_tile`] two rows by four tokens at a time while at least four tokens remain;
 /// returns how many tokens it did (0 without the AVX2 table).
 ///
 /// # Safety

@@ -35,3 +35,21 @@ pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
         hsum_ps(acc)
     }
 }
+
+/// [`crate::quant::q5_0::to_q8_0`] with the unpacking of [`vec_dot`]: the same bytes.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn to_q8_0(w: &[BlockQ5_0], out: &mut [BlockQ8_0]) {
+    // SAFETY: the CPU features are this function's contract; each store writes the 32 bytes
+    // of one output block's `qs`.
+    unsafe {
+        for (x, y) in w.iter().zip(out.iter_mut()) {
+            y.d = x.d;
+            let hi = _mm256_andnot_si256(bytes_from_bits_32(x.qh), _mm256_set1_epi8(0xF0u8 as i8));
+            let qx = _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi);
+            _mm256_storeu_si256(y.qs.as_mut_ptr() as *mut __m256i, qx);
+        }
+    }
+}
