@@ -708,10 +708,82 @@ pub unsafe fn matmul_tile(
     } else {
         0
     };
-    for t in t0..n {
+    let row_bytes = w.len() / tile_rows.max(1);
+    let mut t = t0;
+    while t < n {
+        // Four tokens in the same order, for a format with a four-token kernel: each weight
+        // super-block is unpacked once for the four.
+        #[cfg(target_arch = "x86_64")]
+        if t + 4 <= n {
+            let o = order_of(t);
+            if let Some(f) = row_x4(ty, o).filter(|_| (1..4).all(|k| order_of(t + k) == o)) {
+                let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
+                for r in 0..tile_rows {
+                    // SAFETY: `row_x4` returns kernels of the selected (AVX2) table only;
+                    // the row and the activations are whole blocks of one length (checked
+                    // inside).
+                    let v = unsafe { f(&w[r * row_bytes..(r + 1) * row_bytes], a4) };
+                    for (k, val) in v.into_iter().enumerate() {
+                        // SAFETY: t + k < n and r < tile_rows: the caller's contract.
+                        unsafe { *out.add((t + k) * out_stride + r) = val };
+                    }
+                }
+                t += 4;
+                continue;
+            }
+        }
         // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
         let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
         matvec_order(o, ty, w, act(t), order_of(t));
+        t += 1;
+    }
+}
+
+/// One weight row (bytes) times four activation rows, in one float order.
+#[cfg(target_arch = "x86_64")]
+type RowX4Fn = unsafe fn(&[u8], [&[u8]; 4]) -> [f32; 4];
+
+/// The AVX2 four-token kernel of `ty` in `order`, when the selected table is AVX2 and has one
+/// (each gives the bits of four calls of the table's kernel for that pair).
+#[cfg(target_arch = "x86_64")]
+fn row_x4(ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
+    use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K};
+    use x86_64::avx2::{q4_k, q6_k};
+    fn blocks<'a, W: BlockFormat>(
+        w: &'a [u8],
+        a: [&'a [u8]; 4],
+    ) -> (&'a [W], [&'a [W::Activation]; 4]) {
+        let w: &[W] = quant::cast_blocks(w).expect("weight row of whole blocks");
+        let a = a.map(|a| {
+            let a: &[W::Activation] =
+                quant::cast_blocks(a).expect("activation row of whole blocks");
+            assert_eq!(a.len(), w.len(), "weight and activation rows of one length");
+            a
+        });
+        (w, a)
+    }
+    // SAFETY (all three): called only through `row_x4`, which hands them out only when the
+    // AVX2 table (AVX2, FMA, F16C present) is selected; `blocks` checks the lengths.
+    unsafe fn q4_k_gemm(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
+        let (w, a) = blocks::<BlockQ4K>(w, a);
+        unsafe { q4_k::dot_x4(w, a, false) }
+    }
+    unsafe fn q4_k_tiled(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
+        let (w, a) = blocks::<BlockQ4K>(w, a);
+        unsafe { q4_k::dot_x4(w, a, true) }
+    }
+    unsafe fn q6_k_tiled(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
+        let (w, a): (&[BlockQ6K], [&[BlockQ8K]; 4]) = blocks::<BlockQ6K>(w, a);
+        unsafe { q6_k::dot_tiled_x4(w, a) }
+    }
+    if Kernels::get().isa() != Isa::Avx2 {
+        return None;
+    }
+    match (ty, order) {
+        (GgmlType::Q4_K, DotOrder::RepackedGemm) => Some(q4_k_gemm),
+        (GgmlType::Q4_K, DotOrder::Tiled) => Some(q4_k_tiled),
+        (GgmlType::Q6_K, DotOrder::Tiled) => Some(q6_k_tiled),
+        _ => None,
     }
 }
 
@@ -777,6 +849,110 @@ unsafe fn q8_0_tile_x4<'a>(
     }
     let _ = (out, out_stride, w, tile_rows, act, n);
     0
+}
+
+#[cfg(test)]
+mod tile_k_tests {
+    use crate::quant::q4_k::BlockQ4K;
+    use crate::quant::q6_k::BlockQ6K;
+    use crate::quant::q8_k::{self, BlockQ8K};
+    use crate::quant::{as_bytes, DotOrder, GgmlType};
+
+    /// The four-token K-quant paths of `matmul_tile` (Q4_K repacked GEMM and tiled, Q6_K
+    /// tiled) give the bits of one `matvec_order` per token, also when the tokens' orders
+    /// change inside the batch (the repacked GEMM's last `n % 4` tokens take the GEMV order).
+    #[test]
+    fn k_quant_tiles_equal_per_token_matvecs() {
+        let mut s = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        let nb = 3;
+        let rows = 5;
+        for n in [1usize, 4, 6, 9] {
+            let d = |v: u64| half::f16::from_f32((v % 1000) as f32 / 91_919.0 + 1e-4);
+            let w4: Vec<BlockQ4K> = (0..rows * nb)
+                .map(|_| BlockQ4K {
+                    d: d(next()),
+                    dmin: d(next()),
+                    scales: std::array::from_fn(|_| next() as u8),
+                    qs: std::array::from_fn(|_| next() as u8),
+                })
+                .collect();
+            let w6: Vec<BlockQ6K> = (0..rows * nb)
+                .map(|_| BlockQ6K {
+                    ql: std::array::from_fn(|_| next() as u8),
+                    qh: std::array::from_fn(|_| next() as u8),
+                    scales: std::array::from_fn(|_| next() as i8),
+                    d: d(next()),
+                })
+                .collect();
+            let x: Vec<f32> = (0..n * nb * 256)
+                .map(|_| (next() % 2001) as f32 / 1000.0 - 1.0)
+                .collect();
+            let zero = BlockQ8K {
+                d: 0.0,
+                qs: [0; 256],
+                bsums: [0; 16],
+            };
+            let mut acts = vec![zero; n * nb];
+            for t in 0..n {
+                q8_k::quantize_row(
+                    &x[t * nb * 256..(t + 1) * nb * 256],
+                    &mut acts[t * nb..(t + 1) * nb],
+                );
+            }
+            let act_bytes = as_bytes(&acts);
+            let stride = act_bytes.len() / n;
+            let gemm_or_gemv = |t: usize| {
+                if t < n / 4 * 4 {
+                    DotOrder::RepackedGemm
+                } else {
+                    DotOrder::RepackedGemv
+                }
+            };
+            let cases: [(GgmlType, &[u8], &dyn Fn(usize) -> DotOrder); 3] = [
+                (GgmlType::Q4_K, as_bytes(&w4), &gemm_or_gemv),
+                (GgmlType::Q4_K, as_bytes(&w4), &|_| DotOrder::Tiled),
+                (GgmlType::Q6_K, as_bytes(&w6), &|_| DotOrder::Tiled),
+            ];
+            for (ty, w, order_of) in cases {
+                let mut got = vec![0f32; n * rows];
+                // SAFETY: `got` holds n rows of `rows` values, written only here.
+                unsafe {
+                    super::matmul_tile(
+                        got.as_mut_ptr(),
+                        rows,
+                        ty,
+                        w,
+                        rows,
+                        act_bytes,
+                        stride,
+                        stride,
+                        n,
+                        order_of,
+                        &mut [],
+                    )
+                };
+                for t in 0..n {
+                    let mut want = vec![0f32; rows];
+                    let a = &act_bytes[t * stride..(t + 1) * stride];
+                    super::matvec_order(&mut want, ty, w, a, order_of(t));
+                    for r in 0..rows {
+                        assert_eq!(
+                            got[t * rows + r].to_bits(),
+                            want[r].to_bits(),
+                            "{ty} {:?} n {n} token {t} row {r}",
+                            order_of(t)
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,37 +19,113 @@ use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn block_sums(x: &BlockQ4K, y: &BlockQ8K) -> ([__m256i; 4], __m128i) {
-    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
-    // blocks only (32-byte runs of `x.qs` and `y.qs`, the 16 `bsums`).
+    // SAFETY: the CPU features are this function's contract.
+    unsafe { sums(&unpack(x), y) }
+}
+
+/// The weight side of [`block_sums`]: the 4-bit quants of the four 64-value chunks (low and
+/// high nibbles), each sub-block's scale broadcast as i16, and the eight minimums as i16.
+struct Unpacked {
+    q4: [(__m256i, __m256i); 4],
+    sc: [(__m256i, __m256i); 4],
+    mins: __m128i,
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
+    // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
+    // `x.qs`.
     unsafe {
         let u = scales_mins(&x.scales);
         let sc: [u8; 8] = std::array::from_fn(|j| (u[j / 4] >> (8 * (j % 4))) as u8);
-        let mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, u[3] as i32, u[2] as i32));
+        let m4 = _mm256_set1_epi8(0x0F);
+        Unpacked {
+            q4: std::array::from_fn(|c| {
+                let q4 = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
+                (
+                    _mm256_and_si256(q4, m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4),
+                )
+            }),
+            sc: std::array::from_fn(|c| {
+                (
+                    _mm256_set1_epi16(i16::from(sc[2 * c])),
+                    _mm256_set1_epi16(i16::from(sc[2 * c + 1])),
+                )
+            }),
+            mins: _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, u[3] as i32, u[2] as i32)),
+        }
+    }
+}
+
+/// The activation side of [`block_sums`] for an unpacked weight super-block.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn sums(x: &Unpacked, y: &BlockQ8K) -> ([__m256i; 4], __m128i) {
+    // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
+    // `y.qs` and the 16 `bsums`.
+    unsafe {
         let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
         let q8s = _mm_hadd_epi16(
             _mm256_castsi256_si128(bs),
             _mm256_extracti128_si256::<1>(bs),
         );
-        let mins = _mm_madd_epi16(mins, q8s);
-        let m4 = _mm256_set1_epi8(0x0F);
-        let mut chunks = [_mm256_setzero_si256(); 4];
-        for (c, chunk) in chunks.iter_mut().enumerate() {
-            let q4 = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
-            let q4l = _mm256_and_si256(q4, m4);
-            let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+        let mins = _mm_madd_epi16(x.mins, q8s);
+        let chunks = std::array::from_fn(|c| {
             let q8l = load32(&*(y.qs.as_ptr().add(64 * c) as *const [i8; 32]));
             let q8h = load32(&*(y.qs.as_ptr().add(64 * c + 32) as *const [i8; 32]));
-            let pl = _mm256_madd_epi16(
-                _mm256_set1_epi16(i16::from(sc[2 * c])),
-                _mm256_maddubs_epi16(q4l, q8l),
-            );
-            let ph = _mm256_madd_epi16(
-                _mm256_set1_epi16(i16::from(sc[2 * c + 1])),
-                _mm256_maddubs_epi16(q4h, q8h),
-            );
-            *chunk = _mm256_add_epi32(pl, ph);
-        }
+            let pl = _mm256_madd_epi16(x.sc[c].0, _mm256_maddubs_epi16(x.q4[c].0, q8l));
+            let ph = _mm256_madd_epi16(x.sc[c].1, _mm256_maddubs_epi16(x.q4[c].1, q8h));
+            _mm256_add_epi32(pl, ph)
+        });
         (chunks, mins)
+    }
+}
+
+/// [`vec_dot_repacked`] (GEMM order, `tiled == false`) or [`vec_dot_tiled`] (`tiled`) of one
+/// weight row with four activation rows, each super-block unpacked once for the four: the
+/// same bits as four calls (four independent chains of the same operations).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; every `a[k]` has `w.len()` blocks.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn dot_x4(w: &[BlockQ4K], a: [&[BlockQ8K]; 4], tiled: bool) -> [f32; 4] {
+    assert!(a.iter().all(|r| r.len() == w.len()));
+    // SAFETY: the CPU features are this function's contract; b < w.len() indexes every slice;
+    // the stores write local arrays.
+    unsafe {
+        let mut acc = [0.0f32; 4];
+        let mut acc_m = [0.0f32; 4];
+        for (b, x) in w.iter().enumerate() {
+            let u = unpack(x);
+            let (d, dmin) = (f16_to_f32(x.d), f16_to_f32(x.dmin));
+            for k in 0..4 {
+                let y = a[k].get_unchecked(b);
+                let (c, mins) = sums(&u, y);
+                if tiled {
+                    let s1 = hsum_i32(lanes(&c));
+                    let s2 = hsum_i32_128(mins);
+                    let res = (-dmin).mul_add(s2 as f32, d * s1 as f32);
+                    acc[k] = res.mul_add(y.d, acc[k]);
+                } else {
+                    let (dd, dm) = (d * y.d, dmin * y.d);
+                    let mut s1 = [0i32; 4];
+                    let mut s2 = [0i32; 4];
+                    _mm_storeu_si128(s1.as_mut_ptr() as *mut __m128i, hsum4_i32(c));
+                    _mm_storeu_si128(s2.as_mut_ptr() as *mut __m128i, mins);
+                    for (&s1, &s2) in s1.iter().zip(&s2) {
+                        acc[k] = (s1 as f32).mul_add(dd, acc[k]);
+                        acc_m[k] = (s2 as f32).mul_add(dm, acc_m[k]);
+                    }
+                }
+            }
+        }
+        if tiled {
+            acc
+        } else {
+            std::array::from_fn(|k| acc[k] - acc_m[k])
+        }
     }
 }
 
