@@ -914,7 +914,8 @@ mod tile_k_tests {
                     DotOrder::RepackedGemv
                 }
             };
-            let cases: [(GgmlType, &[u8], &dyn Fn(usize) -> DotOrder); 3] = [
+            type OrderOf<'a> = &'a dyn Fn(usize) -> DotOrder;
+            let cases: [(GgmlType, &[u8], OrderOf); 3] = [
                 (GgmlType::Q4_K, as_bytes(&w4), &gemm_or_gemv),
                 (GgmlType::Q4_K, as_bytes(&w4), &|_| DotOrder::Tiled),
                 (GgmlType::Q6_K, as_bytes(&w6), &|_| DotOrder::Tiled),
