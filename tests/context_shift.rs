@@ -333,3 +333,68 @@ fn out_of_range_shift_is_an_error_and_changes_nothing() {
     s.shift(0, 21).unwrap();
     assert_eq!(s.n_past(), 0);
 }
+
+/// The C API's `ferrite_session_shift` is `Session::shift`: same logits after it, and an
+/// out-of-range shift is `FERRITE_ERR_INVALID_ARGUMENT` with the session unchanged.
+#[test]
+fn c_api_shift() {
+    use ferrite::ffi::*;
+    let path = util::shared_dir()
+        .join("synth")
+        .join("tiny-gemma3-Q8_0.gguf");
+    let cpath = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let m = Model::load(&path).unwrap();
+    let toks = tokens(61, m.hp.n_vocab, 7);
+    let mut model = std::ptr::null_mut();
+    let mut sess = std::ptr::null_mut();
+    let mut p = ferrite_session_default_params();
+    p.n_ctx = 64;
+    p.n_threads = 1;
+    let ids: Vec<i32> = toks.iter().map(|&t| t as i32).collect();
+    // SAFETY: valid arguments throughout; handles freed at the end, session first.
+    unsafe {
+        assert_eq!(
+            ferrite_model_load(cpath.as_ptr(), ferrite_model_default_params(), &mut model),
+            ferrite_status::FERRITE_OK
+        );
+        assert_eq!(
+            ferrite_session_new(model, p, &mut sess),
+            ferrite_status::FERRITE_OK
+        );
+        assert_eq!(
+            ferrite_eval(sess, ids.as_ptr(), 60),
+            ferrite_status::FERRITE_OK
+        );
+        assert_eq!(
+            ferrite_session_shift(sess, 50, 11),
+            ferrite_status::FERRITE_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(ferrite_n_past(sess), 60);
+        assert_eq!(
+            ferrite_session_shift(sess, 2, 30),
+            ferrite_status::FERRITE_OK
+        );
+        assert_eq!(ferrite_n_past(sess), 30);
+        assert_eq!(
+            ferrite_eval(sess, ids[60..].as_ptr(), 1),
+            ferrite_status::FERRITE_OK
+        );
+        let (mut logits, mut nv) = (std::ptr::null(), 0usize);
+        assert_eq!(
+            ferrite_get_logits(sess, &mut logits, &mut nv),
+            ferrite_status::FERRITE_OK
+        );
+        assert_eq!(nv, m.hp.n_vocab);
+        let c = std::slice::from_raw_parts(logits, nv).to_vec();
+        let mut r = session(&m, 64, KvType::F16);
+        r.prefill(&toks[..60]).unwrap();
+        r.shift(2, 30).unwrap();
+        assert_eq!(r.decode(toks[60]).unwrap(), &c[..]);
+        assert_eq!(
+            ferrite_session_shift(std::ptr::null_mut(), 0, 0),
+            ferrite_status::FERRITE_ERR_INVALID_ARGUMENT
+        );
+        ferrite_session_free(sess);
+        assert_eq!(ferrite_model_free(model), ferrite_status::FERRITE_OK);
+    }
+}
