@@ -407,7 +407,7 @@ impl<'m> Session<'m> {
     /// model with learned absolute positions (GPT-2) keeps them in its cached values.
     pub fn shift(&mut self, n_keep: usize, n_discard: usize) -> Result<()> {
         let n_past = self.n_past;
-        if n_keep.checked_add(n_discard).is_none_or(|end| end > n_past) {
+        if !matches!(n_keep.checked_add(n_discard), Some(end) if end <= n_past) {
             return Err(Error::InvalidArgument(format!(
                 "cannot remove {n_discard} positions from position {n_keep}: {n_past} are cached"
             )));
