@@ -181,6 +181,13 @@ typedef struct ferrite_session_params {
    * How many accepted tokens the repetition penalty looks at; 0 = off. Default 64.
    */
   uint32_t repeat_last_n;
+  /**
+   * Memory budget in bytes for the process running this session; 0 (the default) = no
+   * limit. `ferrite_session_new` refuses with `FERRITE_ERR_INVALID_ARGUMENT` when the
+   * estimate (mapped weights, KV cache, scratch, tokenizer, overhead) exceeds it; the
+   * message gives the figures and what would fit (a smaller `n_ctx`, a q8_0 cache).
+   */
+  uint64_t max_memory;
 } ferrite_session_params;
 
 /**
@@ -349,7 +356,7 @@ enum ferrite_status ferrite_token_to_piece(const struct ferrite_model *model,
 /**
  * The default session parameters (the CLI's defaults): context min(training, 4096), one
  * thread per core, f16 KV cache, seed from the clock, temperature 0.8, top_k 40, top_p 0.95,
- * min_p 0.05, repeat_penalty 1 (off), repeat_last_n 64.
+ * min_p 0.05, repeat_penalty 1 (off), repeat_last_n 64, max_memory 0 (no limit).
  */
 struct ferrite_session_params ferrite_session_default_params(void);
 
@@ -360,7 +367,8 @@ struct ferrite_session_params ferrite_session_default_params(void);
  * On success `*session_out` receives a handle to free with `ferrite_session_free`, which
  * must happen before the model is freed. On error `*session_out` is NULL (when `session_out`
  * is not NULL) and nothing is allocated. Errors: `FERRITE_ERR_INVALID_ARGUMENT` (NULL
- * arguments, a parameter out of range: the message names it).
+ * arguments, a parameter out of range: the message names it; the session would exceed
+ * `params.max_memory`: the message gives the figures).
  *
  * # Safety
  * `model` is NULL or live; `session_out` is NULL or valid for a write.
@@ -388,6 +396,24 @@ void ferrite_session_free(struct ferrite_session *session);
  * `session` is NULL or a live session handle, not in use by another thread.
  */
 enum ferrite_status ferrite_session_reset(struct ferrite_session *session);
+
+/**
+ * Removes positions `[n_keep, n_keep + n_discard)` from the conversation: the cached entries
+ * of the later positions move down by `n_discard` (their keys re-rotated to the new
+ * positions, as llama.cpp's `llama_memory_seq_rm` + `llama_memory_seq_add`), so
+ * `ferrite_n_past` drops by `n_discard` and generation continues. Use it when the context is
+ * full (keep the first tokens, drop the oldest half of the rest) or to drop old turns.
+ * Allocates nothing; the logits and the sampler's history are left as they are.
+ *
+ * Errors: `FERRITE_ERR_INVALID_ARGUMENT` (NULL `session`, `n_keep + n_discard` beyond
+ * `ferrite_n_past`), the session then unchanged.
+ *
+ * # Safety
+ * `session` is NULL or a live session handle, not in use by another thread.
+ */
+enum ferrite_status ferrite_session_shift(struct ferrite_session *session,
+                                          uint32_t n_keep,
+                                          uint32_t n_discard);
 
 /**
  * The session's context length in tokens; 0 if `session` is NULL.

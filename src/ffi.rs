@@ -133,6 +133,11 @@ pub struct ferrite_session_params {
     pub repeat_penalty: f32,
     /// How many accepted tokens the repetition penalty looks at; 0 = off. Default 64.
     pub repeat_last_n: u32,
+    /// Memory budget in bytes for the process running this session; 0 (the default) = no
+    /// limit. `ferrite_session_new` refuses with `FERRITE_ERR_INVALID_ARGUMENT` when the
+    /// estimate (mapped weights, KV cache, scratch, tokenizer, overhead) exceeds it; the
+    /// message gives the figures and what would fit (a smaller `n_ctx`, a q8_0 cache).
+    pub max_memory: u64,
 }
 
 /// Receives generated text from `ferrite_generate`.
@@ -746,7 +751,7 @@ pub unsafe extern "C" fn ferrite_token_to_piece(
 
 /// The default session parameters (the CLI's defaults): context min(training, 4096), one
 /// thread per core, f16 KV cache, seed from the clock, temperature 0.8, top_k 40, top_p 0.95,
-/// min_p 0.05, repeat_penalty 1 (off), repeat_last_n 64.
+/// min_p 0.05, repeat_penalty 1 (off), repeat_last_n 64, max_memory 0 (no limit).
 #[no_mangle]
 pub extern "C" fn ferrite_session_default_params() -> ferrite_session_params {
     let s = SamplerParams::default();
@@ -761,6 +766,7 @@ pub extern "C" fn ferrite_session_default_params() -> ferrite_session_params {
         min_p: s.min_p,
         repeat_penalty: s.repeat_penalty,
         repeat_last_n: s.repeat_last_n as u32,
+        max_memory: 0,
     };
     // Nothing here can panic; the guard keeps the rule "every entry point" without exception.
     guard_value(p, || Ok(p))
@@ -772,7 +778,8 @@ pub extern "C" fn ferrite_session_default_params() -> ferrite_session_params {
 /// On success `*session_out` receives a handle to free with `ferrite_session_free`, which
 /// must happen before the model is freed. On error `*session_out` is NULL (when `session_out`
 /// is not NULL) and nothing is allocated. Errors: `FERRITE_ERR_INVALID_ARGUMENT` (NULL
-/// arguments, a parameter out of range: the message names it).
+/// arguments, a parameter out of range: the message names it; the session would exceed
+/// `params.max_memory`: the message gives the figures).
 ///
 /// # Safety
 /// `model` is NULL or live; `session_out` is NULL or valid for a write.
@@ -815,6 +822,7 @@ pub unsafe extern "C" fn ferrite_session_new(
             n_ctx: params.n_ctx as usize,
             kv_type,
             n_threads: params.n_threads as usize,
+            max_memory: params.max_memory,
             ..SessionConfig::default()
         };
         let sess = Session::new(&m.model, &cfg)?;
@@ -877,6 +885,32 @@ pub unsafe extern "C" fn ferrite_session_reset(session: *mut ferrite_session) ->
         if let Some(d) = &mut s.dec {
             d.reset();
         }
+        Ok(())
+    })
+}
+
+/// Removes positions `[n_keep, n_keep + n_discard)` from the conversation: the cached entries
+/// of the later positions move down by `n_discard` (their keys re-rotated to the new
+/// positions, as llama.cpp's `llama_memory_seq_rm` + `llama_memory_seq_add`), so
+/// `ferrite_n_past` drops by `n_discard` and generation continues. Use it when the context is
+/// full (keep the first tokens, drop the oldest half of the rest) or to drop old turns.
+/// Allocates nothing; the logits and the sampler's history are left as they are.
+///
+/// Errors: `FERRITE_ERR_INVALID_ARGUMENT` (NULL `session`, `n_keep + n_discard` beyond
+/// `ferrite_n_past`), the session then unchanged.
+///
+/// # Safety
+/// `session` is NULL or a live session handle, not in use by another thread.
+#[no_mangle]
+pub unsafe extern "C" fn ferrite_session_shift(
+    session: *mut ferrite_session,
+    n_keep: u32,
+    n_discard: u32,
+) -> ferrite_status {
+    guard(|| {
+        // SAFETY: NULL or live and unaliased by the caller's contract.
+        let s = unsafe { handle_mut(session, "session") }?;
+        s.sess.shift(n_keep as usize, n_discard as usize)?;
         Ok(())
     })
 }

@@ -11,6 +11,21 @@ use half::f16;
 use crate::quant::q8_0::{self, BlockQ8_0};
 use crate::{Error, Result};
 
+/// Writes one byte of every page of `v` with the value it has (zero), so the pages are
+/// backed now: a session takes all the memory it will ever need when it is created, as
+/// llama.cpp clears its KV buffer, instead of finding the machine short at token 30 000.
+/// (`vec![0.0; n]` gets untouched pages from `calloc`, and a plain `fill(0)` after it may be
+/// optimized away.)
+pub(crate) fn commit<T: Copy>(v: &mut [T]) {
+    let bytes = std::mem::size_of_val(v);
+    let p = v.as_mut_ptr() as *mut u8;
+    for off in (0..bytes).step_by(4096) {
+        // SAFETY: `off < bytes`, inside `v`'s allocation, which is exclusively borrowed; every
+        // buffer committed here is zero-initialized, and writing a zero byte keeps its value.
+        unsafe { std::ptr::write_volatile(p.add(off), 0) };
+    }
+}
+
 /// The storage type of cached keys and values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum KvType {
@@ -79,6 +94,84 @@ impl KvBuf {
             KvBuf::F32(b) => b[at..at + src.len()].copy_from_slice(src),
             KvBuf::Q8_0(b) => q8_0::quantize_row(src, &mut b[at / 32..(at + src.len()) / 32]),
         }
+    }
+
+    /// Backs every page now (see [`commit`]).
+    pub(crate) fn commit(&mut self) {
+        match self {
+            KvBuf::F16(b) => commit(b),
+            KvBuf::F32(b) => commit(b),
+            KvBuf::Q8_0(b) => commit(b),
+        }
+    }
+
+    /// Values this buffer holds.
+    pub fn len(&self) -> usize {
+        match self {
+            KvBuf::F16(b) => b.len(),
+            KvBuf::F32(b) => b.len(),
+            KvBuf::Q8_0(b) => b.len() * 32,
+        }
+    }
+
+    /// True when the buffer holds no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies `n` values from offset `from` to offset `to` (ranges may overlap; offsets and
+    /// `n` multiples of 32 for Q8_0).
+    pub fn copy_within(&mut self, from: usize, to: usize, n: usize) {
+        match self {
+            KvBuf::F16(b) => b.copy_within(from..from + n, to),
+            KvBuf::F32(b) => b.copy_within(from..from + n, to),
+            KvBuf::Q8_0(b) => b.copy_within(from / 32..(from + n) / 32, to / 32),
+        }
+    }
+
+    /// Copies `n` values at offset `from` of `src` (of the same type) to offset `to`.
+    pub fn copy_from(&mut self, to: usize, src: &KvBuf, from: usize, n: usize) {
+        match (self, src) {
+            (KvBuf::F16(d), KvBuf::F16(s)) => d[to..to + n].copy_from_slice(&s[from..from + n]),
+            (KvBuf::F32(d), KvBuf::F32(s)) => d[to..to + n].copy_from_slice(&s[from..from + n]),
+            (KvBuf::Q8_0(d), KvBuf::Q8_0(s)) => {
+                d[to / 32..(to + n) / 32].copy_from_slice(&s[from / 32..(from + n) / 32])
+            }
+            _ => unreachable!("KV buffers of one cache share its type"),
+        }
+    }
+
+    /// Reads the `out.len()` values at offset `at` as f32.
+    pub fn read(&self, at: usize, out: &mut [f32]) {
+        let n = out.len();
+        match self {
+            KvBuf::F16(b) => {
+                for (o, &v) in out.iter_mut().zip(&b[at..at + n]) {
+                    *o = v.to_f32();
+                }
+            }
+            KvBuf::F32(b) => out.copy_from_slice(&b[at..at + n]),
+            KvBuf::Q8_0(b) => q8_0::dequantize_row(&b[at / 32..(at + n) / 32], out),
+        }
+    }
+
+    /// Rotates the `tmp.len()` values at offset `at` (heads of `head_dim` values) by the RoPE
+    /// angles `cos`/`sin` ([`crate::ops::rope_head`]), as llama.cpp's K-shift does: an f32
+    /// cache in place; f16 in f32 and rounded back; Q8_0 dequantized, rotated and
+    /// re-quantized. `tmp` is the caller's scratch.
+    pub fn rope_rows(
+        &mut self,
+        at: usize,
+        head_dim: usize,
+        cos: &[f32],
+        sin: &[f32],
+        neox: bool,
+        tmp: &mut [f32],
+    ) {
+        self.read(at, tmp);
+        tmp.chunks_exact_mut(head_dim)
+            .for_each(|h| crate::ops::rope_head(h, cos, sin, neox));
+        self.write(at, tmp);
     }
 
     /// Rounds a query (or attention weights) to the precision llama.cpp multiplies this cache
@@ -220,6 +313,11 @@ pub struct LayerCache {
     pub v: KvBuf,
     /// Number of position slots (the ring length for sliding-window layers).
     pub slots: usize,
+    /// The lowest position whose entry may still be cached: 0, except after
+    /// [`LayerCache::remove`] moved a ring's later entries down onto positions whose own
+    /// entries the ring had already overwritten (see there). A ring also drops positions
+    /// below `n_past - slots` as it wraps; [`LayerCache::first_held`] accounts for both.
+    pub first_pos: usize,
     /// Values per slot of k (`n_head_kv * head_dim`) and of v (`n_head_kv * head_dim_v`).
     pub k_stride: usize,
     pub v_stride: usize,
@@ -230,6 +328,58 @@ impl LayerCache {
     #[inline]
     pub fn slot(&self, pos: usize) -> usize {
         pos % self.slots
+    }
+
+    /// The lowest position whose entry this layer holds when `n_past` positions are cached.
+    #[inline]
+    pub fn first_held(&self, n_past: usize) -> usize {
+        self.first_pos.max(n_past.saturating_sub(self.slots))
+    }
+
+    /// Removes positions `[keep, keep + discard)` of the `n_past` cached ones: the entries of
+    /// the later positions move down by `discard` (into slot `(p - discard) % slots`), the
+    /// kept ones stay. Returns the new positions of the moved entries, whose keys the caller
+    /// re-rotates. Allocation-free: a ring that has wrapped is re-laid through `scratch`
+    /// (at least `slots * max(k_stride, v_stride)` values of this cache's type).
+    ///
+    /// A ring holds only its last `slots` positions, so an entry it already dropped cannot
+    /// come back: when the move brings position `p` down to `p - discard` but the kept
+    /// positions just below `keep` were already overwritten, those stay missing, and
+    /// `first_pos` records where the held positions start (llama.cpp's sliding-window cache
+    /// loses the same entries). Positions at least one window below the next query are never
+    /// needed, so this only matters when the kept part is within a window of the end.
+    pub fn remove(
+        &mut self,
+        n_past: usize,
+        keep: usize,
+        discard: usize,
+        scratch: &mut KvBuf,
+    ) -> std::ops::Range<usize> {
+        debug_assert!(keep + discard <= n_past);
+        let lo = self.first_held(n_past);
+        let m0 = lo.max(keep + discard);
+        self.first_pos = if lo <= keep { lo } else { m0 - discard };
+        if discard == 0 || m0 >= n_past {
+            return m0 - discard..m0 - discard;
+        }
+        let moved = n_past - m0;
+        let s = self.slots;
+        if n_past <= s {
+            // Never wrapped: slot == position, one overlapping copy per matrix.
+            let (ks, vs) = (self.k_stride, self.v_stride);
+            self.k.copy_within(m0 * ks, (m0 - discard) * ks, moved * ks);
+            self.v.copy_within(m0 * vs, (m0 - discard) * vs, moved * vs);
+        } else {
+            for (buf, st) in [(&mut self.k, self.k_stride), (&mut self.v, self.v_stride)] {
+                for i in 0..moved {
+                    scratch.copy_from(i * st, buf, ((m0 + i) % s) * st, st);
+                }
+                for i in 0..moved {
+                    buf.copy_from(((m0 - discard + i) % s) * st, scratch, i * st, st);
+                }
+            }
+        }
+        m0 - discard..n_past - discard
     }
 }
 
@@ -256,6 +406,27 @@ impl KvCache {
             .sum()
     }
 
+    /// A buffer of `n` values of type `ty` (the session's scratch for re-laying a ring).
+    pub fn scratch(ty: KvType, n: usize) -> KvBuf {
+        KvBuf::new(ty, n)
+    }
+
+    /// Values of the scratch [`LayerCache::remove`] needs: the largest ring's matrix (0 when
+    /// no layer is a ring shorter than the context).
+    pub fn scratch_len(shapes: &[LayerShape], n_ctx: usize) -> usize {
+        shapes
+            .iter()
+            .filter(|s| s.slots < n_ctx)
+            .map(|s| s.slots * s.k_stride.max(s.v_stride))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Forgets every position.
+    pub fn clear(&mut self) {
+        self.layers.iter_mut().for_each(|l| l.first_pos = 0);
+    }
+
     /// Allocates the cache. Q8_0 needs per-head sizes that are multiples of 32.
     pub fn new(ty: KvType, shapes: &[LayerShape], head_dims: (usize, usize)) -> Result<KvCache> {
         if ty == KvType::Q8_0 && (head_dims.0 % 32 != 0 || head_dims.1 % 32 != 0) {
@@ -270,6 +441,7 @@ impl KvCache {
                 k: KvBuf::new(ty, s.slots * s.k_stride),
                 v: KvBuf::new(ty, s.slots * s.v_stride),
                 slots: s.slots,
+                first_pos: 0,
                 k_stride: s.k_stride,
                 v_stride: s.v_stride,
             })

@@ -9,7 +9,8 @@
 //! - [`quant`]: one module per block format: layout, scalar dequantize, scalar dot product.
 //! - [`tokenizer`]: SentencePiece-style and byte-level BPE tokenizers from GGUF metadata.
 //! - [`model`]: hyperparameters and the forward pass.
-//! - [`session`]: KV cache and scratch, allocated once; decode and prefill.
+//! - [`session`]: KV cache and scratch, allocated once; decode and prefill; context shift.
+//! - [`memory`]: what a session needs, before it is allocated, and the `--max-memory` check.
 //! - `chat` (feature `chat`, part of the CLI): chat templates, Jinja and built-in.
 //! - [`sampler`]: greedy, temperature, top-k, top-p, min-p, repetition penalty.
 
@@ -20,6 +21,7 @@ pub mod ffi;
 pub mod gguf;
 pub mod kernels;
 pub mod kv_cache;
+pub mod memory;
 pub mod model;
 pub mod ops;
 pub mod quant;
@@ -30,6 +32,7 @@ pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use kv_cache::KvType;
+pub use memory::MemoryEstimate;
 pub use model::Model;
 pub use session::{Session, SessionConfig};
 

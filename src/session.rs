@@ -10,7 +10,7 @@
 //! the batch size.
 
 use crate::kernels::{self, AlignedBuf};
-use crate::kv_cache::{KvCache, KvType, LayerShape};
+use crate::kv_cache::{commit, KvBuf, KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
 use crate::quant::q8_0::BlockQ8_0;
@@ -41,6 +41,10 @@ pub struct SessionConfig {
     /// test can check the ring against a cache that never wraps.
     #[doc(hidden)]
     pub full_swa_cache: bool,
+    /// Memory budget in bytes for the whole process running this session (0 = no limit):
+    /// [`Session::new`] refuses, naming the figures, when the [`crate::MemoryEstimate`] of
+    /// the model and this configuration exceeds it.
+    pub max_memory: u64,
 }
 
 impl Default for SessionConfig {
@@ -50,6 +54,7 @@ impl Default for SessionConfig {
             kv_type: KvType::F16,
             n_threads: 0,
             full_swa_cache: false,
+            max_memory: 0,
         }
     }
 }
@@ -103,6 +108,85 @@ pub struct Session<'m> {
     /// Whether `s.logits` row 0 holds the logits of the last token evaluated.
     has_logits: bool,
     pool: ThreadPool,
+    /// [`Session::shift`]'s scratch: one ring matrix of the cache's type, and one cached key
+    /// row in f32.
+    shift_buf: KvBuf,
+    rot_tmp: Vec<f32>,
+}
+
+/// The length of every buffer a session allocates besides the KV cache, in one place for
+/// [`Session::new`] and the memory estimate ([`Session::scratch_bytes`]).
+struct ScratchSizes {
+    x: usize,
+    qkv: usize,
+    att: usize,
+    scores: usize,
+    vacc: usize,
+    hb: usize,
+    act_stride: usize,
+    act_bytes: usize,
+    unpacked: usize,
+    unpacked_per_chunk: usize,
+    rope: usize,
+    logits: usize,
+    /// [`Session::shift`]'s scratch: values of the cache type, and f32s.
+    shift_buf: usize,
+    rot_tmp: usize,
+}
+
+impl ScratchSizes {
+    fn new(
+        hp: &crate::model::HParams,
+        shapes: &[LayerShape],
+        n_ctx: usize,
+        n_threads: usize,
+    ) -> Self {
+        let b = MAX_BATCH;
+        let q_dim = hp.n_head * hp.head_dim;
+        let kv_dim = hp.n_head_kv * (hp.head_dim + hp.head_dim_v);
+        let att_dim = hp.n_head * hp.head_dim_v;
+        let widest = hp.n_embd.max(hp.n_ff).max(att_dim);
+        // The widest activation row in any partner format: f32 is the largest (4 bytes per
+        // value), rounded up to 8 so every row starts aligned.
+        let act_stride = (4 * widest).div_ceil(8) * 8;
+        let max_slots = shapes.iter().map(|s| s.slots).max().unwrap_or(1);
+        let unpacked_per_chunk = TILE_ROWS * widest.div_ceil(32);
+        ScratchSizes {
+            x: b * hp.n_embd,
+            qkv: b * (q_dim + kv_dim),
+            att: b * att_dim.max(q_dim),
+            scores: b * max_slots,
+            vacc: b * hp.head_dim_v * 32,
+            hb: b * hp.n_ff,
+            act_stride,
+            act_bytes: b * act_stride,
+            unpacked: n_threads * 4 * unpacked_per_chunk,
+            unpacked_per_chunk,
+            rope: b * (hp.n_rot / 2),
+            logits: LOGITS_BATCH * hp.n_vocab,
+            shift_buf: KvCache::scratch_len(shapes, n_ctx),
+            rot_tmp: hp.n_head_kv * hp.head_dim,
+        }
+    }
+
+    /// Bytes of every buffer: x, xb and out (n_embd); qkv, att, scores, vacc, hb and hb2;
+    /// four RoPE tables, the logits and the shift's f32 row (all f32); the activation and
+    /// unpacked-tile buffers; the shift's ring scratch in the cache type.
+    fn bytes(&self, kv_type: KvType) -> usize {
+        let f32s = 3 * self.x
+            + self.qkv
+            + self.att
+            + self.scores
+            + self.vacc
+            + 2 * self.hb
+            + 4 * self.rope
+            + self.logits
+            + self.rot_tmp;
+        4 * f32s
+            + self.act_bytes.div_ceil(8) * 8
+            + self.unpacked * std::mem::size_of::<BlockQ8_0>()
+            + kv_type.bytes_for(self.shift_buf)
+    }
 }
 
 /// A raw pointer that may be shared with the pool's threads, which write disjoint parts.
@@ -138,10 +222,104 @@ impl<'m> Session<'m> {
         let hp = &model.hp;
         // Built once per process, here rather than at the first GELU of a decode.
         ops::gelu_table();
-        let n_ctx = if cfg.n_ctx == 0 {
+        let n_ctx = Self::resolve_ctx(hp, cfg.n_ctx)?;
+        let n_threads = Self::resolve_threads(cfg.n_threads)?;
+        if cfg.max_memory > 0 {
+            crate::MemoryEstimate::for_model(model, cfg)?.check(cfg.max_memory)?;
+        }
+        let pool = ThreadPool::new(n_threads).map_err(|e| {
+            Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
+        })?;
+        let mut shapes = Self::layer_shapes(model, n_ctx);
+        if cfg.full_swa_cache {
+            shapes.iter_mut().for_each(|s| s.slots = n_ctx);
+        }
+        let mut kv = KvCache::new(cfg.kv_type, &shapes, (hp.head_dim, hp.head_dim_v))?;
+        let z = ScratchSizes::new(hp, &shapes, n_ctx, n_threads);
+        let mut s = Scratch {
+            x: vec![0.0; z.x],
+            xb: vec![0.0; z.x],
+            qkv: vec![0.0; z.qkv],
+            att: vec![0.0; z.att],
+            scores: vec![0.0; z.scores],
+            vacc: vec![0.0; z.vacc],
+            out: vec![0.0; z.x],
+            hb: vec![0.0; z.hb],
+            hb2: vec![0.0; z.hb],
+            act: AlignedBuf::new(z.act_bytes),
+            unpacked: vec![
+                BlockQ8_0 {
+                    d: half::f16::ZERO,
+                    qs: [0; 32]
+                };
+                z.unpacked
+            ],
+            unpacked_per_chunk: z.unpacked_per_chunk,
+            act_stride: z.act_stride,
+            cos: vec![0.0; z.rope],
+            sin: vec![0.0; z.rope],
+            cos_swa: vec![0.0; z.rope],
+            sin_swa: vec![0.0; z.rope],
+            logits: vec![0.0; z.logits],
+        };
+        let mut shift_buf = KvCache::scratch(cfg.kv_type, z.shift_buf);
+        let mut rot_tmp = vec![0.0; z.rot_tmp];
+        for l in &mut kv.layers {
+            l.k.commit();
+            l.v.commit();
+        }
+        shift_buf.commit();
+        for v in [
+            &mut s.x,
+            &mut s.xb,
+            &mut s.qkv,
+            &mut s.att,
+            &mut s.scores,
+            &mut s.vacc,
+            &mut s.out,
+            &mut s.hb,
+            &mut s.hb2,
+            &mut s.cos,
+            &mut s.sin,
+            &mut s.cos_swa,
+            &mut s.sin_swa,
+            &mut s.logits,
+            &mut rot_tmp,
+        ] {
+            commit(v);
+        }
+        commit(s.act.bytes_mut(z.act_bytes));
+        commit(&mut s.unpacked);
+        Ok(Session {
+            model,
+            n_ctx,
+            n_past: 0,
+            kv,
+            s,
+            has_logits: false,
+            pool,
+            shift_buf,
+            rot_tmp,
+        })
+    }
+
+    /// The thread count `n` (0 = one per core) stands for, checked.
+    pub(crate) fn resolve_threads(n: usize) -> Result<usize> {
+        match n {
+            0 => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+            n if n > 256 => Err(Error::InvalidArgument(format!(
+                "{n} threads requested (at most 256)"
+            ))),
+            n => Ok(n),
+        }
+    }
+
+    /// The context length `cfg` asks for (0 = min(training context, 4096)), checked.
+    pub(crate) fn resolve_ctx(hp: &crate::model::HParams, n_ctx: usize) -> Result<usize> {
+        let n_ctx = if n_ctx == 0 {
             hp.n_ctx_train.min(DEFAULT_CTX)
         } else {
-            cfg.n_ctx
+            n_ctx
         };
         if n_ctx > 1 << 24 {
             return Err(Error::InvalidArgument(format!(
@@ -154,74 +332,29 @@ impl<'m> Session<'m> {
                 hp.n_ctx_train
             )));
         }
-        let n_threads = match cfg.n_threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n if n > 256 => {
-                return Err(Error::InvalidArgument(format!(
-                    "{n} threads requested (at most 256)"
-                )))
-            }
-            n => n,
-        };
-        let pool = ThreadPool::new(n_threads).map_err(|e| {
-            Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
-        })?;
-        let mut shapes = Self::layer_shapes(model, n_ctx);
-        if cfg.full_swa_cache {
-            shapes.iter_mut().for_each(|s| s.slots = n_ctx);
-        }
-        let kv = KvCache::new(cfg.kv_type, &shapes, (hp.head_dim, hp.head_dim_v))?;
-        let b = MAX_BATCH;
-        let q_dim = hp.n_head * hp.head_dim;
-        let kv_dim = hp.n_head_kv * (hp.head_dim + hp.head_dim_v);
-        let att_dim = hp.n_head * hp.head_dim_v;
-        let widest = hp.n_embd.max(hp.n_ff).max(att_dim);
-        // The widest activation row in any partner format: f32 is the largest (4 bytes per
-        // value), rounded up to 8 so every row starts aligned.
-        let act_stride = (4 * widest).div_ceil(8) * 8;
-        let half_rot = hp.n_rot / 2;
-        let max_slots = shapes.iter().map(|s| s.slots).max().unwrap_or(1);
-        let s = Scratch {
-            x: vec![0.0; b * hp.n_embd],
-            xb: vec![0.0; b * hp.n_embd],
-            qkv: vec![0.0; b * (q_dim + kv_dim)],
-            att: vec![0.0; b * att_dim.max(q_dim)],
-            scores: vec![0.0; b * max_slots],
-            vacc: vec![0.0; b * hp.head_dim_v * 32],
-            out: vec![0.0; b * hp.n_embd],
-            hb: vec![0.0; b * hp.n_ff],
-            hb2: vec![0.0; b * hp.n_ff],
-            act: AlignedBuf::new(b * act_stride),
-            unpacked: vec![
-                BlockQ8_0 {
-                    d: half::f16::ZERO,
-                    qs: [0; 32]
-                };
-                n_threads * 4 * TILE_ROWS * widest.div_ceil(32)
-            ],
-            unpacked_per_chunk: TILE_ROWS * widest.div_ceil(32),
-            act_stride,
-            cos: vec![0.0; b * half_rot],
-            sin: vec![0.0; b * half_rot],
-            cos_swa: vec![0.0; b * half_rot],
-            sin_swa: vec![0.0; b * half_rot],
-            logits: vec![0.0; LOGITS_BATCH * hp.n_vocab],
-        };
-        Ok(Session {
-            model,
-            n_ctx,
-            n_past: 0,
-            kv,
-            s,
-            has_logits: false,
-            pool,
-        })
+        Ok(n_ctx)
+    }
+
+    /// Bytes of every buffer [`Session::new`] allocates besides the KV cache, for a model
+    /// with hyperparameters `hp`, a context of `n_ctx` (resolved) and `n_threads` threads.
+    pub(crate) fn scratch_bytes(
+        hp: &crate::model::HParams,
+        n_ctx: usize,
+        n_threads: usize,
+        kv_type: KvType,
+    ) -> usize {
+        let shapes = Self::shapes_for(hp, n_ctx);
+        ScratchSizes::new(hp, &shapes, n_ctx, n_threads).bytes(kv_type)
     }
 
     /// The cache shape of every layer for a context of `n_ctx`: sliding-window layers keep
     /// only their window plus room for one batch (a ring), full layers every position.
     pub fn layer_shapes(model: &Model, n_ctx: usize) -> Vec<LayerShape> {
-        let hp = &model.hp;
+        Self::shapes_for(&model.hp, n_ctx)
+    }
+
+    /// [`Self::layer_shapes`] from the hyperparameters alone.
+    pub fn shapes_for(hp: &crate::model::HParams, n_ctx: usize) -> Vec<LayerShape> {
         (0..hp.n_layer)
             .map(|il| LayerShape {
                 slots: if hp.swa_layers[il] {
@@ -255,6 +388,92 @@ impl<'m> Session<'m> {
     pub fn reset(&mut self) {
         self.n_past = 0;
         self.has_logits = false;
+        self.kv.clear();
+    }
+
+    /// Removes positions `[n_keep, n_keep + n_discard)` from the conversation, as llama.cpp's
+    /// `llama_memory_seq_rm` followed by `llama_memory_seq_add(.., -n_discard)`: the cached
+    /// keys and values of the later positions move down by `n_discard`, and each moved key is
+    /// rotated by RoPE through `-n_discard` (llama.cpp's K-shift: a rotation by the position
+    /// delta, in f32, rounded back to the cache type), so the next token goes to position
+    /// `n_past - n_discard` and sees the kept and moved tokens at their new positions.
+    /// Sliding-window rings are re-laid so position `p` is again in slot `p % slots`.
+    ///
+    /// Any `n_keep` and `n_discard` with `n_keep + n_discard <= n_past` are allowed (`ferrite
+    /// run --context-shift` keeps the prompt's first tokens and drops the oldest half of the
+    /// rest; a chat drops its oldest turns; discarding up to `n_past` forgets the tail).
+    /// Allocates nothing (the scratch is sized in [`Session::new`]). `logits()` keeps the
+    /// logits computed before the shift.
+    ///
+    /// What a shift cannot do: the moved entries were computed while the discarded tokens
+    /// were visible, so the continuation is close to, not the same as, a fresh evaluation of
+    /// the kept tokens (as in llama.cpp); a sliding-window ring cannot bring back kept
+    /// positions it had already overwritten ([`crate::kv_cache::LayerCache::remove`]); and a
+    /// model with learned absolute positions (GPT-2) keeps them in its cached values.
+    pub fn shift(&mut self, n_keep: usize, n_discard: usize) -> Result<()> {
+        let n_past = self.n_past;
+        if !matches!(n_keep.checked_add(n_discard), Some(end) if end <= n_past) {
+            return Err(Error::InvalidArgument(format!(
+                "cannot remove {n_discard} positions from position {n_keep}: {n_past} are cached"
+            )));
+        }
+        if n_discard == 0 {
+            return Ok(());
+        }
+        let hp = &self.model.hp;
+        let half = hp.n_rot / 2;
+        let rope = hp.rope_style != RopeStyle::None;
+        let neox = hp.rope_style == RopeStyle::Neox;
+        let s = &mut self.s;
+        if rope {
+            // The angles of position -n_discard: those of n_discard with the sines negated.
+            let (c, sn) = (&mut s.cos[..half], &mut s.sin[..half]);
+            match &self.model.rope_freqs {
+                Some(ff) => rope_with_factors(n_discard, hp, ff, c, sn),
+                None => {
+                    ops::rope_angles(n_discard, hp.n_rot, hp.rope_base, hp.rope_freq_scale, c, sn)
+                }
+            }
+            let (c, sn) = (&mut s.cos_swa[..half], &mut s.sin_swa[..half]);
+            ops::rope_angles(n_discard, hp.n_rot, hp.rope_base_swa, 1.0, c, sn);
+            s.sin[..half].iter_mut().for_each(|v| *v = -*v);
+            s.sin_swa[..half].iter_mut().for_each(|v| *v = -*v);
+        }
+        for (il, lc) in self.kv.layers.iter_mut().enumerate() {
+            let moved = lc.remove(n_past, n_keep, n_discard, &mut self.shift_buf);
+            if !rope {
+                continue;
+            }
+            let (c, sn) = if hp.swa_layers[il] {
+                (&s.cos_swa[..half], &s.sin_swa[..half])
+            } else {
+                (&s.cos[..half], &s.sin[..half])
+            };
+            for p in moved {
+                let at = lc.slot(p) * lc.k_stride;
+                lc.k.rope_rows(at, hp.head_dim, c, sn, neox, &mut self.rot_tmp);
+            }
+        }
+        self.n_past -= n_discard;
+        Ok(())
+    }
+
+    /// Testing aid: the cached key (`value` false) or value row of position `pos` in layer
+    /// `layer` as f32 (`out` holds `n_head_kv * head_dim` values); false when the cache does
+    /// not hold that position.
+    #[doc(hidden)]
+    pub fn cached_row(&self, layer: usize, pos: usize, value: bool, out: &mut [f32]) -> bool {
+        let lc = &self.kv.layers[layer];
+        if pos >= self.n_past || pos < lc.first_held(self.n_past) {
+            return false;
+        }
+        let (buf, st) = if value {
+            (&lc.v, lc.v_stride)
+        } else {
+            (&lc.k, lc.k_stride)
+        };
+        buf.read(lc.slot(pos) * st, &mut out[..st]);
+        true
     }
     /// Whether [`rewind`](Self::rewind) to `n` tokens is possible: always on full caches; a
     /// sliding-window ring keeps only `MAX_BATCH - 1` positions beyond its window, so it can go
@@ -669,11 +888,13 @@ impl<'m> Session<'m> {
             let lc = &self.kv.layers[il];
             pool.run(n, &|t| {
                 let pos = pos0 + t;
+                // Positions a shift took out of a ring (`first_pos`, 0 otherwise) are gone.
                 let first = if swa {
                     (pos + 1).saturating_sub(hp.sliding_window)
                 } else {
                     0
-                };
+                }
+                .max(lc.first_pos);
                 let n_vis = pos + 1 - first;
                 // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
                 let batch = pos_in(t).1 > 1;

@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use ferrite::gguf::GgufFile;
 use ferrite::sampler::SamplerParams;
-use ferrite::{Error, KvType, Model, SessionConfig};
+use ferrite::{Error, KvType, MemoryEstimate, Model, SessionConfig};
 
 /// `-m MODEL`: optional where a default model is installed.
 #[derive(clap::Args, Clone, Debug)]
@@ -51,21 +52,62 @@ pub struct RuntimeArgs {
     /// KV cache storage: f16, q8_0 or f32.
     #[arg(long = "kv-type", default_value = "f16", value_parser = parse_kv)]
     pub kv_type: KvType,
+    /// Refuse to start when the estimated memory (mapped weights, KV cache, scratch,
+    /// tokenizer, overhead) exceeds SIZE: bytes or K/M/G/T (binary), e.g. 512M, 1.5G.
+    #[arg(long = "max-memory", value_name = "SIZE", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
 }
 
 fn parse_kv(s: &str) -> Result<KvType, String> {
     KvType::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_size(s: &str) -> Result<u64, String> {
+    ferrite::memory::parse_size(s).map_err(|e| e.to_string())
+}
+
 impl RuntimeArgs {
+    /// The session configuration; it carries `--max-memory`, so `Session::new` refuses a
+    /// session over budget.
     pub fn session_config(&self) -> SessionConfig {
         SessionConfig {
             n_ctx: self.ctx.unwrap_or(0) as usize,
             kv_type: self.kv_type,
             n_threads: self.threads.unwrap_or(0) as usize,
+            max_memory: self.max_memory.unwrap_or(0),
             ..SessionConfig::default()
         }
     }
+
+    /// What a session with these flags needs on the model in `file` (header only).
+    pub fn estimate(&self, file: &GgufFile) -> Result<MemoryEstimate, Error> {
+        MemoryEstimate::for_file(file, &self.session_config())
+    }
+
+    /// Opens the model, checks `--max-memory` against the estimate before anything large is
+    /// loaded (the tokenizer) or allocated (the session), then loads it. Returns the model
+    /// and the load time in milliseconds.
+    pub fn load_model(&self, model: &ModelArgs) -> Result<(Model, f64), Error> {
+        let t = Instant::now();
+        let file = GgufFile::open(model.path()?)?;
+        if let Some(budget) = self.max_memory {
+            self.estimate(&file)?.check(budget)?;
+        }
+        let m = Model::from_gguf(file)?;
+        Ok((m, t.elapsed().as_secs_f64() * 1e3))
+    }
+}
+
+/// The estimate as JSON: every part and the total in bytes, with the configuration.
+pub fn estimate_json(e: &MemoryEstimate) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("n_ctx".into(), e.n_ctx.into());
+    o.insert("kv_type".into(), ferrite::memory::kv_name(e.kv_type).into());
+    o.insert("n_threads".into(), e.n_threads.into());
+    for (k, v) in e.parts() {
+        o.insert(k.into(), v.into());
+    }
+    serde_json::Value::Object(o)
 }
 
 /// The sampling flags, as llama.cpp names them.

@@ -7,6 +7,8 @@ use ferrite::gguf::{GgufFile, MetaValue};
 use ferrite::model::HParams;
 use serde_json::{json, Value};
 
+use crate::common::{estimate_json, RuntimeArgs};
+
 #[derive(clap::Args)]
 pub struct InspectArgs {
     /// The GGUF file.
@@ -14,6 +16,10 @@ pub struct InspectArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// The session the memory estimate is for (-c, --kv-type, -t; --max-memory also says
+    /// whether it fits).
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Arrays longer than this are shown as their type, length and first elements.
@@ -104,6 +110,12 @@ pub fn run(args: &InspectArgs) -> Result<(), ferrite::Error> {
     // Hyperparameters are shown for the architectures ferrite runs; for others, the raw
     // metadata below still tells everything.
     let hp = HParams::from_gguf(&f);
+    let estimate = hp
+        .as_ref()
+        .ok()
+        .map(|_| args.runtime.estimate(&f))
+        .transpose()?;
+    let budget = args.runtime.max_memory;
     if args.json {
         let hp_json = match &hp {
             Ok(h) => json!({
@@ -134,6 +146,14 @@ pub fn run(args: &InspectArgs) -> Result<(), ferrite::Error> {
             "n_params": n_params,
             "tensor_bytes": n_bytes,
             "hparams": hp_json,
+            "memory": estimate.as_ref().map(|e| {
+                let mut o = estimate_json(e);
+                if let Some(b) = budget {
+                    o["max_memory"] = json!(b);
+                    o["fits"] = json!(e.total() <= b);
+                }
+                o
+            }),
             "n_tensors": f.tensors().len(),
             "tensors": tensors,
             "metadata": meta,
@@ -183,6 +203,20 @@ pub fn run(args: &InspectArgs) -> Result<(), ferrite::Error> {
             }
         }
         Err(e) => println!("hyperparameters: not available ({e})"),
+    }
+    if let Some(e) = &estimate {
+        println!("{e}");
+        if let Some(b) = budget {
+            let verdict = if e.total() <= b {
+                "fits"
+            } else {
+                "does not fit"
+            };
+            println!(
+                "  budget            {:>12}  ({verdict})",
+                ferrite::memory::mib(b)
+            );
+        }
     }
     println!("tensors ({}):", f.tensors().len());
     let w = f.tensors().iter().map(|t| t.name.len()).max().unwrap_or(4);

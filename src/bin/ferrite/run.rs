@@ -4,12 +4,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use ferrite::gguf::GgufFile;
+use ferrite::memory::{mib, peak_rss};
 use ferrite::sampler::{log_softmax_at, log_softmax_top, Sampler};
 use ferrite::tokenizer::StreamDecoder;
-use ferrite::{Error, Session};
+use ferrite::{Error, MemoryEstimate, Session};
 use serde_json::json;
 
-use crate::common::{read_text, ModelArgs, RuntimeArgs, SamplingArgs};
+use crate::common::{estimate_json, read_text, ModelArgs, RuntimeArgs, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -20,7 +22,7 @@ pub struct RunArgs {
         short = 'p',
         long = "prompt",
         conflicts_with = "file",
-        required_unless_present = "file"
+        required_unless_present_any = ["file", "dry_run"]
     )]
     pub prompt: Option<String>,
     /// Read the prompt from a file.
@@ -39,6 +41,19 @@ pub struct RunArgs {
     /// Include the K most likely tokens of every step in the JSON output.
     #[arg(long = "logprobs", default_value_t = 0)]
     pub logprobs: usize,
+    /// When the context is full, keep the first --keep tokens and discard the oldest half of
+    /// the rest (re-using the cache), instead of stopping with `context`.
+    #[arg(long = "context-shift")]
+    pub context_shift: bool,
+    /// Prompt tokens kept by --context-shift besides BOS (as llama.cpp's --keep: BOS is
+    /// always kept; -1 keeps the whole prompt).
+    #[arg(long = "keep", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-1..))]
+    pub keep: i64,
+    /// Print the memory estimate (weights, KV cache, scratch, ...) and exit without loading
+    /// the tokenizer or generating.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
 }
 
 /// Why generation stopped.
@@ -59,13 +74,55 @@ impl Stop {
     }
 }
 
+/// `--dry-run`: the estimate on stdout (a table, or one JSON object with `--json`).
+fn dry_run(args: &RunArgs) -> Result<(), Error> {
+    let path = args.model.path()?;
+    let file = GgufFile::open(&path)?;
+    let e = args.runtime.estimate(&file)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let mut o = estimate_json(&e);
+        o["model"] = json!(path.display().to_string());
+        if let Some(b) = args.runtime.max_memory {
+            o["max_memory"] = json!(b);
+            o["fits"] = json!(e.total() <= b);
+        }
+        writeln!(out, "{o}").ok();
+    } else {
+        writeln!(out, "{}: {e}", path.display()).ok();
+        if let Some(b) = args.runtime.max_memory {
+            let verdict = if e.total() <= b {
+                "fits"
+            } else {
+                "does not fit"
+            };
+            writeln!(out, "  budget            {:>12}  ({verdict})", mib(b)).ok();
+        }
+    }
+    Ok(())
+}
+
+/// How many prompt tokens `--context-shift` keeps: llama.cpp's `n_keep` (`--keep N` plus
+/// the BOS token when one was added; the whole prompt for -1 or more than the prompt), at
+/// most the prompt.
+fn tokens_to_keep(keep: i64, prompt_len: usize, bos_added: bool) -> usize {
+    if keep < 0 || keep as usize > prompt_len {
+        prompt_len
+    } else {
+        (keep as usize + bos_added as usize).min(prompt_len)
+    }
+}
+
 pub fn run(args: &RunArgs) -> Result<(), Error> {
+    if args.dry_run {
+        return dry_run(args);
+    }
     let prompt = match (&args.prompt, &args.file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => read_text(f)?,
         (None, None) => unreachable!("clap requires -p or -f"),
     };
-    let (model, load_ms) = args.model.load()?;
+    let (model, load_ms) = args.runtime.load_model(&args.model)?;
     let tok = model.tokenizer()?;
     let ids = tok.encode(&prompt, tok.add_bos_default(), true)?;
     if ids.is_empty() {
@@ -74,7 +131,11 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         ));
     }
     let cfg = args.runtime.session_config();
+    let estimate = MemoryEstimate::for_model(&model, &cfg)?;
     let mut sess = Session::new(&model, &cfg)?;
+    let bos_added = tok.add_bos_default() && tok.bos().is_some_and(|b| ids.first() == Some(&b));
+    let n_keep = tokens_to_keep(args.keep, ids.len(), bos_added);
+    let mut shifts = 0usize;
     if ids.len() > sess.n_ctx() {
         return Err(Error::InvalidArgument(format!(
             "the prompt is {} tokens but the context holds {} (use a larger -c)",
@@ -129,7 +190,13 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
             break Stop::Length;
         }
         if sess.n_past() >= sess.n_ctx() {
-            break Stop::Context;
+            // llama.cpp's context shift: keep n_keep, drop half of the rest.
+            let n_discard = (sess.n_past() - n_keep.min(sess.n_past())) / 2;
+            if !args.context_shift || n_discard == 0 {
+                break Stop::Context;
+            }
+            sess.shift(n_keep, n_discard)?;
+            shifts += 1;
         }
         sess.decode(id)?;
     };
@@ -166,6 +233,11 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
                 "prefill_tok_s": prefill_tok_s,
                 "decode_ms": decode_s * 1e3,
                 "decode_tok_s": decode_tok_s,
+            },
+            "context_shifts": shifts,
+            "memory": {
+                "estimate_bytes": estimate.total(),
+                "peak_rss_bytes": peak_rss(),
             }
         });
         writeln!(out, "{o}").ok();
@@ -173,10 +245,17 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         out.write_all(tail.as_bytes()).ok();
         writeln!(out).ok();
     }
+    let shifted = if shifts > 0 {
+        format!(" | context shifts: {shifts}")
+    } else {
+        String::new()
+    };
+    let rss = peak_rss().map_or(String::new(), |r| format!(", peak RSS {}", mib(r)));
     eprintln!(
-        "\nload {load_ms:.0} ms | prompt {} tokens, {prefill_tok_s:.1} tok/s | generated {n_gen} tokens, {decode_tok_s:.1} tok/s | stop: {}",
+        "\nload {load_ms:.0} ms | prompt {} tokens, {prefill_tok_s:.1} tok/s | generated {n_gen} tokens, {decode_tok_s:.1} tok/s | stop: {}{shifted}\nmemory: estimate {}{rss}",
         ids.len(),
-        stop.name()
+        stop.name(),
+        mib(estimate.total()),
     );
     Ok(())
 }
