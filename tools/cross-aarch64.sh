@@ -12,7 +12,8 @@
 # What it checks, on each CPU (the two CPUs run side by side, one per host core):
 #   1. The test suite that runs without the x86 CLI and in reasonable time under emulation:
 #      the kernels against the scalar reference (tests/kernels.rs), the block formats
-#      (quant_dot, quant_dequant), tokenizers, sampler, malformed files, cache rewind, and the
+#      (quant_dot, quant_dequant), tokenizers, sampler, malformed files, cache rewind and shift,
+#      the f32 vector ops, and the
 #      decoder goldens of all synthetic models (decoder_golden synthetic_models, 1 and 3
 #      threads).
 #   2. The aarch64 `ferrite run --temp 0` on Gemma 3 270M: for each golden prompt, the 32
@@ -96,7 +97,7 @@ golden=$shared/golden/gemma3-270m-q4_k_m.json
 
 # Test binary -> name filter ("" = all tests of the binary).
 suite=(kernels quant_dot quant_dequant tokenizer_vocab tokenizer_edge tokenizer_special
-    tokenizer_pretokenize sampler gguf_malformed rewind decoder_golden)
+    tokenizer_pretokenize sampler gguf_malformed rewind context_shift vec_ops decoder_golden)
 declare -A filter=([decoder_golden]=synthetic_models)
 
 work=$(mktemp -d)
