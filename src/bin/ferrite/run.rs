@@ -22,7 +22,8 @@ pub struct RunArgs {
         short = 'p',
         long = "prompt",
         conflicts_with = "file",
-        required_unless_present_any = ["file", "dry_run"]
+        required_unless_present_any = ["file", "dry_run"],
+        value_parser = crate::common::Utf8Text
     )]
     pub prompt: Option<String>,
     /// Read the prompt from a file.
