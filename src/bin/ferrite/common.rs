@@ -199,3 +199,17 @@ impl clap::builder::TypedValueParser for Utf8Text {
         Err(clap::Error::raw(clap::error::ErrorKind::InvalidUtf8, msg).with_cmd(cmd))
     }
 }
+
+/// Writes requested output to stdout and flushes it. A reader that went away (`ferrite run ...
+/// | head -c 10`) is not an error: `Ok(false)` tells the caller to stop quietly. Any other
+/// failure (say, a full disk) is an error naming stdout, so it is never reported as success.
+pub fn write_stdout(out: &mut impl std::io::Write, bytes: &[u8]) -> Result<bool, Error> {
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(source) => Err(Error::Io {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
+}
