@@ -60,10 +60,8 @@ impl BadFiles {
     fn new() -> BadFiles {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "ferrite-bad-input-{}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("ferrite-bad-input-{}-{n}", std::process::id()));
         std::fs::create_dir_all(dir.join("a-directory.gguf")).unwrap();
         std::fs::write(dir.join("empty.gguf"), b"").unwrap();
         std::fs::write(
@@ -106,7 +104,10 @@ fn bad_models(f: &BadFiles) -> Vec<(String, Vec<&'static str>)> {
             "/nonexistent/dir/model.gguf".to_string(),
             vec!["/nonexistent/dir/model.gguf", "No such file"],
         ),
-        (f.path("a-directory.gguf"), vec!["a-directory.gguf", "is a directory"]),
+        (
+            f.path("a-directory.gguf"),
+            vec!["a-directory.gguf", "is a directory"],
+        ),
         (f.path("empty.gguf"), vec!["empty.gguf", "file is 0 bytes"]),
         (f.path("text.gguf"), vec!["text.gguf", "not a GGUF file"]),
         (
@@ -146,7 +147,11 @@ fn cli_bad_model_files_are_runtime_errors_in_every_subcommand() {
         // `inspect` reads any GGUF file: an unknown architecture is shown, not refused.
         let out = ferrite(&["inspect", m]);
         if m.ends_with("mamba.gguf") {
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let s = String::from_utf8_lossy(&out.stdout);
             assert!(s.contains("architecture:  mamba"), "{s}");
             assert!(s.contains("unsupported architecture 'mamba'"), "{s}");
@@ -181,18 +186,33 @@ fn cli_zero_negative_and_huge_counts_are_usage_errors() {
     let m = synth("tiny-llama-Q8_0.gguf");
     let m = m.as_str();
     for (args, needle) in [
-        (vec!["run", "-m", m, "-p", "x", "-t", "1024"], "1024 is not in 1..=256"),
+        (
+            vec!["run", "-m", m, "-p", "x", "-t", "1024"],
+            "1024 is not in 1..=256",
+        ),
         (vec!["run", "-m", m, "-p", "x", "-t", "-1"], "--threads"),
         (vec!["run", "-m", m, "-p", "x", "-c", "-5"], "--ctx-size"),
-        (vec!["run", "-m", m, "-p", "x", "--logprobs", "-1"], "--logprobs"),
+        (
+            vec!["run", "-m", m, "-p", "x", "--logprobs", "-1"],
+            "--logprobs",
+        ),
         (vec!["run", "-m", m, "-p", "x", "--top-k", "-1"], "--top-k"),
         (vec!["tokenize", "-m", m, "-f"], "--file"),
-        (vec!["perplexity", "-m", m, "-f", "x.txt", "-c", "0"], "--ctx-size"),
+        (
+            vec!["perplexity", "-m", m, "-f", "x.txt", "-c", "0"],
+            "--ctx-size",
+        ),
         (vec!["bench", "-m", m, "-t", "0"], "0 is not in 1..=256"),
-        (vec!["bench", "-m", m, "-t", "1,1024"], "1024 is not in 1..=256"),
+        (
+            vec!["bench", "-m", m, "-t", "1,1024"],
+            "1024 is not in 1..=256",
+        ),
         (vec!["bench", "-m", m, "-r", "0"], "--repetitions"),
         (vec!["bench", "-m", m, "-p", "-1"], "--n-prompt"),
-        (vec!["bench", "-m", m, "--kv-type", "q4"], "unknown KV cache type 'q4'"),
+        (
+            vec!["bench", "-m", m, "--kv-type", "q4"],
+            "unknown KV cache type 'q4'",
+        ),
     ] {
         assert_fails(&ferrite(&args), 2, &[needle], &format!("{args:?}"));
     }
@@ -203,22 +223,36 @@ fn cli_edge_sizes_that_are_valid() {
     let m = synth("tiny-llama-Q8_0.gguf");
     // -n 0 in text mode: nothing generated, one empty line, success.
     let out = ferrite(&["run", "-m", &m, "-p", "x", "-n", "0", "--temp", "0"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"\n");
     // -c 1: no prompt fits (BOS + text), an error naming the context and the flag.
     let out = ferrite(&["run", "-m", &m, "-p", "x", "-c", "1"]);
     assert_fails(&out, 1, &["context holds 1", "-c"], "-c 1");
     // -c 1 with a prompt that is just BOS: nothing is evaluated after it; the context is full.
-    let out = ferrite(&["run", "-m", &m, "-p", "", "-c", "1", "--temp", "0", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ferrite(&[
+        "run", "-m", &m, "-p", "", "-c", "1", "--temp", "0", "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["prompt_tokens"].as_array().unwrap().len(), 1);
     assert_eq!(v["stop"], "context");
     assert_eq!(v["tokens"].as_array().unwrap().len(), 1);
     // One thread and the most threads allowed both run (the thread count does not change the
     // result: each row's dot product is computed whole by one thread).
-    let one = ferrite(&["run", "-m", &m, "-p", "hello", "-n", "3", "--temp", "0", "-t", "1"]);
-    let many = ferrite(&["run", "-m", &m, "-p", "hello", "-n", "3", "--temp", "0", "-t", "8"]);
+    let one = ferrite(&[
+        "run", "-m", &m, "-p", "hello", "-n", "3", "--temp", "0", "-t", "1",
+    ]);
+    let many = ferrite(&[
+        "run", "-m", &m, "-p", "hello", "-n", "3", "--temp", "0", "-t", "8",
+    ]);
     assert!(one.status.success() && many.status.success());
     assert_eq!(one.stdout, many.stdout);
 }
@@ -229,16 +263,37 @@ fn cli_prompts_that_are_not_utf8() {
     // As a command-line argument (the raw bytes of an OsString): a usage error naming the
     // argument and the offset of the first bad byte.
     let bad = OsStr::from_bytes(b"caf\xc3(\xff");
-    let out = ferrite(&[OsStr::new("run"), "-m".as_ref(), m.as_ref(), "-p".as_ref(), bad]);
-    assert_fails(&out, 2, &["--prompt", "not valid UTF-8", "offset 3"], "run -p");
+    let out = ferrite(&[
+        OsStr::new("run"),
+        "-m".as_ref(),
+        m.as_ref(),
+        "-p".as_ref(),
+        bad,
+    ]);
+    assert_fails(
+        &out,
+        2,
+        &["--prompt", "not valid UTF-8", "offset 3"],
+        "run -p",
+    );
     let out = ferrite(&[OsStr::new("tokenize"), "-m".as_ref(), m.as_ref(), bad]);
-    assert_fails(&out, 2, &["TEXT", "not valid UTF-8", "offset 3"], "tokenize TEXT");
+    assert_fails(
+        &out,
+        2,
+        &["TEXT", "not valid UTF-8", "offset 3"],
+        "tokenize TEXT",
+    );
     // From a file (run -f is covered in cli_run.rs): a runtime error naming the file.
     let p = std::env::temp_dir().join(format!("ferrite-bad-utf8-tok-{}.txt", std::process::id()));
     std::fs::write(&p, b"ok \xf0\x9f\x98").unwrap();
     let out = ferrite(&["tokenize", "-m", &m, "-f", p.to_str().unwrap()]);
     std::fs::remove_file(&p).ok();
-    assert_fails(&out, 1, &[p.to_str().unwrap(), "UTF-8", "offset 3"], "tokenize -f");
+    assert_fails(
+        &out,
+        1,
+        &[p.to_str().unwrap(), "UTF-8", "offset 3"],
+        "tokenize -f",
+    );
 }
 
 #[test]
@@ -248,7 +303,9 @@ fn cli_a_failing_stdout_is_an_error_not_success() {
     let m = synth("tiny-llama-Q8_0.gguf");
     for args in [
         vec!["run", "-m", &m, "-p", "hello", "-n", "4", "--temp", "0"],
-        vec!["run", "-m", &m, "-p", "hello", "-n", "4", "--temp", "0", "--json"],
+        vec![
+            "run", "-m", &m, "-p", "hello", "-n", "4", "--temp", "0", "--json",
+        ],
         vec!["tokenize", "-m", &m, "hello"],
         vec!["inspect", &m],
     ] {
@@ -257,7 +314,12 @@ fn cli_a_failing_stdout_is_an_error_not_success() {
             .stdout(std::fs::File::create("/dev/full").unwrap())
             .output()
             .unwrap();
-        assert_fails(&out, 1, &["<stdout>", "No space left"], &format!("{args:?}"));
+        assert_fails(
+            &out,
+            1,
+            &["<stdout>", "No space left"],
+            &format!("{args:?}"),
+        );
     }
 }
 
@@ -285,14 +347,23 @@ fn c_load(path: &str, require_tokenizer: bool) -> (ferrite_status, *mut ferrite_
 fn c_api_bad_model_files() {
     use ferrite_status::*;
     let f = BadFiles::new();
-    let want = [FERRITE_ERR_IO, FERRITE_ERR_FORMAT, FERRITE_ERR_FORMAT, FERRITE_ERR_FORMAT];
+    let want = [
+        FERRITE_ERR_IO,
+        FERRITE_ERR_FORMAT,
+        FERRITE_ERR_FORMAT,
+        FERRITE_ERR_FORMAT,
+    ];
     for (i, (path, needles)) in bad_models(&f).into_iter().enumerate() {
         let (st, m) = c_load(&path, true);
         let expected = want.get(i).copied().unwrap_or(FERRITE_ERR_UNSUPPORTED);
         assert_eq!(st, expected, "{path}: {}", last_error());
         assert!(m.is_null(), "{path}: the handle is NULL after an error");
         for n in needles {
-            assert!(last_error().contains(n), "{path}: {} lacks {n:?}", last_error());
+            assert!(
+                last_error().contains(n),
+                "{path}: {} lacks {n:?}",
+                last_error()
+            );
         }
     }
     // A file without a vocabulary: refused by default, loadable on request, and then text
@@ -300,7 +371,11 @@ fn c_api_bad_model_files() {
     let nv = f.path("no-vocab.gguf");
     let (st, m) = c_load(&nv, true);
     assert_eq!(st, FERRITE_ERR_TOKENIZER);
-    assert!(m.is_null() && last_error().contains("no vocabulary"), "{}", last_error());
+    assert!(
+        m.is_null() && last_error().contains("no vocabulary"),
+        "{}",
+        last_error()
+    );
     let (st, m) = c_load(&nv, false);
     assert_eq!(st, FERRITE_OK, "{}", last_error());
     let text = CString::new("hello").unwrap();
@@ -320,7 +395,12 @@ fn c_api_bad_model_files() {
         let mut p = ferrite_session_default_params();
         p.n_ctx = 4;
         p.n_threads = 1;
-        assert_eq!(ferrite_session_new(m, p, &mut s), FERRITE_OK, "{}", last_error());
+        assert_eq!(
+            ferrite_session_new(m, p, &mut s),
+            FERRITE_OK,
+            "{}",
+            last_error()
+        );
         assert_eq!(ferrite_eval(s, [1, 2].as_ptr(), 2), FERRITE_OK);
         let st = ferrite_generate(s, text.as_ptr(), 4, None, ptr::null_mut(), ptr::null_mut());
         assert_eq!(st, FERRITE_ERR_TOKENIZER);
@@ -349,7 +429,10 @@ fn c_api_zero_negative_and_huge_params() {
     // Refused, each naming the field; the handle is NULL.
     type Edit = fn(&mut ferrite_session_params);
     let refused: [(Edit, &str); 8] = [
-        (|p| p.n_ctx = u32::MAX, "context length 4294967295 is too large"),
+        (
+            |p| p.n_ctx = u32::MAX,
+            "context length 4294967295 is too large",
+        ),
         (|p| p.n_threads = 257, "257 threads"),
         (|p| p.n_threads = 1024, "1024 threads"),
         (|p| p.temperature = -1.0, "temperature"),
@@ -362,7 +445,12 @@ fn c_api_zero_negative_and_huge_params() {
         let mut p = base;
         edit(&mut p);
         let (st, s) = new_session(p);
-        assert_eq!(st, FERRITE_ERR_INVALID_ARGUMENT, "{needle}: {}", last_error());
+        assert_eq!(
+            st,
+            FERRITE_ERR_INVALID_ARGUMENT,
+            "{needle}: {}",
+            last_error()
+        );
         assert!(s.is_null());
         assert!(last_error().contains(needle), "{}", last_error());
     }
@@ -384,7 +472,10 @@ fn c_api_zero_negative_and_huge_params() {
         assert_eq!(st, FERRITE_OK, "{}", last_error());
         assert_eq!(ferrite_n_ctx(s), 1);
         let bos = ferrite_token_bos(m);
-        assert_eq!(ferrite_eval(s, [bos, bos].as_ptr(), 2), FERRITE_ERR_CONTEXT_FULL);
+        assert_eq!(
+            ferrite_eval(s, [bos, bos].as_ptr(), 2),
+            FERRITE_ERR_CONTEXT_FULL
+        );
         assert!(last_error().contains("larger n_ctx"), "{}", last_error());
         let prompt = CString::new("hello world").unwrap();
         let mut n_gen = 7usize;

@@ -66,7 +66,10 @@ fn tensor_tables_agree_with_gguf_rs() {
 
 #[test]
 fn an_in_memory_image_parses_as_the_mapped_file_does() {
-    for p in all_files().into_iter().filter(|p| !p.ends_with("gemma-3-270m-q4_k_m.gguf")) {
+    for p in all_files()
+        .into_iter()
+        .filter(|p| !p.ends_with("gemma-3-270m-q4_k_m.gguf"))
+    {
         let bytes = std::fs::read(&p).unwrap();
         let mapped = GgufFile::open(&p).unwrap();
         let mem = GgufFile::from_bytes(&p, &bytes).unwrap();
@@ -90,7 +93,9 @@ fn an_in_memory_image_parses_as_the_mapped_file_does() {
         // Tensor data is page-aligned as in a mapping.
         assert_eq!(mem.bytes().as_ptr() as usize % 4096, 0);
     }
-    let e = GgufFile::from_bytes("img", b"GGUF").unwrap_err().to_string();
+    let e = GgufFile::from_bytes("img", b"GGUF")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("img") && e.contains("too short"), "{e}");
 }
 
