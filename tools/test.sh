@@ -121,6 +121,7 @@ ok
 
 step "cargo fmt --check"
 cargo fmt --all --check
+(cd fuzz && cargo fmt --check) # its own workspace (tools/fuzz.sh)
 ok
 
 step "cargo clippy --all-targets -- -D warnings"

@@ -38,8 +38,9 @@ fn models() -> &'static [(*mut ferrite_model, Tokenizer)] {
                     let c = CString::new(p.to_str().unwrap()).unwrap();
                     let mut m = ptr::null_mut();
                     // SAFETY: valid path string and output location.
-                    let st =
-                        unsafe { ferrite_model_load(c.as_ptr(), ferrite_model_default_params(), &mut m) };
+                    let st = unsafe {
+                        ferrite_model_load(c.as_ptr(), ferrite_model_default_params(), &mut m)
+                    };
                     assert_eq!(st, ferrite_status::FERRITE_OK, "{}", p.display());
                     let f = GgufFile::open(p).unwrap();
                     (m, Tokenizer::from_gguf(&f).unwrap())
@@ -74,7 +75,15 @@ fuzz_target!(|data: &[u8]| {
     let mut needed = usize::MAX;
     // SAFETY: valid handle, text and n_out; NULL buffer with capacity 0 is allowed.
     let st = unsafe {
-        ferrite_tokenize(m, text.as_ptr(), add_special, parse_special, ptr::null_mut(), 0, &mut needed)
+        ferrite_tokenize(
+            m,
+            text.as_ptr(),
+            add_special,
+            parse_special,
+            ptr::null_mut(),
+            0,
+            &mut needed,
+        )
     };
     let utf8 = std::str::from_utf8(text_bytes);
     match st {
@@ -100,13 +109,27 @@ fuzz_target!(|data: &[u8]| {
     let mut n = usize::MAX;
     // SAFETY: `buf` holds at least `cap` elements.
     let st = unsafe {
-        ferrite_tokenize(m, text.as_ptr(), add_special, parse_special, buf.as_mut_ptr(), cap, &mut n)
+        ferrite_tokenize(
+            m,
+            text.as_ptr(),
+            add_special,
+            parse_special,
+            buf.as_mut_ptr(),
+            cap,
+            &mut n,
+        )
     };
     assert_eq!(n, needed, "n_out differs between calls");
-    assert!(buf[cap..].iter().all(|&x| x == SENTINEL), "wrote past capacity");
+    assert!(
+        buf[cap..].iter().all(|&x| x == SENTINEL),
+        "wrote past capacity"
+    );
     if cap < needed {
         assert_eq!(st, ferrite_status::FERRITE_ERR_BUFFER_TOO_SMALL);
-        assert!(buf.iter().all(|&x| x == SENTINEL), "wrote into a too-small buffer");
+        assert!(
+            buf.iter().all(|&x| x == SENTINEL),
+            "wrote into a too-small buffer"
+        );
     } else {
         assert_eq!(st, ferrite_status::FERRITE_OK, "{}", last_error());
         let ids = &buf[..n];
@@ -118,10 +141,15 @@ fuzz_target!(|data: &[u8]| {
 
     // token_to_piece with an arbitrary id and capacity.
     let id = i32::from_le_bytes([h[4], h[5], h[6], h[7]]);
-    let id = if h[4] & 1 == 0 { id.rem_euclid(n_vocab as i32) } else { id };
+    let id = if h[4] & 1 == 0 {
+        id.rem_euclid(n_vocab as i32)
+    } else {
+        id
+    };
     let mut piece_needed = usize::MAX;
     // SAFETY: valid handle and n_out; NULL buffer with capacity 0.
-    let st = unsafe { ferrite_token_to_piece(m, id, special, ptr::null_mut(), 0, &mut piece_needed) };
+    let st =
+        unsafe { ferrite_token_to_piece(m, id, special, ptr::null_mut(), 0, &mut piece_needed) };
     if id < 0 || id as usize >= n_vocab {
         assert_eq!(st, ferrite_status::FERRITE_ERR_INVALID_ARGUMENT);
         assert!(last_error().contains("out of range"), "{}", last_error());
@@ -138,7 +166,10 @@ fuzz_target!(|data: &[u8]| {
     // SAFETY: `pbuf` holds at least `pcap` bytes.
     let st = unsafe { ferrite_token_to_piece(m, id, special, pbuf.as_mut_ptr(), pcap, &mut pn) };
     assert_eq!(pn, piece_needed);
-    assert!(pbuf[pcap..].iter().all(|&x| x == 0x55), "wrote past capacity");
+    assert!(
+        pbuf[pcap..].iter().all(|&x| x == 0x55),
+        "wrote past capacity"
+    );
     if pcap < piece_needed {
         assert_eq!(st, ferrite_status::FERRITE_ERR_BUFFER_TOO_SMALL);
         assert!(pbuf.iter().all(|&x| x == 0x55));

@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
         assert!(t.offset + t.n_bytes <= data.len());
     }
     if let Ok(tok) = Tokenizer::from_gguf(&file) {
-        for text in ["Hello world", " <s>\n\t 123 héllo 🦀", "<start_of_turn>user"] {
+        for text in [
+            "Hello world",
+            " <s>\n\t 123 héllo 🦀",
+            "<start_of_turn>user",
+        ] {
             for (bos, special) in [(true, true), (false, false)] {
                 if let Ok(ids) = tok.encode(text, bos, special) {
                     assert!(ids.iter().all(|&i| (i as usize) < tok.n_vocab()));

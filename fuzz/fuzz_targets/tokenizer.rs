@@ -44,7 +44,10 @@ fuzz_target!(|data: &[u8]| {
     let ids = tok
         .encode(&text, add_bos, parse_special)
         .unwrap_or_else(|e| panic!("encoding failed: {e}"));
-    assert!(ids.iter().all(|&i| (i as usize) < n_vocab), "id out of range");
+    assert!(
+        ids.iter().all(|&i| (i as usize) < n_vocab),
+        "id out of range"
+    );
     // encode_into with a dirty buffer gives the same ids.
     let mut again = vec![7u32; 3];
     tok.encode_into(&text, add_bos, parse_special, &mut again)
