@@ -14,6 +14,8 @@
 # the input in fuzz/artifacts/TARGET/ and makes the script exit 1 after the other targets ran.
 # Each target's log is fuzz/logs/TARGET.log; the summary gives the executions per target.
 #
+# FUZZ_ARGS adds libFuzzer flags, e.g. FUZZ_ARGS=-max_len=16384 for long inputs.
+#
 # A finding becomes a regression test in tests/ once fixed (see tests/fuzz_regressions.rs).
 set -euo pipefail
 
@@ -71,6 +73,8 @@ summary=()
 for t in "${targets[@]}"; do
     mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
     args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
+    # shellcheck disable=SC2206 # FUZZ_ARGS is a list of libFuzzer flags, split on spaces
+    args+=(${FUZZ_ARGS:-})
     [[ -f fuzz/dicts/$t.dict ]] && args+=(-dict="dicts/$t.dict")
     echo
     echo "== fuzzing $t for ${secs}s (log: fuzz/logs/$t.log)"
