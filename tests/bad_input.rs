@@ -132,6 +132,7 @@ fn cli_bad_model_files_are_runtime_errors_in_every_subcommand() {
         for args in [
             vec!["run", "-m", m, "-p", "hello", "-n", "2"],
             vec!["tokenize", "-m", m, "hello"],
+            vec!["chat", "-m", m],
             vec!["perplexity", "-m", m, "-f", &text, "-c", "16"],
             vec!["bench", "-m", m, "-p", "4", "-n", "2", "-r", "1"],
         ] {
@@ -198,6 +199,7 @@ fn cli_zero_negative_and_huge_counts_are_usage_errors() {
         ),
         (vec!["run", "-m", m, "-p", "x", "--top-k", "-1"], "--top-k"),
         (vec!["tokenize", "-m", m, "-f"], "--file"),
+        (vec!["chat", "-m", m, "-c", "-5"], "--ctx-size"),
         (
             vec!["perplexity", "-m", m, "-f", "x.txt", "-c", "0"],
             "--ctx-size",

@@ -36,6 +36,7 @@ enum Command {
     #[command(allow_negative_numbers = true)]
     Run(run::RunArgs),
     /// Chat with the model (a REPL on a terminal, line by line through a pipe).
+    #[command(allow_negative_numbers = true)]
     Chat(chat::ChatArgs),
     /// Measure perplexity on a text file, chunked as llama-perplexity does.
     #[command(allow_negative_numbers = true)]
