@@ -60,7 +60,8 @@ fn last_error() -> String {
 
 const SENTINEL: i32 = -0x5eed;
 
-fuzz_target!(|data: &[u8]| {
+// The models load once, before fuzzing starts (and outside the per-input timeout).
+fuzz_target!(init: { models(); }, |data: &[u8]| {
     let models = models();
     let (h, rest) = header::<10>(data);
     let (m, tok) = &models[h[0] as usize % models.len()];

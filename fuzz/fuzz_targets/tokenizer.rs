@@ -12,7 +12,8 @@
 use ferrite_fuzz::{check_stream, header, tokenizers};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+// The vocabularies load once, before fuzzing starts (and outside the per-input timeout).
+fuzz_target!(init: { tokenizers(); }, |data: &[u8]| {
     let toks = tokenizers();
     let ([pick, flags], rest) = header::<2>(data);
     let (_name, tok) = &toks[pick as usize % toks.len()];
