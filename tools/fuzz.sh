@@ -16,7 +16,8 @@
 #
 # FUZZ_ARGS adds libFuzzer flags, e.g. FUZZ_ARGS=-max_len=16384 for long inputs.
 #
-# A finding becomes a regression test in tests/ once fixed (see tests/fuzz_regressions.rs).
+# A finding becomes a regression test in the ordinary suite once fixed (a malformed file beside
+# the cases of tests/gguf_malformed.rs, a text beside tests/tokenizer_edge.rs, ...).
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
