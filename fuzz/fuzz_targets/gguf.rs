@@ -21,7 +21,9 @@ fuzz_target!(|data: &[u8]| {
         match v {
             MetaValue::Array(a) => {
                 let n = match a.elem_type() {
-                    MetaType::Str => a.strings(key).map(|it| it.map(|s| s.len()).count()),
+                    MetaType::Str => a
+                        .strings(key)
+                        .map(|it| it.filter(|s| s.len() < data.len()).count()),
                     MetaType::F32 | MetaType::F64 => a.f32s(key).map(|it| it.count()),
                     MetaType::Bool => Ok(a.len()),
                     _ => a.ints(key).map(|it| it.count()),
