@@ -310,6 +310,8 @@ fn cli_a_failing_stdout_is_an_error_not_success() {
         ],
         vec!["tokenize", "-m", &m, "hello"],
         vec!["inspect", &m],
+        vec!["run", "-m", &m, "--dry-run"],
+        vec!["run", "-m", &m, "--dry-run", "--json"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_ferrite"))
             .args(&args)
