@@ -13,6 +13,38 @@
 //! - [`memory`]: what a session needs, before it is allocated, and the `--max-memory` check.
 //! - `chat` (feature `chat`, part of the CLI): chat templates, Jinja and built-in.
 //! - [`sampler`]: greedy, temperature, top-k, top-p, min-p, repetition penalty.
+//!
+//! ## A session cannot outlive its model
+//!
+//! A [`Session`] borrows its [`Model`] (`Session<'m>`), so the compiler refuses to drop or move
+//! the model while a session still uses it. (C has no such check: there
+//! `ferrite_model_free` refuses to free a model with live sessions, and using any handle after
+//! freeing it is undefined behaviour; see `include/ferrite.h`.)
+//!
+//! ```compile_fail,E0505
+//! use ferrite::{Model, Session, SessionConfig};
+//! # fn main() -> ferrite::Result<()> {
+//! let model = Model::load("model.gguf")?;
+//! let mut session = Session::new(&model, &SessionConfig::default())?;
+//! drop(model); // error[E0505]: cannot move out of `model` because it is borrowed
+//! session.decode(1)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Freeing in the right order compiles:
+//!
+//! ```no_run
+//! use ferrite::{Model, Session, SessionConfig};
+//! # fn main() -> ferrite::Result<()> {
+//! let model = Model::load("model.gguf")?;
+//! let mut session = Session::new(&model, &SessionConfig::default())?;
+//! session.decode(1)?;
+//! drop(session);
+//! drop(model);
+//! # Ok(())
+//! # }
+//! ```
 
 #[cfg(feature = "chat")]
 pub mod chat;

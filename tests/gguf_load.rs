@@ -65,6 +65,41 @@ fn tensor_tables_agree_with_gguf_rs() {
 }
 
 #[test]
+fn an_in_memory_image_parses_as_the_mapped_file_does() {
+    for p in all_files()
+        .into_iter()
+        .filter(|p| !p.ends_with("gemma-3-270m-q4_k_m.gguf"))
+    {
+        let bytes = std::fs::read(&p).unwrap();
+        let mapped = GgufFile::open(&p).unwrap();
+        let mem = GgufFile::from_bytes(&p, &bytes).unwrap();
+        assert_eq!(mem.tensors(), mapped.tensors(), "{}", p.display());
+        assert_eq!(mem.data_start(), mapped.data_start());
+        assert_eq!(mem.bytes(), &bytes[..]);
+        let keys = |f: &GgufFile| -> Vec<(String, String)> {
+            f.metadata()
+                .map(|(k, v)| {
+                    let v = match v {
+                        ferrite::gguf::MetaValue::Array(a) => {
+                            format!("array {:?} x {}", a.elem_type(), a.len())
+                        }
+                        v => format!("{v:?}"),
+                    };
+                    (k.to_string(), v)
+                })
+                .collect()
+        };
+        assert_eq!(keys(&mem), keys(&mapped), "{}", p.display());
+        // Tensor data is page-aligned as in a mapping.
+        assert_eq!(mem.bytes().as_ptr() as usize % 4096, 0);
+    }
+    let e = GgufFile::from_bytes("img", b"GGUF")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("img") && e.contains("too short"), "{e}");
+}
+
+#[test]
 fn every_model_loads_with_hyperparameters_matching_its_shapes() {
     for (p, _) in util::synth_models() {
         let m = Model::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));

@@ -49,6 +49,15 @@ fn refuse(tag: &str, bytes: &[u8]) -> String {
         .err()
         .unwrap_or_else(|| panic!("{tag}: a malformed file was accepted"));
     assert!(dt < Duration::from_millis(500), "{tag}: took {dt:?}");
+    // The in-memory parser (the fuzz target's entry point) refuses it with the same message.
+    let mem = std::panic::catch_unwind(|| {
+        GgufFile::from_bytes(&p, bytes).and_then(|f| Model::from_gguf(f).map(|_| ()))
+    })
+    .unwrap_or_else(|_| panic!("{tag}: the in-memory loader panicked"));
+    let mem = mem
+        .err()
+        .unwrap_or_else(|| panic!("{tag}: accepted from memory"));
+    assert_eq!(mem.to_string(), e.to_string(), "{tag}");
     e.to_string()
 }
 

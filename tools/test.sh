@@ -13,6 +13,8 @@
 #                                      (--no-fail-fast: every test binary runs and reports)
 #   5. tools/cross-aarch64.sh          aarch64 build; tests, Gemma goldens and the C examples
 #                                      under qemu (cortex-a76 and cortex-a72); binary sizes
+#   6. tools/fuzz.sh 20                every fuzz target for 20 s (nightly + cargo-fuzz,
+#                                      installed when missing); long runs are local
 # and prints a short summary. Any failure stops the run with a non-zero exit status.
 #
 # The test data in ../shared (goldens, synthetic models, vocab files) sits beside the clone.
@@ -119,6 +121,7 @@ ok
 
 step "cargo fmt --check"
 cargo fmt --all --check
+(cd fuzz && cargo fmt --check) # its own workspace (tools/fuzz.sh)
 ok
 
 step "cargo clippy --all-targets -- -D warnings"
@@ -135,6 +138,12 @@ ok
 
 step "aarch64 under qemu (tools/cross-aarch64.sh: cortex-a76 with dotprod, cortex-a72 without)"
 tools/cross-aarch64.sh
+ok
+
+# A short fuzzing run: a smoke test that the targets build and that the seeds and the first
+# mutations find nothing (about 1 min to build, 20 s per target). Long runs: tools/fuzz.sh 600.
+step "fuzzing (tools/fuzz.sh 20: 20 s per target)"
+tools/fuzz.sh 20
 ok
 
 # The C example (built against the lean libferrite.a with -Werror, compared with `ferrite run`,

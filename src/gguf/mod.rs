@@ -327,8 +327,9 @@ enum RawValue {
     },
 }
 
-/// The backing bytes: a read-only map of the file. (A zero-length file cannot be mapped; it is
-/// refused before mapping.)
+/// The backing bytes: a read-only map of the file, or of an anonymous copy of an in-memory
+/// image ([`GgufFile::from_bytes`]). (A zero-length file cannot be mapped; it is refused before
+/// mapping.)
 struct Mapping(memmap2::Mmap);
 
 /// A parsed GGUF file backed by a read-only memory map.
@@ -493,6 +494,36 @@ impl GgufFile {
         // the documented limit of mmap-based loading (README, "Robustness"). We never write
         // through the map.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let idx = Self::parse(path, &map)?;
+        Ok(GgufFile {
+            path: path.to_path_buf(),
+            map: Mapping(map),
+            idx,
+        })
+    }
+
+    /// Parses an in-memory GGUF image, as [`open`](Self::open) parses a file: the same checks,
+    /// the same errors (naming `name` where `open` names the path). The bytes are copied once
+    /// into an anonymous read-only mapping, so tensor data is page-aligned exactly as in a
+    /// mapped file. For fuzzing and for callers that already hold the file in memory.
+    pub fn from_bytes(name: impl AsRef<Path>, bytes: &[u8]) -> Result<GgufFile> {
+        let path = name.as_ref();
+        if bytes.len() < 24 {
+            return Err(Error::format(
+                path,
+                format!(
+                    "file is {} bytes, too short for a GGUF header (24 bytes)",
+                    bytes.len()
+                ),
+            ));
+        }
+        let io = |source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut anon = memmap2::MmapMut::map_anon(bytes.len()).map_err(io)?;
+        anon.copy_from_slice(bytes);
+        let map = anon.make_read_only().map_err(io)?;
         let idx = Self::parse(path, &map)?;
         Ok(GgufFile {
             path: path.to_path_buf(),

@@ -21,17 +21,23 @@ pub struct BenchArgs {
     #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
     pub n_gen: usize,
     /// Thread counts to test, comma separated.
-    #[arg(short = 't', long = "threads", value_delimiter = ',')]
-    pub threads: Vec<usize>,
+    #[arg(short = 't', long = "threads", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Vec<u32>,
     /// Repetitions of each test.
-    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
-    pub reps: usize,
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub reps: u32,
     /// KV cache storage: f16, q8_0 or f32.
-    #[arg(long = "kv-type", default_value = "f16")]
-    pub kv_type: String,
+    #[arg(long = "kv-type", default_value = "f16", value_parser = parse_kv)]
+    pub kv_type: ferrite::KvType,
     /// Print a JSON list instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_kv(s: &str) -> Result<ferrite::KvType, String> {
+    ferrite::KvType::parse(s).map_err(|e| e.to_string())
 }
 
 /// A tiny deterministic generator for the benchmark's token ids (like llama-bench's rand()).
@@ -57,20 +63,13 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 pub fn run(args: &BenchArgs) -> Result<(), Error> {
-    if args.reps == 0 {
-        return Err(Error::InvalidArgument("-r must be at least 1".into()));
-    }
-    let threads = if args.threads.is_empty() {
+    // -t, -r and --kv-type are checked by clap (usage errors, exit status 2).
+    let threads: Vec<usize> = if args.threads.is_empty() {
         vec![std::thread::available_parallelism().map_or(1, |n| n.get())]
     } else {
-        args.threads.clone()
+        args.threads.iter().map(|&t| t as usize).collect()
     };
-    if let Some(&t) = threads.iter().find(|&&t| t == 0 || t > 256) {
-        return Err(Error::InvalidArgument(format!(
-            "-t {t}: thread counts must be between 1 and 256"
-        )));
-    }
-    let kv_type = ferrite::KvType::parse(&args.kv_type)?;
+    let kv_type = args.kv_type;
     let (model, _) = args.model.load()?;
     let n_vocab = model.hp.n_vocab;
     let bos = model.tokenizer().ok().and_then(|t| t.bos());

@@ -172,3 +172,44 @@ pub fn read_text(path: &Path) -> Result<String, Error> {
         ))
     })
 }
+
+/// Parses a text argument (`-p PROMPT`, `tokenize TEXT`) from the raw OS string, so that bytes
+/// that are not UTF-8 give a usage error naming the argument and the offset of the first bad
+/// byte (clap's own message names neither).
+#[derive(Clone, Copy, Debug)]
+pub struct Utf8Text;
+
+impl clap::builder::TypedValueParser for Utf8Text {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        if let Some(s) = value.to_str() {
+            return Ok(s.to_string());
+        }
+        let offset = std::str::from_utf8(value.as_encoded_bytes())
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        let name = arg.map_or_else(|| "the argument".to_string(), |a| format!("'{a}'"));
+        let msg = format!("{name} is not valid UTF-8 (first bad byte at offset {offset})\n");
+        Err(clap::Error::raw(clap::error::ErrorKind::InvalidUtf8, msg).with_cmd(cmd))
+    }
+}
+
+/// Writes requested output to stdout and flushes it. A reader that went away (`ferrite run ...
+/// | head -c 10`) is not an error: `Ok(false)` tells the caller to stop quietly. Any other
+/// failure (say, a full disk) is an error naming stdout, so it is never reported as success.
+pub fn write_stdout(out: &mut impl std::io::Write, bytes: &[u8]) -> Result<bool, Error> {
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(source) => Err(Error::Io {
+            path: "<stdout>".into(),
+            source,
+        }),
+    }
+}

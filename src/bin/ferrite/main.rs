@@ -22,24 +22,35 @@ struct Cli {
     command: Command,
 }
 
+/// Every subcommand takes negative numbers as values, so `-n -3` is reported as a bad value
+/// of `-n` rather than as an unknown flag `-3`.
 #[derive(Subcommand)]
 enum Command {
     /// Print a model's architecture, hyperparameters, tensors and metadata.
+    #[command(allow_negative_numbers = true)]
     Inspect(inspect::InspectArgs),
     /// Print the token ids of a text.
+    #[command(allow_negative_numbers = true)]
     Tokenize(tokenize::TokenizeArgs),
     /// Generate text from a prompt.
+    #[command(allow_negative_numbers = true)]
     Run(run::RunArgs),
     /// Chat with the model (a REPL on a terminal, line by line through a pipe).
+    #[command(allow_negative_numbers = true)]
     Chat(chat::ChatArgs),
     /// Measure perplexity on a text file, chunked as llama-perplexity does.
+    #[command(allow_negative_numbers = true)]
     Perplexity(perplexity::PerplexityArgs),
     /// Measure prefill and decode speed, as llama-bench does.
+    #[command(allow_negative_numbers = true)]
     Bench(bench::BenchArgs),
 }
 
-/// No panic message ever reaches the user: a closed stdout (`ferrite ... | head`) ends the run
-/// quietly with status 0, and any other panic (a bug) is reported as one `error:` line.
+/// No panic message ever reaches the user. `run` and `tokenize` handle write errors on stdout
+/// themselves (`common::write_stdout`); for the `println!`s of the other commands, a failed
+/// write panics and lands here: a closed stdout (`ferrite inspect ... | head`) ends the command
+/// quietly with status 0, any other write failure (a full disk) is an `error:` line naming
+/// stdout with status 1, and any other panic (a bug) is reported as one `error:` line.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
         let msg = info
@@ -48,8 +59,12 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        if msg.contains("Broken pipe") || msg.contains("failed printing to stdout") {
-            std::process::exit(0);
+        if let Some(why) = msg.strip_prefix("failed printing to stdout: ") {
+            if why.contains("Broken pipe") {
+                std::process::exit(0);
+            }
+            eprintln!("error: <stdout>: {why}");
+            std::process::exit(1);
         }
         let at = info
             .location()

@@ -1,6 +1,5 @@
 //! `ferrite run`: tokenize a prompt, prefill it, sample and stream the continuation.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use ferrite::tokenizer::StreamDecoder;
 use ferrite::{Error, MemoryEstimate, Session};
 use serde_json::json;
 
-use crate::common::{estimate_json, read_text, ModelArgs, RuntimeArgs, SamplingArgs};
+use crate::common::{estimate_json, read_text, write_stdout, ModelArgs, RuntimeArgs, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -22,7 +21,8 @@ pub struct RunArgs {
         short = 'p',
         long = "prompt",
         conflicts_with = "file",
-        required_unless_present_any = ["file", "dry_run"]
+        required_unless_present_any = ["file", "dry_run"],
+        value_parser = crate::common::Utf8Text
     )]
     pub prompt: Option<String>,
     /// Read the prompt from a file.
@@ -79,7 +79,7 @@ fn dry_run(args: &RunArgs) -> Result<(), Error> {
     let path = args.model.path()?;
     let file = GgufFile::open(&path)?;
     let e = args.runtime.estimate(&file)?;
-    let mut out = std::io::stdout().lock();
+    let mut text = String::new();
     if args.json {
         let mut o = estimate_json(&e);
         o["model"] = json!(path.display().to_string());
@@ -87,18 +87,19 @@ fn dry_run(args: &RunArgs) -> Result<(), Error> {
             o["max_memory"] = json!(b);
             o["fits"] = json!(e.total() <= b);
         }
-        writeln!(out, "{o}").ok();
+        text += &format!("{o}\n");
     } else {
-        writeln!(out, "{}: {e}", path.display()).ok();
+        text += &format!("{}: {e}\n", path.display());
         if let Some(b) = args.runtime.max_memory {
             let verdict = if e.total() <= b {
                 "fits"
             } else {
                 "does not fit"
             };
-            writeln!(out, "  budget            {:>12}  ({verdict})", mib(b)).ok();
+            text += &format!("  budget            {:>12}  ({verdict})\n", mib(b));
         }
     }
+    write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(())
 }
 
@@ -181,10 +182,9 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         let piece = dec.push(tok, id);
         if args.json {
             text.push_str(piece);
-        } else if !piece.is_empty() {
-            out.write_all(piece.as_bytes())
-                .and_then(|_| out.flush())
-                .ok();
+        } else if !piece.is_empty() && !write_stdout(&mut out, piece.as_bytes())? {
+            // The reader went away (`| head`): stop generating, quietly.
+            return Ok(());
         }
         if n_gen >= args.n_predict {
             break Stop::Length;
@@ -240,10 +240,9 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
                 "peak_rss_bytes": peak_rss(),
             }
         });
-        writeln!(out, "{o}").ok();
+        write_stdout(&mut out, format!("{o}\n").as_bytes())?;
     } else {
-        out.write_all(tail.as_bytes()).ok();
-        writeln!(out).ok();
+        write_stdout(&mut out, format!("{tail}\n").as_bytes())?;
     }
     let shifted = if shifts > 0 {
         format!(" | context shifts: {shifts}")

@@ -33,7 +33,7 @@ pub struct TokenizeArgs {
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// The text to tokenize.
-    #[arg(value_name = "TEXT")]
+    #[arg(value_name = "TEXT", value_parser = crate::common::Utf8Text)]
     pub text: Option<String>,
 }
 
@@ -75,9 +75,15 @@ pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
         }
     };
     let file = GgufFile::open(&model)?;
+    // Name the file in every tokenizer error (as `Model::tokenizer` does for `run`).
     let tok = Tokenizer::from_gguf(&file).map_err(|e| match e {
         Error::Tokenizer(msg) => Error::Tokenizer(format!("{}: {msg}", model.display())),
-        e => e,
+        Error::MissingKey { key } if key == "tokenizer.ggml.model" => Error::Tokenizer(format!(
+            "{} has no vocabulary (tokenizer.ggml.model is missing)",
+            model.display()
+        )),
+        e @ (Error::Io { .. } | Error::Format { .. }) => e,
+        e => Error::Tokenizer(format!("{}: {e}", model.display())),
     })?;
     let ids = tok.encode(&text, !args.no_bos, !args.no_special)?;
 
