@@ -169,6 +169,39 @@ impl MemoryEstimate {
     /// `Ok` when the total fits in `budget` bytes (0 = no limit); otherwise an error giving
     /// the figures and what would fit: a smaller context, a q8_0 cache.
     pub fn check(&self, budget: u64) -> Result<()> {
+        self.check_with(
+            budget,
+            "the budget (--max-memory) is",
+            "or raise the budget",
+        )
+    }
+
+    /// Without a budget: `Ok` when the session's own memory (KV cache and scratch, allocated
+    /// by `Session::new`) fits in the RAM the OS says is available (`MemAvailable`), so an
+    /// impossible context is an error naming the figures instead of a kill by the OOM killer.
+    /// The weights are not counted against it: they are file pages the OS can drop and re-read.
+    pub fn check_available(&self) -> Result<()> {
+        match mem_available() {
+            Some(avail) => self.check_ram(avail),
+            None => Ok(()),
+        }
+    }
+
+    /// [`check_available`](Self::check_available) with `avail` bytes of available RAM.
+    pub fn check_ram(&self, avail: u64) -> Result<()> {
+        let own = self.kv_cache + self.scratch;
+        if own <= avail {
+            return Ok(());
+        }
+        let budget = self.total() - own + avail;
+        self.check_with(
+            budget,
+            &format!("only {} of RAM is available, so the budget is", mib(avail)),
+            "or free memory",
+        )
+    }
+
+    fn check_with(&self, budget: u64, budget_is: &str, raise: &str) -> Result<()> {
         if budget == 0 || self.total() <= budget {
             return Ok(());
         }
@@ -194,9 +227,9 @@ impl MemoryEstimate {
             }
         }
         Err(Error::InvalidArgument(format!(
-            "not enough memory: the session needs {} but the budget (--max-memory) is {} \
+            "not enough memory: the session needs {} but {budget_is} {} \
              (weights {} mapped, KV cache {} for {} tokens of {}, scratch {}, tokenizer {}, \
-             other {}); use {}, or raise the budget",
+             other {}); use {}, {raise}",
             mib(self.total()),
             mib(budget),
             mib(self.weights),
@@ -334,6 +367,15 @@ fn proc_status(field: &str) -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
+    Some(kb * 1024)
+}
+
+/// The RAM the OS can give without swapping (`MemAvailable` in `/proc/meminfo`), in bytes;
+/// `None` where unknown.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
 

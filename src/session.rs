@@ -224,8 +224,11 @@ impl<'m> Session<'m> {
         ops::gelu_table();
         let n_ctx = Self::resolve_ctx(hp, cfg.n_ctx)?;
         let n_threads = Self::resolve_threads(cfg.n_threads)?;
+        let estimate = crate::MemoryEstimate::for_model(model, cfg)?;
         if cfg.max_memory > 0 {
-            crate::MemoryEstimate::for_model(model, cfg)?.check(cfg.max_memory)?;
+            estimate.check(cfg.max_memory)?;
+        } else {
+            estimate.check_available()?;
         }
         let pool = ThreadPool::new(n_threads).map_err(|e| {
             Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))

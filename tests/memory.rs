@@ -383,3 +383,43 @@ fn c_params_max_memory() {
         assert_eq!(ferrite_model_free(model), ferrite_status::FERRITE_OK);
     }
 }
+
+/// Without --max-memory, a session whose KV cache and scratch exceed the available RAM is
+/// refused with the figures (not killed by the OOM killer); the weights, file pages the OS can
+/// drop, are not counted against it.
+#[test]
+fn available_ram_is_a_budget_without_max_memory() {
+    let g = util::gemma_path();
+    let e = estimate(&g, 32768, KvType::F16, 1);
+    let own = e.kv_cache + e.scratch;
+    e.check_ram(own).unwrap();
+    e.check_ram(own + (1 << 30)).unwrap();
+    let err = e.check_ram(own - (1 << 20)).unwrap_err().to_string();
+    for part in [
+        "not enough memory",
+        "of RAM is available",
+        "-c ",
+        "--kv-type q8_0",
+        "free memory",
+    ] {
+        assert!(err.contains(part), "'{part}' missing from: {err}");
+    }
+    // The largest context this machine can hold is refused or fits, never crashes: at the
+    // limit ferrite accepts (2^24 tokens), Gemma's cache alone is about 49 GiB.
+    let avail = ferrite::memory::mem_available().expect("Linux has /proc/meminfo");
+    let huge = estimate(&g, 1 << 24, KvType::F16, 1);
+    if huge.kv_cache + huge.scratch > avail {
+        let out = ferrite(&[
+            "run",
+            "-m",
+            g.to_str().unwrap(),
+            "-p",
+            "Hi",
+            "-c",
+            "16777216",
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("of RAM is available"), "{err}");
+    }
+}
