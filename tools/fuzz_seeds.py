@@ -223,7 +223,27 @@ def main():
                                                          rng.getrandbits(31), rng.getrandbits(16))
         open(os.path.join(d, f"seed-{si}"), "wb").write(h + s.encode())
 
-    for t in ("gguf", "tokenizer", "c_api"):
+    # chat_template: the Jinja templates of the vocabulary files and the built-in shapes, each
+    # followed by a short conversation (NUL-separated messages, first byte the role).
+    d = corpus("chat_template")
+    templates = []
+    for name in sorted(os.listdir(os.path.join(shared, "vocab"))):
+        if name.endswith(".gguf"):
+            kv, _ = read_gguf(os.path.join(shared, "vocab", name))
+            for key, ty, raw in kv:
+                if key == "tokenizer.chat_template" and ty == 8:  # a string: u64 length, bytes
+                    templates.append(raw[8:].decode())
+    templates += [
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+        "{{ bos_token }}{% for m in messages %}{% if m.role == 'system' %}"
+        "{{ raise_exception('no system role') }}{% endif %}{{ m.content | trim }}{% endfor %}",
+    ]
+    conv = b"\0\x01Hello\0\x02Hi! How can I help?\0\x01Tell me a joke."
+    for i, t in enumerate(templates):
+        open(os.path.join(d, f"seed-{i}"), "wb").write(t.encode() + conv)
+
+    for t in ("gguf", "tokenizer", "c_api", "chat_template"):
         print(f"seeds: {t}: {len(os.listdir(corpus(t)))} files in {corpus(t)}")
 
 
