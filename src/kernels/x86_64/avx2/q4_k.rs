@@ -95,37 +95,65 @@ pub unsafe fn dot_x4(w: &[BlockQ4K], a: [&[BlockQ8K]; 4], tiled: bool) -> [f32; 
     // SAFETY: the CPU features are this function's contract; b < w.len() indexes every slice;
     // the stores write local arrays.
     unsafe {
-        let mut acc = [0.0f32; 4];
-        let mut acc_m = [0.0f32; 4];
+        // Lane k of every vector below belongs to token k; each lane goes through exactly the
+        // scalar operations of the one-token kernels, in their order.
+        let mut acc = _mm_setzero_ps();
+        let mut acc_m = _mm_setzero_ps();
         for (b, x) in w.iter().enumerate() {
             let u = unpack(x);
+            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
+            let yd = _mm_set_ps(ys[3].d, ys[2].d, ys[1].d, ys[0].d);
             let (d, dmin) = (f16_to_f32(x.d), f16_to_f32(x.dmin));
-            for k in 0..4 {
-                let y = a[k].get_unchecked(b);
-                let (c, mins) = sums(&u, y);
-                if tiled {
-                    let s1 = hsum_i32(lanes(&c));
-                    let s2 = hsum_i32_128(mins);
-                    let res = (-dmin).mul_add(s2 as f32, d * s1 as f32);
-                    acc[k] = res.mul_add(y.d, acc[k]);
-                } else {
-                    let (dd, dm) = (d * y.d, dmin * y.d);
-                    let mut s1 = [0i32; 4];
-                    let mut s2 = [0i32; 4];
-                    _mm_storeu_si128(s1.as_mut_ptr() as *mut __m128i, hsum4_i32(c));
-                    _mm_storeu_si128(s2.as_mut_ptr() as *mut __m128i, mins);
-                    for (&s1, &s2) in s1.iter().zip(&s2) {
-                        acc[k] = (s1 as f32).mul_add(dd, acc[k]);
-                        acc_m[k] = (s2 as f32).mul_add(dm, acc_m[k]);
-                    }
+            let s: [([__m256i; 4], __m128i); 4] = std::array::from_fn(|k| sums(&u, ys[k]));
+            if tiled {
+                // s1 and s2 of the four tokens: the exact sums of their lanes.
+                let s1 = hsum4_i32(std::array::from_fn(|k| lanes(&s[k].0)));
+                let s2 = _mm_hadd_epi32(
+                    _mm_hadd_epi32(s[0].1, s[1].1),
+                    _mm_hadd_epi32(s[2].1, s[3].1),
+                );
+                let res = _mm_fmadd_ps(
+                    _mm_set1_ps(-dmin),
+                    _mm_cvtepi32_ps(s2),
+                    _mm_mul_ps(_mm_set1_ps(d), _mm_cvtepi32_ps(s1)),
+                );
+                acc = _mm_fmadd_ps(res, yd, acc);
+            } else {
+                let dd = _mm_mul_ps(_mm_set1_ps(d), yd);
+                let dm = _mm_mul_ps(_mm_set1_ps(dmin), yd);
+                // Per token the four 64-value chunk sums; transposed so that vector j holds
+                // chunk j of the four tokens.
+                let c = transpose4(std::array::from_fn(|k| hsum4_i32(s[k].0)));
+                let m = transpose4(std::array::from_fn(|k| s[k].1));
+                for j in 0..4 {
+                    acc = _mm_fmadd_ps(_mm_cvtepi32_ps(c[j]), dd, acc);
+                    acc_m = _mm_fmadd_ps(_mm_cvtepi32_ps(m[j]), dm, acc_m);
                 }
             }
         }
-        if tiled {
-            acc
-        } else {
-            std::array::from_fn(|k| acc[k] - acc_m[k])
-        }
+        let mut out = [0.0f32; 4];
+        let r = if tiled { acc } else { _mm_sub_ps(acc, acc_m) };
+        _mm_storeu_ps(out.as_mut_ptr(), r);
+        out
+    }
+}
+
+/// The 4 x 4 transpose of i32 lanes: `out[j]` lane `k` = `v[k]` lane `j`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn transpose4(v: [__m128i; 4]) -> [__m128i; 4] {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let t0 = _mm_unpacklo_epi32(v[0], v[1]); // v0[0] v1[0] v0[1] v1[1]
+        let t1 = _mm_unpacklo_epi32(v[2], v[3]); // v2[0] v3[0] v2[1] v3[1]
+        let t2 = _mm_unpackhi_epi32(v[0], v[1]); // v0[2] v1[2] v0[3] v1[3]
+        let t3 = _mm_unpackhi_epi32(v[2], v[3]); // v2[2] v3[2] v2[3] v3[3]
+        [
+            _mm_unpacklo_epi64(t0, t1),
+            _mm_unpackhi_epi64(t0, t1),
+            _mm_unpacklo_epi64(t2, t3),
+            _mm_unpackhi_epi64(t2, t3),
+        ]
     }
 }
 
