@@ -198,6 +198,17 @@ impl KvBuf {
         }
     }
 
+    /// [`dot_ggml`](Self::dot_ggml) of `q` with the four rows at `at`.
+    #[inline]
+    pub fn dot_ggml_x4(&self, at: [usize; 4], q: &[f32], batch: bool) -> [f32; 4] {
+        match self {
+            KvBuf::F16(b) => {
+                crate::kernels::attn::dot_f16_x4(at.map(|a| &b[a..a + q.len()]), q, batch)
+            }
+            _ => at.map(|a| self.dot(a, q)),
+        }
+    }
+
     /// For an f16 cache, `acc[lane * n + d] = fma(row[d], w, ...)` for the row of
     /// `acc.len() / 32` values at offset `at`: one cell's term of `V.p`, kept in the FMA lane
     /// ggml's kernel gives that cell (see [`reduce_v_lanes`]). Returns false, doing nothing,

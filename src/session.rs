@@ -915,9 +915,18 @@ impl<'m> Session<'m> {
                 for h in 0..n_head {
                     let kvh = h / group;
                     let qh = &q[h * hd..(h + 1) * hd];
-                    for (i, v) in sc.iter_mut().enumerate() {
-                        let sl = lc.slot(first + i);
-                        *v = lc.k.dot_ggml(sl * lc.k_stride + kvh * hd, qh, batch) * kq_scale;
+                    let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
+                    // Four cells at a time: four independent FMA chains (the same bits).
+                    let whole = sc.len() / 4 * 4;
+                    for i in (0..whole).step_by(4) {
+                        let d =
+                            lc.k.dot_ggml_x4([at(i), at(i + 1), at(i + 2), at(i + 3)], qh, batch);
+                        for (v, d) in sc[i..i + 4].iter_mut().zip(d) {
+                            *v = d * kq_scale;
+                        }
+                    }
+                    for (i, v) in sc.iter_mut().enumerate().skip(whole) {
+                        *v = lc.k.dot_ggml(at(i), qh, batch) * kq_scale;
                     }
                     // The KV cell of position p is p in llama.cpp's cache.
                     ops::softmax_cells(sc, first);

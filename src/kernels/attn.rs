@@ -34,6 +34,20 @@ pub fn dot_f16(k: &[f16], q: &[f32], batch: bool) -> f32 {
     dot_f16_ref(k, q, batch)
 }
 
+/// [`dot_f16`] of four keys with one query: the same four results, computed side by side in
+/// the batch order (four independent FMA chains, each query block loaded once) when the AVX2
+/// path applies.
+#[inline]
+pub fn dot_f16_x4(k: [&[f16]; 4], q: &[f32], batch: bool) -> [f32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if avx2() && batch && q.len() % 8 == 0 {
+        let k = k.map(|k| &k[..q.len()]);
+        // SAFETY: as in `dot_f16`; every key has the query's length (sliced above).
+        return unsafe { x86::dot_f16_x4(k, q) };
+    }
+    k.map(|k| dot_f16(k, q, batch))
+}
+
 /// The scalar reference of [`dot_f16`].
 pub fn dot_f16_ref(k: &[f16], q: &[f32], batch: bool) -> f32 {
     if batch && q.len() % 8 == 0 {
@@ -135,6 +149,34 @@ mod x86 {
         sum as f32
     }
 
+    /// The batch order of `dot_f16` for four keys at once.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C available; every `k[j].len() == q.len()`, a multiple of 8.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_x4(k: [&[f16]; 4], q: &[f32]) -> [f32; 4] {
+        let n = q.len();
+        let qp = q.as_ptr();
+        let kp = k.map(|k| k.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in (0..n).step_by(8) {
+            // SAFETY: i + 8 <= n, the length of `q` and of every key.
+            unsafe {
+                let qv = _mm256_loadu_ps(qp.add(i));
+                acc[0] = _mm256_fmadd_ps(load8(kp[0].add(i)), qv, acc[0]);
+                acc[1] = _mm256_fmadd_ps(load8(kp[1].add(i)), qv, acc[1]);
+                acc[2] = _mm256_fmadd_ps(load8(kp[2].add(i)), qv, acc[2]);
+                acc[3] = _mm256_fmadd_ps(load8(kp[3].add(i)), qv, acc[3]);
+            }
+        }
+        acc.map(|v| {
+            let mut a = [0f32; 8];
+            // SAFETY: `a` holds 8 f32.
+            unsafe { _mm256_storeu_ps(a.as_mut_ptr(), v) };
+            lanes::hsum8(&a)
+        })
+    }
+
     /// # Safety
     /// AVX2, FMA and F16C available; `v.len() == acc.len()`.
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -172,10 +214,20 @@ mod tests {
         for n in [8, 32, 40, 64, 100, 256] {
             let k: Vec<f16> = (0..n).map(|_| f16::from_f32(rnd())).collect();
             let q: Vec<f32> = (0..n).map(|_| rnd()).collect();
+            let k2: Vec<f16> = k.iter().rev().copied().collect();
             for batch in [false, true] {
                 let a = dot_f16(&k, &q, batch);
                 let b = dot_f16_ref(&k, &q, batch);
                 assert_eq!(a.to_bits(), b.to_bits(), "n {n} batch {batch}");
+                let x4 = dot_f16_x4([&k, &k2, &k2, &k], &q, batch);
+                let b2 = dot_f16_ref(&k2, &q, batch);
+                for (j, want) in [b, b2, b2, b].into_iter().enumerate() {
+                    assert_eq!(
+                        x4[j].to_bits(),
+                        want.to_bits(),
+                        "x4 {j} n {n} batch {batch}"
+                    );
+                }
             }
             let mut a1: Vec<f32> = (0..n).map(|_| rnd()).collect();
             let mut a2 = a1.clone();
