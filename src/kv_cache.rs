@@ -209,24 +209,45 @@ impl KvBuf {
         }
     }
 
-    /// For an f16 cache, `acc[lane * n + d] = fma(row[d], w, ...)` for the row of
-    /// `acc.len() / 32` values at offset `at`: one cell's term of `V.p`, kept in the FMA lane
-    /// ggml's kernel gives that cell (see [`reduce_v_lanes`]). Returns false, doing nothing,
-    /// for the other cache types.
-    #[inline]
-    pub fn fma_lanes(&self, at: usize, w: f32, lane: usize, acc: &mut [f32]) -> bool {
-        match self {
-            KvBuf::F16(b) => {
-                let n = acc.len() / 32;
-                crate::kernels::attn::fma_f16(
-                    &mut acc[lane * n..(lane + 1) * n],
-                    &b[at..at + n],
-                    w,
-                );
-                true
+    /// For an f16 cache, `V.p` in the FMA lanes of ggml's kernel: for every visible cell `i`
+    /// (KV cell `first + i`, its row of `acc.len() / 32` values at `row_at(i)`, weight `p[i]`),
+    /// `acc[lane * n + d] = fma(row[d], p[i], ...)` in the lane [`v_lane`] gives the cell (see
+    /// [`reduce_v_lanes`]). Each lane's cells are added in cell order, as the kernel adds them;
+    /// a lane's accumulator stays in registers across up to 16 cells. Returns false, doing
+    /// nothing, for the cache types without a lane form.
+    pub fn fma_lanes_all(
+        &self,
+        first: usize,
+        row_at: impl Fn(usize) -> usize,
+        p: &[f32],
+        batch: bool,
+        acc: &mut [f32],
+    ) -> bool {
+        let KvBuf::F16(b) = self else {
+            return false;
+        };
+        let n = acc.len() / 32;
+        let n_lanes = if batch { 8 } else { 32 };
+        let mut rows = [(0usize, 0f32); 16];
+        for lane in 0..n_lanes {
+            let acc_l = &mut acc[lane * n..(lane + 1) * n];
+            // The first cell i with v_lane(first + i) == lane, then every n_lanes-th.
+            let i0 = (lane + n_lanes - first % n_lanes) % n_lanes;
+            let mut k = 0;
+            for i in (i0..p.len()).step_by(n_lanes) {
+                debug_assert_eq!(v_lane(first + i, batch), lane);
+                rows[k] = (row_at(i), p[i]);
+                k += 1;
+                if k == rows.len() {
+                    crate::kernels::attn::fma_f16_rows(acc_l, b, &rows);
+                    k = 0;
+                }
             }
-            _ => false,
+            if k > 0 {
+                crate::kernels::attn::fma_f16_rows(acc_l, b, &rows[..k]);
+            }
         }
+        true
     }
 
     /// Dot product of `q` with the row of `q.len()` values at offset `at`.

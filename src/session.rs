@@ -935,12 +935,8 @@ impl<'m> Session<'m> {
                     // V is accumulated in the FMA lanes of ggml's kernel, then reduced as it
                     // reduces them; cache types without a lane form use a plain sum.
                     acc.fill(0.0);
-                    let mut lanes_used = true;
-                    for (i, &p) in sc.iter().enumerate() {
-                        let sl = lc.slot(first + i);
-                        let lane = crate::kv_cache::v_lane(first + i, batch);
-                        lanes_used &= lc.v.fma_lanes(sl * lc.v_stride + kvh * hdv, p, lane, acc);
-                    }
+                    let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
+                    let lanes_used = lc.v.fma_lanes_all(first, row_at, sc, batch, acc);
                     if lanes_used {
                         crate::kv_cache::reduce_v_lanes(acc, batch, o);
                     } else {

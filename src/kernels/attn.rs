@@ -83,6 +83,25 @@ pub fn fma_f16(acc: &mut [f32], v: &[f16], w: f32) {
     fma_f16_ref(acc, v, w)
 }
 
+/// `acc[d] = fma(row_j[d], w_j, acc[d])` for the rows `(offset, w)` of `cache` in order: the
+/// same as one [`fma_f16`] per row, with `acc` kept in registers across the rows.
+#[inline]
+pub fn fma_f16_rows(acc: &mut [f32], cache: &[f16], rows: &[(usize, f32)]) {
+    let n = acc.len();
+    assert!(
+        rows.iter().all(|&(o, _)| o + n <= cache.len()),
+        "V row out of the cache"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: as in `dot_f16`; every row has `n` values inside `cache` (asserted).
+        return unsafe { x86::fma_f16_rows(acc, cache, rows) };
+    }
+    for &(o, w) in rows {
+        fma_f16_ref(acc, &cache[o..o + n], w);
+    }
+}
+
 /// The scalar reference of [`fma_f16`].
 pub fn fma_f16_ref(acc: &mut [f32], v: &[f16], w: f32) {
     for (a, &x) in acc.iter_mut().zip(v) {
@@ -178,6 +197,44 @@ mod x86 {
     }
 
     /// # Safety
+    /// AVX2, FMA and F16C available; every row `cache[o..o + acc.len()]` is inside `cache`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn fma_f16_rows(acc: &mut [f32], cache: &[f16], rows: &[(usize, f32)]) {
+        let n = acc.len();
+        let n32 = n / 32 * 32;
+        let (ap, cp) = (acc.as_mut_ptr(), cache.as_ptr());
+        // SAFETY: d + 32 <= n32 <= n for the accumulator; o + d + 32 <= o + n <= cache.len()
+        // for the rows (the caller's contract).
+        unsafe {
+            for d in (0..n32).step_by(32) {
+                let mut a = [
+                    _mm256_loadu_ps(ap.add(d)),
+                    _mm256_loadu_ps(ap.add(d + 8)),
+                    _mm256_loadu_ps(ap.add(d + 16)),
+                    _mm256_loadu_ps(ap.add(d + 24)),
+                ];
+                for &(o, w) in rows {
+                    let wv = _mm256_set1_ps(w);
+                    let p = cp.add(o + d);
+                    a[0] = _mm256_fmadd_ps(load8(p), wv, a[0]);
+                    a[1] = _mm256_fmadd_ps(load8(p.add(8)), wv, a[1]);
+                    a[2] = _mm256_fmadd_ps(load8(p.add(16)), wv, a[2]);
+                    a[3] = _mm256_fmadd_ps(load8(p.add(24)), wv, a[3]);
+                }
+                for (j, v) in a.iter().enumerate() {
+                    _mm256_storeu_ps(ap.add(d + 8 * j), *v);
+                }
+            }
+        }
+        if n32 < n {
+            for &(o, w) in rows {
+                // SAFETY: the caller's contract, passed on for the tail.
+                unsafe { fma_f16(&mut acc[n32..], &cache[o + n32..o + n], w) };
+            }
+        }
+    }
+
+    /// # Safety
     /// AVX2, FMA and F16C available; `v.len() == acc.len()`.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn fma_f16(acc: &mut [f32], v: &[f16], w: f32) {
@@ -229,6 +286,19 @@ mod tests {
                     );
                 }
             }
+            let acc0: Vec<f32> = (0..n).map(|_| rnd()).collect();
+            let cache: Vec<f16> = k.iter().chain(&k2).chain(&k).copied().collect();
+            let rows = [(0, rnd()), (n, rnd()), (2 * n, rnd()), (n, rnd())];
+            let mut r1 = acc0.clone();
+            fma_f16_rows(&mut r1, &cache, &rows);
+            let mut r2 = acc0.clone();
+            for &(o, w) in &rows {
+                fma_f16_ref(&mut r2, &cache[o..o + n], w);
+            }
+            assert!(
+                r1.iter().zip(&r2).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "rows n {n}"
+            );
             let mut a1: Vec<f32> = (0..n).map(|_| rnd()).collect();
             let mut a2 = a1.clone();
             let w = rnd();
