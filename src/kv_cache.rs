@@ -322,7 +322,7 @@ pub fn v_lane(cell: usize, batch: bool) -> usize {
     }
 }
 
-/// Reduces the lanes filled by [`KvBuf::fma_lanes`] into `out` (one value per 32 lanes), as
+/// Reduces the lanes filled by [`KvBuf::fma_lanes_all`] into `out` (one value per 32 lanes), as
 /// the kernel of [`v_lane`] does.
 ///
 /// Layout: lane-major, `acc[lane * n + d]` with `n = acc.len() / 32`, so that adding one
