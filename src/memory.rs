@@ -9,7 +9,7 @@
 //! - the KV cache ([`KvCache::bytes_needed`]: full-attention layers one slot per context
 //!   position, sliding-window layers a ring of `window + MAX_BATCH - 1` slots);
 //! - the session's scratch (activations of a batch of [`crate::session::MAX_BATCH`] tokens,
-//!   [`crate::session::LOGITS_BATCH`] rows of logits, the shift's ring scratch, ...);
+//!   one row of logits (perplexity grows it to [`crate::session::LOGITS_BATCH`]), the shift's ring scratch, ...);
 //! - a fixed overhead: the program's code and libraries, thread stacks, allocator metadata.
 //!
 //! [`crate::Session::new`] commits (touches) every buffer it allocates, so the resident size

@@ -94,7 +94,8 @@ struct Scratch {
     sin: Vec<f32>,
     cos_swa: Vec<f32>,
     sin_swa: Vec<f32>,
-    /// Logits `[LOGITS_BATCH][n_vocab]`; row 0 holds the last token's after `prefill`.
+    /// Logits `[rows][n_vocab]`, one row (`LOGITS_BATCH` once `eval_scored` scores several
+    /// tokens per pass); row 0 holds the last token's after `prefill`.
     logits: Vec<f32>,
 }
 
@@ -163,7 +164,10 @@ impl ScratchSizes {
             unpacked: n_threads * 4 * unpacked_per_chunk,
             unpacked_per_chunk,
             rope: b * (hp.n_rot / 2),
-            logits: LOGITS_BATCH * hp.n_vocab,
+            // One row: decoding and prefill need the last token's logits only. Scoring
+            // several tokens per pass (`eval_scored`, perplexity) grows it once to
+            // LOGITS_BATCH rows (8 MiB for a 262k vocabulary, kept out of every session).
+            logits: hp.n_vocab,
             shift_buf: KvCache::scratch_len(shapes, n_ctx),
             rot_tmp: hp.n_head_kv * hp.head_dim,
         }
@@ -586,6 +590,10 @@ impl<'m> Session<'m> {
             self.forward_batch(batch, batch.len(), (i * MAX_BATCH, n), (0, n_out));
         }
         let nv = self.model.hp.n_vocab;
+        if n_out > 1 && self.s.logits.len() < LOGITS_BATCH * nv {
+            // The one allocation after `new`, on the first multi-token scoring call.
+            self.s.logits.resize(LOGITS_BATCH * nv, 0.0);
+        }
         for (bi, batch) in tokens[first..].chunks(LOGITS_BATCH).enumerate() {
             let off = bi * LOGITS_BATCH;
             self.forward_batch(batch, 0, (first + off, n), (off, n_out));

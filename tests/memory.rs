@@ -152,8 +152,8 @@ fn kv_part_follows_the_cache_layout() {
         e.total(),
         e.weights + e.kv_cache + e.scratch + e.tokenizer + e.model_heap + e.overhead
     );
-    // The logits rows alone are 8 x 262144 f32.
-    assert!(e.scratch >= 8 * 262144 * 4);
+    // The logits row alone is 262144 f32 (one row: perplexity grows it, run and chat don't).
+    assert!(e.scratch >= 262144 * 4);
 }
 
 /// The tokenizer part against the heap a built tokenizer holds (a tracking allocator), for
