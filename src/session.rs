@@ -1023,14 +1023,22 @@ impl<'m> Session<'m> {
                     up_b,
                     ffn_pos,
                 );
-                if hp.arch == Arch::Gemma3 {
-                    ops::gated(&mut s.hb[..nt * nf], &s.hb2[..nt * nf], ops::gelu);
-                } else {
-                    for t in 0..nt {
-                        let r = t * nf..(t + 1) * nf;
-                        ops::swiglu(&mut s.hb[r.clone()], &s.hb2[r]);
+                // The activation, token rows split over the threads (element-wise: the same
+                // values on any thread).
+                let gelu = hp.arch == Arch::Gemma3;
+                let (hb, hb2) = (SharedMut(s.hb.as_mut_ptr()), &s.hb2);
+                assert!(s.hb.len() >= nt * nf && hb2.len() >= nt * nf);
+                pool.run(nt, &|t| {
+                    // SAFETY: chunk t writes only row t of `hb` (inside it, asserted above),
+                    // which this pass borrows exclusively while the pool runs.
+                    let g = unsafe { std::slice::from_raw_parts_mut(hb.at(t * nf), nf) };
+                    let u = &hb2[t * nf..(t + 1) * nf];
+                    if gelu {
+                        ops::gated(g, u, ops::gelu);
+                    } else {
+                        ops::swiglu(g, u);
                     }
-                }
+                });
             } else {
                 Self::linear(
                     m,
