@@ -845,12 +845,23 @@ impl<'m> Session<'m> {
                 }
             }
 
-            // ---- per token: q/k norms, RoPE, store k and v in the cache ----
-            let lc = &mut self.kv.layers[il];
-            for t in 0..n {
-                let row = &mut s.qkv[t * qkv_dim..(t + 1) * qkv_dim];
+            // ---- per token: q/k norms, RoPE (token rows split over the threads), then k
+            // and v stored in the cache ----
+            let lc = &self.kv.layers[il];
+            let qkv_rows = SharedMut(s.qkv.as_mut_ptr());
+            assert!(s.qkv.len() >= n * qkv_dim);
+            let (cos, sin) = if swa {
+                (&s.cos_swa, &s.sin_swa)
+            } else {
+                (&s.cos, &s.sin)
+            };
+            pool.run(n, &|t| {
+                // SAFETY: chunk t works on row t of `qkv` only (inside it, asserted above),
+                // which this pass borrows exclusively while the pool runs.
+                let row =
+                    unsafe { std::slice::from_raw_parts_mut(qkv_rows.at(t * qkv_dim), qkv_dim) };
                 let (q, kv) = row.split_at_mut(q_dim);
-                let (k, v) = kv.split_at_mut(k_dim);
+                let k = &mut kv[..k_dim];
                 if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
                     q.chunks_exact_mut(hd)
                         .for_each(|h| ops::rmsnorm(h, qn, hp.norm_eps));
@@ -860,11 +871,7 @@ impl<'m> Session<'m> {
                 if hp.rope_style != RopeStyle::None {
                     let neox = hp.rope_style == RopeStyle::Neox;
                     let r = t * half_rot..(t + 1) * half_rot;
-                    let (c, sn) = if swa {
-                        (&s.cos_swa[r.clone()], &s.sin_swa[r])
-                    } else {
-                        (&s.cos[r.clone()], &s.sin[r])
-                    };
+                    let (c, sn) = (&cos[r.clone()], &sin[r]);
                     q.chunks_exact_mut(hd)
                         .for_each(|h| ops::rope_head(h, c, sn, neox));
                     k.chunks_exact_mut(hd)
@@ -877,6 +884,11 @@ impl<'m> Session<'m> {
                     ops::scale(q, hp.attn_scale);
                 }
                 lc.k.round_operand(q);
+            });
+            let lc = &mut self.kv.layers[il];
+            for t in 0..n {
+                let kv = &s.qkv[t * qkv_dim + q_dim..(t + 1) * qkv_dim];
+                let (k, v) = kv.split_at(k_dim);
                 let slot = lc.slot(pos0 + t);
                 lc.k.write(slot * lc.k_stride, k);
                 lc.v.write(slot * lc.v_stride, v);
