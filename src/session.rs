@@ -787,15 +787,9 @@ impl<'m> Session<'m> {
         for (il, layer) in m.layers.iter().enumerate() {
             let swa = hp.swa_layers[il];
             // ---- attention: norm, q/k/v projections ----
-            for t in 0..n {
-                let r = t * e..(t + 1) * e;
-                norm(
-                    &mut s.xb[r.clone()],
-                    &s.x[r],
-                    &layer.attn_norm,
-                    layer.attn_norm_b.as_ref(),
-                );
-            }
+            per_token(pool, n, e, &mut s.xb, &mut s.x, &|xb, x| {
+                norm(xb, x, &layer.attn_norm, layer.attn_norm_b.as_ref())
+            });
             if let Some(w) = &layer.wqkv {
                 let b = layer.bqkv.as_ref();
                 Self::linear(
@@ -982,13 +976,12 @@ impl<'m> Session<'m> {
                 bo,
                 &pos_in,
             );
-            for t in 0..n {
-                let r = t * e..(t + 1) * e;
+            per_token(pool, n, e, &mut s.out, &mut s.x, &|out, x| {
                 if let Some(pn) = &layer.post_attn_norm {
-                    ops::rmsnorm(&mut s.out[r.clone()], pn, hp.norm_eps);
+                    ops::rmsnorm(out, pn, hp.norm_eps);
                 }
-                ops::add(&mut s.x[r.clone()], &s.out[r]);
-            }
+                ops::add(x, out);
+            });
 
             // ---- feed-forward (the last layer: only the output rows, moved to the front) ----
             let (nt, ffn_pos): (usize, &(dyn Fn(usize) -> (usize, usize) + Sync)) =
@@ -1001,15 +994,9 @@ impl<'m> Session<'m> {
                 } else {
                     (n, &pos_in)
                 };
-            for t in 0..nt {
-                let r = t * e..(t + 1) * e;
-                norm(
-                    &mut s.xb[r.clone()],
-                    &s.x[r],
-                    &layer.ffn_norm,
-                    layer.ffn_norm_b.as_ref(),
-                );
-            }
+            per_token(pool, nt, e, &mut s.xb, &mut s.x, &|xb, x| {
+                norm(xb, x, &layer.ffn_norm, layer.ffn_norm_b.as_ref())
+            });
             let nf = hp.n_ff;
             let (up, up_b) = (&layer.ffn_up, layer.ffn_up_b.as_ref());
             if let Some(gate) = &layer.ffn_gate {
@@ -1077,13 +1064,12 @@ impl<'m> Session<'m> {
                 down_b,
                 ffn_pos,
             );
-            for t in 0..nt {
-                let r = t * e..(t + 1) * e;
+            per_token(pool, nt, e, &mut s.out, &mut s.x, &|out, x| {
                 if let Some(pn) = &layer.post_ffn_norm {
-                    ops::rmsnorm(&mut s.out[r.clone()], pn, hp.norm_eps);
+                    ops::rmsnorm(out, pn, hp.norm_eps);
                 }
-                ops::add(&mut s.x[r.clone()], &s.out[r]);
-            }
+                ops::add(x, out);
+            });
         }
         self.n_past += n;
         if n_out == 0 {
@@ -1131,6 +1117,32 @@ const UBATCH: usize = 512;
 fn ubatch_pos(i: usize, n: usize) -> (usize, usize) {
     let start = i / UBATCH * UBATCH;
     (i - start, (n - start).min(UBATCH))
+}
+
+/// `f(t, a_t, b_t)` for the token rows `t < n` of `a` and `b` (`stride` values each), the
+/// rows split over the pool's threads: for the per-token steps between the matrix products
+/// (norms, residual adds), which give the same values on any thread.
+fn per_token(
+    pool: &mut ThreadPool,
+    n: usize,
+    stride: usize,
+    a: &mut [f32],
+    b: &mut [f32],
+    f: &(dyn Fn(&mut [f32], &mut [f32]) + Sync),
+) {
+    assert!(a.len() >= n * stride && b.len() >= n * stride);
+    let (pa, pb) = (SharedMut(a.as_mut_ptr()), SharedMut(b.as_mut_ptr()));
+    pool.run(n, &|t| {
+        // SAFETY: chunk t takes row t of `a` and of `b` (inside them, asserted above; `a` and
+        // `b` are distinct exclusive borrows), disjoint from every other chunk's rows.
+        let (ra, rb) = unsafe {
+            (
+                std::slice::from_raw_parts_mut(pa.at(t * stride), stride),
+                std::slice::from_raw_parts_mut(pb.at(t * stride), stride),
+            )
+        };
+        f(ra, rb);
+    });
 }
 
 /// The kernel llama.cpp (x86, AVX2) multiplies a weight of type `ty` with `rows` rows by, for a
