@@ -68,24 +68,29 @@ pub fn softmax_cells(x: &mut [f32], cell0: usize) {
 pub fn softmax_cells_ref(x: &mut [f32], cell0: usize) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f64;
-    let mut lanes = [0.0f32; 8];
     let mut i = 0;
     while i < x.len() {
-        let cell = cell0 + i;
-        let group_end = (cell / 8 + 1) * 8 - cell0;
-        lanes.fill(0.0);
+        let group_end = ((cell0 + i) / 8 + 1) * 8 - cell0;
         let end = group_end.min(x.len());
-        for (j, v) in x[i..end].iter_mut().enumerate() {
-            *v = expf_ggml(*v - max);
-            lanes[(cell + j) % 8] = *v;
-        }
-        sum += f64::from(crate::quant::lanes::hsum8(&lanes));
+        sum += softmax_group(&mut x[i..end], cell0 + i, max);
         i = group_end;
     }
     let inv = (1.0 / sum) as f32;
     for v in x.iter_mut() {
         *v *= inv;
     }
+}
+
+/// One group's part of [`softmax_cells`]: `g` holds the cells from `cell` on, all inside one
+/// aligned group of eight; each becomes `e^(v - max)`, and the group's sum (its eight lanes,
+/// the missing cells 0, reduced by `hsum8`) is returned.
+pub(crate) fn softmax_group(g: &mut [f32], cell: usize, max: f32) -> f64 {
+    let mut lanes = [0.0f32; 8];
+    for (j, v) in g.iter_mut().enumerate() {
+        *v = expf_ggml(*v - max);
+        lanes[(cell + j) % 8] = *v;
+    }
+    f64::from(crate::quant::lanes::hsum8(&lanes))
 }
 
 /// SiLU: `x * sigmoid(x)` with the C library's `expf` (ggml's `ggml_silu_f32`, which it

@@ -22,14 +22,22 @@ fuzz_target!(|data: &[u8]| {
                 Some(1) => "user",
                 _ => "assistant",
             };
-            Message::new(role, &String::from_utf8_lossy(p.get(1..).unwrap_or_default()))
+            Message::new(
+                role,
+                &String::from_utf8_lossy(p.get(1..).unwrap_or_default()),
+            )
         })
         .collect();
     for b in Builtin::ALL {
         let t = ChatTemplate::Builtin(b);
-        let with = t.render(&messages, true).expect("built-in templates always render");
+        let with = t
+            .render(&messages, true)
+            .expect("built-in templates always render");
         let without = t.render(&messages, false).unwrap();
-        assert!(with.starts_with(&without), "{b:?}: the generation prompt is a suffix");
+        assert!(
+            with.starts_with(&without),
+            "{b:?}: the generation prompt is a suffix"
+        );
     }
     if let Ok(t) = ChatTemplate::jinja(&source, "<s>", "</s>") {
         let _ = t.render(&messages, true);

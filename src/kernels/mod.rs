@@ -852,32 +852,132 @@ unsafe fn q8_0_tile_x4<'a>(
 }
 
 #[cfg(test)]
-mod tile_k_tests {
+mod tile_tests {
     use crate::quant::q4_k::BlockQ4K;
+    use crate::quant::q5_0::BlockQ5_0;
     use crate::quant::q6_k::BlockQ6K;
+    use crate::quant::q8_0::BlockQ8_0;
     use crate::quant::q8_k::{self, BlockQ8K};
     use crate::quant::{as_bytes, DotOrder, GgmlType};
 
-    /// The four-token K-quant paths of `matmul_tile` (Q4_K repacked GEMM and tiled, Q6_K
-    /// tiled) give the bits of one `matvec_order` per token, also when the tokens' orders
-    /// change inside the batch (the repacked GEMM's last `n % 4` tokens take the GEMV order).
-    #[test]
-    fn k_quant_tiles_equal_per_token_matvecs() {
-        let mut s = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
+    /// A xorshift generator (deterministic test data).
+    fn rng(mut s: u64) -> impl FnMut() -> u64 {
+        move || {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
             s
+        }
+    }
+
+    /// A small positive f16 scale from a random word.
+    fn scale(v: u64, div: f32) -> half::f16 {
+        half::f16::from_f32((v % 1000) as f32 / div + 1e-4)
+    }
+
+    /// `matmul_tile` of `rows` rows of `w` (type `ty`) with the `n` activation rows of `acts`
+    /// equals one `matvec_order` per token, bit for bit.
+    fn check(
+        ty: GgmlType,
+        w: &[u8],
+        rows: usize,
+        acts: &[u8],
+        n: usize,
+        order_of: &dyn Fn(usize) -> DotOrder,
+    ) {
+        let stride = acts.len() / n;
+        let zero = BlockQ8_0 {
+            d: half::f16::ZERO,
+            qs: [0; 32],
         };
-        let nb = 3;
-        let rows = 5;
+        let mut scratch = vec![zero; w.len() / ty.type_size()];
+        let mut got = vec![0f32; n * rows];
+        // SAFETY: `got` holds n rows of `rows` values, written only here.
+        unsafe {
+            super::matmul_tile(
+                got.as_mut_ptr(),
+                rows,
+                ty,
+                w,
+                rows,
+                acts,
+                stride,
+                stride,
+                n,
+                order_of,
+                &mut scratch,
+            )
+        };
+        for t in 0..n {
+            let mut want = vec![0f32; rows];
+            let a = &acts[t * stride..(t + 1) * stride];
+            super::matvec_order(&mut want, ty, w, a, order_of(t));
+            for r in 0..rows {
+                assert_eq!(
+                    got[t * rows + r].to_bits(),
+                    want[r].to_bits(),
+                    "{ty} {:?} rows {rows} n {n} token {t} row {r}",
+                    order_of(t)
+                );
+            }
+        }
+    }
+
+    /// Q5_0 unpacking and the Q8_0 paths (four tokens and two rows at a time, odd rows and
+    /// leftover tokens).
+    #[test]
+    fn q8_0_and_q5_0_tiles_equal_per_token_matvecs() {
+        let mut next = rng(0x2545_f491_4f6c_dd1d);
+        for nb in [1usize, 3, 20] {
+            for rows in [1usize, 2, 3, 16] {
+                for n in [1usize, 3, 4, 5, 9] {
+                    let mut q8 = |_| BlockQ8_0 {
+                        d: scale(next(), 7919.0),
+                        qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
+                    };
+                    let w8: Vec<BlockQ8_0> = (0..rows * nb).map(&mut q8).collect();
+                    let acts: Vec<BlockQ8_0> = (0..n * nb).map(&mut q8).collect();
+                    let w5: Vec<BlockQ5_0> = (0..rows * nb)
+                        .map(|_| BlockQ5_0 {
+                            d: scale(next(), 7919.0),
+                            qh: (next() as u32).to_le_bytes(),
+                            qs: std::array::from_fn(|_| next() as u8),
+                        })
+                        .collect();
+                    let vec_dot = |_| DotOrder::VecDot;
+                    check(
+                        GgmlType::Q8_0,
+                        as_bytes(&w8),
+                        rows,
+                        as_bytes(&acts),
+                        n,
+                        &vec_dot,
+                    );
+                    check(
+                        GgmlType::Q5_0,
+                        as_bytes(&w5),
+                        rows,
+                        as_bytes(&acts),
+                        n,
+                        &vec_dot,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q6_K tiled), also when the
+    /// tokens' orders change inside the batch (the repacked GEMM's last `n % 4` tokens take
+    /// the GEMV order).
+    #[test]
+    fn k_quant_tiles_equal_per_token_matvecs() {
+        let mut next = rng(0x9e37_79b9_7f4a_7c15);
+        let (nb, rows) = (3, 5);
         for n in [1usize, 4, 6, 9] {
-            let d = |v: u64| half::f16::from_f32((v % 1000) as f32 / 91_919.0 + 1e-4);
             let w4: Vec<BlockQ4K> = (0..rows * nb)
                 .map(|_| BlockQ4K {
-                    d: d(next()),
-                    dmin: d(next()),
+                    d: scale(next(), 91_919.0),
+                    dmin: scale(next(), 91_919.0),
                     scales: std::array::from_fn(|_| next() as u8),
                     qs: std::array::from_fn(|_| next() as u8),
                 })
@@ -887,7 +987,7 @@ mod tile_k_tests {
                     ql: std::array::from_fn(|_| next() as u8),
                     qh: std::array::from_fn(|_| next() as u8),
                     scales: std::array::from_fn(|_| next() as i8),
-                    d: d(next()),
+                    d: scale(next(), 91_919.0),
                 })
                 .collect();
             let x: Vec<f32> = (0..n * nb * 256)
@@ -899,14 +999,10 @@ mod tile_k_tests {
                 bsums: [0; 16],
             };
             let mut acts = vec![zero; n * nb];
-            for t in 0..n {
-                q8_k::quantize_row(
-                    &x[t * nb * 256..(t + 1) * nb * 256],
-                    &mut acts[t * nb..(t + 1) * nb],
-                );
+            for (xs, a) in x.chunks(nb * 256).zip(acts.chunks_mut(nb)) {
+                q8_k::quantize_row(xs, a);
             }
-            let act_bytes = as_bytes(&acts);
-            let stride = act_bytes.len() / n;
+            let acts = as_bytes(&acts);
             let gemm_or_gemv = |t: usize| {
                 if t < n / 4 * 4 {
                     DotOrder::RepackedGemm
@@ -914,138 +1010,13 @@ mod tile_k_tests {
                     DotOrder::RepackedGemv
                 }
             };
-            type OrderOf<'a> = &'a dyn Fn(usize) -> DotOrder;
-            let cases: [(GgmlType, &[u8], OrderOf); 3] = [
-                (GgmlType::Q4_K, as_bytes(&w4), &gemm_or_gemv),
-                (GgmlType::Q4_K, as_bytes(&w4), &|_| DotOrder::Tiled),
-                (GgmlType::Q6_K, as_bytes(&w6), &|_| DotOrder::Tiled),
-            ];
-            for (ty, w, order_of) in cases {
-                let mut got = vec![0f32; n * rows];
-                // SAFETY: `got` holds n rows of `rows` values, written only here.
-                unsafe {
-                    super::matmul_tile(
-                        got.as_mut_ptr(),
-                        rows,
-                        ty,
-                        w,
-                        rows,
-                        act_bytes,
-                        stride,
-                        stride,
-                        n,
-                        order_of,
-                        &mut [],
-                    )
-                };
-                for t in 0..n {
-                    let mut want = vec![0f32; rows];
-                    let a = &act_bytes[t * stride..(t + 1) * stride];
-                    super::matvec_order(&mut want, ty, w, a, order_of(t));
-                    for r in 0..rows {
-                        assert_eq!(
-                            got[t * rows + r].to_bits(),
-                            want[r].to_bits(),
-                            "{ty} {:?} n {n} token {t} row {r}",
-                            order_of(t)
-                        );
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tile_tests {
-    use crate::quant::q5_0::BlockQ5_0;
-    use crate::quant::q8_0::BlockQ8_0;
-    use crate::quant::{as_bytes, DotOrder, GgmlType};
-
-    /// `matmul_tile` (Q5_0 unpacking, Q8_0 four tokens and two rows at a time, odd rows and
-    /// leftover tokens) gives the bits of one `matvec_order` per token.
-    #[test]
-    fn matmul_tile_equals_per_token_matvecs() {
-        let mut s = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s
-        };
-        for nb in [1usize, 3, 20] {
-            for rows in [1usize, 2, 3, 16] {
-                for n in [1usize, 3, 4, 5, 9] {
-                    let d = |v: u64| half::f16::from_f32((v % 1000) as f32 / 7919.0 + 1e-3);
-                    let w8: Vec<BlockQ8_0> = (0..rows * nb)
-                        .map(|_| BlockQ8_0 {
-                            d: d(next()),
-                            qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
-                        })
-                        .collect();
-                    let w5: Vec<BlockQ5_0> = (0..rows * nb)
-                        .map(|_| BlockQ5_0 {
-                            d: d(next()),
-                            qh: (next() as u32).to_le_bytes(),
-                            qs: std::array::from_fn(|_| next() as u8),
-                        })
-                        .collect();
-                    let acts: Vec<BlockQ8_0> = (0..n * nb)
-                        .map(|_| BlockQ8_0 {
-                            d: d(next()),
-                            qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
-                        })
-                        .collect();
-                    let act_bytes = as_bytes(&acts);
-                    let stride = nb * 34;
-                    for (ty, w) in [
-                        (GgmlType::Q8_0, as_bytes(&w8)),
-                        (GgmlType::Q5_0, as_bytes(&w5)),
-                    ] {
-                        let mut got = vec![0f32; n * rows];
-                        let mut scratch = vec![
-                            BlockQ8_0 {
-                                d: half::f16::ZERO,
-                                qs: [0; 32]
-                            };
-                            rows * nb
-                        ];
-                        // SAFETY: `got` holds n rows of `rows` values, written only here.
-                        unsafe {
-                            super::matmul_tile(
-                                got.as_mut_ptr(),
-                                rows,
-                                ty,
-                                w,
-                                rows,
-                                act_bytes,
-                                stride,
-                                stride,
-                                n,
-                                &|_| DotOrder::VecDot,
-                                &mut scratch,
-                            )
-                        };
-                        for t in 0..n {
-                            let mut want = vec![0f32; rows];
-                            super::matvec_order(
-                                &mut want,
-                                ty,
-                                w,
-                                &act_bytes[t * stride..(t + 1) * stride],
-                                DotOrder::VecDot,
-                            );
-                            for r in 0..rows {
-                                assert_eq!(
-                                    got[t * rows + r].to_bits(),
-                                    want[r].to_bits(),
-                                    "{ty} nb {nb} rows {rows} n {n} token {t} row {r}"
-                                );
-                            }
-                        }
-                    }
-                }
-            }
+            check(GgmlType::Q4_K, as_bytes(&w4), rows, acts, n, &gemm_or_gemv);
+            check(GgmlType::Q4_K, as_bytes(&w4), rows, acts, n, &|_| {
+                DotOrder::Tiled
+            });
+            check(GgmlType::Q6_K, as_bytes(&w6), rows, acts, n, &|_| {
+                DotOrder::Tiled
+            });
         }
     }
 }

@@ -80,7 +80,6 @@ pub unsafe fn softmax_cells(x: &mut [f32], cell0: usize) {
     let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let maxv = _mm256_set1_ps(max);
     let mut sum = 0f64;
-    let mut lanes = [0.0f32; 8];
     let mut i = 0;
     while i < x.len() {
         let cell = cell0 + i;
@@ -94,13 +93,8 @@ pub unsafe fn softmax_cells(x: &mut [f32], cell0: usize) {
                 sum += f64::from(hsum_ps(v));
             }
         } else {
-            lanes.fill(0.0);
             let end = group_end.min(x.len());
-            for (j, v) in x[i..end].iter_mut().enumerate() {
-                *v = crate::ops::expf_ggml(*v - max);
-                lanes[(cell + j) % 8] = *v;
-            }
-            sum += f64::from(crate::quant::lanes::hsum8(&lanes));
+            sum += crate::ops::softmax_group(&mut x[i..end], cell, max);
         }
         i = group_end;
     }
