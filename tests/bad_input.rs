@@ -29,14 +29,6 @@ fn ferrite<S: AsRef<OsStr>>(args: &[S]) -> Output {
         .unwrap()
 }
 
-fn synth(name: &str) -> String {
-    util::shared_dir()
-        .join("synth")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// The command failed with `code`, one `error:` line that contains every needle, no panic.
 fn assert_fails(out: &Output, code: i32, needles: &[&str], what: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
@@ -169,7 +161,7 @@ fn cli_bad_model_files_are_runtime_errors_in_every_subcommand() {
         assert_fails(&ferrite(&args), 1, &["no-vocab.gguf"], &format!("{args:?}"));
     }
     // A directory or a missing file as the prompt file.
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     let dir = f.path("a-directory.gguf");
     for args in [
         vec!["run", "-m", &m, "-f", &dir],
@@ -184,7 +176,7 @@ fn cli_bad_model_files_are_runtime_errors_in_every_subcommand() {
 
 #[test]
 fn cli_zero_negative_and_huge_counts_are_usage_errors() {
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     let m = m.as_str();
     for (args, needle) in [
         (
@@ -222,7 +214,7 @@ fn cli_zero_negative_and_huge_counts_are_usage_errors() {
 
 #[test]
 fn cli_edge_sizes_that_are_valid() {
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     // -n 0 in text mode: nothing generated, one empty line, success.
     let out = ferrite(&["run", "-m", &m, "-p", "x", "-n", "0", "--temp", "0"]);
     assert!(
@@ -261,7 +253,7 @@ fn cli_edge_sizes_that_are_valid() {
 
 #[test]
 fn cli_prompts_that_are_not_utf8() {
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     // As a command-line argument (the raw bytes of an OsString): a usage error naming the
     // argument and the offset of the first bad byte.
     let bad = OsStr::from_bytes(b"caf\xc3(\xff");
@@ -302,7 +294,7 @@ fn cli_prompts_that_are_not_utf8() {
 fn cli_a_failing_stdout_is_an_error_not_success() {
     // /dev/full: every write fails with ENOSPC. That is a runtime error (only a closed pipe is
     // a quiet end; see tests/broken_pipe.rs).
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     for args in [
         vec!["run", "-m", &m, "-p", "hello", "-n", "4", "--temp", "0"],
         vec![
@@ -416,7 +408,7 @@ fn c_api_bad_model_files() {
 #[test]
 fn c_api_zero_negative_and_huge_params() {
     use ferrite_status::*;
-    let (st, m) = c_load(&synth("tiny-llama-Q8_0.gguf"), true);
+    let (st, m) = c_load(&util::synth("tiny-llama-Q8_0.gguf"), true);
     assert_eq!(st, FERRITE_OK);
     let base = {
         let mut p = ferrite_session_default_params();

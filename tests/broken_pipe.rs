@@ -36,19 +36,11 @@ fn quiet(code: Option<i32>, err: &str, what: &str) {
     assert!(!err.contains("error"), "{what}: {err}");
 }
 
-fn synth(name: &str) -> String {
-    util::shared_dir()
-        .join("synth")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
-
 #[test]
 fn run_streaming_text_stops_quietly_when_the_reader_goes() {
     // tiny-gemma3 has sliding windows only, so a long context costs no memory; 40 000 tokens
     // print about 80 KB.
-    let m = synth("tiny-gemma3-Q8_0.gguf");
+    let m = util::synth("tiny-gemma3-Q8_0.gguf");
     let child = spawn(&[
         "run", "-m", &m, "-p", "hello", "-n", "40000", "-c", "40960", "--temp", "0", "-t", "1",
     ]);
@@ -63,7 +55,7 @@ fn run_streaming_text_stops_quietly_when_the_reader_goes() {
 #[test]
 fn run_json_ends_quietly_when_the_reader_is_gone() {
     // 300 tokens with 20 alternatives each: well over 64 KiB of JSON, written at the end.
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     let child = spawn(&[
         "run",
         "-m",
@@ -88,7 +80,7 @@ fn run_json_ends_quietly_when_the_reader_is_gone() {
 fn tokenize_output_to_a_closed_pipe_is_quiet() {
     let text = std::env::temp_dir().join(format!("ferrite-pipe-{}.txt", std::process::id()));
     std::fs::write(&text, "hello world, again and again. ".repeat(8000)).unwrap();
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     for json in [false, true] {
         let mut args = vec!["tokenize", "-m", &m, "-f", text.to_str().unwrap()];
         if json {

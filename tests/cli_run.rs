@@ -3,28 +3,13 @@
 
 mod util;
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn ferrite(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn synth(name: &str) -> String {
-    util::shared_dir()
-        .join("synth")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
+use util::ferrite;
 
 #[test]
 fn json_schema_and_logprobs() {
-    let m = synth("tiny-gemma3-Q8_0.gguf");
+    let m = util::synth("tiny-gemma3-Q8_0.gguf");
     let out = ferrite(&[
         "run",
         "-m",
@@ -81,7 +66,7 @@ fn json_schema_and_logprobs() {
 
 #[test]
 fn seeded_sampling_is_reproducible() {
-    let m = synth("tiny-llama-Q4_K_M.gguf");
+    let m = util::synth("tiny-llama-Q4_K_M.gguf");
     let run = |seed: &str| {
         let out = ferrite(&[
             "run", "-m", &m, "-p", "hello", "-n", "20", "--seed", seed, "--temp", "1.0", "--json",
@@ -101,7 +86,7 @@ fn seeded_sampling_is_reproducible() {
 
 #[test]
 fn bad_flags_are_usage_errors_and_bad_files_runtime_errors() {
-    let m = synth("tiny-llama-Q8_0.gguf");
+    let m = util::synth("tiny-llama-Q8_0.gguf");
     for args in [
         vec!["run", "-m", &m],
         vec!["run", "-m", &m, "-p", "x", "-c", "0"],

@@ -1,23 +1,14 @@
 //! `ferrite tokenize` as INTERFACE.md fixes it, with the real Gemma 3 270M model.
 
+mod util;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn model() -> PathBuf {
-    let p = ferrite::default_model_path();
-    assert!(
-        p.is_file(),
-        "model {} not found: run tools/fetch-model.sh to install it (or set FERRITE_MODEL)",
-        p.display()
-    );
-    p
-}
+use util::ferrite;
 
-fn ferrite(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .args(args)
-        .output()
-        .expect("run ferrite")
+fn model() -> PathBuf {
+    util::gemma_path()
 }
 
 fn stdout(o: &Output) -> String {

@@ -7,7 +7,7 @@ mod util;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::{CStr, CString};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::ptr;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
@@ -43,12 +43,7 @@ unsafe impl GlobalAlloc for Tracking {
 #[global_allocator]
 static A: Tracking = Tracking;
 
-fn ferrite(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .args(args)
-        .output()
-        .expect("run ferrite")
-}
+use util::ferrite;
 
 fn json_of(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);

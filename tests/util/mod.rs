@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::process::{Command, Output};
 
 /// `../shared` next to the checkout (or `/work/shared` when run from elsewhere).
 pub fn shared_dir() -> PathBuf {
@@ -40,4 +41,21 @@ pub fn synth_models() -> Vec<(PathBuf, PathBuf)> {
         .collect();
     v.sort();
     v
+}
+
+/// A synthetic model of `../shared/synth` by file name, as a command-line argument.
+pub fn synth(name: &str) -> String {
+    shared_dir()
+        .join("synth")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Runs the `ferrite` CLI with `args` and collects its output.
+pub fn ferrite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .args(args)
+        .output()
+        .expect("run ferrite")
 }
