@@ -4,10 +4,10 @@
 //!
 //! A missing C compiler, valgrind or model is a failure with instructions, never a skip.
 
+#[path = "util/thread_allocs.rs"]
+mod thread_allocs;
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::Path;
 use std::process::Command;
@@ -17,44 +17,7 @@ use ferrite::ffi::*;
 use ferrite::sampler::{Sampler, SamplerParams};
 use ferrite::{Model, Session, SessionConfig};
 
-/// Counts the allocations of the current thread only (tests run in parallel): the C API's own
-/// work happens on the calling thread; the worker threads' are covered by tests/no_alloc.rs.
-struct CountingThisThread;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the slot is gone during thread teardown; nothing to count then.
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> usize {
-    ALLOCS.with(|c| c.get())
-}
-
-// SAFETY: forwards to the system allocator; only counts calls (a const-initialized
-// thread-local `Cell` needs no allocation itself).
-unsafe impl GlobalAlloc for CountingThisThread {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller's contract is forwarded unchanged.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: CountingThisThread = CountingThisThread;
+use thread_allocs::allocs;
 
 fn last_error() -> String {
     // SAFETY: never NULL, NUL-terminated, valid until the next ferrite call on this thread.

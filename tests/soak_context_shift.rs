@@ -9,52 +9,16 @@
 //! for over 60 seconds" notice), and the worker threads' decode is covered by
 //! tests/no_alloc.rs (a shift runs on the calling thread).
 
+#[path = "util/thread_allocs.rs"]
+mod thread_allocs;
 mod util;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 
 use ferrite::memory::current_rss;
 use ferrite::sampler::{Sampler, SamplerParams};
 use ferrite::tokenizer::StreamDecoder;
 use ferrite::{Model, Session, SessionConfig};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count() {
-    // `try_with`: the slot is gone during thread teardown; nothing to count then.
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> usize {
-    ALLOCS.with(|c| c.get())
-}
-
-// SAFETY: forwards to the system allocator; only counts calls (a const-initialized
-// thread-local `Cell` needs no allocation itself).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller's contract is forwarded unchanged.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        count();
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
+use thread_allocs::allocs;
 
 const N_CTX: usize = 512;
 const N_GEN: usize = 20_000;
