@@ -276,7 +276,7 @@ fn dry_run_and_inspect_print_the_estimate() {
     let gs = g.to_str().unwrap();
     let e = estimate(&g, 32768, KvType::Q8_0, 2);
     // No prompt needed, nothing generated.
-    let out = ferrite(&[
+    let args = [
         "run",
         "-m",
         gs,
@@ -287,8 +287,8 @@ fn dry_run_and_inspect_print_the_estimate() {
         "q8_0",
         "-t",
         "2",
-        "--json",
-    ]);
+    ];
+    let out = ferrite(&[&args[..], &["--json"]].concat());
     assert!(
         out.status.success(),
         "{}",
@@ -300,18 +300,7 @@ fn dry_run_and_inspect_print_the_estimate() {
     assert_eq!(o["n_ctx"].as_u64(), Some(32768));
     assert_eq!(o["kv_type"], "q8_0");
     assert!(o.get("tokens").is_none());
-    let text = ferrite(&[
-        "run",
-        "-m",
-        gs,
-        "--dry-run",
-        "-c",
-        "32768",
-        "--kv-type",
-        "q8_0",
-        "-t",
-        "2",
-    ]);
+    let text = ferrite(&args);
     let t = String::from_utf8_lossy(&text.stdout);
     for part in [
         "weights (mapped)",
