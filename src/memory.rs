@@ -302,23 +302,43 @@ pub fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
-/// The tokenizer's heap, estimated from the vocabulary: per token 12 bytes of tables, 8 per
-/// byte of token text (the texts are stored twice, as text and as pieces, plus the lookup
-/// table) and 64 per BPE merge. Fitted on the vocabularies of `../shared/vocab` and Gemma 3
-/// (measured with a counting allocator: within -12 %..+20 %; `tests/memory.rs` checks 25 %).
+/// The tokenizer's heap, estimated from the vocabulary's size in the file: per token
+/// `TOK_BYTES` of tables (the index, offsets, attributes, scores), 2.8 bytes per byte of
+/// token text (the texts, the pieces that differ from them, the special-token matcher); for
+/// BPE vocabularies, per token `BPE_TOK_BYTES` more (the raw-byte index and the merge
+/// symbols) and the merge map (a hash table of 16-byte entries and a control byte, a power
+/// of two of buckets at most 7/8 full). Fitted on the vocabularies of `../shared/vocab` and
+/// Gemma 3 (measured with a counting allocator: within -4 %..+1 %; `tests/memory.rs` checks
+/// 25 %).
+/// Reads only the index, not the strings (whose pages would otherwise stay resident).
 pub fn tokenizer_bytes(file: &GgufFile) -> u64 {
-    if file.get("tokenizer.ggml.model").is_none() {
+    const TOK_BYTES: u64 = 18;
+    const BPE_TOK_BYTES: u64 = 20;
+    let Ok(model) = file.get_str("tokenizer.ggml.model") else {
         return 0;
-    }
+    };
+    // (count, bytes of text): a string is stored as an 8-byte length and its bytes.
     let strings = |key: &str| -> (u64, u64) {
-        match file.get_array(key).and_then(|a| a.strings(key)) {
-            Ok(it) => it.fold((0, 0), |(n, b), s| (n + 1, b + s.len() as u64)),
-            Err(_) => (0, 0),
+        match file.get_array(key) {
+            Ok(a) if a.elem_type() == crate::gguf::MetaType::Str => {
+                let n = a.len() as u64;
+                (n, (a.encoded_len() as u64).saturating_sub(8 * n))
+            }
+            _ => (0, 0),
         }
     };
-    let (n_tokens, text) = strings("tokenizer.ggml.tokens");
+    let (n, text) = strings("tokenizer.ggml.tokens");
     let (n_merges, _) = strings("tokenizer.ggml.merges");
-    12 * n_tokens + 8 * text + 64 * n_merges
+    let spm = TOK_BYTES * n + 28 * text / 10;
+    if model != "gpt2" {
+        return spm;
+    }
+    let buckets = if n_merges == 0 {
+        0
+    } else {
+        (n_merges * 8).div_ceil(7).max(4).next_power_of_two()
+    };
+    spm + BPE_TOK_BYTES * n + 17 * buckets
 }
 
 /// Parses a size: bytes (`1048576`), or a number with a binary suffix `K`, `M`, `G`, `T`

@@ -183,6 +183,11 @@ fn sanitize(l: f32) -> f32 {
     }
 }
 
+/// The repetition penalty of a (sanitized) logit: divided when positive, multiplied when not.
+fn penalize(l: f32, penalty: f32) -> f32 {
+    if l <= 0.0 { l * penalty } else { l / penalty }.min(f32::MAX)
+}
+
 /// The id of the largest value, ties to the first seen (the lowest id); NaN never wins.
 fn argmax(it: impl Iterator<Item = (u32, f32)>) -> u32 {
     let mut best = 0u32;
@@ -235,12 +240,25 @@ impl Sampler {
             params,
             n_vocab,
             rng: Rng::new(params.seed),
-            cand: Vec::with_capacity(n_vocab),
+            cand: Vec::with_capacity(Self::cand_capacity(&params, n_vocab)),
             sorted: false,
             hist: Vec::with_capacity(params.repeat_last_n),
             head: 0,
             seen,
         })
+    }
+
+    /// Room `cand` needs: one for greedy, `2 * top_k` when top-k keeps fewer than the
+    /// vocabulary (the running selection of [`Self::top_k`]), else the vocabulary.
+    fn cand_capacity(params: &SamplerParams, n_vocab: usize) -> usize {
+        let k = params.top_k;
+        if params.is_greedy() {
+            1
+        } else if k > 0 && k < n_vocab {
+            2 * k
+        } else {
+            n_vocab
+        }
     }
 
     /// The parameters this sampler was built with (the seed reflects [`Sampler::set_seed`]).
@@ -364,48 +382,96 @@ impl Sampler {
         if !self.params.penalties_on() {
             return;
         }
-        let penalty = self.params.repeat_penalty;
         // `cand[id]` holds token `id` here. Penalize each distinct id once, then clear the marks.
         for &id in &self.hist {
             let i = id as usize;
             if i < self.n_vocab && !self.seen[i] {
                 self.seen[i] = true;
-                let l = &mut self.cand[i].1;
-                *l = if *l <= 0.0 {
-                    *l * penalty
-                } else {
-                    *l / penalty
-                }
-                .min(f32::MAX);
+                self.cand[i].1 = penalize(self.cand[i].1, self.params.repeat_penalty);
             }
         }
+        self.mark_seen(false);
+    }
+
+    /// Sets (or clears) the `seen` flag of every id in the history (penalties on only).
+    fn mark_seen(&mut self, on: bool) {
         for &id in &self.hist {
             if let Some(s) = self.seen.get_mut(id as usize) {
-                *s = false;
+                *s = on;
             }
+        }
+    }
+
+    /// The value sampling ranks token `i` by: its logit, sanitized, penalized when the
+    /// history marks it (`seen` is set by [`Self::mark_seen`] when penalties are on).
+    #[inline]
+    fn value(&self, i: usize, l: f32) -> f32 {
+        let l = sanitize(l);
+        if self.seen.get(i).copied().unwrap_or(false) {
+            penalize(l, self.params.repeat_penalty)
+        } else {
+            l
         }
     }
 
     /// Argmax of the penalized logits, ties to the lowest id.
     fn greedy(&mut self, logits: &[f32]) -> u32 {
         if self.params.penalties_on() {
-            self.fill(logits);
-            argmax(self.cand.iter().copied())
+            self.mark_seen(true);
+            let id = argmax(
+                logits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &l)| (i as u32, self.value(i, l))),
+            );
+            self.mark_seen(false);
+            id
         } else {
             argmax(logits.iter().enumerate().map(|(i, &l)| (i as u32, l)))
         }
     }
 
-    /// Penalties, top-k, top-p, min-p: leaves the kept `(id, logit)` set in `cand`.
-    fn truncate(&mut self, logits: &[f32]) {
-        self.fill(logits);
-        let k = self.params.top_k;
-        if k > 0 && k < self.cand.len() {
-            // Partial selection over the whole vocabulary; sort only the k kept.
+    /// Leaves the `k` best `(id, value)` in `cand`, sorted, without a vocabulary-sized array:
+    /// a running selection in a buffer of `2k` that, when full, keeps its `k` best and from
+    /// then on admits only candidates better than the worst of those. The order is total
+    /// (ties to the lower id), so the set is the one a full sort would give.
+    fn top_k(&mut self, logits: &[f32], k: usize) {
+        debug_assert!(k > 0 && self.cand.capacity() >= 2 * k);
+        self.mark_seen(true);
+        self.cand.clear();
+        let mut worst: Option<(u32, f32)> = None;
+        for (i, &l) in logits.iter().enumerate() {
+            let c = (i as u32, self.value(i, l));
+            let better = |w: &(u32, f32)| by_logit_desc(&c, w) == Ordering::Less;
+            if worst.as_ref().is_some_and(|w| !better(w)) {
+                continue;
+            }
+            if self.cand.len() == 2 * k {
+                self.cand.select_nth_unstable_by(k - 1, by_logit_desc);
+                self.cand.truncate(k);
+                worst = Some(self.cand[k - 1]);
+                if !better(&self.cand[k - 1]) {
+                    continue;
+                }
+            }
+            self.cand.push(c);
+        }
+        self.mark_seen(false);
+        if self.cand.len() > k {
             self.cand.select_nth_unstable_by(k - 1, by_logit_desc);
             self.cand.truncate(k);
-            self.cand.sort_unstable_by(by_logit_desc);
-            self.sorted = true;
+        }
+        self.cand.sort_unstable_by(by_logit_desc);
+        self.sorted = true;
+    }
+
+    /// Penalties, top-k, top-p, min-p: leaves the kept `(id, logit)` set in `cand`.
+    fn truncate(&mut self, logits: &[f32]) {
+        let k = self.params.top_k;
+        if k > 0 && k < logits.len() {
+            self.top_k(logits, k);
+        } else {
+            self.fill(logits);
         }
         if self.params.top_p < 1.0 {
             self.top_p();

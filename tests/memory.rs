@@ -172,6 +172,11 @@ fn tokenizer_part_is_within_25_percent_of_its_heap() {
         drop(t);
         let est = ferrite::memory::tokenizer_bytes(&f);
         let err = est as f64 / heap - 1.0;
+        println!(
+            "{}: estimate {est}, heap {heap} ({:+.1} %)",
+            p.display(),
+            100.0 * err
+        );
         assert!(err.abs() <= 0.25, "{}: {} vs {heap}", p.display(), est);
     }
 }

@@ -1000,3 +1000,62 @@ fn sample_and_accept_do_not_allocate() {
         assert_eq!(allocs() - before, 0, "allocations with {p:?}");
     }
 }
+
+/// Top-k keeps a running selection rather than ranking the whole vocabulary: on logits with
+/// many ties (a few distinct values), penalized ids among them, and NaN / infinities, the kept
+/// ids are still the first k of a full sort by (penalized value desc, id asc).
+#[test]
+fn top_k_with_ties_and_penalties_matches_a_full_sort() {
+    let mut data = TestRng(77);
+    let n = 50_000;
+    let mut l: Vec<f32> = (0..n)
+        .map(|_| (data.uniform(0.0, 6.0) as i32 - 3) as f32)
+        .collect();
+    l[11] = f32::NAN;
+    l[12] = f32::INFINITY;
+    l[13] = f32::NEG_INFINITY;
+    // Penalized ids, some repeated (a penalty applies once per distinct id).
+    let hist: Vec<u32> = (0..40u32).map(|i| (i * 997 + 12) % 300).collect();
+    let penalty = 1.5f32;
+    let mut v: Vec<f32> = l
+        .iter()
+        .map(|&x| {
+            if x.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                x.min(f32::MAX)
+            }
+        })
+        .collect();
+    let mut distinct = hist.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for &h in &distinct {
+        let x = &mut v[h as usize];
+        *x = if *x <= 0.0 {
+            *x * penalty
+        } else {
+            *x / penalty
+        }
+        .min(f32::MAX);
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_by(|&a, &b| v[b as usize].total_cmp(&v[a as usize]).then(a.cmp(&b)));
+    for k in [1, 2, 7, 40, 300, 4000] {
+        let mut s = Sampler::new(
+            SamplerParams {
+                top_k: k,
+                repeat_penalty: penalty,
+                repeat_last_n: 64,
+                ..plain()
+            },
+            n,
+        )
+        .unwrap();
+        for &h in &hist {
+            s.accept(h);
+        }
+        let c = s.candidates(&l).to_vec();
+        assert_eq!(ids(&c), order[..k].to_vec(), "k = {k}");
+    }
+}

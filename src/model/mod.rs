@@ -279,6 +279,8 @@ impl Model {
             Some(_) => Some(Tokenizer::from_gguf(&file)?),
             None => None,
         };
+        // Everything needed from the header is copied out now; its pages need not stay.
+        file.release_header_pages();
         if let Some(t) = &tokenizer {
             if t.n_vocab() > hp.n_vocab {
                 return Err(Error::Model(format!(

@@ -9,7 +9,7 @@
 
 use std::collections::{BinaryHeap, HashMap};
 
-use super::table::TokenTable;
+use super::table::{ByteStrings, TokenTable};
 use super::unicode::{byte_to_char_table, char_to_byte};
 use super::FastMap;
 
@@ -18,7 +18,7 @@ pub(crate) struct BpeModel {
     /// Raw bytes of a token's text -> the token id (the last token wins on duplicates, as in
     /// llama.cpp's `token_to_id`). Tokens whose text has codepoints outside the byte mapping
     /// (added tokens written in plain UTF-8) cannot come out of the merges and are absent.
-    bytes_to_id: TokenTable,
+    bytes_to_id: TokenTable<ByteStrings>,
     /// Symbol ids: `0..n_vocab` are the tokens; strings that occur in merges but are no token
     /// get ids from `n_vocab` on.
     n_vocab: u32,
@@ -44,12 +44,19 @@ fn unmap(text: &str) -> Option<Vec<u8>> {
 impl BpeModel {
     pub(crate) fn new(tokens: &super::TokenTexts, merges: &[String]) -> BpeModel {
         let n_vocab = tokens.len() as u32;
-        let mut bytes_to_id = TokenTable::with_capacity(tokens.len());
+        // Each token's raw bytes (empty for a token outside the byte mapping, which is left
+        // out of the index).
+        let mut raw = ByteStrings::with_capacity(tokens.len());
+        let mut mapped = vec![false; tokens.len()];
         for (i, t) in tokens.iter().enumerate() {
-            if let Some(b) = unmap(t) {
-                bytes_to_id.insert(&b, i as u32);
-            }
+            let b = unmap(t);
+            mapped[i] = b.is_some();
+            // The texts passed the same 4 GiB check and unmapped bytes are no longer.
+            let pushed = raw.push(b.as_deref().unwrap_or(&[]));
+            debug_assert!(pushed);
         }
+        let mut bytes_to_id = TokenTable::build(raw, |id| mapped[id as usize]);
+        bytes_to_id.shrink_keys();
         let mut ascii_token = [None; 128];
         for (b, slot) in ascii_token.iter_mut().enumerate() {
             if (0x21..0x7F).contains(&b) {

@@ -168,7 +168,9 @@ impl Vocab {
         let model = f.get_str("tokenizer.ggml.model")?.to_string();
         let pre = f.get_opt_str("tokenizer.ggml.pre")?.map(str::to_string);
         let array = f.get_array(TOKENS)?;
-        let mut tokens = TokenTexts::with_capacity(array.len());
+        // The texts' total size is the array's size less the 8-byte length of each.
+        let text_bytes = array.encoded_len().saturating_sub(8 * array.len());
+        let mut tokens = TokenTexts::with_capacity(array.len(), text_bytes);
         for t in array.strings(TOKENS)? {
             if !tokens.push(t) {
                 return Err(Error::Tokenizer(format!("'{TOKENS}' exceeds 4 GiB")));
@@ -400,10 +402,10 @@ thread_local! {
 /// A tokenizer for one vocabulary. Immutable once built; `Send + Sync`.
 pub struct Tokenizer {
     model: Model,
-    tokens: TokenTexts,
     attrs: Vec<u16>,
     scores: Vec<f32>,
-    text_to_id: table::TokenTable,
+    /// The vocabulary's texts and the index from text to id (the table owns the texts).
+    text_to_id: table::TokenTable<TokenTexts>,
     /// SPM byte fallback: the token of each byte.
     byte_token: [Option<u32>; 256],
     /// SPM: the characters found right before a `▁` inside a token (see `spm.rs`), sorted.
@@ -421,9 +423,11 @@ pub struct Tokenizer {
     /// End-of-generation ids, sorted.
     eog: Vec<u32>,
     special: SpecialMatcher,
-    /// `token_to_piece(id, special = true)` of every token: `pieces[piece_offs[id]..piece_offs[id + 1]]`.
+    /// `token_to_piece(id, special = true)` of every token: its text where bit `id` of
+    /// `piece_is_text` is set, else `pieces[piece_offs[id]..piece_offs[id + 1]]`.
     pieces: Vec<u8>,
     piece_offs: Vec<u32>,
+    piece_is_text: Vec<u64>,
     max_piece_len: usize,
 }
 
@@ -598,12 +602,8 @@ impl Tokenizer {
         } else {
             std::mem::take(&mut v.tokens)
         };
-        let mut text_to_id = table::TokenTable::with_capacity(n);
-        for (i, t) in tokens.iter().enumerate() {
-            if !text_to_id.insert(t.as_bytes(), i as u32) {
-                return Err(Error::Tokenizer("token texts exceed 4 GiB".into()));
-            }
-        }
+        let text_to_id = table::TokenTable::build(tokens, |_| true);
+        let tokens = text_to_id.keys();
         let scores: Vec<f32> = if v.scores.is_empty() {
             vec![0.0; n]
         } else {
@@ -631,7 +631,7 @@ impl Tokenizer {
                     ));
                 }
                 Model::Bpe {
-                    model: Box::new(bpe::BpeModel::new(&tokens, &v.merges)),
+                    model: Box::new(bpe::BpeModel::new(tokens, &v.merges)),
                     pre: info.pre,
                     ignore_merges: info.ignore_merges,
                 }
@@ -681,7 +681,7 @@ impl Tokenizer {
             }
         }
         // Control tokens named "unused" are unused.
-        for (a, t) in attrs.iter_mut().zip(&tokens) {
+        for (a, t) in attrs.iter_mut().zip(tokens) {
             if *a & attr::CONTROL != 0 && t.contains("unused") {
                 *a |= attr::UNUSED;
             }
@@ -737,11 +737,15 @@ impl Tokenizer {
                 .then(a.cmp(&b))
         });
 
-        // The piece of every token (token_to_piece with special = true).
+        // The piece of every token (token_to_piece with special = true); a piece equal to the
+        // token's text is not stored again (a bit in `piece_is_text`).
         let mut pieces = Vec::new();
         let mut piece_offs = Vec::with_capacity(n + 1);
         piece_offs.push(0u32);
+        let mut piece_is_text = vec![0u64; n.div_ceil(64)];
+        let mut max_piece_len = 0;
         for (i, t) in tokens.iter().enumerate() {
+            let start = pieces.len();
             let a = attrs[i];
             if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
                 pieces.extend_from_slice(t.as_bytes());
@@ -763,16 +767,17 @@ impl Tokenizer {
                         .unwrap_or(0),
                 );
             }
+            max_piece_len = max_piece_len.max(pieces.len() - start);
+            if pieces[start..] == *t.as_bytes() {
+                pieces.truncate(start);
+                piece_is_text[i / 64] |= 1 << (i % 64);
+            }
             if pieces.len() > u32::MAX as usize {
                 return Err(Error::Tokenizer("token pieces exceed 4 GiB".into()));
             }
             piece_offs.push(pieces.len() as u32);
         }
-        let max_piece_len = piece_offs
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as usize)
-            .max()
-            .unwrap_or(0);
+        pieces.shrink_to_fit();
 
         // Per-token attributes llama.cpp sets by model name.
         let lname = v.name.as_deref().unwrap_or("").to_lowercase();
@@ -831,7 +836,7 @@ impl Tokenizer {
 
         let mut before_space: Vec<char> = Vec::new();
         if is_spm {
-            for t in &tokens {
+            for t in tokens {
                 let mut prev = None;
                 for c in t.chars() {
                     if let (Some(p), '\u{2581}') = (prev, c) {
@@ -845,10 +850,9 @@ impl Tokenizer {
             before_space.sort_unstable();
         }
 
-        let special = SpecialMatcher::new(order, &tokens);
+        let special = SpecialMatcher::new(order, tokens);
         Ok(Tokenizer {
             model,
-            tokens,
             attrs,
             scores,
             text_to_id,
@@ -870,13 +874,19 @@ impl Tokenizer {
             special,
             pieces,
             piece_offs,
+            piece_is_text,
             max_piece_len,
         })
     }
 
+    /// The vocabulary's texts.
+    fn tokens(&self) -> &TokenTexts {
+        self.text_to_id.keys()
+    }
+
     /// Number of tokens in the vocabulary.
     pub fn n_vocab(&self) -> usize {
-        self.tokens.len()
+        self.tokens().len()
     }
     /// The beginning-of-sequence token.
     pub fn bos(&self) -> Option<u32> {
@@ -913,7 +923,7 @@ impl Tokenizer {
     }
     /// The vocabulary text of a token (empty for an id out of range).
     pub fn token_text(&self, id: u32) -> &str {
-        self.tokens.get(id as usize).unwrap_or("")
+        self.tokens().get(id as usize).unwrap_or("")
     }
     /// The token's attributes ([`attr`] bits; 0 for an id out of range).
     pub fn token_attr(&self, id: u32) -> u16 {
@@ -938,11 +948,14 @@ impl Tokenizer {
     /// tokens always give their text. An id out of range gives nothing.
     pub fn token_to_piece(&self, id: u32, special: bool) -> &[u8] {
         let i = id as usize;
-        if i >= self.tokens.len() {
+        if i >= self.tokens().len() {
             return &[];
         }
         if !special && self.attrs[i] & (attr::UNKNOWN | attr::CONTROL) != 0 {
             return &[];
+        }
+        if self.piece_is_text[i / 64] >> (i % 64) & 1 != 0 {
+            return self.tokens()[i].as_bytes();
         }
         &self.pieces[self.piece_offs[i] as usize..self.piece_offs[i + 1] as usize]
     }
@@ -1139,7 +1152,7 @@ impl Tokenizer {
             if !s.seen[rank] {
                 continue;
             }
-            let tok = self.tokens[id as usize].as_bytes();
+            let tok = self.tokens()[id as usize].as_bytes();
             let a = self.attrs[id as usize];
             let mut busy_until = 0usize;
             for &p in &s.cand_pos {

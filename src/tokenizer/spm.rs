@@ -20,10 +20,11 @@ use std::hash::Hasher;
 
 use super::table::TokenTable;
 use super::FxHasher;
+use super::TokenTexts;
 
 /// What the SPM merge needs from the vocabulary.
 pub(crate) struct SpmView<'a> {
-    pub(crate) text_to_id: &'a TokenTable,
+    pub(crate) text_to_id: &'a TokenTable<TokenTexts>,
     pub(crate) scores: &'a [f32],
     /// The token of each byte (`<0xNN>`, or the one-character text for ASCII), if any.
     pub(crate) byte_token: &'a [Option<u32>; 256],

@@ -13,12 +13,12 @@ pub struct TokenTexts {
 }
 
 impl TokenTexts {
-    /// An empty list with room for `n` texts.
-    pub fn with_capacity(n: usize) -> TokenTexts {
+    /// An empty list with room for `n` texts of `bytes` bytes in all.
+    pub fn with_capacity(n: usize, bytes: usize) -> TokenTexts {
         let mut offs = Vec::with_capacity(n + 1);
         offs.push(0);
         TokenTexts {
-            arena: String::new(),
+            arena: String::with_capacity(bytes),
             offs,
         }
     }
@@ -71,10 +71,11 @@ impl Index<usize> for TokenTexts {
 impl<S: AsRef<str>> FromIterator<S> for TokenTexts {
     fn from_iter<I: IntoIterator<Item = S>>(it: I) -> TokenTexts {
         let it = it.into_iter();
-        let mut t = TokenTexts::with_capacity(it.size_hint().0);
+        let mut t = TokenTexts::with_capacity(it.size_hint().0, 0);
         for s in it {
             assert!(t.push(s.as_ref()), "token texts exceed 4 GiB");
         }
+        t.arena.shrink_to_fit();
         t
     }
 }
