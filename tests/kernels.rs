@@ -296,6 +296,16 @@ fn extreme_blocks() {
                                 .vec_dot_order(ty, order, w.bytes(), a.bytes())
                                 .unwrap();
                             assert_eq!(got.to_bits(), want.to_bits(), "{what}: vs scalar");
+                            // The same row five times through the several-rows kernels.
+                            let mut w5 = AlignedBytes::zeroed(5 * w.bytes().len());
+                            for r in w5.bytes_mut().chunks_exact_mut(w.bytes().len()) {
+                                r.copy_from_slice(w.bytes());
+                            }
+                            let mut out = [0.0f32; 5];
+                            k.matvec_order(&mut out, ty, w5.bytes(), a.bytes(), order);
+                            for v in out {
+                                assert_eq!(v.to_bits(), got.to_bits(), "{what}: matvec");
+                            }
                         }
                     }
                 }
@@ -342,30 +352,34 @@ fn set_activation_quants(ty: GgmlType, bytes: &mut [u8], f: impl Fn(usize) -> i8
 
 #[test]
 fn matvec_equals_row_dot_products() {
+    // Row counts around the four-row kernels' groups, odd and even block counts (IQ4_NL pairs
+    // its blocks).
     let mut rng = Rng::new(0x5EED_0003);
-    let rows = 5;
     for k in Kernels::all() {
         for ty in TYPES {
             for order in ORDERS {
-                let n = 3 * block_values(ty);
-                let w = random_weights(ty, rows * n, &mut rng, false);
-                let a = random_activations(ty, n, &mut rng);
-                let mut out = vec![0.0f32; rows];
-                k.matvec_order(&mut out, ty, w.bytes(), a.bytes(), order);
-                let mut want = vec![0.0f32; rows];
-                Kernels::scalar().matvec_order(&mut want, ty, w.bytes(), a.bytes(), order);
-                if order == DotOrder::VecDot {
-                    let mut plain = vec![0.0f32; rows];
-                    k.matvec(&mut plain, ty, w.bytes(), a.bytes());
-                    assert_eq!(plain, out);
-                }
-                let row_bytes = ty.row_bytes(n).unwrap();
-                for r in 0..rows {
-                    let row = &w.bytes()[r * row_bytes..(r + 1) * row_bytes];
-                    let dot = k.vec_dot_order(ty, order, row, a.bytes()).unwrap();
-                    let what = format!("{} {ty} {order:?} matvec row {r}", k.name());
-                    assert_eq!(out[r].to_bits(), dot.to_bits(), "{what}");
-                    assert_eq!(out[r].to_bits(), want[r].to_bits(), "{what} vs scalar");
+                for (rows, nb) in [(5, 3), (1, 1), (4, 2), (9, 4), (7, 5)] {
+                    let n = nb * block_values(ty);
+                    let w = random_weights(ty, rows * n, &mut rng, false);
+                    let a = random_activations(ty, n, &mut rng);
+                    let mut out = vec![0.0f32; rows];
+                    k.matvec_order(&mut out, ty, w.bytes(), a.bytes(), order);
+                    let mut want = vec![0.0f32; rows];
+                    Kernels::scalar().matvec_order(&mut want, ty, w.bytes(), a.bytes(), order);
+                    if order == DotOrder::VecDot {
+                        let mut plain = vec![0.0f32; rows];
+                        k.matvec(&mut plain, ty, w.bytes(), a.bytes());
+                        assert_eq!(plain, out);
+                    }
+                    let row_bytes = ty.row_bytes(n).unwrap();
+                    for r in 0..rows {
+                        let row = &w.bytes()[r * row_bytes..(r + 1) * row_bytes];
+                        let dot = k.vec_dot_order(ty, order, row, a.bytes()).unwrap();
+                        let what =
+                            format!("{} {ty} {order:?} matvec {rows}x{nb} row {r}", k.name());
+                        assert_eq!(out[r].to_bits(), dot.to_bits(), "{what}");
+                        assert_eq!(out[r].to_bits(), want[r].to_bits(), "{what} vs scalar");
+                    }
                 }
             }
         }
