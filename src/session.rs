@@ -896,10 +896,9 @@ impl<'m> Session<'m> {
             };
 
             // ---- causal attention: token t at position p sees [p - window + 1, p] ----
-            // One chunk per thread, each with its own scores and V-lane scratch, taking every
-            // n_chunks-th token (the causal triangle's rows spread evenly). Every token's
-            // result is computed alone, so it does not depend on the split.
-            let n_chunks = pool.n_threads().min(n);
+            // One chunk per token, run on any thread; the scores and V-lane scratch are the
+            // running thread's own. Every token's result is computed alone, so it does not
+            // depend on the split.
             let max_slots = s.scores.len() / pool.n_threads();
             let vlen = hdv * 32;
             let (qkv, att, scores, vacc) = (
@@ -909,68 +908,63 @@ impl<'m> Session<'m> {
                 SharedMut(s.vacc.as_mut_ptr()),
             );
             let lc = &self.kv.layers[il];
-            pool.run(n_chunks, &|c| {
-                for t in (c..n).step_by(n_chunks) {
-                    let pos = pos0 + t;
-                    // Positions a shift took out of a ring (`first_pos`, 0 otherwise) are gone.
-                    let first = if swa {
-                        (pos + 1).saturating_sub(hp.sliding_window)
-                    } else {
-                        0
+            pool.run_on(n, &|t, c| {
+                let pos = pos0 + t;
+                // Positions a shift took out of a ring (`first_pos`, 0 otherwise) are gone.
+                let first = if swa {
+                    (pos + 1).saturating_sub(hp.sliding_window)
+                } else {
+                    0
+                }
+                .max(lc.first_pos);
+                let n_vis = pos + 1 - first;
+                // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
+                let batch = pos_in(t).1 > 1;
+                // SAFETY: chunk c writes only the `att` rows of its tokens (t = c mod n_chunks,
+                // disjoint across chunks, inside a buffer sized for MAX_BATCH tokens) and its
+                // own rows of `scores` and `vacc` (c < n_threads, buffers sized for
+                // n_threads); the buffers are exclusively borrowed by this pass while the pool
+                // runs, and a chunk's rows are used by one token at a time.
+                let (out_t, sc, acc) = unsafe {
+                    (
+                        std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
+                        std::slice::from_raw_parts_mut(scores.at(c * max_slots), n_vis),
+                        std::slice::from_raw_parts_mut(vacc.at(c * vlen), vlen),
+                    )
+                };
+                let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
+                for h in 0..n_head {
+                    let kvh = h / group;
+                    let qh = &q[h * hd..(h + 1) * hd];
+                    let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
+                    // Four cells at a time: four independent FMA chains (the same bits).
+                    let whole = sc.len() / 4 * 4;
+                    for i in (0..whole).step_by(4) {
+                        let d =
+                            lc.k.dot_ggml_x4([at(i), at(i + 1), at(i + 2), at(i + 3)], qh, batch);
+                        for (v, d) in sc[i..i + 4].iter_mut().zip(d) {
+                            *v = d * kq_scale;
+                        }
                     }
-                    .max(lc.first_pos);
-                    let n_vis = pos + 1 - first;
-                    // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
-                    let batch = pos_in(t).1 > 1;
-                    // SAFETY: chunk c writes only the `att` rows of its tokens (t = c mod n_chunks,
-                    // disjoint across chunks, inside a buffer sized for MAX_BATCH tokens) and its
-                    // own rows of `scores` and `vacc` (c < n_threads, buffers sized for
-                    // n_threads); the buffers are exclusively borrowed by this pass while the pool
-                    // runs, and a chunk's rows are used by one token at a time.
-                    let (out_t, sc, acc) = unsafe {
-                        (
-                            std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
-                            std::slice::from_raw_parts_mut(scores.at(c * max_slots), n_vis),
-                            std::slice::from_raw_parts_mut(vacc.at(c * vlen), vlen),
-                        )
-                    };
-                    let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
-                    for h in 0..n_head {
-                        let kvh = h / group;
-                        let qh = &q[h * hd..(h + 1) * hd];
-                        let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
-                        // Four cells at a time: four independent FMA chains (the same bits).
-                        let whole = sc.len() / 4 * 4;
-                        for i in (0..whole).step_by(4) {
-                            let d = lc.k.dot_ggml_x4(
-                                [at(i), at(i + 1), at(i + 2), at(i + 3)],
-                                qh,
-                                batch,
-                            );
-                            for (v, d) in sc[i..i + 4].iter_mut().zip(d) {
-                                *v = d * kq_scale;
-                            }
-                        }
-                        for (i, v) in sc.iter_mut().enumerate().skip(whole) {
-                            *v = lc.k.dot_ggml(at(i), qh, batch) * kq_scale;
-                        }
-                        // The KV cell of position p is p in llama.cpp's cache.
-                        ops::softmax_cells(sc, first);
-                        lc.v.round_operand(sc);
-                        let o = &mut out_t[h * hdv..(h + 1) * hdv];
-                        // V is accumulated in the FMA lanes of ggml's kernel, then reduced as it
-                        // reduces them; cache types without a lane form use a plain sum.
-                        acc.fill(0.0);
-                        let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
-                        let lanes_used = lc.v.fma_lanes_all(first, row_at, sc, batch, acc);
-                        if lanes_used {
-                            crate::kv_cache::reduce_v_lanes(acc, batch, o);
-                        } else {
-                            o.fill(0.0);
-                            for (i, &p) in sc.iter().enumerate() {
-                                let sl = lc.slot(first + i);
-                                lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, o);
-                            }
+                    for (i, v) in sc.iter_mut().enumerate().skip(whole) {
+                        *v = lc.k.dot_ggml(at(i), qh, batch) * kq_scale;
+                    }
+                    // The KV cell of position p is p in llama.cpp's cache.
+                    ops::softmax_cells(sc, first);
+                    lc.v.round_operand(sc);
+                    let o = &mut out_t[h * hdv..(h + 1) * hdv];
+                    // V is accumulated in the FMA lanes of ggml's kernel, then reduced as it
+                    // reduces them; cache types without a lane form use a plain sum.
+                    acc.fill(0.0);
+                    let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
+                    let lanes_used = lc.v.fma_lanes_all(first, row_at, sc, batch, acc);
+                    if lanes_used {
+                        crate::kv_cache::reduce_v_lanes(acc, batch, o);
+                    } else {
+                        o.fill(0.0);
+                        for (i, &p) in sc.iter().enumerate() {
+                            let sl = lc.slot(first + i);
+                            lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, o);
                         }
                     }
                 }

@@ -22,7 +22,7 @@ const CALLER_SPINS: u32 = 4_000;
 
 /// The job being run: a type-erased pointer to the caller's closure.
 #[derive(Clone, Copy)]
-struct JobRef(*const (dyn Fn(usize) + Sync));
+struct JobRef(*const (dyn Fn(usize, usize) + Sync));
 
 struct Inner {
     /// Bumped (Release) after `job`, `next` and `n_chunks` are written for a new job.
@@ -78,7 +78,7 @@ impl ThreadPool {
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("ferrite-worker-{i}"))
-                    .spawn(move || worker(&inner, spin_limit))?,
+                    .spawn(move || worker(&inner, spin_limit, i))?,
             );
         }
         Ok(ThreadPool {
@@ -96,9 +96,16 @@ impl ThreadPool {
     /// Calls `f(i)` for every `i in 0..n_chunks`, spread over all threads, and returns when all
     /// calls have returned. `f` must tolerate being called concurrently for distinct `i`.
     pub fn run(&mut self, n_chunks: usize, f: &(dyn Fn(usize) + Sync)) {
+        self.run_on(n_chunks, &|i, _| f(i))
+    }
+
+    /// As [`run`](Self::run), and tells each call which thread runs it: `f(i, thread)` with
+    /// `thread < n_threads()` (0 is the caller), so calls can use per-thread scratch. Calls on
+    /// one thread never overlap.
+    pub fn run_on(&mut self, n_chunks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
         let n_workers = self.handles.len();
         if n_workers == 0 || n_chunks <= 1 {
-            (0..n_chunks).for_each(f);
+            (0..n_chunks).for_each(|i| f(i, 0));
             return;
         }
         let inner = &*self.inner;
@@ -107,10 +114,10 @@ impl ThreadPool {
         // lifetime is erased; it is dereferenced only until `pending` returns to 0 below,
         // before this function returns and while `f` is still borrowed.
         unsafe {
-            let ptr: *const (dyn Fn(usize) + Sync + '_) = f;
+            let ptr: *const (dyn Fn(usize, usize) + Sync + '_) = f;
             *inner.job.get() = Some(JobRef(std::mem::transmute::<
-                *const (dyn Fn(usize) + Sync + '_),
-                *const (dyn Fn(usize) + Sync + 'static),
+                *const (dyn Fn(usize, usize) + Sync + '_),
+                *const (dyn Fn(usize, usize) + Sync + 'static),
             >(ptr)));
         }
         inner.next.store(0, Ordering::Relaxed);
@@ -121,7 +128,7 @@ impl ThreadPool {
             let _g = inner.lock.lock().unwrap_or_else(|e| e.into_inner());
             inner.wake.notify_all();
         }
-        work(inner, f);
+        work(inner, f, 0);
         // Wait for the workers. Spinning is right when they run on their own cores; when the
         // machine is oversubscribed a worker may be descheduled, and then yielding our time
         // slice lets it finish instead of burning the slice it needs.
@@ -138,19 +145,19 @@ impl ThreadPool {
     }
 }
 
-/// Claims and runs chunks until none are left.
-fn work(inner: &Inner, f: &(dyn Fn(usize) + Sync)) {
+/// Claims and runs chunks until none are left, as thread `thread`.
+fn work(inner: &Inner, f: &(dyn Fn(usize, usize) + Sync), thread: usize) {
     let n = inner.n_chunks.load(Ordering::Relaxed);
     loop {
         let i = inner.next.fetch_add(1, Ordering::Relaxed);
         if i >= n {
             break;
         }
-        f(i);
+        f(i, thread);
     }
 }
 
-fn worker(inner: &Inner, spin_limit: u32) {
+fn worker(inner: &Inner, spin_limit: u32, thread: usize) {
     let mut seen = 0u64;
     loop {
         let mut spins = 0u32;
@@ -189,7 +196,7 @@ fn worker(inner: &Inner, spin_limit: u32) {
         let job = unsafe { (*inner.job.get()).expect("job published before the epoch bump") };
         // SAFETY: see above: the closure outlives this call.
         let f = unsafe { &*job.0 };
-        work(inner, f);
+        work(inner, f, thread);
         inner.pending.fetch_sub(1, Ordering::Release);
     }
 }
