@@ -26,10 +26,10 @@ use crate::session::{Session, SessionConfig};
 use crate::{Error, Model, Result};
 
 /// Code and libraries (ferrite, libc, libm: about 4 MiB resident on x86-64 Linux), stacks,
-/// the file's index and allocator slack, less what the heap parts overstate (about 1.5 MiB
-/// for Gemma 3: the tokenizer formula's excess, pages never written): calibrated so that
-/// the total is within 1 % of `ferrite run`'s peak RSS on Gemma 3 270M at 4k and 32k
-/// context with f16 and q8_0 caches.
+/// the file's index and allocator slack. The scratch part counts buffers for a full 64-token
+/// batch that a short prompt never writes, so the total stays 1-2 % above `ferrite run`'s
+/// peak RSS on Gemma 3 270M at 4k and 32k context with f16 and q8_0 caches (an estimate that
+/// errs on the safe side for `--max-memory`).
 pub const OVERHEAD_BYTES: u64 = 3 << 20;
 /// Per worker thread: its stack's touched pages and bookkeeping.
 pub const PER_THREAD_BYTES: u64 = 64 << 10;

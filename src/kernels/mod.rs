@@ -708,6 +708,7 @@ pub unsafe fn matmul_tile(
     } else {
         0
     };
+    #[cfg(target_arch = "x86_64")]
     let row_bytes = w.len() / tile_rows.max(1);
     let mut t = t0;
     while t < n {
