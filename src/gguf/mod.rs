@@ -504,15 +504,7 @@ impl GgufFile {
         // the documented limit of mmap-based loading (README, "Robustness"). We never write
         // through the map.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
-        let idx = Self::parse(path, &map)?;
-        Ok(GgufFile {
-            path: path.to_path_buf(),
-            map: Mapping {
-                map,
-                file_backed: true,
-            },
-            idx,
-        })
+        Self::index(path, map, true)
     }
 
     /// Parses an in-memory GGUF image, as [`open`](Self::open) parses a file: the same checks,
@@ -537,13 +529,15 @@ impl GgufFile {
         let mut anon = memmap2::MmapMut::map_anon(bytes.len()).map_err(io)?;
         anon.copy_from_slice(bytes);
         let map = anon.make_read_only().map_err(io)?;
+        Self::index(path, map, false)
+    }
+
+    /// Parses the header of a mapped image and keeps the map.
+    fn index(path: &Path, map: memmap2::Mmap, file_backed: bool) -> Result<GgufFile> {
         let idx = Self::parse(path, &map)?;
         Ok(GgufFile {
             path: path.to_path_buf(),
-            map: Mapping {
-                map,
-                file_backed: false,
-            },
+            map: Mapping { map, file_backed },
             idx,
         })
     }
