@@ -844,18 +844,12 @@ impl<'m> Session<'m> {
             // ---- per token: q/k norms, RoPE (token rows split over the threads), then k
             // and v stored in the cache ----
             let lc = &self.kv.layers[il];
-            let qkv_rows = SharedMut(s.qkv.as_mut_ptr());
-            assert!(s.qkv.len() >= n * qkv_dim);
             let (cos, sin) = if swa {
                 (&s.cos_swa, &s.sin_swa)
             } else {
                 (&s.cos, &s.sin)
             };
-            pool.run(n, &|t| {
-                // SAFETY: chunk t works on row t of `qkv` only (inside it, asserted above),
-                // which this pass borrows exclusively while the pool runs.
-                let row =
-                    unsafe { std::slice::from_raw_parts_mut(qkv_rows.at(t * qkv_dim), qkv_dim) };
+            per_row(pool, n, qkv_dim, &mut s.qkv, &|t, row| {
                 let (q, kv) = row.split_at_mut(q_dim);
                 let k = &mut kv[..k_dim];
                 if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
@@ -920,11 +914,10 @@ impl<'m> Session<'m> {
                 let n_vis = pos + 1 - first;
                 // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
                 let batch = pos_in(t).1 > 1;
-                // SAFETY: chunk c writes only the `att` rows of its tokens (t = c mod n_chunks,
-                // disjoint across chunks, inside a buffer sized for MAX_BATCH tokens) and its
-                // own rows of `scores` and `vacc` (c < n_threads, buffers sized for
-                // n_threads); the buffers are exclusively borrowed by this pass while the pool
-                // runs, and a chunk's rows are used by one token at a time.
+                // SAFETY: chunk t writes only token t's row of `att` (disjoint per t, inside a
+                // buffer sized for MAX_BATCH tokens) and thread c's rows of `scores` and `vacc`
+                // (c < n_threads, buffers sized for n_threads; a thread runs one chunk at a
+                // time); the buffers are exclusively borrowed by this pass while the pool runs.
                 let (out_t, sc, acc) = unsafe {
                     (
                         std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
@@ -1032,13 +1025,7 @@ impl<'m> Session<'m> {
                 // The activation, token rows split over the threads (element-wise: the same
                 // values on any thread).
                 let gelu = hp.arch == Arch::Gemma3;
-                let (hb, hb2) = (SharedMut(s.hb.as_mut_ptr()), &s.hb2);
-                assert!(s.hb.len() >= nt * nf && hb2.len() >= nt * nf);
-                pool.run(nt, &|t| {
-                    // SAFETY: chunk t writes only row t of `hb` (inside it, asserted above),
-                    // which this pass borrows exclusively while the pool runs.
-                    let g = unsafe { std::slice::from_raw_parts_mut(hb.at(t * nf), nf) };
-                    let u = &hb2[t * nf..(t + 1) * nf];
+                per_token(pool, nt, nf, &mut s.hb, &mut s.hb2, &|g, u| {
                     if gelu {
                         ops::gated(g, u, ops::gelu);
                     } else {
@@ -1126,9 +1113,29 @@ fn ubatch_pos(i: usize, n: usize) -> (usize, usize) {
     (i - start, (n - start).min(UBATCH))
 }
 
-/// `f(t, a_t, b_t)` for the token rows `t < n` of `a` and `b` (`stride` values each), the
-/// rows split over the pool's threads: for the per-token steps between the matrix products
-/// (norms, residual adds), which give the same values on any thread.
+/// `f(t, a_t)` for the token rows `t < n` of `a` (`stride` values each), the rows split over
+/// the pool's threads: for the per-token steps between the matrix products, which give the
+/// same values on any thread.
+fn per_row(
+    pool: &mut ThreadPool,
+    n: usize,
+    stride: usize,
+    a: &mut [f32],
+    f: &(dyn Fn(usize, &mut [f32]) + Sync),
+) {
+    assert!(a.len() >= n * stride);
+    let pa = SharedMut(a.as_mut_ptr());
+    pool.run(n, &|t| {
+        // SAFETY: chunk t takes row t of `a` (inside it, asserted above; `a` is exclusively
+        // borrowed), disjoint from every other chunk's row.
+        f(t, unsafe {
+            std::slice::from_raw_parts_mut(pa.at(t * stride), stride)
+        });
+    });
+}
+
+/// [`per_row`] over the rows of two buffers at once: `f(a_t, b_t)` (norms, residual adds,
+/// the gated activation).
 fn per_token(
     pool: &mut ThreadPool,
     n: usize,
@@ -1137,18 +1144,13 @@ fn per_token(
     b: &mut [f32],
     f: &(dyn Fn(&mut [f32], &mut [f32]) + Sync),
 ) {
-    assert!(a.len() >= n * stride && b.len() >= n * stride);
-    let (pa, pb) = (SharedMut(a.as_mut_ptr()), SharedMut(b.as_mut_ptr()));
-    pool.run(n, &|t| {
-        // SAFETY: chunk t takes row t of `a` and of `b` (inside them, asserted above; `a` and
-        // `b` are distinct exclusive borrows), disjoint from every other chunk's rows.
-        let (ra, rb) = unsafe {
-            (
-                std::slice::from_raw_parts_mut(pa.at(t * stride), stride),
-                std::slice::from_raw_parts_mut(pb.at(t * stride), stride),
-            )
-        };
-        f(ra, rb);
+    assert!(b.len() >= n * stride);
+    let pb = SharedMut(b.as_mut_ptr());
+    per_row(pool, n, stride, a, &|t, ra| {
+        // SAFETY: as in `per_row`, for `b` (a distinct exclusive borrow, asserted long enough).
+        f(ra, unsafe {
+            std::slice::from_raw_parts_mut(pb.at(t * stride), stride)
+        });
     });
 }
 
