@@ -708,8 +708,6 @@ pub unsafe fn matmul_tile(
     } else {
         0
     };
-    #[cfg(target_arch = "x86_64")]
-    let row_bytes = w.len() / tile_rows.max(1);
     let mut t = t0;
     while t < n {
         // Four tokens in the same order, for a format with a four-token kernel: each weight
@@ -719,16 +717,16 @@ pub unsafe fn matmul_tile(
             let o = order_of(t);
             if let Some(f) = row_x4(ty, o).filter(|_| (1..4).all(|k| order_of(t + k) == o)) {
                 let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
-                for r in 0..tile_rows {
-                    // SAFETY: `row_x4` returns kernels of the selected (AVX2) table only;
-                    // the row and the activations are whole blocks of one length (checked
-                    // inside).
-                    let v = unsafe { f(&w[r * row_bytes..(r + 1) * row_bytes], a4) };
+                let mut put = |r: usize, v: [f32; 4]| {
                     for (k, val) in v.into_iter().enumerate() {
                         // SAFETY: t + k < n and r < tile_rows: the caller's contract.
                         unsafe { *out.add((t + k) * out_stride + r) = val };
                     }
-                }
+                };
+                // SAFETY: `row_x4` returns kernels of the selected (AVX2) table only; the
+                // tile and the activations are whole blocks of matching lengths (checked
+                // inside).
+                unsafe { f(w, tile_rows, a4, &mut put) };
                 t += 4;
                 continue;
             }
@@ -740,42 +738,64 @@ pub unsafe fn matmul_tile(
     }
 }
 
-/// One weight row (bytes) times four activation rows, in one float order.
+/// The rows of a weight tile (bytes, `rows` rows) times four activation rows, in one float
+/// order: `put(r, [row r . a_0, .., row r . a_3])` for every row.
 #[cfg(target_arch = "x86_64")]
-type RowX4Fn = unsafe fn(&[u8], [&[u8]; 4]) -> [f32; 4];
+type RowX4Fn = unsafe fn(&[u8], usize, [&[u8]; 4], &mut dyn FnMut(usize, [f32; 4]));
 
 /// The AVX2 four-token kernel of `ty` in `order`, when the selected table is AVX2 and has one
 /// (each gives the bits of four calls of the table's kernel for that pair).
 #[cfg(target_arch = "x86_64")]
 fn row_x4(ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
-    use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K};
+    use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K};
     use x86_64::avx2::{q4_k, q6_k};
-    fn blocks<'a, W: BlockFormat>(
-        w: &'a [u8],
-        a: [&'a [u8]; 4],
-    ) -> (&'a [W], [&'a [W::Activation]; 4]) {
-        let w: &[W] = quant::cast_blocks(w).expect("weight row of whole blocks");
+    /// The tile's rows through `dot`, the blocks cast and their lengths checked once per
+    /// tile.
+    fn tile<W: BlockFormat>(
+        w: &[u8],
+        rows: usize,
+        a: [&[u8]; 4],
+        put: &mut dyn FnMut(usize, [f32; 4]),
+        dot: impl Fn(&[W], [&[W::Activation]; 4]) -> [f32; 4],
+    ) {
+        let w: &[W] = quant::cast_blocks(w).expect("weight tile of whole blocks");
+        let nb = w.len() / rows.max(1);
+        assert_eq!(nb * rows, w.len(), "weight tile of whole rows");
         let a = a.map(|a| {
             let a: &[W::Activation] =
                 quant::cast_blocks(a).expect("activation row of whole blocks");
-            assert_eq!(a.len(), w.len(), "weight and activation rows of one length");
+            assert_eq!(a.len(), nb, "weight and activation rows of one length");
             a
         });
-        (w, a)
+        for (r, row) in w.chunks_exact(nb.max(1)).enumerate() {
+            put(r, dot(row, a));
+        }
     }
     // SAFETY (all three): called only through `row_x4`, which hands them out only when the
-    // AVX2 table (AVX2, FMA, F16C present) is selected; `blocks` checks the lengths.
-    unsafe fn q4_k_gemm(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
-        let (w, a) = blocks::<BlockQ4K>(w, a);
-        unsafe { q4_k::dot_x4(w, a, false) }
+    // AVX2 table (AVX2, FMA, F16C present) is selected; `tile` checks the lengths.
+    unsafe fn q4_k_gemm(
+        w: &[u8],
+        rows: usize,
+        a: [&[u8]; 4],
+        put: &mut dyn FnMut(usize, [f32; 4]),
+    ) {
+        tile::<BlockQ4K>(w, rows, a, put, |w, a| unsafe { q4_k::dot_x4(w, a, false) })
     }
-    unsafe fn q4_k_tiled(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
-        let (w, a) = blocks::<BlockQ4K>(w, a);
-        unsafe { q4_k::dot_x4(w, a, true) }
+    unsafe fn q4_k_tiled(
+        w: &[u8],
+        rows: usize,
+        a: [&[u8]; 4],
+        put: &mut dyn FnMut(usize, [f32; 4]),
+    ) {
+        tile::<BlockQ4K>(w, rows, a, put, |w, a| unsafe { q4_k::dot_x4(w, a, true) })
     }
-    unsafe fn q6_k_tiled(w: &[u8], a: [&[u8]; 4]) -> [f32; 4] {
-        let (w, a): (&[BlockQ6K], [&[BlockQ8K]; 4]) = blocks::<BlockQ6K>(w, a);
-        unsafe { q6_k::dot_tiled_x4(w, a) }
+    unsafe fn q6_k_tiled(
+        w: &[u8],
+        rows: usize,
+        a: [&[u8]; 4],
+        put: &mut dyn FnMut(usize, [f32; 4]),
+    ) {
+        tile::<BlockQ6K>(w, rows, a, put, |w, a| unsafe { q6_k::dot_tiled_x4(w, a) })
     }
     if Kernels::get().isa() != Isa::Avx2 {
         return None;
