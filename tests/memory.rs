@@ -2,46 +2,20 @@
 //! 270M, `--max-memory` refusing with the figures, `--dry-run` and `inspect`, the C params,
 //! and the tokenizer part of the estimate against the heap a tokenizer really takes.
 
+#[path = "util/thread_allocs.rs"]
+mod thread_allocs;
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::{CStr, CString};
 use std::path::Path;
 use std::process::Output;
 use std::ptr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use ferrite::ffi::*;
 use ferrite::gguf::GgufFile;
 use ferrite::tokenizer::Tokenizer;
 use ferrite::{KvType, MemoryEstimate, SessionConfig};
 use serde_json::Value;
-
-/// Bytes currently allocated (for the tokenizer's heap).
-struct Tracking;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: forwards to the system allocator; only keeps a running total.
-unsafe impl GlobalAlloc for Tracking {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::SeqCst);
-        // SAFETY: the caller's contract is forwarded unchanged.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::SeqCst);
-        // SAFETY: as for `alloc`.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        LIVE.fetch_add(n as isize - l.size() as isize, Ordering::SeqCst);
-        // SAFETY: as for `alloc`.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: Tracking = Tracking;
 
 use util::ferrite;
 
@@ -166,9 +140,10 @@ fn tokenizer_part_is_within_25_percent_of_its_heap() {
     assert!(files.len() >= 4);
     for p in files {
         let f = GgufFile::open(&p).unwrap();
-        let before = LIVE.load(Ordering::SeqCst);
+        // This thread's heap only: the other tests of this binary run in parallel.
+        let before = thread_allocs::live_bytes();
         let t = Tokenizer::from_gguf(&f).unwrap();
-        let heap = (LIVE.load(Ordering::SeqCst) - before) as f64;
+        let heap = (thread_allocs::live_bytes() - before) as f64;
         drop(t);
         let est = ferrite::memory::tokenizer_bytes(&f);
         let err = est as f64 / heap - 1.0;

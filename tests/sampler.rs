@@ -2,55 +2,12 @@
 //! determinism, greedy ties, the exact sets kept by top-k / top-p / min-p, empirical
 //! frequencies, the repetition penalty, log-softmax helpers, and zero allocation after `new`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use ferrite::sampler::{log_softmax_at, log_softmax_top, log_sum_exp, Sampler, SamplerParams};
 use ferrite::Error;
 
-// ---------------------------------------------------------------------------------------------
-// A counting allocator. The count is per thread, so tests running in parallel do not disturb
-// each other.
-
-struct Counting;
-
-thread_local! {
-    static ALLOCS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
-}
-
-fn allocs() -> usize {
-    ALLOCS.with(|c| c.get())
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; we only count.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "util/thread_allocs.rs"]
+mod thread_allocs;
+use thread_allocs::allocs;
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.

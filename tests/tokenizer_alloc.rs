@@ -2,45 +2,14 @@
 //! working buffers are kept per thread and the output vector is reused), and the streaming
 //! decoder never allocates per token.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::PathBuf;
 
 use ferrite::gguf::GgufFile;
 use ferrite::tokenizer::{StreamDecoder, Tokenizer};
 
-struct Counting;
-
-thread_local! {
-    static COUNT: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts (a const thread-local, no allocation).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(p, l, n) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
-
-fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    let before = COUNT.with(|c| c.get());
-    let r = f();
-    (COUNT.with(|c| c.get()) - before, r)
-}
+#[path = "util/thread_allocs.rs"]
+mod thread_allocs;
+use thread_allocs::allocations;
 
 fn load(path: PathBuf) -> Tokenizer {
     assert!(
