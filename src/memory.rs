@@ -317,13 +317,10 @@ pub fn tokenizer_bytes(file: &GgufFile) -> u64 {
     let Ok(model) = file.get_str("tokenizer.ggml.model") else {
         return 0;
     };
-    // (count, bytes of text): a string is stored as an 8-byte length and its bytes.
+    // (count, bytes of text) of a string array.
     let strings = |key: &str| -> (u64, u64) {
-        match file.get_array(key) {
-            Ok(a) if a.elem_type() == crate::gguf::MetaType::Str => {
-                let n = a.len() as u64;
-                (n, (a.encoded_len() as u64).saturating_sub(8 * n))
-            }
+        match file.get_array(key).map(|a| (a.len(), a.text_bytes())) {
+            Ok((n, Some(text))) => (n as u64, text as u64),
             _ => (0, 0),
         }
     };

@@ -224,10 +224,11 @@ impl<'a> ArrayView<'a> {
     pub fn elem_type(&self) -> MetaType {
         self.elem
     }
-    /// Size of the encoded elements in the file, in bytes (for strings: an 8-byte length
-    /// and the bytes of each). Known from the index: reads none of the elements.
-    pub fn encoded_len(&self) -> usize {
-        self.bytes.len()
+    /// For an array of strings, the bytes of all the strings together (the encoded size
+    /// less each string's 8-byte length), known from the index without reading any; `None`
+    /// for other element types.
+    pub fn text_bytes(&self) -> Option<usize> {
+        (self.elem == MetaType::Str).then(|| self.bytes.len().saturating_sub(8 * self.len))
     }
 
     fn wrong(&self, key: &str, expected: &'static str) -> Error {

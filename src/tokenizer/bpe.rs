@@ -9,7 +9,8 @@
 
 use std::collections::{BinaryHeap, HashMap};
 
-use super::table::{ByteStrings, TokenTable};
+use super::table::TokenTable;
+use super::texts::ByteStrings;
 use super::unicode::{byte_to_char_table, char_to_byte};
 use super::FastMap;
 
@@ -46,17 +47,17 @@ impl BpeModel {
         let n_vocab = tokens.len() as u32;
         // Each token's raw bytes (empty for a token outside the byte mapping, which is left
         // out of the index).
-        let mut raw = ByteStrings::with_capacity(tokens.len());
+        let mut raw = ByteStrings::with_capacity(tokens.len(), 0);
         let mut mapped = vec![false; tokens.len()];
         for (i, t) in tokens.iter().enumerate() {
             let b = unmap(t);
             mapped[i] = b.is_some();
             // The texts passed the same 4 GiB check and unmapped bytes are no longer.
             let pushed = raw.push(b.as_deref().unwrap_or(&[]));
-            debug_assert!(pushed);
+            assert!(pushed, "raw token bytes are no longer than the texts");
         }
-        let mut bytes_to_id = TokenTable::build(raw, |id| mapped[id as usize]);
-        bytes_to_id.shrink_keys();
+        raw.shrink_to_fit();
+        let bytes_to_id = TokenTable::build(raw, |id| mapped[id as usize]);
         let mut ascii_token = [None; 128];
         for (b, slot) in ascii_token.iter_mut().enumerate() {
             if (0x21..0x7F).contains(&b) {

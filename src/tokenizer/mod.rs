@@ -168,8 +168,7 @@ impl Vocab {
         let model = f.get_str("tokenizer.ggml.model")?.to_string();
         let pre = f.get_opt_str("tokenizer.ggml.pre")?.map(str::to_string);
         let array = f.get_array(TOKENS)?;
-        // The texts' total size is the array's size less the 8-byte length of each.
-        let text_bytes = array.encoded_len().saturating_sub(8 * array.len());
+        let text_bytes = array.text_bytes().unwrap_or(0);
         let mut tokens = TokenTexts::with_capacity(array.len(), text_bytes);
         for t in array.strings(TOKENS)? {
             if !tokens.push(t) {

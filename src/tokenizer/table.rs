@@ -15,6 +15,7 @@
 
 use std::hash::Hasher;
 
+use super::texts::ByteStrings;
 use super::FxHasher;
 
 /// Token keys by id.
@@ -29,50 +30,19 @@ impl Keys for super::TokenTexts {
     fn count(&self) -> usize {
         self.len()
     }
+    #[inline]
     fn key(&self, id: u32) -> &[u8] {
-        self[id as usize].as_bytes()
-    }
-}
-
-/// Byte strings in one arena, by index (the BPE model's raw token bytes).
-#[derive(Default)]
-pub(crate) struct ByteStrings {
-    arena: Vec<u8>,
-    /// `offs[i]..offs[i + 1]` is string `i`.
-    offs: Vec<u32>,
-}
-
-impl ByteStrings {
-    pub(crate) fn with_capacity(n: usize) -> ByteStrings {
-        let mut offs = Vec::with_capacity(n + 1);
-        offs.push(0);
-        ByteStrings {
-            arena: Vec::new(),
-            offs,
-        }
-    }
-    /// Appends a string; `false` when the arena would pass 4 GiB.
-    pub(crate) fn push(&mut self, b: &[u8]) -> bool {
-        if self.arena.len() + b.len() > u32::MAX as usize {
-            return false;
-        }
-        self.arena.extend_from_slice(b);
-        self.offs.push(self.arena.len() as u32);
-        true
-    }
-    fn shrink_to_fit(&mut self) {
-        self.arena.shrink_to_fit();
-        self.offs.shrink_to_fit();
+        self.bytes(id as usize)
     }
 }
 
 impl Keys for ByteStrings {
     fn count(&self) -> usize {
-        self.offs.len().saturating_sub(1)
+        self.len()
     }
+    #[inline]
     fn key(&self, id: u32) -> &[u8] {
-        let i = id as usize;
-        &self.arena[self.offs[i] as usize..self.offs[i + 1] as usize]
+        &self[id as usize]
     }
 }
 
@@ -160,13 +130,6 @@ impl<K: Keys> TokenTable<K> {
     }
 }
 
-impl TokenTable<ByteStrings> {
-    /// Releases the key arena's spare capacity (after building it by pushes).
-    pub(crate) fn shrink_keys(&mut self) {
-        self.keys.shrink_to_fit();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +137,7 @@ mod tests {
     #[test]
     fn duplicates_long_keys_and_excluded_ids() {
         let long = vec![b'x'; 70_000];
-        let mut keys = ByteStrings::with_capacity(5);
+        let mut keys = ByteStrings::with_capacity(5, 0);
         for k in [&b"a"[..], b"ab", &long, b"a", b"zz"] {
             assert!(keys.push(k));
         }
