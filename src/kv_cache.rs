@@ -51,6 +51,21 @@ impl KvType {
         }
     }
 
+    /// The name [`Self::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+            KvType::F32 => "f32",
+        }
+    }
+
+    /// Whether a cache of this type can hold heads of these sizes (Q8_0 blocks of 32 values
+    /// must not straddle two heads).
+    pub fn fits_heads(self, head_dim: usize, head_dim_v: usize) -> bool {
+        self != KvType::Q8_0 || (head_dim % 32 == 0 && head_dim_v % 32 == 0)
+    }
+
     /// Bytes needed to store `n` values (`n` a multiple of 32 for Q8_0).
     pub fn bytes_for(self, n: usize) -> usize {
         match self {
@@ -461,7 +476,7 @@ impl KvCache {
 
     /// Allocates the cache. Q8_0 needs per-head sizes that are multiples of 32.
     pub fn new(ty: KvType, shapes: &[LayerShape], head_dims: (usize, usize)) -> Result<KvCache> {
-        if ty == KvType::Q8_0 && (head_dims.0 % 32 != 0 || head_dims.1 % 32 != 0) {
+        if !ty.fits_heads(head_dims.0, head_dims.1) {
             return Err(Error::InvalidArgument(format!(
                 "--kv-type q8_0 needs head sizes that are multiples of 32 (this model: {} and {})",
                 head_dims.0, head_dims.1

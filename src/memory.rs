@@ -59,6 +59,8 @@ pub struct MemoryEstimate {
     pub full_layers: usize,
     pub swa_layers: usize,
     pub swa_slots: usize,
+    /// [`SessionConfig::full_swa_cache`] (a testing aid).
+    full_swa: bool,
     hp: HParams,
 }
 
@@ -97,34 +99,32 @@ impl MemoryEstimate {
             full_layers: 0,
             swa_layers: 0,
             swa_slots: 0,
+            full_swa: cfg.full_swa_cache,
             hp,
         };
-        e.set_session(n_ctx, cfg.kv_type, cfg.full_swa_cache);
+        e.set_session(n_ctx, cfg.kv_type);
         Ok(e)
     }
 
-    /// Fills the parts that depend on the context and the cache type.
-    fn set_session(&mut self, n_ctx: usize, kv_type: KvType, full_swa: bool) {
-        let mut shapes = Session::shapes_for(&self.hp, n_ctx);
-        if full_swa {
-            shapes.iter_mut().for_each(|s| s.slots = n_ctx);
-        }
+    /// Fills the parts that depend on the context and the cache type, from the cache shapes
+    /// and scratch sizes [`Session::new`] allocates.
+    fn set_session(&mut self, n_ctx: usize, kv_type: KvType) {
+        let shapes = Session::shapes_for(&self.hp, n_ctx, self.full_swa);
         self.n_ctx = n_ctx;
         self.kv_type = kv_type;
         self.kv_cache = KvCache::bytes_needed(kv_type, &shapes) as u64;
-        self.scratch = Session::scratch_bytes(&self.hp, n_ctx, self.n_threads, kv_type) as u64;
-        let swa = |i: usize| self.hp.swa_layers.get(i).copied().unwrap_or(false);
-        self.swa_layers = (0..shapes.len()).filter(|&i| swa(i)).count();
+        self.scratch =
+            Session::scratch_bytes(&self.hp, &shapes, n_ctx, self.n_threads, kv_type) as u64;
+        let swa = |i: &usize| self.hp.swa_layers[*i];
+        self.swa_layers = (0..shapes.len()).filter(swa).count();
         self.full_layers = shapes.len() - self.swa_layers;
-        self.swa_slots = (0..shapes.len())
-            .find(|&i| swa(i))
-            .map_or(0, |i| shapes[i].slots);
+        self.swa_slots = (0..shapes.len()).find(swa).map_or(0, |i| shapes[i].slots);
     }
 
-    /// The same model and threads with another context and cache type.
+    /// The same model, threads and cache layout with another context and cache type.
     pub fn with_session(&self, n_ctx: usize, kv_type: KvType) -> MemoryEstimate {
         let mut e = self.clone();
-        e.set_session(n_ctx, kv_type, false);
+        e.set_session(n_ctx, kv_type);
         e
     }
 
@@ -213,8 +213,9 @@ impl MemoryEstimate {
                 mib(self.fixed() + self.with_session(1, self.kv_type).scratch)
             )),
         }
-        let q8_ok = self.hp.head_dim % 32 == 0 && self.hp.head_dim_v % 32 == 0;
-        if self.kv_type != KvType::Q8_0 && q8_ok {
+        if self.kv_type != KvType::Q8_0
+            && KvType::Q8_0.fits_heads(self.hp.head_dim, self.hp.head_dim_v)
+        {
             let q8 = self.with_session(self.n_ctx, KvType::Q8_0);
             if q8.total() <= budget {
                 fix.push(format!(
@@ -235,7 +236,7 @@ impl MemoryEstimate {
             mib(self.weights),
             mib(self.kv_cache),
             self.n_ctx,
-            kv_name(self.kv_type),
+            self.kv_type.name(),
             mib(self.scratch),
             mib(self.tokenizer),
             mib(self.model_heap + self.overhead),
@@ -271,7 +272,7 @@ impl fmt::Display for MemoryEstimate {
             f,
             "memory estimate: -c {}, --kv-type {}, {} threads",
             self.n_ctx,
-            kv_name(self.kv_type),
+            self.kv_type.name(),
             self.n_threads
         )?;
         writeln!(f, "  weights (mapped)  {:>12}", mib(self.weights))?;
@@ -285,15 +286,6 @@ impl fmt::Display for MemoryEstimate {
         writeln!(f, "  model vectors     {:>12}", mib(self.model_heap))?;
         writeln!(f, "  process overhead  {:>12}", mib(self.overhead))?;
         write!(f, "  total             {:>12}", mib(self.total()))
-    }
-}
-
-/// The name `--kv-type` takes.
-pub fn kv_name(t: KvType) -> &'static str {
-    match t {
-        KvType::F16 => "f16",
-        KvType::Q8_0 => "q8_0",
-        KvType::F32 => "f32",
     }
 }
 

@@ -228,9 +228,9 @@ impl<'m> Session<'m> {
         let hp = &model.hp;
         // Built once per process, here rather than at the first GELU of a decode.
         ops::gelu_table();
-        let n_ctx = Self::resolve_ctx(hp, cfg.n_ctx)?;
-        let n_threads = Self::resolve_threads(cfg.n_threads)?;
+        // The estimate resolves (and checks) the context length and thread count.
         let estimate = crate::MemoryEstimate::for_model(model, cfg)?;
+        let (n_ctx, n_threads) = (estimate.n_ctx, estimate.n_threads);
         if cfg.max_memory > 0 {
             estimate.check(cfg.max_memory)?;
         } else {
@@ -239,10 +239,7 @@ impl<'m> Session<'m> {
         let pool = ThreadPool::new(n_threads).map_err(|e| {
             Error::InvalidArgument(format!("cannot start {n_threads} threads: {e}"))
         })?;
-        let mut shapes = Self::layer_shapes(model, n_ctx);
-        if cfg.full_swa_cache {
-            shapes.iter_mut().for_each(|s| s.slots = n_ctx);
-        }
+        let shapes = Self::shapes_for(hp, n_ctx, cfg.full_swa_cache);
         let mut kv = KvCache::new(cfg.kv_type, &shapes, (hp.head_dim, hp.head_dim_v))?;
         let z = ScratchSizes::new(hp, &shapes, n_ctx, n_threads);
         let mut s = Scratch {
@@ -345,28 +342,30 @@ impl<'m> Session<'m> {
     }
 
     /// Bytes of every buffer [`Session::new`] allocates besides the KV cache, for a model
-    /// with hyperparameters `hp`, a context of `n_ctx` (resolved) and `n_threads` threads.
+    /// with hyperparameters `hp`, cache shapes `shapes` ([`Self::shapes_for`]), a context of
+    /// `n_ctx` (resolved) and `n_threads` threads.
     pub(crate) fn scratch_bytes(
         hp: &crate::model::HParams,
+        shapes: &[LayerShape],
         n_ctx: usize,
         n_threads: usize,
         kv_type: KvType,
     ) -> usize {
-        let shapes = Self::shapes_for(hp, n_ctx);
-        ScratchSizes::new(hp, &shapes, n_ctx, n_threads).bytes(kv_type)
+        ScratchSizes::new(hp, shapes, n_ctx, n_threads).bytes(kv_type)
     }
 
     /// The cache shape of every layer for a context of `n_ctx`: sliding-window layers keep
     /// only their window plus room for one batch (a ring), full layers every position.
     pub fn layer_shapes(model: &Model, n_ctx: usize) -> Vec<LayerShape> {
-        Self::shapes_for(&model.hp, n_ctx)
+        Self::shapes_for(&model.hp, n_ctx, false)
     }
 
-    /// [`Self::layer_shapes`] from the hyperparameters alone.
-    pub fn shapes_for(hp: &crate::model::HParams, n_ctx: usize) -> Vec<LayerShape> {
+    /// [`Self::layer_shapes`] from the hyperparameters alone; `full_swa` gives the
+    /// sliding-window layers a full-length cache too ([`SessionConfig::full_swa_cache`]).
+    pub fn shapes_for(hp: &crate::model::HParams, n_ctx: usize, full_swa: bool) -> Vec<LayerShape> {
         (0..hp.n_layer)
             .map(|il| LayerShape {
-                slots: if hp.swa_layers[il] {
+                slots: if hp.swa_layers[il] && !full_swa {
                     n_ctx.min(hp.sliding_window + MAX_BATCH - 1)
                 } else {
                     n_ctx
@@ -436,15 +435,7 @@ impl<'m> Session<'m> {
         let s = &mut self.s;
         if rope {
             // The angles of position -n_discard: those of n_discard with the sines negated.
-            let (c, sn) = (&mut s.cos[..half], &mut s.sin[..half]);
-            match &self.model.rope_freqs {
-                Some(ff) => rope_with_factors(n_discard, hp, ff, c, sn),
-                None => {
-                    ops::rope_angles(n_discard, hp.n_rot, hp.rope_base, hp.rope_freq_scale, c, sn)
-                }
-            }
-            let (c, sn) = (&mut s.cos_swa[..half], &mut s.sin_swa[..half]);
-            ops::rope_angles(n_discard, hp.n_rot, hp.rope_base_swa, 1.0, c, sn);
+            rope_tables(self.model, n_discard, s, 0);
             s.sin[..half].iter_mut().for_each(|v| *v = -*v);
             s.sin_swa[..half].iter_mut().for_each(|v| *v = -*v);
         }
@@ -490,6 +481,9 @@ impl<'m> Session<'m> {
     pub fn can_rewind(&self, n: usize) -> bool {
         n <= self.n_past
             && self.kv.layers.iter().all(|l| {
+                // What a rewind must not need is an entry the ring has overwritten. Positions
+                // a shift dropped (below `first_pos`) are missing whether or not we rewind,
+                // and attention skips them either way, so they do not limit it.
                 let oldest_kept = self.n_past.saturating_sub(l.slots);
                 let window = if l.slots < self.n_ctx {
                     self.model.hp.sliding_window
@@ -761,22 +755,7 @@ impl<'m> Session<'m> {
                 ops::add(x, xb);
             }
             if hp.rope_style != RopeStyle::None {
-                let r = t * half_rot..(t + 1) * half_rot;
-                let (c, sn) = (&mut s.cos[r.clone()], &mut s.sin[r.clone()]);
-                match &m.rope_freqs {
-                    // Llama 3.1 style: theta_i / factor_i.
-                    Some(ff) => rope_with_factors(pos0 + t, hp, ff, c, sn),
-                    None => ops::rope_angles(
-                        pos0 + t,
-                        hp.n_rot,
-                        hp.rope_base,
-                        hp.rope_freq_scale,
-                        c,
-                        sn,
-                    ),
-                }
-                let (c, sn) = (&mut s.cos_swa[r.clone()], &mut s.sin_swa[r]);
-                ops::rope_angles(pos0 + t, hp.n_rot, hp.rope_base_swa, 1.0, c, sn);
+                rope_tables(m, pos0 + t, s, t);
             }
         }
 
@@ -1184,6 +1163,23 @@ fn dot_order(
     } else {
         DotOrder::VecDot
     }
+}
+
+/// The RoPE angles of position `pos` into row `r` of the scratch's tables: those of the
+/// full-attention layers (with the model's frequency factors, Llama 3.1 style, if it has
+/// them) and those of the sliding-window layers (their own base, no scaling). The forward
+/// pass and the K-shift both take their angles from here.
+fn rope_tables(m: &Model, pos: usize, s: &mut Scratch, r: usize) {
+    let hp = &m.hp;
+    let half = hp.n_rot / 2;
+    let rows = r * half..(r + 1) * half;
+    let (c, sn) = (&mut s.cos[rows.clone()], &mut s.sin[rows.clone()]);
+    match &m.rope_freqs {
+        Some(ff) => rope_with_factors(pos, hp, ff, c, sn),
+        None => ops::rope_angles(pos, hp.n_rot, hp.rope_base, hp.rope_freq_scale, c, sn),
+    }
+    let (c, sn) = (&mut s.cos_swa[rows.clone()], &mut s.sin_swa[rows]);
+    ops::rope_angles(pos, hp.n_rot, hp.rope_base_swa, 1.0, c, sn);
 }
 
 /// RoPE angles with per-dimension frequency factors (ggml divides theta by the factor).

@@ -8,7 +8,7 @@ use std::time::Instant;
 use ferrite::{Error, Session, SessionConfig};
 use serde_json::json;
 
-use crate::common::ModelArgs;
+use crate::common::{parse_kv, ModelArgs};
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -34,10 +34,6 @@ pub struct BenchArgs {
     /// Print a JSON list instead of a table.
     #[arg(long)]
     pub json: bool,
-}
-
-fn parse_kv(s: &str) -> Result<ferrite::KvType, String> {
-    ferrite::KvType::parse(s).map_err(|e| e.to_string())
 }
 
 /// A tiny deterministic generator for the benchmark's token ids (like llama-bench's rand()).

@@ -58,7 +58,7 @@ pub struct RuntimeArgs {
     pub max_memory: Option<u64>,
 }
 
-fn parse_kv(s: &str) -> Result<KvType, String> {
+pub(crate) fn parse_kv(s: &str) -> Result<KvType, String> {
     KvType::parse(s).map_err(|e| e.to_string())
 }
 
@@ -102,7 +102,7 @@ impl RuntimeArgs {
 pub fn estimate_json(e: &MemoryEstimate) -> serde_json::Value {
     let mut o = serde_json::Map::new();
     o.insert("n_ctx".into(), e.n_ctx.into());
-    o.insert("kv_type".into(), ferrite::memory::kv_name(e.kv_type).into());
+    o.insert("kv_type".into(), e.kv_type.name().into());
     o.insert("n_threads".into(), e.n_threads.into());
     for (k, v) in e.parts() {
         o.insert(k.into(), v.into());
