@@ -368,24 +368,22 @@ pub fn parse_size(s: &str) -> Result<u64> {
 
 /// A figure from `/proc/self/status` in bytes (Linux); `None` elsewhere.
 fn proc_status(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
+    proc_kb("/proc/self/status", field)
+}
+
+/// The value of the line `field` (e.g. `"VmHWM:"`, `"MemAvailable:"`) of a `/proc` file in
+/// kB, in bytes.
+fn proc_kb(path: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kb: u64 = line[field.len()..].split_whitespace().next()?.parse().ok()?;
     Some(kb * 1024)
 }
 
 /// The RAM the OS can give without swapping (`MemAvailable` in `/proc/meminfo`), in bytes;
 /// `None` where unknown.
 pub fn mem_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    proc_kb("/proc/meminfo", "MemAvailable:")
 }
 
 /// This process's peak resident set (`VmHWM`), in bytes; `None` where unknown.
