@@ -108,3 +108,29 @@ fn inspect_to_a_closed_pipe_is_quiet() {
     );
     quiet(code, &err, "inspect --json");
 }
+
+#[test]
+fn chat_ends_quietly_when_the_reader_goes() {
+    // 2000 messages on a pipe, each answered with 5 tokens and a "[reply cut ...]" note on
+    // stderr. The reader takes 10 bytes and leaves: chat stops at the next write instead of
+    // answering the remaining messages into a closed pipe.
+    let m = util::synth("tiny-gemma3-Q8_0.gguf");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+        .args([
+            "chat", "-m", &m, "-n", "5", "--temp", "0", "-t", "1", "-c", "4096",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all("hello\n".repeat(2000).as_bytes()).unwrap();
+    }
+    let (code, err, _) = close_after(child, 10);
+    quiet(code, &err, "chat");
+    let turns = err.matches("[reply cut").count();
+    assert!(turns < 100, "{turns} replies after the reader left");
+}

@@ -7,7 +7,7 @@
 //! The conversation logic (templates, the cache kept across turns, dropping old turns when the
 //! context is full) is in the library: `ferrite::chat`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use ferrite::chat::{ChatTemplate, Conversation, ReplyStop, TurnReport};
 use ferrite::sampler::Sampler;
 use ferrite::{Error, Session};
 
-use crate::common::{ModelArgs, RuntimeArgs, SamplingArgs};
+use crate::common::{write_stdout, ModelArgs, RuntimeArgs, SamplingArgs};
 
 #[derive(clap::Args)]
 pub struct ChatArgs {
@@ -53,7 +53,8 @@ struct Totals {
 }
 
 pub fn run(args: &ChatArgs) -> Result<(), Error> {
-    let (model, load_ms) = args.model.load()?;
+    // (Refuses a --max-memory budget before reading the vocabulary, as `run` does.)
+    let (model, load_ms) = args.runtime.load_model(&args.model)?;
     let template = match &args.chat_template {
         Some(t) => ChatTemplate::from_arg(t, &model)?,
         None => ChatTemplate::for_model(&model)?,
@@ -93,37 +94,38 @@ pub fn run(args: &ChatArgs) -> Result<(), Error> {
             continue;
         }
         let mut out = std::io::stdout().lock();
-        match line.trim() {
+        // Output errors are the program's errors; a reader that went away (`| head`) ends the
+        // dialogue quietly, as it ends `run`.
+        let reply = match line.trim() {
             "/quit" | "/exit" => break,
-            "/help" => {
-                writeln!(out, "{HELP}").ok();
-                continue;
-            }
+            "/help" => Some(HELP.to_string()),
             "/reset" => {
                 conv.reset();
                 totals = Totals::default();
-                writeln!(out, "(conversation reset)").ok();
-                continue;
+                Some("(conversation reset)".to_string())
             }
-            "/stats" => {
-                writeln!(out, "{}", stats(&conv, &totals)).ok();
-                continue;
-            }
+            "/stats" => Some(stats(&conv, &totals)),
             cmd if cmd.starts_with('/') && !cmd.contains(' ') => {
-                writeln!(out, "unknown command {cmd}; /help lists the commands").ok();
-                continue;
+                Some(format!("unknown command {cmd}; /help lists the commands"))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(text) = reply {
+            if !write_stdout(&mut out, format!("{text}\n").as_bytes())? {
+                return Ok(());
+            }
+            continue;
         }
         input.add_history(line);
         interrupted.store(false, Ordering::SeqCst);
+        let mut written = Ok(true);
         let result = conv.turn(line, |piece| {
-            out.write_all(piece.as_bytes()).ok();
-            out.flush().ok();
-            !interrupted.load(Ordering::SeqCst)
+            written = write_stdout(&mut out, piece.as_bytes());
+            matches!(written, Ok(true)) && !interrupted.load(Ordering::SeqCst)
         });
-        writeln!(out).ok();
-        out.flush().ok();
+        if !(written? && write_stdout(&mut out, b"\n")?) {
+            return Ok(());
+        }
         drop(out);
         match result {
             Ok(r) => {
@@ -219,8 +221,13 @@ impl Input {
         if tty {
             let mut ed = rustyline::DefaultEditor::new()
                 .map_err(|e| Error::InvalidArgument(format!("cannot set up the terminal: {e}")))?;
-            // History from earlier sessions; a missing or unreadable file is no error.
-            ed.load_history(&history_path()).ok();
+            // History from earlier sessions; a missing or unreadable file is no error (nor a
+            // directory that cannot be made: the history is then not kept).
+            let p = history_path();
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).ok();
+            }
+            ed.load_history(&p).ok();
             Ok(Input::Tty(Box::new(ed)))
         } else {
             Ok(Input::Pipe(std::io::stdin().lock()))
@@ -273,11 +280,7 @@ impl Input {
     fn add_history(&mut self, line: &str) {
         if let Input::Tty(ed) = self {
             ed.add_history_entry(line).ok();
-            let p = history_path();
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir).ok();
-            }
-            ed.save_history(&p).ok();
+            ed.save_history(&history_path()).ok();
         }
     }
 }

@@ -7,7 +7,6 @@
 //! (control tokens as written; a piece that is not whole UTF-8 on its own, such as one byte of
 //! a multi-byte character, shows U+FFFD for the partial bytes).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use ferrite::gguf::GgufFile;
@@ -103,17 +102,7 @@ pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
         }
     }
     out.push('\n');
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|_| stdout.flush())
-    {
-        Ok(()) => Ok(()),
-        // `ferrite tokenize ... | head`: the reader went away; not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(source) => Err(Error::Io {
-            path: "<stdout>".into(),
-            source,
-        }),
-    }
+    // `ferrite tokenize ... | head`: the reader went away; not an error.
+    crate::common::write_stdout(&mut std::io::stdout().lock(), out.as_bytes())?;
+    Ok(())
 }
