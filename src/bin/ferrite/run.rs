@@ -107,10 +107,12 @@ fn dry_run(args: &RunArgs) -> Result<(), Error> {
 /// the BOS token when one was added; the whole prompt for -1 or more than the prompt), at
 /// most the prompt.
 fn tokens_to_keep(keep: i64, prompt_len: usize, bos_added: bool) -> usize {
-    if keep < 0 || keep as usize > prompt_len {
+    if keep < 0 {
         prompt_len
     } else {
-        (keep as usize + bos_added as usize).min(prompt_len)
+        (keep as usize)
+            .saturating_add(bos_added as usize)
+            .min(prompt_len)
     }
 }
 
@@ -191,7 +193,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
         }
         if sess.n_past() >= sess.n_ctx() {
             // llama.cpp's context shift: keep n_keep, drop half of the rest.
-            let n_discard = (sess.n_past() - n_keep.min(sess.n_past())) / 2;
+            let n_discard = sess.n_past().saturating_sub(n_keep) / 2;
             if !args.context_shift || n_discard == 0 {
                 break Stop::Context;
             }
