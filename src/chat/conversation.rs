@@ -244,30 +244,29 @@ impl<'m> Conversation<'m> {
         report.rewound_tokens = self.ids.len() - keep;
         self.forget_cache(keep);
         report.prompt_tokens = self.reread()? + new_ids.len();
-        let base = self.text.len();
-        debug_assert_eq!(base, start);
+        debug_assert_eq!(self.text.len(), start);
         self.text.extend_from_slice(&full.as_bytes()[start..]);
         let end = self.text.len();
         self.session.prefill(&new_ids)?;
         for &id in &new_ids {
             self.ids.push(id);
             self.ends.push(end);
+            self.sampler.accept(id);
         }
         // Every token of the new text ends where the text ends (a rewind takes back the whole
         // segment or none of it), except a BOS the tokenizer added, which stands for no text.
         if add_bos {
             let first = self.ends.len() - new_ids.len();
-            self.ends[first] = base;
-        }
-        for &id in &new_ids {
-            self.sampler.accept(id);
+            self.ends[first] = start;
         }
         report.prefill_s = t0.elapsed().as_secs_f64();
 
         // Generate the reply.
         let t1 = Instant::now();
         self.decoder.reset();
-        let mut reply_bytes: Vec<u8> = Vec::new();
+        // The reply is the text read from here on, and a last token there was no room to read.
+        let reply_start = self.text.len();
+        let mut unread: &[u8] = &[];
         let stop = loop {
             if self.max_reply.is_some_and(|m| report.reply_tokens >= m) {
                 break ReplyStop::Length;
@@ -283,12 +282,12 @@ impl<'m> Conversation<'m> {
             self.sampler.accept(id);
             report.reply_tokens += 1;
             let piece = self.tok.token_to_piece(id, true);
-            reply_bytes.extend_from_slice(piece);
             let shown = self.decoder.push(self.tok, id);
             let go_on = shown.is_empty() || on_text(shown);
             if self.session.n_past() >= n_ctx {
                 // The token was sampled but there is no room to read it: keep it in the
                 // reply text, not in the cache (the next turn re-reads it or drops the turn).
+                unread = piece;
                 break ReplyStop::Context;
             }
             self.session.decode(id)?;
@@ -305,7 +304,9 @@ impl<'m> Conversation<'m> {
         }
         report.decode_s = t1.elapsed().as_secs_f64();
         report.stop = Some(stop);
-        report.reply = String::from_utf8_lossy(&reply_bytes).into_owned();
+        let mut reply = self.text[reply_start..].to_vec();
+        reply.extend_from_slice(unread);
+        report.reply = String::from_utf8_lossy(&reply).into_owned();
         self.messages.push(Message::new("assistant", &report.reply));
         Ok(report)
     }
