@@ -88,32 +88,45 @@ impl Builtin {
                     s.push_str("<start_of_turn>model\n");
                 }
             }
-            Builtin::ChatMl => {
-                for m in msgs {
-                    s.push_str("<|im_start|>");
-                    s.push_str(&m.role);
-                    s.push('\n');
-                    s.push_str(&m.content);
-                    s.push_str("<|im_end|>\n");
-                }
-                if add_generation_prompt {
-                    s.push_str("<|im_start|>assistant\n");
-                }
-            }
-            Builtin::Llama3 => {
-                for m in msgs {
-                    s.push_str("<|start_header_id|>");
-                    s.push_str(&m.role);
-                    s.push_str("<|end_header_id|>\n\n");
-                    s.push_str(m.content.trim());
-                    s.push_str("<|eot_id|>");
-                }
-                if add_generation_prompt {
-                    s.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n");
-                }
-            }
+            Builtin::ChatMl => plain_turns(
+                &mut s,
+                msgs,
+                ("<|im_start|>", "\n", "<|im_end|>\n"),
+                false,
+                add_generation_prompt,
+            ),
+            Builtin::Llama3 => plain_turns(
+                &mut s,
+                msgs,
+                ("<|start_header_id|>", "<|end_header_id|>\n\n", "<|eot_id|>"),
+                true,
+                add_generation_prompt,
+            ),
         }
         s
+    }
+}
+
+/// The turns of a template that writes each message as `open role after_role content close`
+/// (the content trimmed or not), and the generation prompt as `open assistant after_role`.
+fn plain_turns(
+    s: &mut String,
+    msgs: &[Message],
+    (open, after_role, close): (&str, &str, &str),
+    trim: bool,
+    add_generation_prompt: bool,
+) {
+    for m in msgs {
+        s.push_str(open);
+        s.push_str(&m.role);
+        s.push_str(after_role);
+        s.push_str(if trim { m.content.trim() } else { &m.content });
+        s.push_str(close);
+    }
+    if add_generation_prompt {
+        s.push_str(open);
+        s.push_str("assistant");
+        s.push_str(after_role);
     }
 }
 
@@ -139,12 +152,8 @@ impl ChatTemplate {
     /// for its architecture and vocabulary (as llama.cpp chooses).
     pub fn for_model(model: &Model) -> Result<ChatTemplate> {
         let tok = model.tokenizer()?;
-        let text = |id: Option<u32>| {
-            id.map(|i| tok.token_text(i).to_string())
-                .unwrap_or_default()
-        };
         if let Some(src) = model.file.get_opt_str("tokenizer.chat_template")? {
-            return ChatTemplate::jinja(src, &text(tok.bos()), &text(tok.eos()));
+            return ChatTemplate::jinja_for(model, src);
         }
         let has = |t: &str| tok.text_to_token(t).is_some();
         let arch = model.file.architecture().unwrap_or("");
@@ -186,12 +195,14 @@ impl ChatTemplate {
             path: path.to_path_buf(),
             source: e,
         })?;
+        ChatTemplate::jinja_for(model, &src)
+    }
+
+    /// [`Self::jinja`] with the model's BOS and EOS texts.
+    fn jinja_for(model: &Model, source: &str) -> Result<ChatTemplate> {
         let tok = model.tokenizer()?;
-        let text = |id: Option<u32>| {
-            id.map(|i| tok.token_text(i).to_string())
-                .unwrap_or_default()
-        };
-        ChatTemplate::jinja(&src, &text(tok.bos()), &text(tok.eos()))
+        let text = |id: Option<u32>| id.map_or("", |i| tok.token_text(i));
+        ChatTemplate::jinja(source, text(tok.bos()), text(tok.eos()))
     }
 
     /// A short name for messages: the built-in's name or `jinja`.
@@ -373,6 +384,14 @@ mod tests {
         assert_eq!(
             Builtin::Llama3.render(m, false),
             "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+        );
+        assert_eq!(
+            Builtin::Llama3.render(m, true),
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+        );
+        assert_eq!(
+            Builtin::ChatMl.render(m, false),
+            "<|im_start|>user\n Hi <|im_end|>\n"
         );
     }
 
