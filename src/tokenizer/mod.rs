@@ -517,7 +517,20 @@ fn c_isspace(b: u8) -> bool {
 impl Tokenizer {
     /// Builds the tokenizer of a GGUF file from its `tokenizer.ggml.*` metadata.
     pub fn from_gguf(f: &GgufFile) -> Result<Tokenizer> {
-        Tokenizer::from_vocab(Vocab::from_gguf(f)?)
+        // Every error names the file (the CLI, the C API and the library alike).
+        let file = f.path().display();
+        Vocab::from_gguf(f)
+            .and_then(Tokenizer::from_vocab)
+            .map_err(|e| match e {
+                Error::Tokenizer(msg) => Error::Tokenizer(format!("{file}: {msg}")),
+                Error::MissingKey { key } if key == "tokenizer.ggml.model" => {
+                    Error::Tokenizer(format!(
+                        "{file} has no vocabulary (tokenizer.ggml.model is missing)"
+                    ))
+                }
+                e @ (Error::Io { .. } | Error::Format { .. }) => e,
+                e => Error::Tokenizer(format!("{file}: {e}")),
+            })
     }
 
     /// Builds a tokenizer from a vocabulary, deriving everything llama.cpp derives at load.

@@ -74,16 +74,7 @@ pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
         }
     };
     let file = GgufFile::open(&model)?;
-    // Name the file in every tokenizer error (as `Model::tokenizer` does for `run`).
-    let tok = Tokenizer::from_gguf(&file).map_err(|e| match e {
-        Error::Tokenizer(msg) => Error::Tokenizer(format!("{}: {msg}", model.display())),
-        Error::MissingKey { key } if key == "tokenizer.ggml.model" => Error::Tokenizer(format!(
-            "{} has no vocabulary (tokenizer.ggml.model is missing)",
-            model.display()
-        )),
-        e @ (Error::Io { .. } | Error::Format { .. }) => e,
-        e => Error::Tokenizer(format!("{}: {e}", model.display())),
-    })?;
+    let tok = Tokenizer::from_gguf(&file)?;
     let ids = tok.encode(&text, !args.no_bos, !args.no_special)?;
 
     let mut out = String::new();
