@@ -523,11 +523,9 @@ impl Tokenizer {
             .and_then(Tokenizer::from_vocab)
             .map_err(|e| match e {
                 Error::Tokenizer(msg) => Error::Tokenizer(format!("{file}: {msg}")),
-                Error::MissingKey { key } if key == "tokenizer.ggml.model" => {
-                    Error::Tokenizer(format!(
-                        "{file} has no vocabulary (tokenizer.ggml.model is missing)"
-                    ))
-                }
+                Error::MissingKey { key } if key == "tokenizer.ggml.model" => Error::Tokenizer(
+                    format!("{file} has no vocabulary (tokenizer.ggml.model is missing)"),
+                ),
                 e @ (Error::Io { .. } | Error::Format { .. }) => e,
                 e => Error::Tokenizer(format!("{file}: {e}")),
             })

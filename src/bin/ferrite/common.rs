@@ -98,8 +98,9 @@ impl RuntimeArgs {
     }
 }
 
-/// The estimate as JSON: every part and the total in bytes, with the configuration.
-pub fn estimate_json(e: &MemoryEstimate) -> serde_json::Value {
+/// The estimate as JSON: every part and the total in bytes, with the configuration, and with
+/// a `--max-memory` budget, the budget and whether the estimate fits it.
+pub fn estimate_json(e: &MemoryEstimate, budget: Option<u64>) -> serde_json::Value {
     let mut o = serde_json::Map::new();
     o.insert("n_ctx".into(), e.n_ctx.into());
     o.insert("kv_type".into(), e.kv_type.name().into());
@@ -107,7 +108,24 @@ pub fn estimate_json(e: &MemoryEstimate) -> serde_json::Value {
     for (k, v) in e.parts() {
         o.insert(k.into(), v.into());
     }
+    if let Some(b) = budget {
+        o.insert("max_memory".into(), b.into());
+        o.insert("fits".into(), (e.total() <= b).into());
+    }
     serde_json::Value::Object(o)
+}
+
+/// The estimate's table line for a `--max-memory` budget.
+pub fn budget_line(e: &MemoryEstimate, budget: u64) -> String {
+    let verdict = if e.total() <= budget {
+        "fits"
+    } else {
+        "does not fit"
+    };
+    format!(
+        "  budget            {:>12}  ({verdict})",
+        ferrite::memory::mib(budget)
+    )
 }
 
 /// The sampling flags, as llama.cpp names them.

@@ -7,7 +7,7 @@ use ferrite::gguf::{GgufFile, MetaValue};
 use ferrite::model::HParams;
 use serde_json::{json, Value};
 
-use crate::common::{estimate_json, RuntimeArgs};
+use crate::common::{budget_line, estimate_json, RuntimeArgs};
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
@@ -146,14 +146,7 @@ pub fn run(args: &InspectArgs) -> Result<(), ferrite::Error> {
             "n_params": n_params,
             "tensor_bytes": n_bytes,
             "hparams": hp_json,
-            "memory": estimate.as_ref().map(|e| {
-                let mut o = estimate_json(e);
-                if let Some(b) = budget {
-                    o["max_memory"] = json!(b);
-                    o["fits"] = json!(e.total() <= b);
-                }
-                o
-            }),
+            "memory": estimate.as_ref().map(|e| estimate_json(e, budget)),
             "n_tensors": f.tensors().len(),
             "tensors": tensors,
             "metadata": meta,
@@ -207,15 +200,7 @@ pub fn run(args: &InspectArgs) -> Result<(), ferrite::Error> {
     if let Some(e) = &estimate {
         println!("{e}");
         if let Some(b) = budget {
-            let verdict = if e.total() <= b {
-                "fits"
-            } else {
-                "does not fit"
-            };
-            println!(
-                "  budget            {:>12}  ({verdict})",
-                ferrite::memory::mib(b)
-            );
+            println!("{}", budget_line(e, b));
         }
     }
     println!("tensors ({}):", f.tensors().len());

@@ -10,7 +10,9 @@ use ferrite::tokenizer::StreamDecoder;
 use ferrite::{Error, MemoryEstimate, Session};
 use serde_json::json;
 
-use crate::common::{estimate_json, read_text, write_stdout, ModelArgs, RuntimeArgs, SamplingArgs};
+use crate::common::{
+    budget_line, estimate_json, read_text, write_stdout, ModelArgs, RuntimeArgs, SamplingArgs,
+};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -81,22 +83,14 @@ fn dry_run(args: &RunArgs) -> Result<(), Error> {
     let e = args.runtime.estimate(&file)?;
     let mut text = String::new();
     if args.json {
-        let mut o = estimate_json(&e);
+        let mut o = estimate_json(&e, args.runtime.max_memory);
         o["model"] = json!(path.display().to_string());
-        if let Some(b) = args.runtime.max_memory {
-            o["max_memory"] = json!(b);
-            o["fits"] = json!(e.total() <= b);
-        }
         text += &format!("{o}\n");
     } else {
         text += &format!("{}: {e}\n", path.display());
         if let Some(b) = args.runtime.max_memory {
-            let verdict = if e.total() <= b {
-                "fits"
-            } else {
-                "does not fit"
-            };
-            text += &format!("  budget            {:>12}  ({verdict})\n", mib(b));
+            text += &budget_line(&e, b);
+            text.push('\n');
         }
     }
     write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
