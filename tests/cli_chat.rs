@@ -120,13 +120,9 @@ fn three_turns_through_a_pipe() {
     // number of prompt tokens, same greedy text.
     let prompt =
         "<start_of_turn>user\nWhat is the capital of France?<end_of_turn>\n<start_of_turn>model\n";
-    let run = Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .args([
-            "run", "-m", m, "--temp", "0", "-n", "24", "--json", "-p", prompt,
-        ])
-        .output()
-        .unwrap();
-    let j: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let j = util::ferrite_json(&[
+        "run", "-m", m, "--temp", "0", "-n", "24", "--json", "-p", prompt,
+    ]);
     assert_eq!(t[0].prompt, j["prompt_tokens"].as_array().unwrap().len());
     assert_eq!(t[0].reply, j["text"].as_str().unwrap());
     assert!(!out.contains("not read"));

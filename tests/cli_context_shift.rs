@@ -4,8 +4,6 @@
 
 mod util;
 
-use std::process::Command;
-
 use ferrite::{Model, Session, SessionConfig};
 use serde_json::Value;
 
@@ -29,16 +27,7 @@ fn run_json(model: &std::path::Path, extra: &[&str]) -> Value {
         "--json",
     ];
     args.extend_from_slice(extra);
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .args(&args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    util::ferrite_json(&args)
 }
 
 /// Greedy generation of `n` tokens with a context of `n_ctx`, shifting as `run` does (keep

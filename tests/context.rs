@@ -79,29 +79,21 @@ fn sliding_window_ring_wraps_without_corruption() {
 
 #[test]
 fn run_reports_a_context_stop() {
-    let model = util::shared_dir().join("synth/tiny-llama-Q8_0.gguf");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .args(["run", "-m"])
-        .arg(&model)
-        .args([
-            "-p",
-            "the world",
-            "-c",
-            "24",
-            "-n",
-            "100",
-            "--temp",
-            "0",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model = util::synth("tiny-llama-Q8_0.gguf");
+    let v = util::ferrite_json(&[
+        "run",
+        "-m",
+        &model,
+        "-p",
+        "the world",
+        "-c",
+        "24",
+        "-n",
+        "100",
+        "--temp",
+        "0",
+        "--json",
+    ]);
     assert_eq!(v["stop"], "context");
     let n_prompt = v["prompt_tokens"].as_array().unwrap().len();
     let n_gen = v["tokens"].as_array().unwrap().len();

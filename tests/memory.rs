@@ -8,26 +8,14 @@ mod util;
 
 use std::ffi::{CStr, CString};
 use std::path::Path;
-use std::process::Output;
 use std::ptr;
 
 use ferrite::ffi::*;
 use ferrite::gguf::GgufFile;
 use ferrite::tokenizer::Tokenizer;
 use ferrite::{KvType, MemoryEstimate, SessionConfig};
-use serde_json::Value;
 
 use util::ferrite;
-
-fn json_of(out: &Output) -> Value {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 fn estimate(model: &Path, n_ctx: usize, kv: KvType, threads: usize) -> MemoryEstimate {
     let cfg = SessionConfig {
@@ -53,7 +41,7 @@ fn estimate_is_within_10_percent_of_peak_rss_on_gemma3() {
         (32768, "q8_0"),
     ] {
         let c = ctx.to_string();
-        let out = ferrite(&[
+        let o = util::ferrite_json(&[
             "run",
             "-m",
             gs,
@@ -71,12 +59,6 @@ fn estimate_is_within_10_percent_of_peak_rss_on_gemma3() {
             kv,
             "--json",
         ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let o = json_of(&out);
         let rss = o["memory"]["peak_rss_bytes"]
             .as_u64()
             .expect("peak RSS reported (Linux)");
@@ -197,7 +179,7 @@ fn max_memory_refuses_with_the_figures_and_what_to_change() {
         .chars()
         .take_while(|c| c.is_ascii_digit())
         .collect();
-    let ok = ferrite(&[
+    util::ferrite_ok(&[
         "run",
         "-m",
         gs,
@@ -213,11 +195,6 @@ fn max_memory_refuses_with_the_figures_and_what_to_change() {
         "300M",
         "--json",
     ]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
     // Less than the weights: only a smaller model helps.
     let out = ferrite(&["run", "-m", gs, "-p", "Hi", "--max-memory", "200M"]);
     assert_eq!(out.status.code(), Some(1));
@@ -230,7 +207,7 @@ fn max_memory_refuses_with_the_figures_and_what_to_change() {
         Some(2)
     );
     for size in ["1G", "1073741824", "1.5g"] {
-        let out = ferrite(&[
+        util::ferrite_ok(&[
             "run",
             "-m",
             gs,
@@ -242,11 +219,6 @@ fn max_memory_refuses_with_the_figures_and_what_to_change() {
             size,
             "--json",
         ]);
-        assert!(
-            out.status.success(),
-            "{size}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 }
 
@@ -268,19 +240,13 @@ fn dry_run_and_inspect_print_the_estimate() {
         "-t",
         "2",
     ];
-    let out = ferrite(&[&args[..], &["--json"]].concat());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let o = json_of(&out);
+    let o = util::ferrite_json(&[&args[..], &["--json"]].concat());
     assert_eq!(o["total"].as_u64(), Some(e.total()));
     assert_eq!(o["kv_cache"].as_u64(), Some(e.kv_cache));
     assert_eq!(o["n_ctx"].as_u64(), Some(32768));
     assert_eq!(o["kv_type"], "q8_0");
     assert!(o.get("tokens").is_none());
-    let text = ferrite(&args);
+    let text = util::ferrite_ok(&args);
     let t = String::from_utf8_lossy(&text.stdout);
     for part in [
         "weights (mapped)",
@@ -292,7 +258,7 @@ fn dry_run_and_inspect_print_the_estimate() {
         assert!(t.contains(part), "{part}: {t}");
     }
     assert!(t.contains(&ferrite::memory::mib(e.total())), "{t}");
-    let out = ferrite(&[
+    let o = util::ferrite_json(&[
         "inspect",
         gs,
         "-c",
@@ -303,9 +269,8 @@ fn dry_run_and_inspect_print_the_estimate() {
         "2",
         "--json",
     ]);
-    assert!(out.status.success());
-    assert_eq!(json_of(&out)["memory"]["total"].as_u64(), Some(e.total()));
-    let out = ferrite(&["inspect", gs, "-c", "32768", "--max-memory", "300M"]);
+    assert_eq!(o["memory"]["total"].as_u64(), Some(e.total()));
+    let out = util::ferrite_ok(&["inspect", gs, "-c", "32768", "--max-memory", "300M"]);
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(t.contains("does not fit"), "{t}");
 }

@@ -7,21 +7,8 @@ mod util;
 fn gemma_perplexity_matches_llama_cpp() {
     let model = util::gemma_path();
     let text = util::shared_dir().join("golden/gpl3.txt");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferrite"))
-        .arg("perplexity")
-        .arg("-m")
-        .arg(&model)
-        .arg("-f")
-        .arg(&text)
-        .args(["-c", "256", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (model, text) = (model.to_str().unwrap(), text.to_str().unwrap());
+    let v = util::ferrite_json(&["perplexity", "-m", model, "-f", text, "-c", "256", "--json"]);
     let ppl = v["ppl"].as_f64().unwrap();
     assert_eq!(v["chunks"], 29);
     assert_eq!(v["tokens_scored"], 3683);

@@ -2,6 +2,7 @@
 //! live.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -53,9 +54,34 @@ pub fn synth(name: &str) -> String {
 }
 
 /// Runs the `ferrite` CLI with `args` and collects its output.
-pub fn ferrite(args: &[&str]) -> Output {
+pub fn ferrite<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ferrite"))
         .args(args)
         .output()
         .expect("run ferrite")
+}
+
+/// [`ferrite`], asserting that it succeeded (the failure names the arguments and shows
+/// stderr).
+pub fn ferrite_ok<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    let out = ferrite(args);
+    assert!(
+        out.status.success(),
+        "ferrite {:?} failed: {}",
+        args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// [`ferrite_ok`] of a `--json` command: its stdout parsed.
+pub fn ferrite_json<S: AsRef<OsStr>>(args: &[S]) -> serde_json::Value {
+    let out = ferrite_ok(args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
