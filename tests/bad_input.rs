@@ -239,8 +239,8 @@ fn cli_edge_sizes_that_are_valid() {
     assert_eq!(v["prompt_tokens"].as_array().unwrap().len(), 1);
     assert_eq!(v["stop"], "context");
     assert_eq!(v["tokens"].as_array().unwrap().len(), 1);
-    // One thread and the most threads allowed both run (the thread count does not change the
-    // result: each row's dot product is computed whole by one thread).
+    // One thread and more threads than this machine's cores both run (the thread count does
+    // not change the result: each row's dot product is computed whole by one thread).
     let one = ferrite(&[
         "run", "-m", &m, "-p", "hello", "-n", "3", "--temp", "0", "-t", "1",
     ]);

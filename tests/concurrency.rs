@@ -18,13 +18,7 @@ const PROMPTS: [&str; 4] = [
 
 /// The argmax, ties to the lowest id (as `--temp 0`).
 fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
+    ferrite::ops::argmax(logits) as u32
 }
 
 /// Greedy generation of `n` tokens after `prompt` in a fresh session, waiting at `start` (when
