@@ -14,8 +14,7 @@ use std::process::Command;
 use std::ptr;
 
 use ferrite::ffi::*;
-use ferrite::sampler::{Sampler, SamplerParams};
-use ferrite::{Model, Session, SessionConfig};
+use ferrite::Model;
 
 use thread_allocs::allocs;
 
@@ -183,32 +182,6 @@ unsafe extern "C" fn collect(
     0
 }
 
-/// The Rust API's greedy continuation: the reference for `ferrite_generate`.
-fn rust_greedy(model: &Model, prompt: &str, n: usize) -> Vec<u32> {
-    let tok = model.tokenizer().unwrap();
-    let ids = tok.encode(prompt, tok.add_bos_default(), true).unwrap();
-    let cfg = SessionConfig {
-        n_ctx: 256,
-        n_threads: 2,
-        ..SessionConfig::default()
-    };
-    let mut s = Session::new(model, &cfg).unwrap();
-    let mut sampler = Sampler::new(SamplerParams::greedy(), model.hp.n_vocab).unwrap();
-    s.prefill(&ids).unwrap();
-    let mut out = Vec::new();
-    while out.len() < n {
-        let id = sampler.sample(s.logits().unwrap());
-        if tok.is_eog(id) {
-            break;
-        }
-        out.push(id);
-        if out.len() < n {
-            s.decode(id).unwrap();
-        }
-    }
-    out
-}
-
 #[test]
 fn generate_streams_whole_characters_and_matches_the_rust_api() {
     let path = util::gemma_path();
@@ -239,7 +212,7 @@ fn generate_streams_whole_characters_and_matches_the_rust_api() {
                 &mut n_gen,
             );
             assert_eq!(st, ferrite_status::FERRITE_OK, "{}", last_error());
-            let want = rust_greedy(&model, prompt, n);
+            let want = util::greedy(&model, prompt, n, 256, 2);
             let got: Vec<u32> = c.ids.iter().map(|&i| i as u32).collect();
             assert_eq!(got, want, "prompt {prompt:?}");
             assert_eq!(n_gen, want.len());

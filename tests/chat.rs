@@ -30,30 +30,6 @@ fn conversation<'m>(
     Conversation::new(session, template, sampler, system, Some(max_reply)).unwrap()
 }
 
-/// Greedy continuation of `prompt` by a fresh session: the independent path.
-fn greedy(model: &Model, prompt: &str, n: usize) -> Vec<u32> {
-    let tok = model.tokenizer().unwrap();
-    let ids = tok.encode(prompt, tok.add_bos_default(), true).unwrap();
-    let cfg = SessionConfig {
-        n_ctx: 4096,
-        n_threads: 1,
-        ..SessionConfig::default()
-    };
-    let mut s = Session::new(model, &cfg).unwrap();
-    let mut sampler = Sampler::new(SamplerParams::greedy(), model.hp.n_vocab).unwrap();
-    let mut out = Vec::new();
-    let mut logits = s.prefill(&ids).unwrap().to_vec();
-    while out.len() < n {
-        let id = sampler.sample(&logits);
-        if tok.is_eog(id) {
-            break;
-        }
-        out.push(id);
-        logits = s.decode(id).unwrap().to_vec();
-    }
-    out
-}
-
 /// After every turn: the cache holds the rendered conversation up to the reply's start plus
 /// the reply's generated text, token for token; the counts add up.
 #[test]
@@ -108,7 +84,7 @@ fn three_turns_on_gemma_keep_the_cache_exact() {
             let ids = tok.encode(&prompt, true, true).unwrap();
             assert_eq!(r.prompt_tokens, ids.len());
             assert_eq!(r.rewound_tokens, 0);
-            let want = greedy(&model, &prompt, 24);
+            let want = util::greedy(&model, &prompt, 24, 4096, 1);
             assert_eq!(tok.decode(&want), r.reply.as_bytes());
         } else {
             // Later turns read only their own text: far fewer tokens than the conversation.

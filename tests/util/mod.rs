@@ -85,3 +85,38 @@ pub fn ferrite_json<S: AsRef<OsStr>>(args: &[S]) -> serde_json::Value {
         )
     })
 }
+
+/// Greedy continuation of `prompt` (BOS as the model asks, special tokens parsed) by a fresh
+/// session of `n_ctx` tokens on `n_threads` threads: up to `n` tokens, ending before an
+/// end-of-generation token. The plain Rust path other interfaces are compared with.
+pub fn greedy(
+    model: &ferrite::Model,
+    prompt: &str,
+    n: usize,
+    n_ctx: usize,
+    n_threads: usize,
+) -> Vec<u32> {
+    use ferrite::sampler::{Sampler, SamplerParams};
+    let tok = model.tokenizer().unwrap();
+    let ids = tok.encode(prompt, tok.add_bos_default(), true).unwrap();
+    let cfg = ferrite::SessionConfig {
+        n_ctx,
+        n_threads,
+        ..ferrite::SessionConfig::default()
+    };
+    let mut s = ferrite::Session::new(model, &cfg).unwrap();
+    let mut sampler = Sampler::new(SamplerParams::greedy(), model.hp.n_vocab).unwrap();
+    s.prefill(&ids).unwrap();
+    let mut out = Vec::new();
+    while out.len() < n {
+        let id = sampler.sample(s.logits().unwrap());
+        if tok.is_eog(id) {
+            break;
+        }
+        out.push(id);
+        if out.len() < n {
+            s.decode(id).unwrap();
+        }
+    }
+    out
+}
