@@ -28,6 +28,8 @@
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$repo/tools/lib.sh"
 cd "$repo"
 cargo=${CARGO:-cargo}
 
@@ -44,10 +46,8 @@ case "${1:-}" in
     ;;
 esac
 
-model=${1:-${FERRITE_MODEL:-${FERRITE_MODEL_DIR:-$HOME/.cache/ferrite/models}/gemma-3-270m-q4_k_m.gguf}}
-# The shared test data: ../shared beside the checkout, else /work/shared (as tests/util does).
-shared=$repo/../shared
-[[ -d "$shared/golden" ]] || shared=/work/shared
+model=${1:-$(default_model)}
+shared=$(shared_dir "$repo")
 golden=${FERRITE_GOLDEN:-$shared/golden/gemma3-270m-q4_k_m.json}
 
 for tool in cc c++ valgrind python3; do

@@ -31,6 +31,8 @@
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$repo/tools/lib.sh"
 cd "$repo"
 
 target=aarch64-unknown-linux-gnu
@@ -88,10 +90,9 @@ if [[ ${#only_test_args[@]} -gt 0 ]]; then
 fi
 
 # --- build ------------------------------------------------------------------------------------
-model=${FERRITE_MODEL:-${FERRITE_MODEL_DIR:-$HOME/.cache/ferrite/models}/gemma-3-270m-q4_k_m.gguf}
+model=$(default_model)
 [[ -f "$model" ]] || die "model $model not found: run tools/fetch-model.sh"
-shared=$repo/../shared
-[[ -d "$shared/golden" ]] || shared=/work/shared
+shared=$(shared_dir "$repo")
 golden=$shared/golden/gemma3-270m-q4_k_m.json
 [[ -f "$golden" ]] || die "golden file $golden not found"
 

@@ -21,6 +21,8 @@
 set -euo pipefail
 
 repo=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tools/lib.sh
+. "$repo/tools/lib.sh"
 cd "$repo"
 
 secs=30
@@ -54,16 +56,13 @@ if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo install --locked --quiet cargo-fuzz
 fi
 
-shared=${FERRITE_SHARED:-}
-if [[ -z $shared ]]; then
-    if [[ -d $repo/../shared/vocab ]]; then shared=$(cd "$repo/../shared" && pwd); else shared=/work/shared; fi
-fi
+shared=$(shared_dir "$repo")
 [[ -d $shared/vocab && -d $shared/synth ]] || {
     echo "error: fuzz.sh: test data not found at $shared (set FERRITE_SHARED)" >&2
     exit 1
 }
 export FERRITE_SHARED=$shared
-model=${FERRITE_MODEL:-${FERRITE_MODEL_DIR:-$HOME/.cache/ferrite/models}/gemma-3-270m-q4_k_m.gguf}
+model=$(default_model)
 
 python3 tools/fuzz_seeds.py "$shared" fuzz "$model"
 (cd fuzz && cargo +nightly fuzz build)
