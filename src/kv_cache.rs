@@ -84,7 +84,9 @@ pub enum KvBuf {
 }
 
 impl KvBuf {
-    fn new(ty: KvType, n: usize) -> KvBuf {
+    /// A zeroed buffer of `n` values of type `ty` (the cache's layers, and the session's scratch
+    /// for re-laying a ring).
+    pub(crate) fn new(ty: KvType, n: usize) -> KvBuf {
         match ty {
             KvType::F16 => KvBuf::F16(vec![f16::ZERO; n]),
             KvType::F32 => KvBuf::F32(vec![0.0; n]),
@@ -171,9 +173,9 @@ impl KvBuf {
     }
 
     /// Rotates the `tmp.len()` values at offset `at` (heads of `head_dim` values) by the RoPE
-    /// angles `cos`/`sin` ([`crate::ops::rope_head`]), as llama.cpp's K-shift does: an f32
-    /// cache in place; f16 in f32 and rounded back; Q8_0 dequantized, rotated and
-    /// re-quantized. `tmp` is the caller's scratch.
+    /// angles `cos`/`sin` ([`crate::ops::rope_head`]), as llama.cpp's K-shift does: the row
+    /// read into `tmp` in f32 (f16 widened, Q8_0 dequantized), rotated, and written back in
+    /// the cache's type (rounded to f16, re-quantized). `tmp` is the caller's scratch.
     pub fn rope_rows(
         &mut self,
         at: usize,
@@ -451,11 +453,6 @@ impl KvCache {
             .iter()
             .map(|s| ty.bytes_for(s.slots * s.k_stride) + ty.bytes_for(s.slots * s.v_stride))
             .sum()
-    }
-
-    /// A buffer of `n` values of type `ty` (the session's scratch for re-laying a ring).
-    pub fn scratch(ty: KvType, n: usize) -> KvBuf {
-        KvBuf::new(ty, n)
     }
 
     /// Values of the scratch [`LayerCache::remove`] needs: the largest ring's matrix (0 when

@@ -268,7 +268,7 @@ impl<'m> Session<'m> {
             sin_swa: vec![0.0; z.rope],
             logits: vec![0.0; z.logits],
         };
-        let mut shift_buf = KvCache::scratch(cfg.kv_type, z.shift_buf);
+        let mut shift_buf = KvBuf::new(cfg.kv_type, z.shift_buf);
         let mut rot_tmp = vec![0.0; z.rot_tmp];
         for l in &mut kv.layers {
             l.k.commit();

@@ -343,6 +343,18 @@ struct Mapping {
     file_backed: bool,
 }
 
+/// Refuses, before anything is mapped, an image too short for the fixed header (magic,
+/// version, tensor and metadata counts: 24 bytes; an empty file cannot even be mapped).
+fn check_header_room(path: &Path, len: u64) -> Result<()> {
+    if len < 24 {
+        return Err(Error::format(
+            path,
+            format!("file is {len} bytes, too short for a GGUF header (24 bytes)"),
+        ));
+    }
+    Ok(())
+}
+
 /// A parsed GGUF file backed by a read-only memory map.
 pub struct GgufFile {
     path: PathBuf,
@@ -491,15 +503,7 @@ impl GgufFile {
         if meta.is_dir() {
             return Err(Error::format(path, "is a directory, not a GGUF file"));
         }
-        if meta.len() < 24 {
-            return Err(Error::format(
-                path,
-                format!(
-                    "file is {} bytes, too short for a GGUF header (24 bytes)",
-                    meta.len()
-                ),
-            ));
-        }
+        check_header_room(path, meta.len())?;
         // SAFETY: the map is read-only and private to this process. If another process
         // truncates the file while it is mapped, reads past the new end raise SIGBUS; this is
         // the documented limit of mmap-based loading (README, "Robustness"). We never write
@@ -514,15 +518,7 @@ impl GgufFile {
     /// mapped file. For fuzzing and for callers that already hold the file in memory.
     pub fn from_bytes(name: impl AsRef<Path>, bytes: &[u8]) -> Result<GgufFile> {
         let path = name.as_ref();
-        if bytes.len() < 24 {
-            return Err(Error::format(
-                path,
-                format!(
-                    "file is {} bytes, too short for a GGUF header (24 bytes)",
-                    bytes.len()
-                ),
-            ));
-        }
+        check_header_room(path, bytes.len() as u64)?;
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
