@@ -63,7 +63,7 @@ impl KvType {
     /// Whether a cache of this type can hold heads of these sizes (Q8_0 blocks of 32 values
     /// must not straddle two heads).
     pub fn fits_heads(self, head_dim: usize, head_dim_v: usize) -> bool {
-        self != KvType::Q8_0 || (head_dim % 32 == 0 && head_dim_v % 32 == 0)
+        self != KvType::Q8_0 || (head_dim.is_multiple_of(32) && head_dim_v.is_multiple_of(32))
     }
 
     /// Bytes needed to store `n` values (`n` a multiple of 32 for Q8_0).

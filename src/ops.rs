@@ -57,7 +57,7 @@ pub fn scale(x: &mut [f32], s: f32) {
 /// `kernels::x86_64::avx2::ops::softmax_cells`.
 pub fn softmax_cells(x: &mut [f32], cell0: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::kernels::Kernels::get().isa() == crate::kernels::Isa::Avx2 {
+    if crate::kernels::Kernels::get().isa().has_avx2() {
         // SAFETY: the AVX2 table is selected only when the CPU has AVX2, FMA and F16C.
         return unsafe { crate::kernels::x86_64::avx2::ops::softmax_cells(x, cell0) };
     }

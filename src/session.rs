@@ -26,7 +26,7 @@ pub const MAX_BATCH: usize = 64;
 /// Tokens whose logits are computed in one pass of the output matrix (perplexity).
 pub const LOGITS_BATCH: usize = 8;
 /// Rows of a weight tile multiplied with every token of a batch while in cache.
-const TILE_ROWS: usize = 16;
+const TILE_ROWS: usize = 64;
 
 /// How a session is set up.
 #[derive(Clone, Debug)]
@@ -85,8 +85,8 @@ struct Scratch {
     hb2: Vec<f32>,
     /// Quantized activations, one row per token at a fixed stride.
     act: AlignedBuf,
-    /// Weight tiles unpacked once per batch (Q5_0 -> Q8_0), one region per pool chunk:
-    /// `[n_threads * 4][TILE_ROWS * widest / 32]` blocks.
+    /// Weight tiles unpacked once per batch (Q5_0 -> Q8_0), one region per pool thread:
+    /// `[n_threads][TILE_ROWS * widest / 32]` blocks.
     unpacked: Vec<BlockQ8_0>,
     unpacked_per_chunk: usize,
     act_stride: usize,
@@ -163,7 +163,7 @@ impl ScratchSizes {
             hb: b * hp.n_ff,
             act_stride,
             act_bytes: b * act_stride,
-            unpacked: n_threads * 4 * unpacked_per_chunk,
+            unpacked: n_threads * unpacked_per_chunk,
             unpacked_per_chunk,
             rope: b * (hp.n_rot / 2),
             // One row: decoding and prefill need the last token's logits only. Scoring
@@ -648,26 +648,35 @@ impl<'m> Session<'m> {
         let acts = act.bytes(n * act_stride);
         let data = w.data(&model.file);
         let rb = w.row_bytes;
-        let n_tiles = rows.div_ceil(TILE_ROWS);
-        let n_chunks = n_tiles.min(pool.n_threads() * 4).max(1);
-        // Each chunk gets its own region of the unpacking scratch (see `kernels::matmul_tile`).
-        let tile_scratch = if unpacked.len() >= n_chunks * per_chunk {
+        // Chunks of about equal numbers of rows (multiples of four), a few per thread so that
+        // a slow thread does not hold the others up; each chunk goes through its rows
+        // `TILE_ROWS` at a time.
+        let n_chunks = rows.div_ceil(TILE_ROWS).min(pool.n_threads() * 4).max(1);
+        let chunk_start = |c: usize| {
+            if c >= n_chunks {
+                rows
+            } else {
+                (rows * c / n_chunks) & !3
+            }
+        };
+        // Each thread gets its own region of the unpacking scratch (see `kernels::matmul_tile`).
+        let tile_scratch = if unpacked.len() >= pool.n_threads() * per_chunk {
             per_chunk
         } else {
             0
         };
         let tiles = SharedBlocks(unpacked.as_mut_ptr());
-        let tiles_per = n_tiles.div_ceil(n_chunks);
         let dst = SharedMut(out.as_mut_ptr());
         let out_len = out.len();
         assert!(out_len >= n * rows, "output buffer holds the batch");
-        pool.run(n_chunks, &|c| {
-            let r_end = ((c + 1) * tiles_per * TILE_ROWS).min(rows);
-            let mut r0 = c * tiles_per * TILE_ROWS;
-            // SAFETY: chunk c owns region c of `unpacked` (c < n_chunks regions exist:
-            // `tile_scratch`), and `unpacked` is exclusively borrowed while the pool runs.
-            let scratch =
-                unsafe { std::slice::from_raw_parts_mut(tiles.at(c * per_chunk), tile_scratch) };
+        pool.run_on(n_chunks, &|c, thread| {
+            let (mut r0, r_end) = (chunk_start(c), chunk_start(c + 1));
+            // SAFETY: the calls on one thread never overlap, so `thread` owns region `thread`
+            // of `unpacked` (n_threads regions exist: `tile_scratch`), and `unpacked` is
+            // exclusively borrowed while the pool runs.
+            let scratch = unsafe {
+                std::slice::from_raw_parts_mut(tiles.at(thread * per_chunk), tile_scratch)
+            };
             while r0 < r_end {
                 let r1 = (r0 + TILE_ROWS).min(r_end);
                 // SAFETY: chunk c writes rows [r0, r1) of every token: out[t*rows + r0 ..
@@ -1150,7 +1159,7 @@ fn dot_order(
     repackable: bool,
 ) -> DotOrder {
     use GgmlType::*;
-    if repackable && rows % 8 == 0 && matches!(ty, Q4_0 | IQ4_NL | Q4_K) {
+    if repackable && rows.is_multiple_of(8) && matches!(ty, Q4_0 | IQ4_NL | Q4_K) {
         if i_batch < n_batch / 4 * 4 {
             DotOrder::RepackedGemm
         } else {
@@ -1158,7 +1167,7 @@ fn dot_order(
         }
     } else if n_batch >= 8 && matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS) {
         DotOrder::Tiled
-    } else if n_batch >= 2 && rows % 4 == 0 && matches!(ty, F16 | BF16) {
+    } else if n_batch >= 2 && rows.is_multiple_of(4) && matches!(ty, F16 | BF16) {
         DotOrder::Llamafile
     } else {
         DotOrder::VecDot

@@ -331,7 +331,7 @@ fn last_error() -> String {
 /// Loads `path` through the C API: the status and the handle (NULL on error).
 fn c_load(path: &str, require_tokenizer: bool) -> (ferrite_status, *mut ferrite_model) {
     let c = CString::new(path).unwrap();
-    let mut m = 1usize as *mut ferrite_model; // garbage that must be overwritten
+    let mut m = std::ptr::dangling_mut::<ferrite_model>(); // garbage that must be overwritten
     let mut params = ferrite_model_default_params();
     params.require_tokenizer = require_tokenizer;
     // SAFETY: a valid string and output location.
@@ -417,7 +417,7 @@ fn c_api_zero_negative_and_huge_params() {
         p
     };
     let new_session = |p: ferrite_session_params| {
-        let mut s = 1usize as *mut ferrite_session;
+        let mut s = std::ptr::dangling_mut::<ferrite_session>();
         // SAFETY: a live model and a valid output location.
         let st = unsafe { ferrite_session_new(m, p, &mut s) };
         (st, s)

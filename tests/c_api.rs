@@ -49,7 +49,7 @@ fn greedy_params(n_ctx: u32) -> ferrite_session_params {
 
 #[test]
 fn null_arguments_and_missing_files_are_reported() {
-    let mut m = 1usize as *mut ferrite_model;
+    let mut m = std::ptr::dangling_mut::<ferrite_model>();
     // SAFETY: NULL path is allowed (reported); `m` is a valid output location.
     let st = unsafe { ferrite_model_load(ptr::null(), ferrite_model_default_params(), &mut m) };
     assert_eq!(st, ferrite_status::FERRITE_ERR_INVALID_ARGUMENT);

@@ -549,6 +549,10 @@ fn the_process_wide_table_is_one_the_host_supports() {
         && is_x86_feature_detected!("f16c")
     {
         assert!(Kernels::avx2().is_some());
+        assert_eq!(
+            Kernels::avx_vnni().is_some(),
+            is_x86_feature_detected!("avxvnni")
+        );
     }
     #[cfg(target_arch = "aarch64")]
     {

@@ -8,14 +8,14 @@
 use half::f16;
 
 #[cfg(target_arch = "x86_64")]
-use super::{Isa, Kernels};
+use super::Kernels;
 use crate::quant::lanes;
 
 /// Whether to use the AVX2 versions (decided with the kernel table).
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn avx2() -> bool {
-    Kernels::get().isa() == Isa::Avx2
+    Kernels::get().isa().has_avx2()
 }
 
 /// `k . q` (`k.len() >= q.len()`): for a batch (`batch` and a multiple of 8 values)
@@ -40,7 +40,7 @@ pub fn dot_f16(k: &[f16], q: &[f32], batch: bool) -> f32 {
 #[inline]
 pub fn dot_f16_x4(k: [&[f16]; 4], q: &[f32], batch: bool) -> [f32; 4] {
     #[cfg(target_arch = "x86_64")]
-    if avx2() && batch && q.len() % 8 == 0 {
+    if avx2() && batch && q.len().is_multiple_of(8) {
         let k = k.map(|k| &k[..q.len()]);
         // SAFETY: as in `dot_f16`; every key has the query's length (sliced above).
         return unsafe { x86::dot_f16_x4(k, q) };
@@ -50,7 +50,7 @@ pub fn dot_f16_x4(k: [&[f16]; 4], q: &[f32], batch: bool) -> [f32; 4] {
 
 /// The scalar reference of [`dot_f16`].
 pub fn dot_f16_ref(k: &[f16], q: &[f32], batch: bool) -> f32 {
-    if batch && q.len() % 8 == 0 {
+    if batch && q.len().is_multiple_of(8) {
         let mut acc = [0.0f32; 8];
         for (i, (&k, &x)) in k.iter().zip(q).enumerate() {
             acc[i % 8] = k.to_f32().mul_add(x, acc[i % 8]);
@@ -134,7 +134,7 @@ mod x86 {
     pub unsafe fn dot_f16(k: &[f16], q: &[f32], batch: bool) -> f32 {
         let n = q.len();
         let (kp, qp) = (k.as_ptr(), q.as_ptr());
-        if batch && n % 8 == 0 {
+        if batch && n.is_multiple_of(8) {
             let mut acc = _mm256_setzero_ps();
             for i in (0..n).step_by(8) {
                 // SAFETY: i + 8 <= n = k.len() = q.len().

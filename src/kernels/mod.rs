@@ -36,9 +36,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // Rust 1.87 made most `std::arch` intrinsics safe to call inside a `#[target_feature]`
-// function with the same features; before it they are `unsafe`. The kernels keep their
-// `unsafe` blocks (each with its SAFETY line) so that they build on the crate's declared
-// rust-version too; on newer compilers some of those blocks hold no unsafe operation.
+// function with the same features. The kernels keep their `unsafe` blocks, each with its
+// SAFETY line saying what the block relies on (the CPU features, the loads' bounds), though
+// some of them now hold no unsafe operation. (The crate needs Rust 1.89: the AVX-VNNI
+// intrinsics and the `avxvnni` target feature.)
 #![allow(unused_unsafe)]
 
 use std::sync::OnceLock;
@@ -101,6 +102,9 @@ pub enum Isa {
     /// x86_64 AVX2 + FMA + F16C (every AVX2 CPU has FMA and F16C in practice; all three are
     /// checked).
     Avx2,
+    /// AVX2 + FMA + F16C with AVX-VNNI (`vpdpbusd`): the AVX2 table, with prefill tile
+    /// kernels that use the VNNI dot product (`src/kernels/x86_64/avxvnni/`).
+    AvxVnni,
     /// aarch64 NEON (Advanced SIMD), integer dot products with `vmull`/`vpadal` (Pi 4).
     Neon,
     /// aarch64 NEON with the dot-product extension: `sdot` (Pi 5).
@@ -108,11 +112,18 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Whether the table's CPU has AVX2, FMA and F16C (the AVX2 and AVX-VNNI tables), so that
+    /// the AVX2 versions of the vector operations may run.
+    pub fn has_avx2(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::AvxVnni)
+    }
+
     /// The short name used by `FERRITE_KERNELS`, the benchmarks and the test messages.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::AvxVnni => "avxvnni",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "dotprod",
         }
@@ -406,6 +417,19 @@ impl Kernels {
         None
     }
 
+    /// The AVX2 table with the AVX-VNNI prefill kernels, if this CPU has AVX2, FMA, F16C and
+    /// AVX-VNNI.
+    pub fn avx_vnni() -> Option<Kernels> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Kernels::avx2().is_some() && is_x86_feature_detected!("avxvnni") {
+                // Detected above: the table's contract holds.
+                return Some(x86_64::avxvnni::table());
+            }
+        }
+        None
+    }
+
     /// The plain NEON kernels (`vmull`/`vpadal` integer dot products), if this CPU has NEON.
     pub fn neon() -> Option<Kernels> {
         #[cfg(target_arch = "aarch64")]
@@ -434,6 +458,7 @@ impl Kernels {
     pub fn all() -> Vec<Kernels> {
         let mut v = vec![Kernels::scalar()];
         v.extend(Kernels::avx2());
+        v.extend(Kernels::avx_vnni());
         v.extend(Kernels::neon());
         v.extend(Kernels::neon_dotprod());
         v
@@ -665,19 +690,10 @@ pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: 
     Kernels::get().matvec_order(out, ty, w, act, order)
 }
 
-/// One weight tile times a batch of activations (prefill): `out[t * out_stride + r] =
-/// row_r(w) . act_t` for the `tile_rows` rows of `w` (type `ty`) and the `n` activation rows
-/// `act_t = acts[t * act_stride..][..act_len]`, each in the float order `order_of(t)`.
-///
-/// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
-/// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
-/// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), and Q8_0 rows are
-/// multiplied two rows by four tokens at a time when the table has the AVX2 kernel, each weight block
-/// loaded once for the four.
+/// [`Kernels::matmul_tile`] with the process-wide table.
 ///
 /// # Safety
-/// `out` is valid for writes at `t * out_stride + r` for `t < n`, `r < tile_rows`, and nothing
-/// else reads or writes those elements during the call.
+/// As [`Kernels::matmul_tile`].
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn matmul_tile(
     out: *mut f32,
@@ -692,188 +708,202 @@ pub unsafe fn matmul_tile(
     order_of: &dyn Fn(usize) -> DotOrder,
     scratch: &mut [quant::q8_0::BlockQ8_0],
 ) {
-    let act = |t: usize| &acts[t * act_stride..t * act_stride + act_len];
-    let (mut ty, mut w) = (ty, w);
-    let n_blocks = w.len() / ty.type_size();
-    if ty == GgmlType::Q5_0 && n > 1 && scratch.len() >= n_blocks {
-        let src: &[quant::q5_0::BlockQ5_0] =
-            quant::cast_blocks(w).expect("weight blocks checked at load");
-        unpack_q5_0(src, &mut scratch[..n_blocks]);
-        w = quant::as_bytes(&scratch[..n_blocks]);
-        ty = GgmlType::Q8_0;
-    }
-    let t0 = if ty == GgmlType::Q8_0 {
-        // SAFETY: the caller's contract, passed on.
-        unsafe { q8_0_tile_x4(out, out_stride, w, tile_rows, &act, n) }
-    } else {
-        0
-    };
-    let mut t = t0;
-    while t < n {
-        // Four tokens in the same order, for a format with a four-token kernel: each weight
-        // super-block is unpacked once for the four.
-        #[cfg(target_arch = "x86_64")]
-        if t + 4 <= n {
-            let o = order_of(t);
-            if let Some(f) = row_x4(ty, o).filter(|_| (1..4).all(|k| order_of(t + k) == o)) {
-                let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
-                let mut put = |r: usize, v: [f32; 4]| {
-                    for (k, val) in v.into_iter().enumerate() {
-                        // SAFETY: t + k < n and r < tile_rows: the caller's contract.
-                        unsafe { *out.add((t + k) * out_stride + r) = val };
-                    }
-                };
-                // SAFETY: `row_x4` returns kernels of the selected (AVX2) table only; the
-                // tile and the activations are whole blocks of matching lengths (checked
-                // inside).
-                unsafe { f(w, tile_rows, a4, &mut put) };
-                t += 4;
-                continue;
-            }
-        }
-        // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
-        let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
-        matvec_order(o, ty, w, act(t), order_of(t));
-        t += 1;
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        Kernels::get().matmul_tile(
+            out, out_stride, ty, w, tile_rows, acts, act_stride, act_len, n, order_of, scratch,
+        )
     }
 }
+
+impl Kernels {
+    /// One weight tile times a batch of activations (prefill): `out[t * out_stride + r] =
+    /// row_r(w) . act_t` for the `tile_rows` rows of `w` (type `ty`) and the `n` activation
+    /// rows `act_t = acts[t * act_stride..][..act_len]`, each in the float order `order_of(t)`:
+    /// the bits of one [`Kernels::matvec_order`] per token.
+    ///
+    /// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
+    /// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
+    /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
+    /// multiplied two rows by four tokens at a time (AVX2 and AVX-VNNI tables), and the Q4_K
+    /// and Q6_K super-blocks are unpacked once for four tokens (AVX2 kernels).
+    ///
+    /// # Safety
+    /// `out` is valid for writes at `t * out_stride + r` for `t < n`, `r < tile_rows`, and
+    /// nothing else reads or writes those elements during the call.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn matmul_tile(
+        &self,
+        out: *mut f32,
+        out_stride: usize,
+        ty: GgmlType,
+        w: &[u8],
+        tile_rows: usize,
+        acts: &[u8],
+        act_stride: usize,
+        act_len: usize,
+        n: usize,
+        order_of: &dyn Fn(usize) -> DotOrder,
+        scratch: &mut [quant::q8_0::BlockQ8_0],
+    ) {
+        let act = |t: usize| &acts[t * act_stride..t * act_stride + act_len];
+        let (mut ty, mut w) = (ty, w);
+        let n_blocks = w.len() / ty.type_size();
+        if ty == GgmlType::Q5_0 && n > 1 && scratch.len() >= n_blocks {
+            let src: &[quant::q5_0::BlockQ5_0] =
+                quant::cast_blocks(w).expect("weight blocks checked at load");
+            self.unpack_q5_0(src, &mut scratch[..n_blocks]);
+            w = quant::as_bytes(&scratch[..n_blocks]);
+            ty = GgmlType::Q8_0;
+        }
+        let mut t = 0;
+        while t < n {
+            // Four tokens in the same order, for a format with a four-token kernel: each
+            // weight block is unpacked once for the four.
+            #[cfg(target_arch = "x86_64")]
+            if t + 4 <= n {
+                let o = order_of(t);
+                if let Some(f) = self
+                    .row_x4(ty, o)
+                    .filter(|_| (1..4).all(|k| order_of(t + k) == o))
+                {
+                    let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
+                    let mut put = |r: usize, v: [f32; 4]| {
+                        for (k, val) in v.into_iter().enumerate() {
+                            // SAFETY: t + k < n and r < tile_rows: the caller's contract.
+                            unsafe { *out.add((t + k) * out_stride + r) = val };
+                        }
+                    };
+                    // SAFETY: `row_x4` returns kernels of this table's instruction set, which
+                    // this CPU has; the tile and the activations are whole blocks of matching
+                    // lengths (checked inside).
+                    unsafe { f(w, tile_rows, a4, &mut put) };
+                    t += 4;
+                    continue;
+                }
+            }
+            // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
+            let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
+            self.matvec_order(o, ty, w, act(t), order_of(t));
+            t += 1;
+        }
+    }
+
+    /// The four-token tile kernel of `ty` in `order`, when this table has one (each gives the
+    /// bits of four calls of the table's kernel for that pair).
+    #[cfg(target_arch = "x86_64")]
+    fn row_x4(&self, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
+        use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0};
+        use x86_64::{avx2, avxvnni};
+        // SAFETY (all): handed out by `row_x4` only for a table whose instruction set this
+        // CPU has (AVX2, FMA, F16C; AVX-VNNI for the VNNI one); `tile` checks the lengths.
+        unsafe fn q4_k_gemm(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+            tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
+                each_row(w, a, put, |row, a| unsafe {
+                    avx2::q4_k::dot_x4(row, a, false)
+                })
+            })
+        }
+        unsafe fn q4_k_tiled(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+            tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
+                each_row(w, a, put, |row, a| unsafe {
+                    avx2::q4_k::dot_x4(row, a, true)
+                })
+            })
+        }
+        unsafe fn q6_k_tiled(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+            tile::<BlockQ6K>(w, rows, a, put, |w, a, put| {
+                each_row(w, a, put, |row, a| unsafe {
+                    avx2::q6_k::dot_tiled_x4(row, a)
+                })
+            })
+        }
+        unsafe fn q8_0_avx2(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+            tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
+                avx2::q8_0::tile_x4(w, rows, a, put)
+            })
+        }
+        unsafe fn q8_0_vnni(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+            tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
+                if a[0].len() <= avxvnni::q8_0::MAX_BLOCKS {
+                    avxvnni::q8_0::tile_x4(w, rows, a, put)
+                } else {
+                    avx2::q8_0::tile_x4(w, rows, a, put)
+                }
+            })
+        }
+        let vnni = match self.isa {
+            Isa::Avx2 => false,
+            Isa::AvxVnni => true,
+            _ => return None,
+        };
+        match (ty, order) {
+            (GgmlType::Q8_0, _) if vnni => Some(q8_0_vnni),
+            (GgmlType::Q8_0, _) => Some(q8_0_avx2),
+            (GgmlType::Q4_K, DotOrder::RepackedGemm) => Some(q4_k_gemm),
+            (GgmlType::Q4_K, DotOrder::Tiled) => Some(q4_k_tiled),
+            (GgmlType::Q6_K, DotOrder::Tiled) => Some(q6_k_tiled),
+            _ => None,
+        }
+    }
+
+    /// [`quant::q5_0::to_q8_0`], with the AVX2 unpacking where this table may run it.
+    fn unpack_q5_0(&self, src: &[quant::q5_0::BlockQ5_0], dst: &mut [quant::q8_0::BlockQ8_0]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.isa.has_avx2() {
+            // SAFETY: this table exists only on CPUs with AVX2, FMA and F16C.
+            return unsafe { x86_64::avx2::q5_0::to_q8_0(src, dst) };
+        }
+        quant::q5_0::to_q8_0(src, dst)
+    }
+}
+
+/// The sink of a four-token tile kernel: `put(r, [row r . a_0, .., row r . a_3])`.
+#[cfg(target_arch = "x86_64")]
+type PutFn<'a> = &'a mut dyn FnMut(usize, [f32; 4]);
 
 /// The rows of a weight tile (bytes, `rows` rows) times four activation rows, in one float
 /// order: `put(r, [row r . a_0, .., row r . a_3])` for every row.
 #[cfg(target_arch = "x86_64")]
-type RowX4Fn = unsafe fn(&[u8], usize, [&[u8]; 4], &mut dyn FnMut(usize, [f32; 4]));
+type RowX4Fn = unsafe fn(&[u8], usize, [&[u8]; 4], PutFn);
 
-/// The AVX2 four-token kernel of `ty` in `order`, when the selected table is AVX2 and has one
-/// (each gives the bits of four calls of the table's kernel for that pair).
+/// A weight tile (bytes, `rows` rows) and four activation rows cast to blocks, their lengths
+/// checked once per tile (`rows` rows of the activations' length), handed to `run`.
 #[cfg(target_arch = "x86_64")]
-fn row_x4(ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
-    use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K};
-    use x86_64::avx2::{q4_k, q6_k};
-    /// The tile's rows through `dot`, the blocks cast and their lengths checked once per
-    /// tile.
-    fn tile<W: BlockFormat>(
-        w: &[u8],
-        rows: usize,
-        a: [&[u8]; 4],
-        put: &mut dyn FnMut(usize, [f32; 4]),
-        dot: impl Fn(&[W], [&[W::Activation]; 4]) -> [f32; 4],
-    ) {
-        let w: &[W] = quant::cast_blocks(w).expect("weight tile of whole blocks");
-        let nb = w.len() / rows.max(1);
-        assert_eq!(nb * rows, w.len(), "weight tile of whole rows");
-        let a = a.map(|a| {
-            let a: &[W::Activation] =
-                quant::cast_blocks(a).expect("activation row of whole blocks");
-            assert_eq!(a.len(), nb, "weight and activation rows of one length");
-            a
-        });
-        for (r, row) in w.chunks_exact(nb.max(1)).enumerate() {
-            put(r, dot(row, a));
-        }
-    }
-    // SAFETY (all three): called only through `row_x4`, which hands them out only when the
-    // AVX2 table (AVX2, FMA, F16C present) is selected; `tile` checks the lengths.
-    unsafe fn q4_k_gemm(
-        w: &[u8],
-        rows: usize,
-        a: [&[u8]; 4],
-        put: &mut dyn FnMut(usize, [f32; 4]),
-    ) {
-        tile::<BlockQ4K>(w, rows, a, put, |w, a| unsafe { q4_k::dot_x4(w, a, false) })
-    }
-    unsafe fn q4_k_tiled(
-        w: &[u8],
-        rows: usize,
-        a: [&[u8]; 4],
-        put: &mut dyn FnMut(usize, [f32; 4]),
-    ) {
-        tile::<BlockQ4K>(w, rows, a, put, |w, a| unsafe { q4_k::dot_x4(w, a, true) })
-    }
-    unsafe fn q6_k_tiled(
-        w: &[u8],
-        rows: usize,
-        a: [&[u8]; 4],
-        put: &mut dyn FnMut(usize, [f32; 4]),
-    ) {
-        tile::<BlockQ6K>(w, rows, a, put, |w, a| unsafe { q6_k::dot_tiled_x4(w, a) })
-    }
-    if Kernels::get().isa() != Isa::Avx2 {
-        return None;
-    }
-    match (ty, order) {
-        (GgmlType::Q4_K, DotOrder::RepackedGemm) => Some(q4_k_gemm),
-        (GgmlType::Q4_K, DotOrder::Tiled) => Some(q4_k_tiled),
-        (GgmlType::Q6_K, DotOrder::Tiled) => Some(q6_k_tiled),
-        _ => None,
-    }
-}
-
-/// [`quant::q5_0::to_q8_0`], with the AVX2 table's unpacking when it is selected.
-fn unpack_q5_0(src: &[quant::q5_0::BlockQ5_0], dst: &mut [quant::q8_0::BlockQ8_0]) {
-    #[cfg(target_arch = "x86_64")]
-    if Kernels::get().isa() == Isa::Avx2 {
-        // SAFETY: the AVX2 table is selected only on CPUs with AVX2, FMA and F16C.
-        return unsafe { x86_64::avx2::q5_0::to_q8_0(src, dst) };
-    }
-    quant::q5_0::to_q8_0(src, dst)
-}
-
-/// The Q8_0 tile of [`matmul_tile`] two rows by four tokens at a time while at least four tokens remain;
-/// returns how many tokens it did (0 without the AVX2 table).
-///
-/// # Safety
-/// As [`matmul_tile`].
-unsafe fn q8_0_tile_x4<'a>(
-    out: *mut f32,
-    out_stride: usize,
+fn tile<W: BlockFormat>(
     w: &[u8],
-    tile_rows: usize,
-    act: &dyn Fn(usize) -> &'a [u8],
-    n: usize,
-) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    if Kernels::get().isa() == Isa::Avx2 {
-        let row_bytes = w.len() / tile_rows.max(1);
-        let wrows: &[quant::q8_0::BlockQ8_0] =
-            quant::cast_blocks(w).expect("Q8_0 weight tile of whole blocks");
-        let nb = row_bytes / std::mem::size_of::<quant::q8_0::BlockQ8_0>();
-        let row = |r: usize| &wrows[r * nb..(r + 1) * nb];
-        let mut t0 = 0;
-        while t0 + 4 <= n {
-            let a4: [&[quant::q8_0::BlockQ8_0]; 4] = std::array::from_fn(|k| {
-                let a = quant::cast_blocks(act(t0 + k)).expect("Q8_0 activation blocks");
-                assert_eq!(a.len(), nb, "Q8_0 rows and activations of the same length");
-                a
-            });
-            let put = |r: usize, v: [f32; 4]| {
-                for (k, val) in v.into_iter().enumerate() {
-                    // SAFETY: t0 + k < n and r < tile_rows: the caller's contract.
-                    unsafe { *out.add((t0 + k) * out_stride + r) = val };
-                }
-            };
-            let mut r = 0;
-            while r + 2 <= tile_rows {
-                // SAFETY: the AVX2 table is selected only on CPUs with AVX2, FMA and F16C;
-                // every row and activation has `nb` blocks (checked above).
-                let v = unsafe { x86_64::avx2::q8_0::vec_dot_2x4([row(r), row(r + 1)], a4) };
-                put(r, v[0]);
-                put(r + 1, v[1]);
-                r += 2;
-            }
-            if r < tile_rows {
-                // SAFETY: as above.
-                put(r, unsafe { x86_64::avx2::q8_0::vec_dot_x4(row(r), a4) });
-            }
-            t0 += 4;
-        }
-        return t0;
+    rows: usize,
+    a: [&[u8]; 4],
+    put: PutFn,
+    run: impl FnOnce(&[W], [&[W::Activation]; 4], PutFn),
+) {
+    let w: &[W] = quant::cast_blocks(w).expect("weight tile of whole blocks");
+    let nb = w.len() / rows.max(1);
+    assert_eq!(nb * rows, w.len(), "weight tile of whole rows");
+    let a = a.map(|a| {
+        let a: &[W::Activation] = quant::cast_blocks(a).expect("activation row of whole blocks");
+        assert_eq!(a.len(), nb, "weight and activation rows of one length");
+        a
+    });
+    run(w, a, put)
+}
+
+/// `put(r, dot(row r, a))` for every row of a tile checked by [`tile`].
+#[cfg(target_arch = "x86_64")]
+fn each_row<W: BlockFormat>(
+    w: &[W],
+    a: [&[W::Activation]; 4],
+    put: PutFn,
+    dot: impl Fn(&[W], [&[W::Activation]; 4]) -> [f32; 4],
+) {
+    for (r, row) in w.chunks_exact(a[0].len().max(1)).enumerate() {
+        put(r, dot(row, a));
     }
-    let _ = (out, out_stride, w, tile_rows, act, n);
-    0
 }
 
 #[cfg(test)]
 mod tile_tests {
+    use super::Kernels;
     use crate::quant::q4_k::BlockQ4K;
     use crate::quant::q5_0::BlockQ5_0;
     use crate::quant::q6_k::BlockQ6K;
@@ -896,8 +926,9 @@ mod tile_tests {
         half::f16::from_f32((v % 1000) as f32 / div + 1e-4)
     }
 
-    /// `matmul_tile` of `rows` rows of `w` (type `ty`) with the `n` activation rows of `acts`
-    /// equals one `matvec_order` per token, bit for bit.
+    /// `matmul_tile` of `rows` rows of `w` (type `ty`) with the `n` activation rows of `acts`,
+    /// with every table this CPU supports, equals one scalar-reference `matvec_order` per
+    /// token, bit for bit.
     fn check(
         ty: GgmlType,
         w: &[u8],
@@ -911,35 +942,39 @@ mod tile_tests {
             d: half::f16::ZERO,
             qs: [0; 32],
         };
-        let mut scratch = vec![zero; w.len() / ty.type_size()];
-        let mut got = vec![0f32; n * rows];
-        // SAFETY: `got` holds n rows of `rows` values, written only here.
-        unsafe {
-            super::matmul_tile(
-                got.as_mut_ptr(),
-                rows,
-                ty,
-                w,
-                rows,
-                acts,
-                stride,
-                stride,
-                n,
-                order_of,
-                &mut scratch,
-            )
-        };
-        for t in 0..n {
-            let mut want = vec![0f32; rows];
-            let a = &acts[t * stride..(t + 1) * stride];
-            super::matvec_order(&mut want, ty, w, a, order_of(t));
-            for r in 0..rows {
-                assert_eq!(
-                    got[t * rows + r].to_bits(),
-                    want[r].to_bits(),
-                    "{ty} {:?} rows {rows} n {n} token {t} row {r}",
-                    order_of(t)
-                );
+        for table in Kernels::all() {
+            let mut scratch = vec![zero; w.len() / ty.type_size()];
+            let mut got = vec![0f32; n * rows];
+            // SAFETY: `got` holds n rows of `rows` values, written only here.
+            unsafe {
+                table.matmul_tile(
+                    got.as_mut_ptr(),
+                    rows,
+                    ty,
+                    w,
+                    rows,
+                    acts,
+                    stride,
+                    stride,
+                    n,
+                    order_of,
+                    &mut scratch,
+                )
+            };
+            for t in 0..n {
+                // The scalar reference of the token's order.
+                let mut want = vec![0f32; rows];
+                let a = &acts[t * stride..(t + 1) * stride];
+                Kernels::scalar().matvec_order(&mut want, ty, w, a, order_of(t));
+                for r in 0..rows {
+                    assert_eq!(
+                        got[t * rows + r].to_bits(),
+                        want[r].to_bits(),
+                        "{} {ty} {:?} rows {rows} n {n} token {t} row {r}",
+                        table.name(),
+                        order_of(t)
+                    );
+                }
             }
         }
     }
@@ -949,15 +984,25 @@ mod tile_tests {
     #[test]
     fn q8_0_and_q5_0_tiles_equal_per_token_matvecs() {
         let mut next = rng(0x2545_f491_4f6c_dd1d);
-        for nb in [1usize, 3, 20] {
-            for rows in [1usize, 2, 3, 16] {
+        // 513 blocks: longer than the AVX-VNNI kernel's prepared rows (it hands them to AVX2).
+        for (nb, rows_list) in [
+            (1usize, &[1usize, 2, 3, 16][..]),
+            (3, &[1, 2, 3, 16]),
+            (20, &[1, 2, 3, 16]),
+            (513, &[3]),
+        ] {
+            for &rows in rows_list {
                 for n in [1usize, 3, 4, 5, 9] {
-                    let mut q8 = |_| BlockQ8_0 {
+                    // Weights may hold -128; activations are in [-127, 127] (see
+                    // `x86_64::avx2`'s module doc).
+                    let mut q8 = |lo: i32| BlockQ8_0 {
                         d: scale(next(), 7919.0),
-                        qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
+                        qs: std::array::from_fn(|_| {
+                            (lo + (next() % (128 - lo) as u64) as i32) as i8
+                        }),
                     };
-                    let w8: Vec<BlockQ8_0> = (0..rows * nb).map(&mut q8).collect();
-                    let acts: Vec<BlockQ8_0> = (0..n * nb).map(&mut q8).collect();
+                    let w8: Vec<BlockQ8_0> = (0..rows * nb).map(|_| q8(-128)).collect();
+                    let acts: Vec<BlockQ8_0> = (0..n * nb).map(|_| q8(-127)).collect();
                     let w5: Vec<BlockQ5_0> = (0..rows * nb)
                         .map(|_| BlockQ5_0 {
                             d: scale(next(), 7919.0),

@@ -85,7 +85,7 @@ pub fn vec_dot(w: &[half::bf16], a: &[half::bf16]) -> f32 {
 /// 8-lane FMA accumulator, reduced by `hsum8`. Other lengths fall back to [`vec_dot`].
 pub fn vec_dot_llamafile(w: &[half::bf16], a: &[half::bf16]) -> f32 {
     assert_eq!(w.len(), a.len(), "BF16 vec_dot: length mismatch");
-    if w.len() % 8 != 0 {
+    if !w.len().is_multiple_of(8) {
         return vec_dot(w, a);
     }
     let mut acc = [0.0f32; 8];

@@ -63,7 +63,7 @@ pub fn vec_dot(w: &[half::f16], a: &[half::f16]) -> f32 {
 /// does.
 pub fn vec_dot_llamafile(w: &[half::f16], a: &[half::f16]) -> f32 {
     assert_eq!(w.len(), a.len(), "F16 vec_dot: length mismatch");
-    if w.len() % 8 != 0 {
+    if !w.len().is_multiple_of(8) {
         return vec_dot(w, a);
     }
     let mut acc = [0.0f32; 8];

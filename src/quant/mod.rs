@@ -203,7 +203,7 @@ impl GgmlType {
     /// Bytes needed for `n` values, or `None` when `n` is not a whole number of blocks or the
     /// size overflows.
     pub fn row_bytes(self, n: usize) -> Option<usize> {
-        if n % self.block_size() != 0 {
+        if !n.is_multiple_of(self.block_size()) {
             return None;
         }
         (n / self.block_size()).checked_mul(self.type_size())
@@ -280,7 +280,9 @@ unsafe impl Pod for i8 {}
 /// so views into the mmap always are).
 pub fn cast_blocks<B: Pod>(bytes: &[u8]) -> Option<&[B]> {
     let size = std::mem::size_of::<B>();
-    if bytes.len() % size != 0 || (bytes.as_ptr() as usize) % std::mem::align_of::<B>() != 0 {
+    if !bytes.len().is_multiple_of(size)
+        || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<B>())
+    {
         return None;
     }
     // SAFETY: the pointer is aligned for B (checked above), the length is a whole number of
@@ -292,7 +294,9 @@ pub fn cast_blocks<B: Pod>(bytes: &[u8]) -> Option<&[B]> {
 /// Mutable counterpart of [`cast_blocks`].
 pub fn cast_blocks_mut<B: Pod>(bytes: &mut [u8]) -> Option<&mut [B]> {
     let size = std::mem::size_of::<B>();
-    if bytes.len() % size != 0 || (bytes.as_mut_ptr() as usize) % std::mem::align_of::<B>() != 0 {
+    if !bytes.len().is_multiple_of(size)
+        || !(bytes.as_mut_ptr() as usize).is_multiple_of(std::mem::align_of::<B>())
+    {
         return None;
     }
     // SAFETY: as in `cast_blocks`; the mutable borrow of `bytes` is exclusive, and any bit

@@ -83,7 +83,7 @@ impl Builder {
     }
     /// An F32 tensor with the given values appended to the data section (aligned).
     pub fn tensor_f32(&mut self, name: &str, dims: &[u64], values: &[f32]) -> &mut Self {
-        while self.data.len() % self.alignment != 0 {
+        while !self.data.len().is_multiple_of(self.alignment) {
             self.data.push(0);
         }
         let off = self.data.len() as u64;

@@ -1,4 +1,6 @@
-//! x86_64 kernels. Only AVX2 (with FMA and F16C) so far: it is what every x86 laptop of the
-//! last decade has; AVX-512 and AVX-VNNI variants would be siblings of `avx2/`.
+//! x86_64 kernels: AVX2 (with FMA and F16C), what every x86 laptop of the last decade has,
+//! and AVX-VNNI (`avxvnni/`), the VEX-encoded integer dot product of Intel Alder Lake and
+//! later and AMD Zen 5, for the prefill kernels where it pays.
 
 pub mod avx2;
+pub mod avxvnni;

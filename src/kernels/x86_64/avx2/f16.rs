@@ -62,7 +62,7 @@ pub unsafe fn vec_dot_llamafile(w: &[half::f16], a: &[half::f16]) -> f32 {
     // SAFETY: the CPU features are this function's contract; every load reads 8 values at
     // `i + 8 <= len` of the borrowed slices.
     unsafe {
-        if w.len() % 8 != 0 {
+        if !w.len().is_multiple_of(8) {
             return vec_dot(w, a);
         }
         let mut acc = _mm256_setzero_ps();

@@ -109,7 +109,7 @@ pub mod q8_k;
 
 /// The AVX2 kernel of `ty` in `order`, where there is one bit-identical to the scalar
 /// reference of that order (`None`: the table uses the reference).
-fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
+pub(crate) fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
     use DotOrder::*;
     use GgmlType as T;
     Some(match (ty, order) {
@@ -147,15 +147,16 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
 
 /// The AVX2 table. Only [`Kernels::avx2`] calls this, after detecting AVX2, FMA and F16C.
 pub(crate) fn table() -> Kernels {
-    Kernels::build(
-        Isa::Avx2,
-        simd_dot,
-        Quantizers {
-            q8_0: q8_0::quantize_row_x86,
-            q8_1: q8_0::quantize_row_q8_1_x86,
-            q8_k: q8_k::quantize_row,
-        },
-    )
+    Kernels::build(Isa::Avx2, simd_dot, quantizers())
+}
+
+/// The AVX2 activation quantizers (also the AVX-VNNI table's).
+pub(crate) fn quantizers() -> Quantizers {
+    Quantizers {
+        q8_0: q8_0::quantize_row_x86,
+        q8_1: q8_0::quantize_row_q8_1_x86,
+        q8_k: q8_k::quantize_row,
+    }
 }
 
 // ---- shared helpers (ggml's names in parentheses) ------------------------------------------

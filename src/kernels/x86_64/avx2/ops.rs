@@ -84,7 +84,7 @@ pub unsafe fn softmax_cells(x: &mut [f32], cell0: usize) {
     while i < x.len() {
         let cell = cell0 + i;
         let group_end = (cell / 8 + 1) * 8 - cell0;
-        if cell % 8 == 0 && group_end <= x.len() {
+        if cell.is_multiple_of(8) && group_end <= x.len() {
             // SAFETY: i + 8 = group_end <= x.len(): the eight values are inside `x`.
             unsafe {
                 let p = x.as_mut_ptr().add(i);

@@ -123,6 +123,39 @@ pub unsafe fn vec_dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4]) -> [[f32; 
     }
 }
 
+/// The rows of a Q8_0 tile (`w`: `rows` rows of `a[k].len()` blocks) times four activation
+/// rows: `put(r, [row r . a_0, .., row r . a_3])`, two rows at a time ([`vec_dot_2x4`]), each
+/// result the bits of [`vec_dot`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If the tile is not `rows` whole rows of the activations' length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn tile_x4(
+    w: &[BlockQ8_0],
+    rows: usize,
+    a: [&[BlockQ8_0]; 4],
+    put: &mut dyn FnMut(usize, [f32; 4]),
+) {
+    let nb = a[0].len();
+    assert!(w.len() == rows * nb);
+    let row = |r: usize| &w[r * nb..(r + 1) * nb];
+    let mut r = 0;
+    // SAFETY (both calls): the CPU features are this function's contract; the rows and the
+    // activations have `nb` blocks each (checked inside).
+    while r + 2 <= rows {
+        let v = unsafe { vec_dot_2x4([row(r), row(r + 1)], a) };
+        put(r, v[0]);
+        put(r + 1, v[1]);
+        r += 2;
+    }
+    if r < rows {
+        put(r, unsafe { vec_dot_x4(row(r), a) });
+    }
+}
+
 /// The 32 values of a block times `127 / amax`, rounded half to even, as 32 i8 (ggml's AVX2
 /// `quantize_row_q8_0` step), and `amax`; `None` when the block holds a non-finite value or
 /// `127 / amax` overflows (the reference's saturating conversions differ from the vector
