@@ -13,7 +13,6 @@ use crate::kernels::{self, AlignedBuf};
 use crate::kv_cache::{commit, KvBuf, KvCache, KvType, LayerShape};
 use crate::model::{Arch, Model, RopeStyle, Weight};
 use crate::ops;
-use crate::quant::q8_0::BlockQ8_0;
 use crate::quant::{DotOrder, GgmlType};
 use crate::threadpool::ThreadPool;
 use crate::{Error, Result};
@@ -85,9 +84,10 @@ struct Scratch {
     hb2: Vec<f32>,
     /// Quantized activations, one row per token at a fixed stride.
     act: AlignedBuf,
-    /// Weight tiles unpacked once per batch (Q5_0 -> Q8_0), one region per pool thread:
-    /// `[n_threads][TILE_ROWS * widest / 32]` blocks.
-    unpacked: Vec<BlockQ8_0>,
+    /// Weight tiles unpacked or repacked once per batch (Q5_0 -> Q8_0, Q4_K for AVX-VNNI;
+    /// see `kernels::Kernels::matmul_tile`), one region of `unpacked_per_chunk` bytes per pool
+    /// thread.
+    unpacked: AlignedBuf,
     unpacked_per_chunk: usize,
     act_stride: usize,
     /// RoPE angles of each token's position `[B][n_rot/2]`: full-attention and sliding layers.
@@ -152,7 +152,8 @@ impl ScratchSizes {
         // value), rounded up to 8 so every row starts aligned.
         let act_stride = (4 * widest).div_ceil(8) * 8;
         let max_slots = shapes.iter().map(|s| s.slots).max().unwrap_or(1);
-        let unpacked_per_chunk = TILE_ROWS * widest.div_ceil(32);
+        // Bytes per thread, a multiple of 8 so that every region is 8-byte aligned.
+        let unpacked_per_chunk = kernels::tile_scratch_bytes(TILE_ROWS, widest).div_ceil(8) * 8;
         ScratchSizes {
             x: b * hp.n_embd,
             qkv: b * (q_dim + kv_dim),
@@ -190,7 +191,7 @@ impl ScratchSizes {
             + self.rot_tmp;
         4 * f32s
             + self.act_bytes.div_ceil(8) * 8
-            + self.unpacked * std::mem::size_of::<BlockQ8_0>()
+            + self.unpacked
             + kv_type.bytes_for(self.shift_buf)
     }
 }
@@ -204,13 +205,13 @@ unsafe impl Send for SharedMut {}
 
 /// [`SharedMut`] for the unpacked weight tiles.
 #[derive(Clone, Copy)]
-struct SharedBlocks(*mut BlockQ8_0);
+struct SharedBlocks(*mut u8);
 // SAFETY: as for `SharedMut`: disjoint regions of one exclusively borrowed buffer.
 unsafe impl Sync for SharedBlocks {}
 unsafe impl Send for SharedBlocks {}
 
 impl SharedBlocks {
-    fn at(&self, offset: usize) -> *mut BlockQ8_0 {
+    fn at(&self, offset: usize) -> *mut u8 {
         self.0.wrapping_add(offset)
     }
 }
@@ -253,13 +254,7 @@ impl<'m> Session<'m> {
             hb: vec![0.0; z.hb],
             hb2: vec![0.0; z.hb],
             act: AlignedBuf::new(z.act_bytes),
-            unpacked: vec![
-                BlockQ8_0 {
-                    d: half::f16::ZERO,
-                    qs: [0; 32]
-                };
-                z.unpacked
-            ],
+            unpacked: AlignedBuf::new(z.unpacked),
             unpacked_per_chunk: z.unpacked_per_chunk,
             act_stride: z.act_stride,
             cos: vec![0.0; z.rope],
@@ -295,7 +290,7 @@ impl<'m> Session<'m> {
             commit(v);
         }
         commit(s.act.bytes_mut(z.act_bytes));
-        commit(&mut s.unpacked);
+        commit(s.unpacked.bytes_mut(z.unpacked));
         Ok(Session {
             model,
             n_ctx,
@@ -619,7 +614,7 @@ impl<'m> Session<'m> {
     fn linear(
         model: &Model,
         pool: &mut ThreadPool,
-        scratch: (&mut AlignedBuf, usize, &mut [BlockQ8_0], usize),
+        scratch: (&mut AlignedBuf, usize, &mut AlignedBuf, usize),
         n: usize,
         out: &mut [f32],
         w: &Weight,
@@ -648,7 +643,8 @@ impl<'m> Session<'m> {
         let acts = act.bytes(n * act_stride);
         let data = w.data(&model.file);
         let rb = w.row_bytes;
-        // Chunks of about equal numbers of rows (multiples of four), a few per thread so that
+        // Chunks of about equal numbers of rows (multiples of eight: the AVX-VNNI Q4_K tiles
+        // take eight rows at a time), a few per thread so that
         // a slow thread does not hold the others up; each chunk goes through its rows
         // `TILE_ROWS` at a time.
         let n_chunks = rows.div_ceil(TILE_ROWS).min(pool.n_threads() * 4).max(1);
@@ -656,7 +652,7 @@ impl<'m> Session<'m> {
             if c >= n_chunks {
                 rows
             } else {
-                (rows * c / n_chunks) & !3
+                (rows * c / n_chunks) & !7
             }
         };
         // Each thread gets its own region of the unpacking scratch (see `kernels::matmul_tile`).
@@ -665,7 +661,11 @@ impl<'m> Session<'m> {
         } else {
             0
         };
-        let tiles = SharedBlocks(unpacked.as_mut_ptr());
+        let tiles = SharedBlocks(
+            unpacked
+                .bytes_mut(pool.n_threads() * tile_scratch)
+                .as_mut_ptr(),
+        );
         let dst = SharedMut(out.as_mut_ptr());
         let out_len = out.len();
         assert!(out_len >= n * rows, "output buffer holds the batch");

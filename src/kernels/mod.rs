@@ -79,6 +79,14 @@ impl AlignedBuf {
     pub fn bytes_mut(&mut self, len: usize) -> &mut [u8] {
         &mut words_as_bytes_mut(&mut self.words)[..len]
     }
+    /// The capacity in bytes.
+    pub fn len(&self) -> usize {
+        self.words.len() * 8
+    }
+    /// Whether the capacity is zero.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
     /// The first `len` bytes.
     pub fn bytes(&self, len: usize) -> &[u8] {
         &quant::as_bytes(&self.words)[..len]
@@ -706,7 +714,7 @@ pub unsafe fn matmul_tile(
     act_len: usize,
     n: usize,
     order_of: &dyn Fn(usize) -> DotOrder,
-    scratch: &mut [quant::q8_0::BlockQ8_0],
+    scratch: &mut [u8],
 ) {
     // SAFETY: the caller's contract, passed on.
     unsafe {
@@ -725,8 +733,13 @@ impl Kernels {
     /// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
     /// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
     /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
-    /// multiplied two rows by four tokens at a time (AVX2 and AVX-VNNI tables), and the Q4_K
-    /// and Q6_K super-blocks are unpacked once for four tokens (AVX2 kernels).
+    /// multiplied two rows by four tokens at a time (AVX2 and AVX-VNNI tables), the Q4_K
+    /// and Q6_K super-blocks are unpacked once for four tokens (AVX2 kernels), and with the
+    /// AVX-VNNI table a Q4_K tile is repacked once, eight rows to a vector, into `scratch`
+    /// for the repacked-GEMM order (`x86_64::avxvnni::q4_k`).
+    ///
+    /// `scratch` is [`tile_scratch_bytes`] long for the tile (less disables the unpacking
+    /// and repacking, not the results) and 8-byte aligned.
     ///
     /// # Safety
     /// `out` is valid for writes at `t * out_stride + r` for `t < n`, `r < tile_rows`, and
@@ -744,20 +757,60 @@ impl Kernels {
         act_len: usize,
         n: usize,
         order_of: &dyn Fn(usize) -> DotOrder,
-        scratch: &mut [quant::q8_0::BlockQ8_0],
+        scratch: &mut [u8],
     ) {
         let act = |t: usize| &acts[t * act_stride..t * act_stride + act_len];
-        let (mut ty, mut w) = (ty, w);
         let n_blocks = w.len() / ty.type_size();
-        if ty == GgmlType::Q5_0 && n > 1 && scratch.len() >= n_blocks {
-            let src: &[quant::q5_0::BlockQ5_0] =
-                quant::cast_blocks(w).expect("weight blocks checked at load");
-            self.unpack_q5_0(src, &mut scratch[..n_blocks]);
-            w = quant::as_bytes(&scratch[..n_blocks]);
-            ty = GgmlType::Q8_0;
-        }
+        let q8_bytes = n_blocks * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
+        #[cfg(target_arch = "x86_64")]
+        type Packed<'s> = Option<(&'s [x86_64::avxvnni::q4_k::Packed8], usize)>;
+        #[cfg(not(target_arch = "x86_64"))]
+        type Packed<'s> = Option<(&'s [u8], usize)>;
+        let (ty, w, q4_k_packed): (GgmlType, &[u8], Packed) = match ty {
+            GgmlType::Q5_0 if n > 1 && scratch.len() >= q8_bytes => {
+                let src: &[quant::q5_0::BlockQ5_0] =
+                    quant::cast_blocks(w).expect("weight blocks checked at load");
+                let dst = quant::cast_blocks_mut(&mut scratch[..q8_bytes])
+                    .expect("scratch aligned for Q8_0 blocks");
+                self.unpack_q5_0(src, dst);
+                (GgmlType::Q8_0, quant::as_bytes(dst), None)
+            }
+            #[cfg(target_arch = "x86_64")]
+            GgmlType::Q4_K => (ty, w, self.pack_q4_k(w, tile_rows, n, act_len, scratch)),
+            _ => (ty, w, None),
+        };
         let mut t = 0;
         while t < n {
+            // Four tokens of the repacked GEMM order through the repacked Q4_K tile.
+            #[cfg(target_arch = "x86_64")]
+            if let Some((packed, rows8)) = q4_k_packed {
+                if t + 4 <= n && (t..t + 4).all(|k| order_of(k) == DotOrder::RepackedGemm) {
+                    let mut put = |r: usize, v: [f32; 4]| {
+                        for (k, val) in v.into_iter().enumerate() {
+                            // SAFETY: t + k < n and r < tile_rows: the caller's contract.
+                            unsafe { *out.add((t + k) * out_stride + r) = val };
+                        }
+                    };
+                    let a4: [&[quant::q8_k::BlockQ8K]; 4] = std::array::from_fn(|k| {
+                        quant::cast_blocks(act(t + k)).expect("Q8_K activation blocks")
+                    });
+                    // SAFETY: `pack_q4_k` packs only for the AVX-VNNI table, whose features
+                    // this CPU has.
+                    unsafe { x86_64::avxvnni::q4_k::tile_x4(packed, rows8 / 8, a4, &mut put) };
+                    let nb = a4[0].len();
+                    let wb: &[quant::q4_k::BlockQ4K] =
+                        quant::cast_blocks(w).expect("weight blocks checked at load");
+                    for r in rows8..tile_rows {
+                        // SAFETY: as above (AVX2 is part of the AVX-VNNI table's features).
+                        let v = unsafe {
+                            x86_64::avx2::q4_k::dot_x4(&wb[r * nb..(r + 1) * nb], a4, false)
+                        };
+                        put(r, v);
+                    }
+                    t += 4;
+                    continue;
+                }
+            }
             // Four tokens in the same order, for a format with a four-token kernel: each
             // weight block is unpacked once for the four.
             #[cfg(target_arch = "x86_64")]
@@ -847,6 +900,38 @@ impl Kernels {
         }
     }
 
+    /// With the AVX-VNNI table, a Q4_K tile (`w`) of at least eight rows and four tokens: its first
+    /// `rows8` rows (a multiple of 8) repacked into `scratch` for
+    /// [`x86_64::avxvnni::q4_k::tile_x4`], and `rows8`; otherwise `None`.
+    #[cfg(target_arch = "x86_64")]
+    fn pack_q4_k<'s>(
+        &self,
+        w: &[u8],
+        tile_rows: usize,
+        n: usize,
+        act_len: usize,
+        scratch: &'s mut [u8],
+    ) -> Option<(&'s [x86_64::avxvnni::q4_k::Packed8], usize)> {
+        use x86_64::avxvnni::q4_k;
+        let nb = act_len / std::mem::size_of::<quant::q8_k::BlockQ8K>();
+        let rows8 = tile_rows / 8 * 8;
+        let bytes = rows8 / 8 * nb * std::mem::size_of::<q4_k::Packed8>();
+        if self.isa != Isa::AvxVnni
+            || n < 4
+            || rows8 == 0
+            || nb > q4_k::MAX_BLOCKS
+            || scratch.len() < bytes
+        {
+            return None;
+        }
+        let src: &[quant::q4_k::BlockQ4K] = quant::cast_blocks(w).expect("weight blocks");
+        let dst: &mut [q4_k::Packed8] =
+            quant::cast_blocks_mut(&mut scratch[..bytes]).expect("scratch aligned for Packed8");
+        // SAFETY: the AVX-VNNI table exists only on CPUs with AVX2, FMA, F16C and AVX-VNNI.
+        unsafe { q4_k::pack(&src[..rows8 * nb], rows8, nb, dst) };
+        Some((dst, rows8))
+    }
+
     /// [`quant::q5_0::to_q8_0`], with the AVX2 unpacking where this table may run it.
     fn unpack_q5_0(&self, src: &[quant::q5_0::BlockQ5_0], dst: &mut [quant::q8_0::BlockQ8_0]) {
         #[cfg(target_arch = "x86_64")]
@@ -856,6 +941,20 @@ impl Kernels {
         }
         quant::q5_0::to_q8_0(src, dst)
     }
+}
+
+/// The scratch [`Kernels::matmul_tile`] needs for tiles of `tile_rows` rows of `cols`
+/// values: the larger of a Q5_0 tile unpacked to Q8_0 and a Q4_K tile repacked for
+/// AVX-VNNI.
+pub fn tile_scratch_bytes(tile_rows: usize, cols: usize) -> usize {
+    let q8_0 = tile_rows * cols.div_ceil(32) * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
+    #[cfg(target_arch = "x86_64")]
+    let q4_k = tile_rows.div_ceil(8)
+        * cols.div_ceil(256)
+        * std::mem::size_of::<x86_64::avxvnni::q4_k::Packed8>();
+    #[cfg(not(target_arch = "x86_64"))]
+    let q4_k = 0;
+    q8_0.max(q4_k)
 }
 
 /// The sink of a four-token tile kernel: `put(r, [row r . a_0, .., row r . a_3])`.
@@ -938,12 +1037,9 @@ mod tile_tests {
         order_of: &dyn Fn(usize) -> DotOrder,
     ) {
         let stride = acts.len() / n;
-        let zero = BlockQ8_0 {
-            d: half::f16::ZERO,
-            qs: [0; 32],
-        };
         for table in Kernels::all() {
-            let mut scratch = vec![zero; w.len() / ty.type_size()];
+            // An activation row's bytes (Q8_0, Q8_K) are at least its number of values.
+            let mut scratch = super::AlignedBuf::new(super::tile_scratch_bytes(rows, stride));
             let mut got = vec![0f32; n * rows];
             // SAFETY: `got` holds n rows of `rows` values, written only here.
             unsafe {
@@ -958,7 +1054,7 @@ mod tile_tests {
                     stride,
                     n,
                     order_of,
-                    &mut scratch,
+                    scratch.bytes_mut(super::tile_scratch_bytes(rows, stride)),
                 )
             };
             for t in 0..n {
@@ -1038,8 +1134,15 @@ mod tile_tests {
     #[test]
     fn k_quant_tiles_equal_per_token_matvecs() {
         let mut next = rng(0x9e37_79b9_7f4a_7c15);
-        let (nb, rows) = (3, 5);
-        for n in [1usize, 4, 6, 9] {
+        // 19 rows: two groups of eight for the AVX-VNNI repacked tile, three left over.
+        for (nb, rows, n) in [
+            (3, 5, 1usize),
+            (3, 5, 4),
+            (3, 5, 6),
+            (3, 5, 9),
+            (2, 19, 4),
+            (3, 19, 9),
+        ] {
             let w4: Vec<BlockQ4K> = (0..rows * nb)
                 .map(|_| BlockQ4K {
                     d: scale(next(), 91_919.0),

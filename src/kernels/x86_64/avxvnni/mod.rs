@@ -24,6 +24,7 @@
 
 use super::super::{Isa, Kernels};
 
+pub mod q4_k;
 pub mod q8_0;
 
 /// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C
