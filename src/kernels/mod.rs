@@ -762,50 +762,70 @@ impl Kernels {
         let act = |t: usize| &acts[t * act_stride..t * act_stride + act_len];
         let n_blocks = w.len() / ty.type_size();
         let q8_bytes = n_blocks * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
+        let cols = n_blocks / tile_rows.max(1) * ty.block_size();
+        // With the AVX-VNNI table, the tile repacked eight rows to a vector (Q4_K, Q6_K).
         #[cfg(target_arch = "x86_64")]
-        type Packed<'s> = Option<(&'s [x86_64::avxvnni::q4_k::Packed8], usize)>;
+        let packs = self.isa == Isa::AvxVnni
+            && n >= 4
+            && x86_64::avxvnni::PackedTile::bytes(ty, tile_rows, cols)
+                .is_some_and(|b| b <= scratch.len());
         #[cfg(not(target_arch = "x86_64"))]
-        type Packed<'s> = Option<(&'s [u8], usize)>;
-        let (ty, w, q4_k_packed): (GgmlType, &[u8], Packed) = match ty {
+        let packs = false;
+        #[cfg(target_arch = "x86_64")]
+        let mut packed = None;
+        let (ty, w) = match ty {
+            #[cfg(target_arch = "x86_64")]
+            _ if packs => {
+                // SAFETY: `packs` holds only with the AVX-VNNI table, whose features this CPU
+                // has; `bytes` fit the scratch.
+                packed = Some(unsafe {
+                    x86_64::avxvnni::PackedTile::pack(ty, w, tile_rows, cols, scratch)
+                });
+                (ty, w)
+            }
             GgmlType::Q5_0 if n > 1 && scratch.len() >= q8_bytes => {
                 let src: &[quant::q5_0::BlockQ5_0] =
                     quant::cast_blocks(w).expect("weight blocks checked at load");
                 let dst = quant::cast_blocks_mut(&mut scratch[..q8_bytes])
                     .expect("scratch aligned for Q8_0 blocks");
                 self.unpack_q5_0(src, dst);
-                (GgmlType::Q8_0, quant::as_bytes(dst), None)
+                (GgmlType::Q8_0, quant::as_bytes(dst))
             }
-            #[cfg(target_arch = "x86_64")]
-            GgmlType::Q4_K => (ty, w, self.pack_q4_k(w, tile_rows, n, act_len, scratch)),
-            _ => (ty, w, None),
+            _ => (ty, w),
         };
+        let _ = packs;
         let mut t = 0;
         while t < n {
-            // Four tokens of the repacked GEMM order through the repacked Q4_K tile.
+            let mut put = |r: usize, v: [f32; 4]| {
+                for (k, val) in v.into_iter().enumerate() {
+                    // SAFETY: t + k < n (callers pass four tokens from t only when t + 4 <=
+                    // n) and r < tile_rows: the caller's contract.
+                    unsafe { *out.add((t + k) * out_stride + r) = val };
+                }
+            };
+            // Four tokens of one order through the packed tile, when it has their kernel; the
+            // rows left over (fewer than eight) one token at a time.
             #[cfg(target_arch = "x86_64")]
-            if let Some((packed, rows8)) = q4_k_packed {
-                if t + 4 <= n && (t..t + 4).all(|k| order_of(k) == DotOrder::RepackedGemm) {
-                    let mut put = |r: usize, v: [f32; 4]| {
-                        for (k, val) in v.into_iter().enumerate() {
-                            // SAFETY: t + k < n and r < tile_rows: the caller's contract.
-                            unsafe { *out.add((t + k) * out_stride + r) = val };
-                        }
-                    };
-                    let a4: [&[quant::q8_k::BlockQ8K]; 4] = std::array::from_fn(|k| {
-                        quant::cast_blocks(act(t + k)).expect("Q8_K activation blocks")
-                    });
-                    // SAFETY: `pack_q4_k` packs only for the AVX-VNNI table, whose features
-                    // this CPU has.
-                    unsafe { x86_64::avxvnni::q4_k::tile_x4(packed, rows8 / 8, a4, &mut put) };
-                    let nb = a4[0].len();
-                    let wb: &[quant::q4_k::BlockQ4K] =
-                        quant::cast_blocks(w).expect("weight blocks checked at load");
-                    for r in rows8..tile_rows {
-                        // SAFETY: as above (AVX2 is part of the AVX-VNNI table's features).
-                        let v = unsafe {
-                            x86_64::avx2::q4_k::dot_x4(&wb[r * nb..(r + 1) * nb], a4, false)
+            if let Some(p) = packed.as_ref().filter(|_| t + 4 <= n) {
+                let o = order_of(t);
+                let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
+                let done = if (1..4).all(|k| order_of(t + k) == o) {
+                    // SAFETY: packed only with the AVX-VNNI table (see above).
+                    unsafe { p.run_x4(o, a4, &mut put) }
+                } else {
+                    None
+                };
+                if let Some(rows8) = done {
+                    let rb = w.len() / tile_rows;
+                    for (k, a) in a4.into_iter().enumerate() {
+                        // SAFETY: rows [rows8, tile_rows) of token t + k < n.
+                        let o = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                out.add((t + k) * out_stride + rows8),
+                                tile_rows - rows8,
+                            )
                         };
-                        put(r, v);
+                        self.matvec_order(o, ty, &w[rows8 * rb..], a, order_of(t + k));
                     }
                     t += 4;
                     continue;
@@ -900,38 +920,6 @@ impl Kernels {
         }
     }
 
-    /// With the AVX-VNNI table, a Q4_K tile (`w`) of at least eight rows and four tokens: its first
-    /// `rows8` rows (a multiple of 8) repacked into `scratch` for
-    /// [`x86_64::avxvnni::q4_k::tile_x4`], and `rows8`; otherwise `None`.
-    #[cfg(target_arch = "x86_64")]
-    fn pack_q4_k<'s>(
-        &self,
-        w: &[u8],
-        tile_rows: usize,
-        n: usize,
-        act_len: usize,
-        scratch: &'s mut [u8],
-    ) -> Option<(&'s [x86_64::avxvnni::q4_k::Packed8], usize)> {
-        use x86_64::avxvnni::q4_k;
-        let nb = act_len / std::mem::size_of::<quant::q8_k::BlockQ8K>();
-        let rows8 = tile_rows / 8 * 8;
-        let bytes = rows8 / 8 * nb * std::mem::size_of::<q4_k::Packed8>();
-        if self.isa != Isa::AvxVnni
-            || n < 4
-            || rows8 == 0
-            || nb > q4_k::MAX_BLOCKS
-            || scratch.len() < bytes
-        {
-            return None;
-        }
-        let src: &[quant::q4_k::BlockQ4K] = quant::cast_blocks(w).expect("weight blocks");
-        let dst: &mut [q4_k::Packed8] =
-            quant::cast_blocks_mut(&mut scratch[..bytes]).expect("scratch aligned for Packed8");
-        // SAFETY: the AVX-VNNI table exists only on CPUs with AVX2, FMA, F16C and AVX-VNNI.
-        unsafe { q4_k::pack(&src[..rows8 * nb], rows8, nb, dst) };
-        Some((dst, rows8))
-    }
-
     /// [`quant::q5_0::to_q8_0`], with the AVX2 unpacking where this table may run it.
     fn unpack_q5_0(&self, src: &[quant::q5_0::BlockQ5_0], dst: &mut [quant::q8_0::BlockQ8_0]) {
         #[cfg(target_arch = "x86_64")]
@@ -949,12 +937,11 @@ impl Kernels {
 pub fn tile_scratch_bytes(tile_rows: usize, cols: usize) -> usize {
     let q8_0 = tile_rows * cols.div_ceil(32) * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
     #[cfg(target_arch = "x86_64")]
-    let q4_k = tile_rows.div_ceil(8)
-        * cols.div_ceil(256)
-        * std::mem::size_of::<x86_64::avxvnni::q4_k::Packed8>();
+    let packed = [GgmlType::Q4_K, GgmlType::Q6_K]
+        .map(|ty| x86_64::avxvnni::PackedTile::bytes(ty, tile_rows, cols).unwrap_or(0));
     #[cfg(not(target_arch = "x86_64"))]
-    let q4_k = 0;
-    q8_0.max(q4_k)
+    let packed = [0];
+    packed.into_iter().fold(q8_0, usize::max)
 }
 
 /// The sink of a four-token tile kernel: `put(r, [row r . a_0, .., row r . a_3])`.

@@ -22,9 +22,12 @@
 //! features, which [`crate::kernels::Kernels::avx_vnni`] checks before it hands out this
 //! table.
 
+use std::arch::x86_64::*;
+
 use super::super::{Isa, Kernels};
 
 pub mod q4_k;
+pub mod q6_k;
 pub mod q8_0;
 
 /// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C
@@ -35,4 +38,149 @@ pub(crate) fn table() -> Kernels {
         super::avx2::simd_dot,
         super::avx2::quantizers(),
     )
+}
+
+use crate::quant::{self, q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K};
+use crate::quant::{DotOrder, GgmlType};
+
+/// A prefill weight tile repacked once per batch for this module's kernels, eight rows to a
+/// vector: the first `rows8` rows (a multiple of 8) of the tile; the rest stay as stored.
+pub(crate) enum PackedTile<'s> {
+    /// Q4_K for the repacked-GEMM order ([`q4_k::tile_x4`]).
+    ///
+    /// (Q8_0 and Q5_0 rows packed the same way were measured no faster than [`q8_0::tile_x4`]:
+    /// their `vec_dot` order keeps eight f32 accumulators per (row, token), so every
+    /// `vpdpbusd` still needs its own conversion and FMA, and the packing cost more than the
+    /// Q5_0 unpacking.)
+    Q4K(&'s [q4_k::Packed8], usize),
+    /// Q6_K for the tiled K-quant order ([`q6_k::tile_x4`]).
+    Q6K(&'s [q6_k::Packed8], usize),
+}
+
+impl<'s> PackedTile<'s> {
+    /// The scratch bytes a tile of `rows` rows of type `ty` and `nb` blocks (of `ty`, or
+    /// super-blocks) a row needs, when this module has a packed kernel for it and the rows
+    /// fit its stack buffers; `None` otherwise.
+    pub(crate) fn bytes(ty: GgmlType, rows: usize, cols: usize) -> Option<usize> {
+        let groups = rows / 8;
+        match ty {
+            GgmlType::Q4_K if cols / 256 <= q4_k::MAX_BLOCKS => {
+                Some(groups * (cols / 256) * std::mem::size_of::<q4_k::Packed8>())
+            }
+            GgmlType::Q6_K if cols / 256 <= q6_k::MAX_BLOCKS => {
+                Some(groups * (cols / 256) * std::mem::size_of::<q6_k::Packed8>())
+            }
+            _ => None,
+        }
+        .filter(|_| groups > 0)
+    }
+
+    /// Repacks the first `rows / 8 * 8` rows of the tile `w` (type `ty`, `cols` values a row)
+    /// into `scratch`, which must hold [`PackedTile::bytes`] and be 8-byte aligned.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C and AVX-VNNI (the AVX-VNNI table is selected).
+    pub(crate) unsafe fn pack(
+        ty: GgmlType,
+        w: &[u8],
+        rows: usize,
+        cols: usize,
+        scratch: &'s mut [u8],
+    ) -> Self {
+        let bytes = Self::bytes(ty, rows, cols).expect("a tile this module packs");
+        let rows8 = rows / 8 * 8;
+        let dst = &mut scratch[..bytes];
+        // SAFETY (all): the CPU features are this function's contract.
+        match ty {
+            GgmlType::Q4_K => {
+                let (src, dst) = cast::<BlockQ4K, q4_k::Packed8>(w, dst);
+                let nb = cols / 256;
+                unsafe { q4_k::pack(&src[..rows8 * nb], rows8, nb, dst) };
+                PackedTile::Q4K(dst, rows8)
+            }
+            GgmlType::Q6_K => {
+                let (src, dst) = cast::<BlockQ6K, q6_k::Packed8>(w, dst);
+                let nb = cols / 256;
+                unsafe { q6_k::pack(&src[..rows8 * nb], rows8, nb, dst) };
+                PackedTile::Q6K(dst, rows8)
+            }
+            _ => unreachable!("`bytes` is None for {ty}"),
+        }
+    }
+
+    /// The packed rows times four tokens whose activation rows are `a` (bytes of Q8_K or
+    /// Q8_0 blocks) and whose float order is `order`: `put(r, [row r . a_0, .., row r .
+    /// a_3])` for `r < rows8`, and `Some(rows8)`; `None` (nothing done) if the kernel is not
+    /// of that order.
+    ///
+    /// # Safety
+    /// As [`PackedTile::pack`].
+    pub(crate) unsafe fn run_x4(
+        &self,
+        order: DotOrder,
+        a: [&[u8]; 4],
+        put: &mut dyn FnMut(usize, [f32; 4]),
+    ) -> Option<usize> {
+        // SAFETY (all): the CPU features are this function's contract; the kernels check
+        // the lengths.
+        match *self {
+            PackedTile::Q4K(p, rows8) if order == DotOrder::RepackedGemm => {
+                let a = a.map(|a| quant::cast_blocks::<BlockQ8K>(a).expect("Q8_K activations"));
+                unsafe { q4_k::tile_x4(p, rows8 / 8, a, put) };
+                Some(rows8)
+            }
+            PackedTile::Q6K(p, rows8) if order == DotOrder::Tiled => {
+                let a = a.map(|a| quant::cast_blocks::<BlockQ8K>(a).expect("Q8_K activations"));
+                unsafe { q6_k::tile_x4(p, rows8 / 8, a, put) };
+                Some(rows8)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The weight blocks of a tile and the packed entries of its scratch.
+fn cast<'a, 'b, B: quant::Pod, P: quant::Pod>(
+    w: &'a [u8],
+    s: &'b mut [u8],
+) -> (&'a [B], &'b mut [P]) {
+    (
+        quant::cast_blocks(w).expect("weight blocks checked at load"),
+        quant::cast_blocks_mut(s).expect("scratch 8-byte aligned"),
+    )
+}
+
+/// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let a0 = _mm256_unpacklo_epi32(v[0], v[1]); // 00 10 01 11 | 04 14 05 15
+        let a1 = _mm256_unpackhi_epi32(v[0], v[1]); // 02 12 03 13 | 06 16 07 17
+        let a2 = _mm256_unpacklo_epi32(v[2], v[3]);
+        let a3 = _mm256_unpackhi_epi32(v[2], v[3]);
+        let a4 = _mm256_unpacklo_epi32(v[4], v[5]);
+        let a5 = _mm256_unpackhi_epi32(v[4], v[5]);
+        let a6 = _mm256_unpacklo_epi32(v[6], v[7]);
+        let a7 = _mm256_unpackhi_epi32(v[6], v[7]);
+        let b0 = _mm256_unpacklo_epi64(a0, a2); // 00 10 20 30 | 04 14 24 34
+        let b1 = _mm256_unpackhi_epi64(a0, a2); // 01 11 21 31 | 05 ..
+        let b2 = _mm256_unpacklo_epi64(a1, a3); // 02 ..       | 06 ..
+        let b3 = _mm256_unpackhi_epi64(a1, a3); // 03 ..       | 07 ..
+        let b4 = _mm256_unpacklo_epi64(a4, a6); // 40 50 60 70 | 44 ..
+        let b5 = _mm256_unpackhi_epi64(a4, a6);
+        let b6 = _mm256_unpacklo_epi64(a5, a7);
+        let b7 = _mm256_unpackhi_epi64(a5, a7);
+        [
+            _mm256_permute2x128_si256::<0x20>(b0, b4),
+            _mm256_permute2x128_si256::<0x20>(b1, b5),
+            _mm256_permute2x128_si256::<0x20>(b2, b6),
+            _mm256_permute2x128_si256::<0x20>(b3, b7),
+            _mm256_permute2x128_si256::<0x31>(b0, b4),
+            _mm256_permute2x128_si256::<0x31>(b1, b5),
+            _mm256_permute2x128_si256::<0x31>(b2, b6),
+            _mm256_permute2x128_si256::<0x31>(b3, b7),
+        ]
+    }
 }

@@ -67,7 +67,7 @@ pub unsafe fn pack(w: &[BlockQ4K], rows: usize, nb: usize, out: &mut [Packed8]) 
                 for (h, rows8) in [lo, hi].into_iter().enumerate() {
                     // Sub-block j = 2c + h: its eight 4-value groups of the eight rows,
                     // transposed so that vector g holds group g of every row.
-                    let t = transpose8x32(rows8);
+                    let t = super::transpose8x32(rows8);
                     for (g, v) in t.into_iter().enumerate() {
                         let dst = p.q[8 * (2 * c + h) + g].as_mut_ptr() as *mut __m256i;
                         _mm256_storeu_si256(dst, v);
@@ -88,41 +88,6 @@ pub unsafe fn pack(w: &[BlockQ4K], rows: usize, nb: usize, out: &mut [Packed8]) 
                 p.dmin[r] = f16_to_f32(x.dmin);
             }
         }
-    }
-}
-
-/// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let a0 = _mm256_unpacklo_epi32(v[0], v[1]); // 00 10 01 11 | 04 14 05 15
-        let a1 = _mm256_unpackhi_epi32(v[0], v[1]); // 02 12 03 13 | 06 16 07 17
-        let a2 = _mm256_unpacklo_epi32(v[2], v[3]);
-        let a3 = _mm256_unpackhi_epi32(v[2], v[3]);
-        let a4 = _mm256_unpacklo_epi32(v[4], v[5]);
-        let a5 = _mm256_unpackhi_epi32(v[4], v[5]);
-        let a6 = _mm256_unpacklo_epi32(v[6], v[7]);
-        let a7 = _mm256_unpackhi_epi32(v[6], v[7]);
-        let b0 = _mm256_unpacklo_epi64(a0, a2); // 00 10 20 30 | 04 14 24 34
-        let b1 = _mm256_unpackhi_epi64(a0, a2); // 01 11 21 31 | 05 ..
-        let b2 = _mm256_unpacklo_epi64(a1, a3); // 02 ..       | 06 ..
-        let b3 = _mm256_unpackhi_epi64(a1, a3); // 03 ..       | 07 ..
-        let b4 = _mm256_unpacklo_epi64(a4, a6); // 40 50 60 70 | 44 ..
-        let b5 = _mm256_unpackhi_epi64(a4, a6);
-        let b6 = _mm256_unpacklo_epi64(a5, a7);
-        let b7 = _mm256_unpackhi_epi64(a5, a7);
-        [
-            _mm256_permute2x128_si256::<0x20>(b0, b4),
-            _mm256_permute2x128_si256::<0x20>(b1, b5),
-            _mm256_permute2x128_si256::<0x20>(b2, b6),
-            _mm256_permute2x128_si256::<0x20>(b3, b7),
-            _mm256_permute2x128_si256::<0x31>(b0, b4),
-            _mm256_permute2x128_si256::<0x31>(b1, b5),
-            _mm256_permute2x128_si256::<0x31>(b2, b6),
-            _mm256_permute2x128_si256::<0x31>(b3, b7),
-        ]
     }
 }
 
@@ -193,7 +158,7 @@ pub unsafe fn tile_x4(
 }
 
 /// `out[r][k] = v[k][r]`.
-fn transpose_4x8(v: [[f32; 8]; 4]) -> [[f32; 4]; 8] {
+pub(super) fn transpose_4x8(v: [[f32; 8]; 4]) -> [[f32; 4]; 8] {
     std::array::from_fn(|r| std::array::from_fn(|k| v[k][r]))
 }
 
