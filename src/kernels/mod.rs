@@ -796,17 +796,12 @@ impl Kernels {
         let _ = packs;
         let mut t = 0;
         while t < n {
-            let mut put = |r: usize, v: [f32; 4]| {
-                for (k, val) in v.into_iter().enumerate() {
-                    // SAFETY: t + k < n (callers pass four tokens from t only when t + 4 <=
-                    // n) and r < tile_rows: the caller's contract.
-                    unsafe { *out.add((t + k) * out_stride + r) = val };
-                }
-            };
             // Four tokens of one order through the packed tile, when it has their kernel; the
             // rows left over (fewer than eight) one token at a time.
             #[cfg(target_arch = "x86_64")]
             if let Some(p) = packed.as_ref().filter(|_| t + 4 <= n) {
+                // SAFETY: tokens t..t + 4 < n, rows < tile_rows: the caller's contract.
+                let mut put = unsafe { Out4::new(out.add(t * out_stride), out_stride, tile_rows) };
                 let o = order_of(t);
                 let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
                 let done = if (1..4).all(|k| order_of(t + k) == o) {
@@ -841,12 +836,9 @@ impl Kernels {
                     .filter(|_| (1..4).all(|k| order_of(t + k) == o))
                 {
                     let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
-                    let mut put = |r: usize, v: [f32; 4]| {
-                        for (k, val) in v.into_iter().enumerate() {
-                            // SAFETY: t + k < n and r < tile_rows: the caller's contract.
-                            unsafe { *out.add((t + k) * out_stride + r) = val };
-                        }
-                    };
+                    // SAFETY: tokens t..t + 4 < n, rows < tile_rows: the caller's contract.
+                    let mut put =
+                        unsafe { Out4::new(out.add(t * out_stride), out_stride, tile_rows) };
                     // SAFETY: `row_x4` returns kernels of this table's instruction set, which
                     // this CPU has; the tile and the activations are whole blocks of matching
                     // lengths (checked inside).
@@ -946,7 +938,40 @@ pub fn tile_scratch_bytes(tile_rows: usize, cols: usize) -> usize {
 
 /// The sink of a four-token tile kernel: `put(r, [row r . a_0, .., row r . a_3])`.
 #[cfg(target_arch = "x86_64")]
-type PutFn<'a> = &'a mut dyn FnMut(usize, [f32; 4]);
+type PutFn<'a> = &'a mut Out4;
+
+/// Where a four-token tile kernel writes its results: [`Out4::put`]`(r, v)` stores `v[k]` at
+/// `k * stride + r` past the start, for the four tokens `k` (a plain type rather than a
+/// closure, so that the kernels' stores are inlined).
+pub struct Out4 {
+    ptr: *mut f32,
+    stride: usize,
+    rows: usize,
+}
+
+impl Out4 {
+    /// A sink for rows `0..rows` of four outputs `stride` values apart.
+    ///
+    /// # Safety
+    /// `ptr` is valid for writes at `k * stride + r` for `k < 4`, `r < rows`, and nothing else
+    /// reads or writes those elements while the value lives.
+    pub unsafe fn new(ptr: *mut f32, stride: usize, rows: usize) -> Out4 {
+        Out4 { ptr, stride, rows }
+    }
+
+    /// Stores row `r`'s four results.
+    ///
+    /// # Panics
+    /// If `r` is not below the row count.
+    #[inline]
+    pub fn put(&mut self, r: usize, v: [f32; 4]) {
+        assert!(r < self.rows, "tile row {r} out of {}", self.rows);
+        for (k, x) in v.into_iter().enumerate() {
+            // SAFETY: k < 4 and r < rows: writable and exclusively ours (`new`'s contract).
+            unsafe { *self.ptr.add(k * self.stride + r) = x };
+        }
+    }
+}
 
 /// The rows of a weight tile (bytes, `rows` rows) times four activation rows, in one float
 /// order: `put(r, [row r . a_0, .., row r . a_3])` for every row.
@@ -983,7 +1008,7 @@ fn each_row<W: BlockFormat>(
     dot: impl Fn(&[W], [&[W::Activation]; 4]) -> [f32; 4],
 ) {
     for (r, row) in w.chunks_exact(a[0].len().max(1)).enumerate() {
-        put(r, dot(row, a));
+        put.put(r, dot(row, a));
     }
 }
 

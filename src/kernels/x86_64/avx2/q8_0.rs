@@ -137,7 +137,7 @@ pub unsafe fn tile_x4(
     w: &[BlockQ8_0],
     rows: usize,
     a: [&[BlockQ8_0]; 4],
-    put: &mut dyn FnMut(usize, [f32; 4]),
+    put: &mut crate::kernels::Out4,
 ) {
     let nb = a[0].len();
     assert!(w.len() == rows * nb);
@@ -147,12 +147,12 @@ pub unsafe fn tile_x4(
     // activations have `nb` blocks each (checked inside).
     while r + 2 <= rows {
         let v = unsafe { vec_dot_2x4([row(r), row(r + 1)], a) };
-        put(r, v[0]);
-        put(r + 1, v[1]);
+        put.put(r, v[0]);
+        put.put(r + 1, v[1]);
         r += 2;
     }
     if r < rows {
-        put(r, unsafe { vec_dot_x4(row(r), a) });
+        put.put(r, unsafe { vec_dot_x4(row(r), a) });
     }
 }
 

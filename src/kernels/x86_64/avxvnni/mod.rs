@@ -119,7 +119,7 @@ impl<'s> PackedTile<'s> {
         &self,
         order: DotOrder,
         a: [&[u8]; 4],
-        put: &mut dyn FnMut(usize, [f32; 4]),
+        put: &mut crate::kernels::Out4,
     ) -> Option<usize> {
         // SAFETY (all): the CPU features are this function's contract; the kernels check
         // the lengths.

@@ -122,7 +122,7 @@ pub unsafe fn tile_x4(
     packed: &[Packed8],
     groups: usize,
     a: [&[BlockQ8K]; 4],
-    put: &mut dyn FnMut(usize, [f32; 4]),
+    put: &mut crate::kernels::Out4,
 ) {
     let nb = a[0].len();
     assert!(a.iter().all(|r| r.len() == nb) && packed.len() == groups * nb && nb <= MAX_BLOCKS);
@@ -151,7 +151,7 @@ pub unsafe fn tile_x4(
         for grp in 0..groups {
             let out = dot_8x4(&packed[grp * nb..(grp + 1) * nb], a, prep);
             for (r, v) in (8 * grp..).zip(transpose_4x8(out)) {
-                put(r, v);
+                put.put(r, v);
             }
         }
     }

@@ -42,7 +42,7 @@ pub unsafe fn tile_x4(
     w: &[BlockQ8_0],
     rows: usize,
     a: [&[BlockQ8_0]; 4],
-    put: &mut dyn FnMut(usize, [f32; 4]),
+    put: &mut crate::kernels::Out4,
 ) {
     let nb = a[0].len();
     assert!(a.iter().all(|r| r.len() == nb) && w.len() == rows * nb && nb <= MAX_BLOCKS);
@@ -69,12 +69,12 @@ pub unsafe fn tile_x4(
                 a,
                 prep,
             );
-            put(r, v[0]);
-            put(r + 1, v[1]);
+            put.put(r, v[0]);
+            put.put(r + 1, v[1]);
             r += 2;
         }
         if r < rows {
-            put(r, avx2::vec_dot_x4(&w[r * nb..], a));
+            put.put(r, avx2::vec_dot_x4(&w[r * nb..], a));
         }
     }
 }
