@@ -226,6 +226,67 @@ impl KvBuf {
         }
     }
 
+    /// For an f16 cache in the batch order: [`dot_ggml`](Self::dot_ggml) of the two rows at
+    /// `at` with four queries (four heads sharing this KV head), `out[j][h]`, each row block
+    /// converted once for the four; `None` for the other cache types, outside a batch, or a
+    /// row length that is not a multiple of 8.
+    #[inline]
+    pub fn dot_ggml_2x4(
+        &self,
+        at: [usize; 2],
+        q: [&[f32]; 4],
+        batch: bool,
+    ) -> Option<[[f32; 4]; 2]> {
+        let n = q[0].len();
+        match self {
+            KvBuf::F16(b) if batch && n.is_multiple_of(8) => Some(
+                crate::kernels::attn::dot_f16_2x4(at.map(|a| &b[a..a + n]), q),
+            ),
+            _ => None,
+        }
+    }
+
+    /// [`fma_lanes_all`](Self::fma_lanes_all) for four heads sharing this KV head: weights
+    /// `p[h]`, lanes `acc[h]`, each V row converted once for the four. The same bits as four
+    /// calls.
+    pub fn fma_lanes_all_x4(
+        &self,
+        first: usize,
+        row_at: impl Fn(usize) -> usize,
+        p: [&[f32]; 4],
+        batch: bool,
+        acc: [&mut [f32]; 4],
+    ) -> bool {
+        let KvBuf::F16(b) = self else {
+            return false;
+        };
+        let n = acc[0].len() / 32;
+        let n_lanes = if batch { 8 } else { 32 };
+        let mut acc = acc.map(|a| a.chunks_exact_mut(n.max(1)));
+        let mut rows = [(0usize, [0f32; 4]); 16];
+        for lane in 0..n_lanes {
+            let mut acc_l: [&mut [f32]; 4] =
+                std::array::from_fn(|h| acc[h].next().expect("32 lanes of accumulators"));
+            let i0 = (lane + n_lanes - first % n_lanes) % n_lanes;
+            let mut k = 0;
+            for i in (i0..p[0].len()).step_by(n_lanes) {
+                debug_assert_eq!(v_lane(first + i, batch), lane);
+                rows[k] = (row_at(i), p.map(|p| p[i]));
+                k += 1;
+                if k == rows.len() {
+                    let [a0, a1, a2, a3] = &mut acc_l;
+                    crate::kernels::attn::fma_f16_rows_x4([a0, a1, a2, a3], b, &rows);
+                    k = 0;
+                }
+            }
+            if k > 0 {
+                let [a0, a1, a2, a3] = &mut acc_l;
+                crate::kernels::attn::fma_f16_rows_x4([a0, a1, a2, a3], b, &rows[..k]);
+            }
+        }
+        true
+    }
+
     /// For an f16 cache, `V.p` in the FMA lanes of ggml's kernel: for every visible cell `i`
     /// (KV cell `first + i`, its row of `acc.len() / 32` values at `row_at(i)`, weight `p[i]`),
     /// `acc[lane * n + d] = fma(row[d], p[i], ...)` in the lane [`v_lane`] gives the cell (see

@@ -152,6 +152,11 @@ impl ScratchSizes {
         // value), rounded up to 8 so every row starts aligned.
         let act_stride = (4 * widest).div_ceil(8) * 8;
         let max_slots = shapes.iter().map(|s| s.slots).max().unwrap_or(1);
+        let heads = if (hp.n_head / hp.n_head_kv.max(1)).is_multiple_of(4) {
+            4
+        } else {
+            1
+        };
         // Bytes per thread, a multiple of 8 so that every region is 8-byte aligned.
         let unpacked_per_chunk = kernels::tile_scratch_bytes(TILE_ROWS, widest).div_ceil(8) * 8;
         ScratchSizes {
@@ -159,8 +164,9 @@ impl ScratchSizes {
             qkv: b * (q_dim + kv_dim),
             att: b * att_dim.max(q_dim),
             // Per thread: the attention pass gives each thread one row of each.
-            scores: n_threads * max_slots,
-            vacc: n_threads * hp.head_dim_v * 32,
+            // Four heads' when they share KV heads in fours (see the attention pass).
+            scores: n_threads * max_slots * heads,
+            vacc: n_threads * hp.head_dim_v * 32 * heads,
             hb: b * hp.n_ff,
             act_stride,
             act_bytes: b * act_stride,
@@ -881,8 +887,13 @@ impl<'m> Session<'m> {
             // One chunk per token, run on any thread; the scores and V-lane scratch are the
             // running thread's own. Every token's result is computed alone, so it does not
             // depend on the split.
+            // Per thread: the scores and V lanes of one head, or of four heads sharing a KV head
+            // when the heads come in such fours (`heads4`, sized in `ScratchSizes::new`).
+            let heads4 = group.is_multiple_of(4);
             let max_slots = s.scores.len() / pool.n_threads();
-            let vlen = hdv * 32;
+            let vlen = s.vacc.len() / pool.n_threads();
+            let vlen1 = hdv * 32;
+            assert!(!heads4 || vlen >= 4 * vlen1, "V lanes for four heads");
             let (qkv, att, scores, vacc) = (
                 &s.qkv,
                 SharedMut(s.att.as_mut_ptr()),
@@ -906,14 +917,77 @@ impl<'m> Session<'m> {
                 // buffer sized for MAX_BATCH tokens) and thread c's rows of `scores` and `vacc`
                 // (c < n_threads, buffers sized for n_threads; a thread runs one chunk at a
                 // time); the buffers are exclusively borrowed by this pass while the pool runs.
-                let (out_t, sc, acc) = unsafe {
+                let (out_t, sc_all, acc_all) = unsafe {
                     (
                         std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
-                        std::slice::from_raw_parts_mut(scores.at(c * max_slots), n_vis),
+                        std::slice::from_raw_parts_mut(scores.at(c * max_slots), max_slots),
                         std::slice::from_raw_parts_mut(vacc.at(c * vlen), vlen),
                     )
                 };
                 let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
+                if heads4 {
+                    // Four heads of one KV head at a time (each K and V row converted once for
+                    // the four); the same operations per head as the loop below.
+                    let (sc4, acc4) = (&mut sc_all[..4 * n_vis], &mut acc_all[..4 * vlen1]);
+                    for h0 in (0..n_head).step_by(4) {
+                        let kvh = h0 / group;
+                        let qs: [&[f32]; 4] =
+                            std::array::from_fn(|j| &q[(h0 + j) * hd..(h0 + j + 1) * hd]);
+                        let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
+                        let mut it = sc4.chunks_exact_mut(n_vis);
+                        let mut sc: [&mut [f32]; 4] =
+                            std::array::from_fn(|_| it.next().expect("four score rows"));
+                        let mut i = 0;
+                        while i < n_vis {
+                            let two = (i + 2 <= n_vis)
+                                .then(|| lc.k.dot_ggml_2x4([at(i), at(i + 1)], qs, batch))
+                                .flatten();
+                            match two {
+                                Some(d) => {
+                                    for (j, dj) in d.into_iter().enumerate() {
+                                        for (h, x) in dj.into_iter().enumerate() {
+                                            sc[h][i + j] = x * kq_scale;
+                                        }
+                                    }
+                                    i += 2;
+                                }
+                                None => {
+                                    for h in 0..4 {
+                                        sc[h][i] = lc.k.dot_ggml(at(i), qs[h], batch) * kq_scale;
+                                    }
+                                    i += 1;
+                                }
+                            }
+                        }
+                        for s in sc.iter_mut() {
+                            ops::softmax_cells(s, first);
+                            lc.v.round_operand(s);
+                        }
+                        acc4.fill(0.0);
+                        let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
+                        let p: [&[f32]; 4] = std::array::from_fn(|h| &*sc[h]);
+                        let mut accs = acc4.chunks_exact_mut(vlen1);
+                        let accs: [&mut [f32]; 4] =
+                            std::array::from_fn(|_| accs.next().expect("four accumulators"));
+                        let o4 = &mut out_t[h0 * hdv..(h0 + 4) * hdv];
+                        if lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs) {
+                            for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
+                                let acc = &acc4[h * vlen1..(h + 1) * vlen1];
+                                crate::kv_cache::reduce_v_lanes(acc, batch, o);
+                            }
+                        } else {
+                            for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
+                                o.fill(0.0);
+                                for (i, &w) in p[h].iter().enumerate() {
+                                    let sl = lc.slot(first + i);
+                                    lc.v.axpy(sl * lc.v_stride + kvh * hdv, w, o);
+                                }
+                            }
+                        }
+                    }
+                    return;
+                }
+                let (sc, acc) = (&mut sc_all[..n_vis], &mut acc_all[..vlen1]);
                 for h in 0..n_head {
                     let kvh = h / group;
                     let qh = &q[h * hd..(h + 1) * hd];

@@ -48,6 +48,24 @@ pub fn dot_f16_x4(k: [&[f16]; 4], q: &[f32], batch: bool) -> [f32; 4] {
     k.map(|k| dot_f16(k, q, batch))
 }
 
+/// [`dot_f16`] in the batch order (`batch`, a multiple of 8 values) of two keys with four
+/// queries (four heads sharing a KV head): `out[j][h] = dot_f16(k[j], q[h], true)`, the
+/// same bits. With AVX2 the eight FMA chains run side by side and each block of a key is
+/// converted from f16 once for the four queries.
+#[inline]
+pub fn dot_f16_2x4(k: [&[f16]; 2], q: [&[f32]; 4]) -> [[f32; 4]; 2] {
+    let n = q[0].len();
+    assert!(q.iter().all(|q| q.len() == n) && n.is_multiple_of(8));
+    let k = k.map(|k| &k[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: as in `dot_f16`; the keys and queries have `n` values, a multiple of 8
+        // (asserted and sliced above).
+        return unsafe { x86::dot_f16_2x4(k, q) };
+    }
+    k.map(|k| q.map(|q| dot_f16_ref(k, q, true)))
+}
+
 /// The scalar reference of [`dot_f16`].
 pub fn dot_f16_ref(k: &[f16], q: &[f32], batch: bool) -> f32 {
     if batch && q.len().is_multiple_of(8) {
@@ -99,6 +117,30 @@ pub fn fma_f16_rows(acc: &mut [f32], cache: &[f16], rows: &[(usize, f32)]) {
     }
     for &(o, w) in rows {
         fma_f16_ref(acc, &cache[o..o + n], w);
+    }
+}
+
+/// [`fma_f16_rows`] for four accumulators (four heads sharing a KV head) at once: for the
+/// rows `(offset, w)` of `cache` in order, `acc[h][d] = fma(row[d], w[h], acc[h][d])`. The
+/// same bits as one [`fma_f16_rows`] per head; with AVX2 each row block is converted from f16
+/// once for the four.
+#[inline]
+pub fn fma_f16_rows_x4(acc: [&mut [f32]; 4], cache: &[f16], rows: &[(usize, [f32; 4])]) {
+    let n = acc[0].len();
+    assert!(
+        acc.iter().all(|a| a.len() == n) && rows.iter().all(|&(o, _)| o + n <= cache.len()),
+        "V rows out of the cache or accumulators of different lengths"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if avx2() {
+        // SAFETY: as in `dot_f16`; every row has `n` values inside `cache` and every
+        // accumulator `n` values (asserted).
+        return unsafe { x86::fma_f16_rows_x4(acc, cache, rows) };
+    }
+    for (h, acc) in acc.into_iter().enumerate() {
+        for &(o, w) in rows {
+            fma_f16_ref(acc, &cache[o..o + n], w[h]);
+        }
     }
 }
 
@@ -194,6 +236,85 @@ mod x86 {
             unsafe { _mm256_storeu_ps(a.as_mut_ptr(), v) };
             lanes::hsum8(&a)
         })
+    }
+
+    /// The batch order of `dot_f16` for two keys and four queries.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C available; every key and query has `q[0].len()` values, a multiple
+    /// of 8.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_f16_2x4(k: [&[f16]; 2], q: [&[f32]; 4]) -> [[f32; 4]; 2] {
+        let n = q[0].len();
+        let qp = q.map(|q| q.as_ptr());
+        let kp = k.map(|k| k.as_ptr());
+        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+        for i in (0..n).step_by(8) {
+            // SAFETY: i + 8 <= n, the length of every key and query.
+            unsafe {
+                let kv = [load8(kp[0].add(i)), load8(kp[1].add(i))];
+                for h in 0..4 {
+                    let qv = _mm256_loadu_ps(qp[h].add(i));
+                    acc[0][h] = _mm256_fmadd_ps(kv[0], qv, acc[0][h]);
+                    acc[1][h] = _mm256_fmadd_ps(kv[1], qv, acc[1][h]);
+                }
+            }
+        }
+        acc.map(|a| {
+            a.map(|v| {
+                let mut l = [0f32; 8];
+                // SAFETY: `l` holds 8 f32.
+                unsafe { _mm256_storeu_ps(l.as_mut_ptr(), v) };
+                lanes::hsum8(&l)
+            })
+        })
+    }
+
+    /// `fma_f16_rows` for four accumulators.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C available; every accumulator has `acc[0].len()` values and every
+    /// row `cache[o..o + acc[0].len()]` is inside `cache`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn fma_f16_rows_x4(acc: [&mut [f32]; 4], cache: &[f16], rows: &[(usize, [f32; 4])]) {
+        let n = acc[0].len();
+        let n16 = n / 16 * 16;
+        let ap = acc.map(|a| a.as_mut_ptr());
+        let cp = cache.as_ptr();
+        // SAFETY: d + 16 <= n16 <= n for the accumulators; o + d + 16 <= o + n <= cache.len()
+        // for the rows (the caller's contract).
+        unsafe {
+            for d in (0..n16).step_by(16) {
+                let mut a: [[__m256; 2]; 4] = std::array::from_fn(|h| {
+                    [
+                        _mm256_loadu_ps(ap[h].add(d)),
+                        _mm256_loadu_ps(ap[h].add(d + 8)),
+                    ]
+                });
+                for &(o, w) in rows {
+                    let p = cp.add(o + d);
+                    let v = [load8(p), load8(p.add(8))];
+                    for h in 0..4 {
+                        let wv = _mm256_set1_ps(w[h]);
+                        a[h][0] = _mm256_fmadd_ps(v[0], wv, a[h][0]);
+                        a[h][1] = _mm256_fmadd_ps(v[1], wv, a[h][1]);
+                    }
+                }
+                for h in 0..4 {
+                    _mm256_storeu_ps(ap[h].add(d), a[h][0]);
+                    _mm256_storeu_ps(ap[h].add(d + 8), a[h][1]);
+                }
+            }
+            if n16 < n {
+                for (h, &a) in ap.iter().enumerate() {
+                    let tail = std::slice::from_raw_parts_mut(a.add(n16), n - n16);
+                    for &(o, w) in rows {
+                        // SAFETY: the caller's contract, passed on for the tail.
+                        fma_f16(tail, &cache[o + n16..o + n], w[h]);
+                    }
+                }
+            }
+        }
     }
 
     /// # Safety
@@ -299,6 +420,41 @@ mod tests {
                 r1.iter().zip(&r2).all(|(x, y)| x.to_bits() == y.to_bits()),
                 "rows n {n}"
             );
+            // Four heads: two keys by four queries, and four accumulators over the rows.
+            let qs: Vec<Vec<f32>> = (0..4).map(|_| (0..n).map(|_| rnd()).collect()).collect();
+            let q4: [&[f32]; 4] = std::array::from_fn(|h| &qs[h][..]);
+            if n % 8 == 0 {
+                let d = dot_f16_2x4([&k, &k2], q4);
+                for (j, key) in [&k, &k2].into_iter().enumerate() {
+                    for h in 0..4 {
+                        let want = dot_f16_ref(key, q4[h], true);
+                        assert_eq!(
+                            d[j][h].to_bits(),
+                            want.to_bits(),
+                            "2x4 n {n} key {j} head {h}"
+                        );
+                    }
+                }
+            }
+            let rows4: Vec<(usize, [f32; 4])> = [0, n, 2 * n, n]
+                .into_iter()
+                .map(|o| (o, [rnd(), rnd(), rnd(), rnd()]))
+                .collect();
+            let mut got: Vec<Vec<f32>> = (0..4).map(|_| acc0.clone()).collect();
+            let [g0, g1, g2, g3] = &mut got[..] else {
+                unreachable!()
+            };
+            fma_f16_rows_x4([g0, g1, g2, g3], &cache, &rows4);
+            for (h, g) in got.iter().enumerate() {
+                let mut want = acc0.clone();
+                for &(o, w) in &rows4 {
+                    fma_f16_ref(&mut want, &cache[o..o + n], w[h]);
+                }
+                assert!(
+                    g.iter().zip(&want).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "rows x4 n {n} head {h}"
+                );
+            }
             let mut a1: Vec<f32> = (0..n).map(|_| rnd()).collect();
             let mut a2 = a1.clone();
             let w = rnd();
