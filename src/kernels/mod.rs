@@ -762,6 +762,7 @@ impl Kernels {
         let act = |t: usize| &acts[t * act_stride..t * act_stride + act_len];
         let n_blocks = w.len() / ty.type_size();
         let q8_bytes = n_blocks * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
+        #[cfg(target_arch = "x86_64")]
         let cols = n_blocks / tile_rows.max(1) * ty.block_size();
         // With the AVX-VNNI table, the tile repacked eight rows to a vector (Q4_K, Q6_K).
         #[cfg(target_arch = "x86_64")]
@@ -769,8 +770,6 @@ impl Kernels {
             && n >= 4
             && x86_64::avxvnni::PackedTile::bytes(ty, tile_rows, cols)
                 .is_some_and(|b| b <= scratch.len());
-        #[cfg(not(target_arch = "x86_64"))]
-        let packs = false;
         #[cfg(target_arch = "x86_64")]
         let mut packed = None;
         let (ty, w) = match ty {
@@ -793,7 +792,6 @@ impl Kernels {
             }
             _ => (ty, w),
         };
-        let _ = packs;
         let mut t = 0;
         while t < n {
             // Four tokens of one order through the packed tile, when it has their kernel; the
