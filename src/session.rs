@@ -639,13 +639,22 @@ impl<'m> Session<'m> {
             .expect("row length checked at load against the activation block");
         // The table's quantizers (SIMD where the CPU has them) give the same bytes as ggml's
         // x86 ones (`quant::quantize_activation_x86`).
+        // One token per pool chunk.
         let table = kernels::Kernels::get();
-        for t in 0..n {
-            let dst = &mut act.bytes_mut(n * act_stride)[t * act_stride..t * act_stride + arb];
+        assert!(
+            arb <= act_stride && x.len() >= n * cols,
+            "activation rows fit their slots"
+        );
+        let act_rows = SharedBlocks(act.bytes_mut(n * act_stride).as_mut_ptr());
+        pool.run(n, &|t| {
+            // SAFETY: chunk t writes only token t's row (`arb <= act_stride` bytes at
+            // t * act_stride, inside the n * act_stride bytes taken above); `act` is
+            // exclusively borrowed while the pool runs.
+            let dst = unsafe { std::slice::from_raw_parts_mut(act_rows.at(t * act_stride), arb) };
             table
                 .quantize_activation(aty, &x[t * cols..(t + 1) * cols], dst)
                 .expect("activation buffer sized at session creation");
-        }
+        });
         let acts = act.bytes(n * act_stride);
         let data = w.data(&model.file);
         let rb = w.row_bytes;
