@@ -2,12 +2,23 @@
 //! added to an accumulator, in one instruction; the VEX form of AVX512-VNNI, on Intel Alder
 //! Lake and later and AMD Zen 5).
 //!
-//! The table is the AVX2 table (every matrix-vector kernel, every quantizer: decode streams
-//! weights from memory and one fewer integer instruction per block does not change its
-//! speed) with the prefill tile kernels of this module put in its place by
-//! [`crate::kernels::Kernels::matmul_tile`] when this table is selected. Prefill multiplies
-//! each weight block with four tokens in cache and is bound by instructions, where
-//! `vpdpbusd` replaces `maddubs` + `madd` (and the sign trick, see [`q8_0`]).
+//! The table is the AVX2 table (its dot-product entries and quantizers) plus, chosen by
+//! [`crate::kernels::Kernels::matvec_order`] and [`crate::kernels::Kernels::matmul_tile`]
+//! when this table is selected:
+//!
+//! ```text
+//! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
+//!           weights made unsigned and the bias prepared once per tile; the activation
+//!           preparation of the two matrix-vector products below
+//! q4_0.rs   decode: Q4_0 matrix-vector product, quants unsigned with a prepared bias
+//! q5_0.rs   decode: Q5_0 likewise
+//! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
+//! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
+//! ```
+//!
+//! Measured, and left out because they were no faster: Q4_1/Q5_1 dot products with
+//! `vpdpbusd` (their scalar chain of minimum terms bounds them), Q8_0/Q5_0 prefill tiles
+//! repacked eight rows to a vector (see `PackedTile`).
 //!
 //! # Bit-identical to the AVX2 kernels
 //!
@@ -26,7 +37,9 @@ use std::arch::x86_64::*;
 
 use super::super::{Isa, Kernels};
 
+pub mod q4_0;
 pub mod q4_k;
+pub mod q5_0;
 pub mod q6_k;
 pub mod q8_0;
 

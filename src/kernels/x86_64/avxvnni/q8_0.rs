@@ -113,3 +113,36 @@ unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared])
         ]
     }
 }
+
+/// One Q8_0 activation block made ready for the `vpdpbusd` matrix-vector products of the
+/// formats whose quants are unsigned with an offset (`super::q4_0`, `super::q5_0`):
+/// `-offset * (y[4l] + .. + y[4l + 3])` per lane `l`, and the scale as f32. Prepared once per
+/// matrix-vector product ([`prepare`]), it serves every row.
+#[derive(Clone, Copy)]
+pub struct BiasedAct {
+    pub(super) neg_bias: __m256i,
+    pub(super) d: f32,
+}
+
+/// The longest activation row [`prepare`] takes, in blocks (16384 values; on the stack).
+pub const MAX_ACT_BLOCKS: usize = 512;
+
+/// `out[b]` for every block of `a`: see [`BiasedAct`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub unsafe fn prepare(a: &[BlockQ8_0], offset: u8, out: &mut [MaybeUninit<BiasedAct>]) {
+    assert!(out.len() >= a.len());
+    // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks.
+    unsafe {
+        let off = _mm256_set1_epi8(offset as i8);
+        for (y, o) in a.iter().zip(out) {
+            let sum = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), off, load32(&y.qs));
+            o.write(BiasedAct {
+                neg_bias: _mm256_sub_epi32(_mm256_setzero_si256(), sum),
+                d: f16_to_f32(y.d),
+            });
+        }
+    }
+}
