@@ -586,6 +586,7 @@ impl Kernels {
             let offset = match ty {
                 GgmlType::Q4_0 => q4_0::OFFSET,
                 GgmlType::Q5_0 => q5_0::OFFSET,
+                GgmlType::Q8_0 => 128,
                 _ => 0,
             };
             if offset != 0 && n_a <= q8_0::MAX_ACT_BLOCKS {
@@ -602,6 +603,11 @@ impl Kernels {
                     let wb: &[BlockQ4_0] = quant::cast_blocks(w).expect("checked above");
                     for (o, row) in out.iter_mut().zip(wb.chunks_exact(per_row)) {
                         *o = unsafe { q4_0::vec_dot_prepared(row, ab, prep) };
+                    }
+                } else if ty == GgmlType::Q8_0 {
+                    let wb: &[BlockQ8_0] = quant::cast_blocks(w).expect("checked above");
+                    for (o, row) in out.iter_mut().zip(wb.chunks_exact(per_row)) {
+                        *o = unsafe { q8_0::vec_dot_prepared(row, ab, prep) };
                     }
                 } else {
                     let wb: &[BlockQ5_0] = quant::cast_blocks(w).expect("checked above");

@@ -8,8 +8,9 @@
 //!
 //! ```text
 //! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
-//!           weights made unsigned and the bias prepared once per tile; the activation
-//!           preparation of the two matrix-vector products below
+//!           weights made unsigned and the bias prepared once per tile; decode: the Q8_0
+//!           matrix-vector product with the activation's bias prepared once per product
+//!           (as for the two below)
 //! q4_0.rs   decode: Q4_0 matrix-vector product, quants unsigned with a prepared bias
 //! q5_0.rs   decode: Q5_0 likewise
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
