@@ -15,7 +15,7 @@
 //! `is_x86_feature_detected!` / `is_aarch64_feature_detected!` and keeps the table in a
 //! `OnceLock`, so one binary runs everywhere with no build flags. Tests and benchmarks get
 //! every variant the host supports from [`Kernels::all`] ([`Kernels::scalar`],
-//! [`Kernels::avx2`], [`Kernels::neon`], [`Kernels::neon_dotprod`]).
+//! [`Kernels::avx2`], [`Kernels::avx_vnni`], [`Kernels::neon`], [`Kernels::neon_dotprod`]).
 //!
 //! Where the kernels live (a reader finds "the Q4_K dot product for AVX2" by path):
 //!
@@ -23,6 +23,8 @@
 //! src/quant/<fmt>.rs                   the scalar reference (the specification), always built
 //! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
 //! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
+//! src/kernels/x86_64/avxvnni/<fmt>.rs  AVX-VNNI prefill tiles (Q8_0, Q4_K, Q6_K) and
+//!                                      matrix-vector products (Q4_0, Q5_0, Q8_0)
 //! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot*` (vmull/vpaddl) and
 //!                                      `vec_dot*_dotprod` (sdot) per format and order
 //! ```
@@ -30,9 +32,9 @@
 //! Every SIMD kernel is compared with the scalar reference in `tests/kernels.rs`; the
 //! activation quantizers must produce byte-identical blocks (the goldens depend on them).
 //!
-//! The environment variable `FERRITE_KERNELS` (`scalar`, `avx2`, `neon`, `dotprod`) forces a
-//! table for the whole process when the CPU supports it (for debugging a kernel and for
-//! side-by-side comparisons); otherwise it is ignored.
+//! The environment variable `FERRITE_KERNELS` (`scalar`, `avx2`, `avxvnni`, `neon`,
+//! `dotprod`) forces a table for the whole process when the CPU supports it (for debugging a
+//! kernel and for side-by-side comparisons); otherwise it is ignored.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // Rust 1.87 made most `std::arch` intrinsics safe to call inside a `#[target_feature]`
