@@ -197,7 +197,7 @@ impl KvBuf {
     /// to f16. Doing the same keeps Gemma 3 within 1e-4 of llama.cpp's log-probabilities.
     pub fn round_operand(&self, x: &mut [f32]) {
         if let KvBuf::F16(_) = self {
-            x.iter_mut().for_each(|v| *v = f16::from_f32(*v).to_f32());
+            crate::ops::round_to_f16(x);
         }
     }
 

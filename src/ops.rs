@@ -181,16 +181,49 @@ pub fn gelu(x: f32) -> f32 {
 /// `gelu_f32` of every f16 value, rounded to f16 (built on first use; `Session::new` calls it
 /// so decoding never does).
 pub fn gelu_table() -> &'static [u16; 65536] {
+    gelu_table_padded()[..65536]
+        .try_into()
+        .expect("65536 entries")
+}
+
+/// [`gelu_table`] with two more (zero) entries after it, so that a 32-bit gather at any
+/// entry stays inside (the AVX2 [`geglu`]).
+pub(crate) fn gelu_table_padded() -> &'static [u16; 65538] {
     use half::f16;
-    static TABLE: std::sync::OnceLock<Box<[u16; 65536]>> = std::sync::OnceLock::new();
+    static TABLE: std::sync::OnceLock<Box<[u16; 65538]>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut t = Box::new([0u16; 65536]);
-        for (i, v) in t.iter_mut().enumerate() {
+        let mut t = Box::new([0u16; 65538]);
+        for (i, v) in t[..65536].iter_mut().enumerate() {
             let x = f16::from_bits(i as u16).to_f32();
             *v = f16::from_f32(gelu_f32(x)).to_bits();
         }
         t
     })
+}
+
+/// `gate = gelu(gate) * up` (GeGLU, Gemma's FFN activation), [`gated`] with [`gelu`]; eight
+/// values at a time with AVX2 + F16C (the same table lookups, the same bits).
+pub fn geglu(gate: &mut [f32], up: &[f32]) {
+    assert_eq!(gate.len(), up.len(), "GeGLU halves of one length");
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::Kernels::get().isa().has_avx2() {
+        // SAFETY: the AVX2 tables are selected only when the CPU has AVX2, FMA and F16C; the
+        // halves have one length (asserted).
+        return unsafe { crate::kernels::x86_64::avx2::ops::geglu(gate, up, gelu_table_padded()) };
+    }
+    gated(gate, up, gelu)
+}
+
+/// Rounds every value to f16 and back (to the nearest, ties to even), eight at a time with
+/// F16C.
+pub fn round_to_f16(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::Kernels::get().isa().has_avx2() {
+        // SAFETY: as in `geglu`.
+        return unsafe { crate::kernels::x86_64::avx2::ops::round_to_f16(x) };
+    }
+    x.iter_mut()
+        .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
 }
 
 /// The reference of [`gelu`], computed directly (the table's definition).

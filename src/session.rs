@@ -1100,7 +1100,7 @@ impl<'m> Session<'m> {
                 let gelu = hp.arch == Arch::Gemma3;
                 per_token(pool, nt, nf, &mut s.hb, &mut s.hb2, &|g, u| {
                     if gelu {
-                        ops::gated(g, u, ops::gelu);
+                        ops::geglu(g, u);
                     } else {
                         ops::swiglu(g, u);
                     }

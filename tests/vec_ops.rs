@@ -65,3 +65,45 @@ fn avx2_softmax_is_bit_identical() {
     }
     assert_eq!(checked, 79 * 17 * 3);
 }
+
+/// `ops::geglu` and `ops::round_to_f16` (eight lanes with F16C where the table has AVX2) give
+/// the bits of their scalar forms, the tails of GELU's table (|x| >= 10), f16 overflow and
+/// subnormals included.
+#[test]
+fn geglu_and_f16_rounding_equal_their_scalar_forms() {
+    let mut rng = Rng::new(23);
+    let special = [
+        -10.0f32, 10.0, -9.999, 9.999, 0.0, -0.0, 1e-8, -6e-6, 65504.0, 65520.0, -1e6, 3.0e38,
+    ];
+    for len in [1usize, 7, 8, 9, 64, 100] {
+        for spread in [1.0f32, 12.0, 70000.0] {
+            let mut g: Vec<f32> = (0..len).map(|_| rng.uniform(-spread, spread)).collect();
+            for (v, &s) in g
+                .iter_mut()
+                .zip(special.iter().cycle().skip(len % 5))
+                .step_by(3)
+            {
+                *v = s;
+            }
+            let u: Vec<f32> = (0..len).map(|_| rng.uniform(-2.0, 2.0)).collect();
+            let mut a = g.clone();
+            ops::geglu(&mut a, &u);
+            let mut b = g.clone();
+            ops::gated(&mut b, &u, ops::gelu);
+            for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(
+                    x.to_bits(),
+                    y.to_bits(),
+                    "geglu len {len} value {} ({i})",
+                    g[i]
+                );
+            }
+            let mut r = g.clone();
+            ops::round_to_f16(&mut r);
+            for (i, (x, &v)) in r.iter().zip(&g).enumerate() {
+                let want = half::f16::from_f32(v).to_f32();
+                assert_eq!(x.to_bits(), want.to_bits(), "f16 rounding of {v} ({i})");
+            }
+        }
+    }
+}

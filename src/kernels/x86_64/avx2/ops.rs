@@ -103,3 +103,62 @@ pub unsafe fn softmax_cells(x: &mut [f32], cell0: usize) {
         *v *= inv;
     }
 }
+
+/// `gate = gelu(gate) * up` ([`crate::ops::geglu`]): per lane the f16 rounding of the input
+/// (`vcvtps2ph`, to nearest even, as `half::f16::from_f32`), the table entry (a gather), its
+/// f32 value, the tails (`x <= -10`: 0, `x >= 10`: x) and one multiplication: the bits of
+/// [`crate::ops::gelu`] times `up`. The tail of fewer than eight values goes through the
+/// scalar function.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `gate.len() == up.len()`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn geglu(gate: &mut [f32], up: &[f32], table: &[u16; 65538]) {
+    let n = gate.len().min(up.len());
+    let n8 = n / 8 * 8;
+    let (gp, up_p) = (gate.as_mut_ptr(), up.as_ptr());
+    let tp = table.as_ptr() as *const i32;
+    // SAFETY: i + 8 <= n8 <= n for both slices; a gather reads the 4 bytes at `2 * idx` with
+    // idx <= 65535, inside the 65538 entries (131076 bytes) of `table`.
+    unsafe {
+        for i in (0..n8).step_by(8) {
+            let x = _mm256_loadu_ps(gp.add(i));
+            let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(x);
+            let idx = _mm256_cvtepu16_epi32(h);
+            let t = _mm256_and_si256(
+                _mm256_i32gather_epi32::<2>(tp, idx),
+                _mm256_set1_epi32(0xFFFF),
+            );
+            // The eight 16-bit entries in order, then to f32.
+            let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(t, t));
+            let mut y = _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+            let hi = _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_set1_ps(10.0));
+            let lo = _mm256_cmp_ps::<_CMP_LE_OQ>(x, _mm256_set1_ps(-10.0));
+            y = _mm256_blendv_ps(y, x, hi);
+            y = _mm256_andnot_ps(lo, y);
+            _mm256_storeu_ps(gp.add(i), _mm256_mul_ps(y, _mm256_loadu_ps(up_p.add(i))));
+        }
+    }
+    crate::ops::gated(&mut gate[n8..n], &up[n8..n], crate::ops::gelu);
+}
+
+/// Every value rounded to f16 and back ([`crate::ops::round_to_f16`]): `vcvtps2ph` to nearest
+/// even and `vcvtph2ps`, the conversions `half` uses on F16C CPUs.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn round_to_f16(x: &mut [f32]) {
+    let n8 = x.len() / 8 * 8;
+    let p = x.as_mut_ptr();
+    // SAFETY: i + 8 <= n8 <= x.len().
+    unsafe {
+        for i in (0..n8).step_by(8) {
+            let h = _mm256_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT }>(_mm256_loadu_ps(p.add(i)));
+            _mm256_storeu_ps(p.add(i), _mm256_cvtph_ps(h));
+        }
+    }
+    x[n8..]
+        .iter_mut()
+        .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
+}
