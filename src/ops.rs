@@ -269,6 +269,18 @@ pub fn rope_angles(
 /// Rotates one head in place. `Neox` pairs `x[i]` with `x[i + n_rot/2]`; `Normal` pairs
 /// `x[2i]` with `x[2i+1]`. Dimensions past `n_rot` are left as they are.
 pub fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::Kernels::get().isa().has_avx2() {
+        // SAFETY: the AVX2 tables are selected only when the CPU has AVX2, FMA and F16C.
+        return unsafe { crate::kernels::x86_64::avx2::ops::rope_head(x, cos, sin, neox) };
+    }
+    rope_head_body(x, cos, sin, neox)
+}
+
+/// The body of [`rope_head`], inlined into the AVX2 + FMA wrapper too, where `mul_add` is one
+/// instruction (elsewhere it is a call to `fmaf`): the same operations either way.
+#[inline(always)]
+pub(crate) fn rope_head_body(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
     let half = cos.len();
     for i in 0..half {
         let (a, b) = if neox {

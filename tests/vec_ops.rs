@@ -107,3 +107,38 @@ fn geglu_and_f16_rounding_equal_their_scalar_forms() {
         }
     }
 }
+
+/// `ops::rope_head` (compiled with FMA where the table has AVX2) gives the bits of ggml's
+/// rotation written out with `mul_add`, in both pair layouts.
+#[test]
+fn rope_head_equals_the_written_out_rotation() {
+    let mut rng = Rng::new(29);
+    for half in [1usize, 4, 32, 128] {
+        for neox in [false, true] {
+            let x: Vec<f32> = (0..2 * half).map(|_| rng.uniform(-50.0, 50.0)).collect();
+            let cos: Vec<f32> = (0..half).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let sin: Vec<f32> = (0..half).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let mut got = x.clone();
+            ops::rope_head(&mut got, &cos, &sin, neox);
+            for i in 0..half {
+                let (a, b) = if neox {
+                    (i, i + half)
+                } else {
+                    (2 * i, 2 * i + 1)
+                };
+                let want_a = x[a].mul_add(cos[i], -(x[b] * sin[i]));
+                let want_b = x[a].mul_add(sin[i], x[b] * cos[i]);
+                assert_eq!(
+                    got[a].to_bits(),
+                    want_a.to_bits(),
+                    "half {half} neox {neox} {a}"
+                );
+                assert_eq!(
+                    got[b].to_bits(),
+                    want_b.to_bits(),
+                    "half {half} neox {neox} {b}"
+                );
+            }
+        }
+    }
+}

@@ -162,3 +162,13 @@ pub unsafe fn round_to_f16(x: &mut [f32]) {
         .iter_mut()
         .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
 }
+
+/// [`crate::ops::rope_head`] compiled with FMA (its `mul_add`s become `vfmadd`; the same
+/// bits as the portable build, which calls `fmaf`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
+    crate::ops::rope_head_body(x, cos, sin, neox)
+}
