@@ -778,8 +778,8 @@ impl Kernels {
     /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
     /// multiplied two rows by four tokens at a time (AVX2 and AVX-VNNI tables), the Q4_K
     /// and Q6_K super-blocks are unpacked once for four tokens (AVX2 kernels), and with the
-    /// AVX-VNNI table a Q4_K tile is repacked once, eight rows to a vector, into `scratch`
-    /// for the repacked-GEMM order (`x86_64::avxvnni::q4_k`).
+    /// AVX-VNNI table Q4_K and Q6_K tiles are repacked once, eight rows to a vector, into
+    /// `scratch` for the repacked-GEMM and tiled orders (`x86_64::avxvnni::PackedTile`).
     ///
     /// `scratch` is [`tile_scratch_bytes`] long for the tile (less disables the unpacking
     /// and repacking, not the results) and 8-byte aligned.
@@ -807,10 +807,13 @@ impl Kernels {
         let q8_bytes = n_blocks * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
         #[cfg(target_arch = "x86_64")]
         let cols = n_blocks / tile_rows.max(1) * ty.block_size();
-        // With the AVX-VNNI table, the tile repacked eight rows to a vector (Q4_K, Q6_K).
+        // With the AVX-VNNI table, the tile repacked eight rows to a vector (Q4_K, Q6_K) when
+        // the batch's first four tokens take the packed kernel's order (the others, if any
+        // do not, go through the tiles as stored).
         #[cfg(target_arch = "x86_64")]
         let packs = self.isa == Isa::AvxVnni
             && n >= 4
+            && x86_64::avxvnni::PackedTile::order(ty) == Some(order_of(0))
             && x86_64::avxvnni::PackedTile::bytes(ty, tile_rows, cols)
                 .is_some_and(|b| b <= scratch.len());
         #[cfg(target_arch = "x86_64")]
@@ -841,13 +844,16 @@ impl Kernels {
             // rows left over (fewer than eight) one token at a time.
             #[cfg(target_arch = "x86_64")]
             if let Some(p) = packed.as_ref().filter(|_| t + 4 <= n) {
-                // SAFETY: tokens t..t + 4 < n, rows < tile_rows: the caller's contract.
-                let mut put = unsafe { Out4::new(out.add(t * out_stride), out_stride, tile_rows) };
                 let o = order_of(t);
                 let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
                 let done = if (1..4).all(|k| order_of(t + k) == o) {
-                    // SAFETY: packed only with the AVX-VNNI table (see above).
-                    unsafe { p.run_x4(o, a4, &mut put) }
+                    // SAFETY: tokens t..t + 4 < n, rows < tile_rows: the caller's contract
+                    // (the sink lives for this call only); packed only with the AVX-VNNI
+                    // table (see above).
+                    unsafe {
+                        let mut put = Out4::new(out.add(t * out_stride), out_stride, tile_rows);
+                        p.run_x4(o, a4, &mut put)
+                    }
                 } else {
                     None
                 };

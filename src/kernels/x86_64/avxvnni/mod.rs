@@ -59,22 +59,30 @@ use crate::quant::{DotOrder, GgmlType};
 
 /// A prefill weight tile repacked once per batch for this module's kernels, eight rows to a
 /// vector: the first `rows8` rows (a multiple of 8) of the tile; the rest stay as stored.
+///
+/// (Q8_0 and Q5_0 rows packed the same way were measured no faster than [`q8_0::tile_x4`]:
+/// their `vec_dot` order keeps eight f32 accumulators per (row, token), so every `vpdpbusd`
+/// still needs its own conversion and FMA, and the packing cost more than the Q5_0 unpacking.)
 pub(crate) enum PackedTile<'s> {
     /// Q4_K for the repacked-GEMM order ([`q4_k::tile_x4`]).
-    ///
-    /// (Q8_0 and Q5_0 rows packed the same way were measured no faster than [`q8_0::tile_x4`]:
-    /// their `vec_dot` order keeps eight f32 accumulators per (row, token), so every
-    /// `vpdpbusd` still needs its own conversion and FMA, and the packing cost more than the
-    /// Q5_0 unpacking.)
     Q4K(&'s [q4_k::Packed8], usize),
     /// Q6_K for the tiled K-quant order ([`q6_k::tile_x4`]).
     Q6K(&'s [q6_k::Packed8], usize),
 }
 
 impl<'s> PackedTile<'s> {
-    /// The scratch bytes a tile of `rows` rows of type `ty` and `nb` blocks (of `ty`, or
-    /// super-blocks) a row needs, when this module has a packed kernel for it and the rows
-    /// fit its stack buffers; `None` otherwise.
+    /// The float order of the packed kernel of `ty`, if there is one.
+    pub(crate) fn order(ty: GgmlType) -> Option<DotOrder> {
+        match ty {
+            GgmlType::Q4_K => Some(DotOrder::RepackedGemm),
+            GgmlType::Q6_K => Some(DotOrder::Tiled),
+            _ => None,
+        }
+    }
+
+    /// The scratch bytes a tile of `rows` rows of `cols` values of type `ty` needs packed,
+    /// when this module has a packed kernel for `ty` and the rows fit its stack buffers (and
+    /// there are at least eight); `None` otherwise.
     pub(crate) fn bytes(ty: GgmlType, rows: usize, cols: usize) -> Option<usize> {
         let groups = rows / 8;
         match ty {
@@ -138,12 +146,12 @@ impl<'s> PackedTile<'s> {
         // SAFETY (all): the CPU features are this function's contract; the kernels check
         // the lengths.
         match *self {
-            PackedTile::Q4K(p, rows8) if order == DotOrder::RepackedGemm => {
+            PackedTile::Q4K(p, rows8) if Self::order(GgmlType::Q4_K) == Some(order) => {
                 let a = a.map(|a| quant::cast_blocks::<BlockQ8K>(a).expect("Q8_K activations"));
                 unsafe { q4_k::tile_x4(p, rows8 / 8, a, put) };
                 Some(rows8)
             }
-            PackedTile::Q6K(p, rows8) if order == DotOrder::Tiled => {
+            PackedTile::Q6K(p, rows8) if Self::order(GgmlType::Q6_K) == Some(order) => {
                 let a = a.map(|a| quant::cast_blocks::<BlockQ8K>(a).expect("Q8_K activations"));
                 unsafe { q6_k::tile_x4(p, rows8 / 8, a, put) };
                 Some(rows8)
