@@ -261,29 +261,21 @@ impl KvBuf {
             return false;
         };
         let n = acc[0].len() / 32;
-        let n_lanes = if batch { 8 } else { 32 };
-        let mut acc = acc.map(|a| a.chunks_exact_mut(n.max(1)));
-        let mut rows = [(0usize, [0f32; 4]); 16];
-        for lane in 0..n_lanes {
-            let mut acc_l: [&mut [f32]; 4] =
-                std::array::from_fn(|h| acc[h].next().expect("32 lanes of accumulators"));
-            let i0 = (lane + n_lanes - first % n_lanes) % n_lanes;
-            let mut k = 0;
-            for i in (i0..p[0].len()).step_by(n_lanes) {
-                debug_assert_eq!(v_lane(first + i, batch), lane);
-                rows[k] = (row_at(i), p.map(|p| p[i]));
-                k += 1;
-                if k == rows.len() {
-                    let [a0, a1, a2, a3] = &mut acc_l;
-                    crate::kernels::attn::fma_f16_rows_x4([a0, a1, a2, a3], b, &rows);
-                    k = 0;
-                }
+        let [a0, a1, a2, a3] = acc;
+        let mut rows = [(0usize, [0f32; 4]); LANE_CELLS];
+        for_lane_cells(first, p[0].len(), batch, |lane, cells| {
+            for (r, &i) in rows.iter_mut().zip(cells) {
+                *r = (row_at(i), p.map(|p| p[i]));
             }
-            if k > 0 {
-                let [a0, a1, a2, a3] = &mut acc_l;
-                crate::kernels::attn::fma_f16_rows_x4([a0, a1, a2, a3], b, &rows[..k]);
-            }
-        }
+            let l = lane * n..(lane + 1) * n;
+            let acc_l = [
+                &mut a0[l.clone()],
+                &mut a1[l.clone()],
+                &mut a2[l.clone()],
+                &mut a3[l],
+            ];
+            crate::kernels::attn::fma_f16_rows_x4(acc_l, b, &rows[..cells.len()]);
+        });
         true
     }
 
@@ -305,26 +297,14 @@ impl KvBuf {
             return false;
         };
         let n = acc.len() / 32;
-        let n_lanes = if batch { 8 } else { 32 };
-        let mut rows = [(0usize, 0f32); 16];
-        for lane in 0..n_lanes {
+        let mut rows = [(0usize, 0f32); LANE_CELLS];
+        for_lane_cells(first, p.len(), batch, |lane, cells| {
+            for (r, &i) in rows.iter_mut().zip(cells) {
+                *r = (row_at(i), p[i]);
+            }
             let acc_l = &mut acc[lane * n..(lane + 1) * n];
-            // The first cell i with v_lane(first + i) == lane, then every n_lanes-th.
-            let i0 = (lane + n_lanes - first % n_lanes) % n_lanes;
-            let mut k = 0;
-            for i in (i0..p.len()).step_by(n_lanes) {
-                debug_assert_eq!(v_lane(first + i, batch), lane);
-                rows[k] = (row_at(i), p[i]);
-                k += 1;
-                if k == rows.len() {
-                    crate::kernels::attn::fma_f16_rows(acc_l, b, &rows);
-                    k = 0;
-                }
-            }
-            if k > 0 {
-                crate::kernels::attn::fma_f16_rows(acc_l, b, &rows[..k]);
-            }
-        }
+            crate::kernels::attn::fma_f16_rows(acc_l, b, &rows[..cells.len()]);
+        });
         true
     }
 
@@ -397,6 +377,34 @@ pub fn v_lane(cell: usize, batch: bool) -> usize {
         cell % 8
     } else {
         cell % 32
+    }
+}
+
+/// Cells handed to the V kernels at a time: a lane's accumulators stay in registers across
+/// them.
+const LANE_CELLS: usize = 16;
+
+/// Calls `f(lane, cells)` for every FMA lane of ggml's V kernel ([`v_lane`]) with its visible
+/// cells `i` (KV cell `first + i`, `i < len`) in cell order, up to [`LANE_CELLS`] at a time.
+fn for_lane_cells(first: usize, len: usize, batch: bool, mut f: impl FnMut(usize, &[usize])) {
+    let n_lanes = if batch { 8 } else { 32 };
+    let mut cells = [0usize; LANE_CELLS];
+    for lane in 0..n_lanes {
+        // The first cell i with v_lane(first + i) == lane, then every n_lanes-th.
+        let i0 = (lane + n_lanes - first % n_lanes) % n_lanes;
+        let mut k = 0;
+        for i in (i0..len).step_by(n_lanes) {
+            debug_assert_eq!(v_lane(first + i, batch), lane);
+            cells[k] = i;
+            k += 1;
+            if k == LANE_CELLS {
+                f(lane, &cells);
+                k = 0;
+            }
+        }
+        if k > 0 {
+            f(lane, &cells[..k]);
+        }
     }
 }
 
