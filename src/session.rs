@@ -936,6 +936,27 @@ impl<'m> Session<'m> {
                     )
                 };
                 let q = &qkv[t * qkv_dim..t * qkv_dim + q_dim];
+                // The scores' softmax (the KV cell of position p is p in llama.cpp's cache) and
+                // their rounding to the V cache's operand precision.
+                let normalize = |sc: &mut [f32]| {
+                    ops::softmax_cells(sc, first);
+                    lc.v.round_operand(sc);
+                };
+                // One head's output: V is accumulated in the FMA lanes of ggml's kernel, then
+                // reduced as it reduces them (`lanes_used`); cache types without a lane form
+                // use a plain sum of the rows weighted by `p`.
+                let finish =
+                    |lanes_used: bool, acc: &[f32], p: &[f32], kvh: usize, o: &mut [f32]| {
+                        if lanes_used {
+                            crate::kv_cache::reduce_v_lanes(acc, batch, o);
+                        } else {
+                            o.fill(0.0);
+                            for (i, &w) in p.iter().enumerate() {
+                                let sl = lc.slot(first + i);
+                                lc.v.axpy(sl * lc.v_stride + kvh * hdv, w, o);
+                            }
+                        }
+                    };
                 if heads4 {
                     // Four heads of one KV head at a time (each K and V row converted once for
                     // the four); the same operations per head as the loop below.
@@ -970,30 +991,18 @@ impl<'m> Session<'m> {
                                 }
                             }
                         }
-                        for s in sc.iter_mut() {
-                            ops::softmax_cells(s, first);
-                            lc.v.round_operand(s);
-                        }
+                        sc.iter_mut().for_each(|s| normalize(s));
                         acc4.fill(0.0);
                         let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
                         let p: [&[f32]; 4] = std::array::from_fn(|h| &*sc[h]);
                         let mut accs = acc4.chunks_exact_mut(vlen1);
                         let accs: [&mut [f32]; 4] =
                             std::array::from_fn(|_| accs.next().expect("four accumulators"));
+                        let lanes_used = lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs);
                         let o4 = &mut out_t[h0 * hdv..(h0 + 4) * hdv];
-                        if lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs) {
-                            for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
-                                let acc = &acc4[h * vlen1..(h + 1) * vlen1];
-                                crate::kv_cache::reduce_v_lanes(acc, batch, o);
-                            }
-                        } else {
-                            for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
-                                o.fill(0.0);
-                                for (i, &w) in p[h].iter().enumerate() {
-                                    let sl = lc.slot(first + i);
-                                    lc.v.axpy(sl * lc.v_stride + kvh * hdv, w, o);
-                                }
-                            }
+                        for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
+                            let acc = &acc4[h * vlen1..(h + 1) * vlen1];
+                            finish(lanes_used, acc, p[h], kvh, o);
                         }
                     }
                     return;
@@ -1015,24 +1024,11 @@ impl<'m> Session<'m> {
                     for (i, v) in sc.iter_mut().enumerate().skip(whole) {
                         *v = lc.k.dot_ggml(at(i), qh, batch) * kq_scale;
                     }
-                    // The KV cell of position p is p in llama.cpp's cache.
-                    ops::softmax_cells(sc, first);
-                    lc.v.round_operand(sc);
-                    let o = &mut out_t[h * hdv..(h + 1) * hdv];
-                    // V is accumulated in the FMA lanes of ggml's kernel, then reduced as it
-                    // reduces them; cache types without a lane form use a plain sum.
+                    normalize(sc);
                     acc.fill(0.0);
                     let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
                     let lanes_used = lc.v.fma_lanes_all(first, row_at, sc, batch, acc);
-                    if lanes_used {
-                        crate::kv_cache::reduce_v_lanes(acc, batch, o);
-                    } else {
-                        o.fill(0.0);
-                        for (i, &p) in sc.iter().enumerate() {
-                            let sl = lc.slot(first + i);
-                            lc.v.axpy(sl * lc.v_stride + kvh * hdv, p, o);
-                        }
-                    }
+                    finish(lanes_used, acc, sc, kvh, &mut out_t[h * hdv..(h + 1) * hdv]);
                 }
             });
 
