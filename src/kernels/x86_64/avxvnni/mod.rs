@@ -206,3 +206,38 @@ pub(crate) unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
         ]
     }
 }
+
+/// One sub-block of eight packed rows (the layout of [`q4_k::Packed8`], [`q6_k::Packed8`])
+/// times four tokens: `s1[k] += sc * (start[k] + sum_g vpdpbusd(q[g], y_k[4g .. 4g + 4]))`,
+/// with `ys[k]` pointing at the sub-block's activation values of token `k` (`4 * q.len()` of
+/// them) and `sc` the rows' scales of the sub-block. Exact integers: the caller bounds them.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; every `ys[k]` is valid for reading
+/// `4 * q.len()` bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(crate) unsafe fn add_scaled_sub_block(
+    s1: &mut [__m256i; 4],
+    start: [__m256i; 4],
+    q: &[[u8; 32]],
+    ys: [*const i8; 4],
+    sc: &[i32; 8],
+) {
+    // SAFETY: the CPU features are this function's contract; the loads read `q` and the
+    // `4 * q.len()` activation bytes the caller vouches for.
+    unsafe {
+        let mut s = start;
+        for (g, wq) in q.iter().enumerate() {
+            let wq = _mm256_loadu_si256(wq.as_ptr() as *const __m256i);
+            for k in 0..4 {
+                let y = _mm256_set1_epi32((ys[k].add(4 * g) as *const i32).read_unaligned());
+                s[k] = _mm256_dpbusd_avx_epi32(s[k], wq, y);
+            }
+        }
+        let sc = _mm256_loadu_si256(sc.as_ptr() as *const __m256i);
+        for k in 0..4 {
+            s1[k] = _mm256_add_epi32(s1[k], _mm256_mullo_epi32(s[k], sc));
+        }
+    }
+}

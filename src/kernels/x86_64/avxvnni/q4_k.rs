@@ -177,22 +177,14 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f3
             let dmin = _mm256_loadu_ps(x.dmin.as_ptr());
             for c in 0..4 {
                 let mut s1 = [_mm256_setzero_si256(); 4];
-                for h in 0..2 {
-                    let j = 2 * c + h;
-                    let mut s = [_mm256_setzero_si256(); 4];
-                    for g in 0..8 {
-                        let wq = _mm256_loadu_si256(x.q[8 * j + g].as_ptr() as *const __m256i);
-                        for k in 0..4 {
-                            let y = _mm256_set1_epi32(
-                                (ys[k].add(32 * j + 4 * g) as *const i32).read_unaligned(),
-                            );
-                            s[k] = _mm256_dpbusd_avx_epi32(s[k], wq, y);
-                        }
-                    }
-                    let sc = _mm256_loadu_si256(x.sc[j].as_ptr() as *const __m256i);
-                    for k in 0..4 {
-                        s1[k] = _mm256_add_epi32(s1[k], _mm256_mullo_epi32(s[k], sc));
-                    }
+                for j in [2 * c, 2 * c + 1] {
+                    super::add_scaled_sub_block(
+                        &mut s1,
+                        [_mm256_setzero_si256(); 4],
+                        &x.q[8 * j..8 * j + 8],
+                        ys.map(|y| y.add(32 * j)),
+                        &x.sc[j],
+                    );
                 }
                 let mins = _mm256_loadu_si256(x.mins[c].as_ptr() as *const __m256i);
                 for k in 0..4 {

@@ -173,20 +173,13 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[[Prepared; 4]]) ->
             let ys: [*const i8; 4] = std::array::from_fn(|k| a[k].get_unchecked(b).qs.as_ptr());
             let mut s1 = [_mm256_setzero_si256(); 4];
             for j in 0..16 {
-                let mut s: [__m256i; 4] = std::array::from_fn(|k| _mm256_set1_epi32(pr[k].bias[j]));
-                for g in 0..4 {
-                    let wq = _mm256_loadu_si256(x.q[4 * j + g].as_ptr() as *const __m256i);
-                    for k in 0..4 {
-                        let y = _mm256_set1_epi32(
-                            (ys[k].add(16 * j + 4 * g) as *const i32).read_unaligned(),
-                        );
-                        s[k] = _mm256_dpbusd_avx_epi32(s[k], wq, y);
-                    }
-                }
-                let sc = _mm256_loadu_si256(x.sc[j].as_ptr() as *const __m256i);
-                for k in 0..4 {
-                    s1[k] = _mm256_add_epi32(s1[k], _mm256_mullo_epi32(s[k], sc));
-                }
+                super::add_scaled_sub_block(
+                    &mut s1,
+                    std::array::from_fn(|k| _mm256_set1_epi32(pr[k].bias[j])),
+                    &x.q[4 * j..4 * j + 4],
+                    ys.map(|y| y.add(16 * j)),
+                    &x.sc[j],
+                );
             }
             let d = _mm256_loadu_ps(x.d.as_ptr());
             for k in 0..4 {
