@@ -149,27 +149,49 @@ pub unsafe fn prepare(a: &[BlockQ8_0], offset: u8, out: &mut [MaybeUninit<Biased
 
 /// Bit-identical to [`crate::quant::q8_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`),
 /// with the activation prepared by [`prepare`] with offset 128: the weights made unsigned
-/// (`w ^ 0x80 = w + 128`) and the lanes `vpdpbusd(-128 * sum4(y), w + 128, y)`, the exact sums
-/// of `w * y` (at most `4 * 255 * 127` before the bias); then `acc = fma(d_w * d_a,
-/// f32(lanes), acc)` and `hsum_float_8`, as there.
+/// (`w ^ 0x80 = w + 128`; lanes at most `4 * 255 * 127` before the bias), see
+/// `dot_prepared`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `prep` is `a` prepared with offset 128.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 pub unsafe fn vec_dot_prepared(w: &[BlockQ8_0], a: &[BlockQ8_0], prep: &[BiasedAct]) -> f32 {
+    // SAFETY: the CPU features are this function's contract; the load reads the block.
+    unsafe {
+        let k80 = _mm256_set1_epi8(0x80u8 as i8);
+        dot_prepared(w, a, prep, |x| (_mm256_xor_si256(load32(&x.qs), k80), x.d))
+    }
+}
+
+/// The matrix-vector row product of a format whose quants are unsigned with an offset, in
+/// ggml's `vec_dot` order, the activation prepared by [`prepare`] with that offset:
+/// `quants(block)` gives the 32 unsigned quants `q` in value order and the block's scale;
+/// the lanes are `vpdpbusd(-offset * sum4(y), q, y)`, the exact sums of `(q - offset) * y`
+/// that the AVX2 kernels get with `sign`, `sign`, `maddubs` and `madd`; then `acc =
+/// fma(d_w * d_a, f32(lanes), acc)` and `hsum_float_8`, as there.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(super) unsafe fn dot_prepared<B>(
+    w: &[B],
+    a: &[BlockQ8_0],
+    prep: &[BiasedAct],
+    quants: impl Fn(&B) -> (__m256i, half::f16),
+) -> f32 {
     assert!(a.len() == w.len() && prep.len() == w.len());
     // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks
     // (the prefetch never faults, its address is formed with `wrapping_add`).
     unsafe {
         let mut acc = _mm256_setzero_ps();
-        let k80 = _mm256_set1_epi8(0x80u8 as i8);
         for ((x, y), p) in w.iter().zip(a).zip(prep) {
             _mm_prefetch::<_MM_HINT_T0>(
-                (x as *const BlockQ8_0 as *const i8).wrapping_add(avx2::PREFETCH_AHEAD),
+                (x as *const B as *const i8).wrapping_add(avx2::PREFETCH_AHEAD),
             );
-            let d = _mm256_set1_ps(f16_to_f32(x.d) * p.d);
-            let u = _mm256_xor_si256(load32(&x.qs), k80);
-            let lanes = _mm256_dpbusd_avx_epi32(p.neg_bias, u, load32(&y.qs));
+            let (q, dx) = quants(x);
+            let d = _mm256_set1_ps(f16_to_f32(dx) * p.d);
+            let lanes = _mm256_dpbusd_avx_epi32(p.neg_bias, q, load32(&y.qs));
             acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc);
         }
         hsum_ps(acc)
