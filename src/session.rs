@@ -672,7 +672,7 @@ impl<'m> Session<'m> {
                 (rows * c / n_chunks) & !7
             }
         };
-        // Each thread gets its own region of the unpacking scratch (see `kernels::matmul_tile`).
+        // Each thread gets its own region of the unpacking scratch (see `Kernels::matmul_tile`).
         let tile_scratch = if unpacked.len() >= pool.n_threads() * per_chunk {
             per_chunk
         } else {
@@ -700,7 +700,7 @@ impl<'m> Session<'m> {
                 // t*rows + r1), inside `out` (asserted above) and disjoint from every other
                 // chunk's rows; `out` is exclusively borrowed while the pool runs.
                 unsafe {
-                    kernels::matmul_tile(
+                    table.matmul_tile(
                         dst.at(r0),
                         rows,
                         w.ty,

@@ -741,32 +741,6 @@ pub fn matvec_order(out: &mut [f32], ty: GgmlType, w: &[u8], act: &[u8], order: 
     Kernels::get().matvec_order(out, ty, w, act, order)
 }
 
-/// [`Kernels::matmul_tile`] with the process-wide table.
-///
-/// # Safety
-/// As [`Kernels::matmul_tile`].
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn matmul_tile(
-    out: *mut f32,
-    out_stride: usize,
-    ty: GgmlType,
-    w: &[u8],
-    tile_rows: usize,
-    acts: &[u8],
-    act_stride: usize,
-    act_len: usize,
-    n: usize,
-    order_of: &dyn Fn(usize) -> DotOrder,
-    scratch: &mut [u8],
-) {
-    // SAFETY: the caller's contract, passed on.
-    unsafe {
-        Kernels::get().matmul_tile(
-            out, out_stride, ty, w, tile_rows, acts, act_stride, act_len, n, order_of, scratch,
-        )
-    }
-}
-
 impl Kernels {
     /// One weight tile times a batch of activations (prefill): `out[t * out_stride + r] =
     /// row_r(w) . act_t` for the `tile_rows` rows of `w` (type `ty`) and the `n` activation
