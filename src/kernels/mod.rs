@@ -579,43 +579,33 @@ impl Kernels {
             per_row * block == n_a * act_block && n_w == rows * per_row,
             "matvec {ty}: {n_w} weight blocks are not {rows} rows of {per_row}"
         );
-        // AVX-VNNI, Q4_0 and Q5_0 in the `vec_dot` order: the activation prepared once for
-        // every row (`x86_64::avxvnni::q8_0::prepare`).
+        // AVX-VNNI, Q4_0, Q5_0 and Q8_0 in the `vec_dot` order: the activation prepared once
+        // for every row, rows two at a time (`x86_64::avxvnni::matvec`).
         #[cfg(target_arch = "x86_64")]
         if self.isa == Isa::AvxVnni && order == DotOrder::VecDot {
-            use quant::{q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0};
-            use x86_64::avxvnni::{q4_0, q5_0, q8_0};
+            use x86_64::avxvnni::{matvec, q4_0, q5_0, q8_0};
             let offset = match ty {
                 GgmlType::Q4_0 => q4_0::OFFSET,
                 GgmlType::Q5_0 => q5_0::OFFSET,
                 GgmlType::Q8_0 => 128,
                 _ => 0,
             };
-            if offset != 0 && n_a <= q8_0::MAX_ACT_BLOCKS {
-                let ab: &[BlockQ8_0] = quant::cast_blocks(act).expect("checked above");
-                let mut buf = [const { std::mem::MaybeUninit::uninit() }; q8_0::MAX_ACT_BLOCKS];
-                // SAFETY (all three): the AVX-VNNI table exists only on CPUs with its
-                // features; `prepare` writes the first n_a entries of `buf` and the slice
-                // covers exactly those; every row and the activation have `per_row` blocks.
-                let prep = unsafe {
-                    q8_0::prepare(ab, offset, &mut buf);
-                    std::slice::from_raw_parts(buf.as_ptr() as *const q8_0::BiasedAct, n_a)
-                };
-                if ty == GgmlType::Q4_0 {
-                    let wb: &[BlockQ4_0] = quant::cast_blocks(w).expect("checked above");
-                    for (o, row) in out.iter_mut().zip(wb.chunks_exact(per_row)) {
-                        *o = unsafe { q4_0::vec_dot_prepared(row, ab, prep) };
-                    }
-                } else if ty == GgmlType::Q8_0 {
-                    let wb: &[BlockQ8_0] = quant::cast_blocks(w).expect("checked above");
-                    for (o, row) in out.iter_mut().zip(wb.chunks_exact(per_row)) {
-                        *o = unsafe { q8_0::vec_dot_prepared(row, ab, prep) };
-                    }
-                } else {
-                    let wb: &[BlockQ5_0] = quant::cast_blocks(w).expect("checked above");
-                    for (o, row) in out.iter_mut().zip(wb.chunks_exact(per_row)) {
-                        *o = unsafe { q5_0::vec_dot_prepared(row, ab, prep) };
-                    }
+            if offset != 0 && n_a <= matvec::MAX_BLOCKS {
+                let ab = quant::cast_blocks(act).expect("checked above");
+                let mut buf = matvec::PrepBuf::default();
+                // SAFETY (all four): the AVX-VNNI table exists only on CPUs with its
+                // features; `w` holds `rows` rows of `per_row` blocks, as many as `ab` has
+                // (checked above), prepared with the format's offset.
+                let a = unsafe { matvec::prepare(ab, offset, &mut buf) };
+                let msg = "checked above";
+                match ty {
+                    GgmlType::Q4_0 => unsafe {
+                        q4_0::matvec(quant::cast_blocks(w).expect(msg), &a, out)
+                    },
+                    GgmlType::Q5_0 => unsafe {
+                        q5_0::matvec(quant::cast_blocks(w).expect(msg), &a, out)
+                    },
+                    _ => unsafe { q8_0::matvec(quant::cast_blocks(w).expect(msg), &a, out) },
                 }
                 return;
             }

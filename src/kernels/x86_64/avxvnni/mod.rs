@@ -7,12 +7,11 @@
 //! when this table is selected:
 //!
 //! ```text
+//! matvec.rs decode: the matrix-vector product of the formats whose quants are unsigned
+//!           bytes with an offset, the activation's bias prepared once per product, rows two
+//!           at a time; q8_0.rs, q4_0.rs and q5_0.rs give it their quants
 //! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
-//!           weights made unsigned and the bias prepared once per tile; decode: the Q8_0
-//!           matrix-vector product with the activation's bias prepared once per product
-//!           (as for the two below)
-//! q4_0.rs   decode: Q4_0 matrix-vector product, quants unsigned with a prepared bias
-//! q5_0.rs   decode: Q5_0 likewise
+//!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
 //! ```
@@ -38,6 +37,7 @@ use std::arch::x86_64::*;
 
 use super::super::{Isa, Kernels};
 
+pub mod matvec;
 pub mod q4_0;
 pub mod q4_k;
 pub mod q5_0;

@@ -114,86 +114,18 @@ unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared])
     }
 }
 
-/// One Q8_0 activation block made ready for the `vpdpbusd` matrix-vector products of the
-/// formats whose quants are unsigned with an offset (`super::q4_0`, `super::q5_0`):
-/// `-offset * (y[4l] + .. + y[4l + 3])` per lane `l`, and the scale as f32. Prepared once per
-/// matrix-vector product ([`prepare`]), it serves every row.
-#[derive(Clone, Copy)]
-pub struct BiasedAct {
-    pub(super) neg_bias: __m256i,
-    pub(super) d: f32,
-}
-
-/// The longest activation row [`prepare`] takes, in blocks (16384 values; on the stack).
-pub const MAX_ACT_BLOCKS: usize = 512;
-
-/// `out[b]` for every block of `a`: see [`BiasedAct`].
+/// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q8_0::vec_dot`] (ggml's AVX2
+/// `ggml_vec_dot_q8_0_q8_0`), `a` prepared with offset 128: the weights made unsigned
+/// (`w ^ 0x80 = w + 128`); see [`super::matvec`].
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with offset 128.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub unsafe fn prepare(a: &[BlockQ8_0], offset: u8, out: &mut [MaybeUninit<BiasedAct>]) {
-    assert!(out.len() >= a.len());
-    // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks.
-    unsafe {
-        let off = _mm256_set1_epi8(offset as i8);
-        for (y, o) in a.iter().zip(out) {
-            let sum = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), off, load32(&y.qs));
-            o.write(BiasedAct {
-                neg_bias: _mm256_sub_epi32(_mm256_setzero_si256(), sum),
-                d: f16_to_f32(y.d),
-            });
-        }
-    }
-}
-
-/// Bit-identical to [`crate::quant::q8_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`),
-/// with the activation prepared by [`prepare`] with offset 128: the weights made unsigned
-/// (`w ^ 0x80 = w + 128`; lanes at most `4 * 255 * 127` before the bias), see
-/// `dot_prepared`.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `prep` is `a` prepared with offset 128.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub unsafe fn vec_dot_prepared(w: &[BlockQ8_0], a: &[BlockQ8_0], prep: &[BiasedAct]) -> f32 {
+pub unsafe fn matvec(w: &[BlockQ8_0], a: &super::matvec::Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the load reads the block.
     unsafe {
         let k80 = _mm256_set1_epi8(0x80u8 as i8);
-        dot_prepared(w, a, prep, |x| (_mm256_xor_si256(load32(&x.qs), k80), x.d))
-    }
-}
-
-/// The matrix-vector row product of a format whose quants are unsigned with an offset, in
-/// ggml's `vec_dot` order, the activation prepared by [`prepare`] with that offset:
-/// `quants(block)` gives the 32 unsigned quants `q` in value order and the block's scale;
-/// the lanes are `vpdpbusd(-offset * sum4(y), q, y)`, the exact sums of `(q - offset) * y`
-/// that the AVX2 kernels get with `sign`, `sign`, `maddubs` and `madd`; then `acc =
-/// fma(d_w * d_a, f32(lanes), acc)` and `hsum_float_8`, as there.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn dot_prepared<B>(
-    w: &[B],
-    a: &[BlockQ8_0],
-    prep: &[BiasedAct],
-    quants: impl Fn(&B) -> (__m256i, half::f16),
-) -> f32 {
-    assert!(a.len() == w.len() && prep.len() == w.len());
-    // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks
-    // (the prefetch never faults, its address is formed with `wrapping_add`).
-    unsafe {
-        let mut acc = _mm256_setzero_ps();
-        for ((x, y), p) in w.iter().zip(a).zip(prep) {
-            _mm_prefetch::<_MM_HINT_T0>(
-                (x as *const B as *const i8).wrapping_add(avx2::PREFETCH_AHEAD),
-            );
-            let (q, dx) = quants(x);
-            let d = _mm256_set1_ps(f16_to_f32(dx) * p.d);
-            let lanes = _mm256_dpbusd_avx_epi32(p.neg_bias, q, load32(&y.qs));
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc);
-        }
-        hsum_ps(acc)
+        let quants = |x: &BlockQ8_0| _mm256_xor_si256(load32(&x.qs), k80);
+        super::matvec::matvec(w, a, out, quants, |x| x.d)
     }
 }
