@@ -30,13 +30,14 @@ impl Weight {
     /// The weight's bytes in `file` (the file it was loaded from).
     #[inline]
     pub fn data<'a>(&self, file: &'a GgufFile) -> &'a [u8] {
-        &file.bytes()[self.offset..self.offset + self.rows * self.row_bytes]
+        file.range(self.offset, self.rows * self.row_bytes)
+            .expect("weight range checked at load")
     }
     /// The bytes of row `r`.
     #[inline]
     pub fn row<'a>(&self, file: &'a GgufFile, r: usize) -> &'a [u8] {
-        let s = self.offset + r * self.row_bytes;
-        &file.bytes()[s..s + self.row_bytes]
+        file.range(self.offset + r * self.row_bytes, self.row_bytes)
+            .expect("weight range checked at load")
     }
 }
 
