@@ -1227,9 +1227,16 @@ fn per_token(
 /// batch of `n_batch` tokens. ggml repacks Q4_0, IQ4_NL and Q4_K weights with a multiple of 8
 /// rows (`repack.cpp`; not the token embedding, which also serves as a tied output) and uses
 /// its own GEMV/GEMM on them for every batch size; the other K-quants and IQ4_XS go through
-/// the tiled matmul from 8 tokens on; F16 and BF16 batches through llamafile's `tinyBLAS`
-/// (which needs a multiple of 4 rows); the rest through `vec_dot` (`tinyBLAS` also takes
-/// Q8_0/Q4_0/Q5_0 batches, but adds in the order of `vec_dot`).
+/// the tiled matmul from 8 tokens on; F32, F16 and BF16 batches through llamafile's
+/// `tinyBLAS` (which needs a multiple of 4 rows); the rest through `vec_dot` (`tinyBLAS`
+/// also takes Q8_0/Q4_0/Q5_0 batches, but adds in the order of `vec_dot`).
+///
+/// For F32 (`ggml-cpu/ggml-cpu.c`, `ggml_compute_forward_mul_mat`): with a contiguous F32
+/// `src1` the first `llamafile_sgemm` call is made for every batch; `llamafile/sgemm.cpp`'s
+/// `llamafile_sgemm` refuses `n < 2` tokens, and on AVX2 its `case GGML_TYPE_F32` runs
+/// `tinyBLAS<8, __m256, __m256, float, float, float>`, whose `matmul` takes a multiple of 4
+/// rows (and a row length that is a multiple of 8, which `DotOrder::Llamafile`'s kernels
+/// check themselves, falling back to `vec_dot` as llama.cpp does).
 ///
 /// `i_batch` is the token's index in its batch: the repacked GEMM takes the tokens four at a
 /// time and leaves the last `n_batch % 4` to the GEMV.
@@ -1248,7 +1255,7 @@ fn dot_order(
         }
     } else if n_batch >= 8 && matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS) {
         DotOrder::Tiled
-    } else if n_batch >= 2 && rows.is_multiple_of(4) && matches!(ty, F16 | BF16) {
+    } else if n_batch >= 2 && rows.is_multiple_of(4) && matches!(ty, F32 | F16 | BF16) {
         DotOrder::Llamafile
     } else {
         DotOrder::VecDot

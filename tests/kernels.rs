@@ -2,10 +2,11 @@
 //!
 //! * Dot products in every float order ([`DotOrder`]) over random valid blocks (finite, sane
 //!   f16 scales; every other byte random) and activations quantized from random values with
-//!   ggml's x86 quantizers, for 1, 3, 7, 11 and 33 blocks: bit-identical to the scalar
-//!   reference of the same order (a table holds a SIMD kernel for a (format, order) pair only
-//!   when it computes the same exact integer sums and then the reference's float operations
-//!   in its order; the others are the reference itself).
+//!   ggml's x86 quantizers, for 1, 3, 7, 11 and 33 blocks (and for the float formats, random
+//!   values of lengths with every tail: n % 32, n % 8, n % 4 != 0): bit-identical to the
+//!   scalar reference of the same order (a table holds a SIMD kernel for a (format, order)
+//!   pair only when it computes the same exact integer sums and then the reference's float
+//!   operations in its order; the others are the reference itself).
 //! * The integer accumulation exactly: with power-of-two scales and activation magnitudes
 //!   chosen so that the sum of |terms| stays below 2^23 units, every partial sum is exact in
 //!   f32, so the SIMD result, the scalar result and the exact value must be equal bit for bit.
@@ -181,8 +182,11 @@ fn dot_products_match_the_scalar_reference() {
         for ty in TYPES {
             let mut lens: Vec<usize> = BLOCKS.iter().map(|nb| nb * block_values(ty)).collect();
             if ty.block_size() == 1 {
-                // Lengths that leave every tail of the float kernels: n % 8 and n % 32 != 0.
-                lens.extend([1, 3, 7, 11, 33, 255]);
+                // Lengths that leave every tail of the float kernels: n % 32 != 0 with
+                // n % 8 == 0 (llamafile's whole row, vec_dot's leftovers by 8), n % 4 == 0
+                // (leftovers rounded) and n % 4 != 0 (the last ones fused; llamafile falls
+                // back to vec_dot).
+                lens.extend([1, 3, 4, 7, 8, 11, 12, 33, 36, 40, 44, 63, 255, 264]);
             }
             for n in lens {
                 for _ in 0..3 {

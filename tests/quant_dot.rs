@@ -326,3 +326,158 @@ fn q4_1_q5_1_agree_with_ggml_q8_1_path() {
         }
     }
 }
+
+/// `(a0 + a1, a2 + a3, b0 + b1, b2 + b3)`: SSE3's `_mm_hadd_ps`.
+fn hadd(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+    [a[0] + a[1], a[2] + a[3], b[0] + b[1], b[2] + b[3]]
+}
+
+/// ggml's `ggml_vec_dot_f32` (`ggml-cpu/vec.cpp`, the `GGML_SIMD` branch) with the AVX
+/// mappings of `simd-mappings.h`, written out statement by statement, independently of
+/// `quant::f32`. The leftover loop `sumf += x[i]*y[i]` (`float sumf`) is written as GCC 12
+/// (`-O3 -mavx2 -mfma`, llama.cpp's x86 flags) compiles it: vectorized by 8 and then by 4
+/// (`vmulps`: the products rounded to f32, then added one by one with `vaddss`), the last
+/// one to three contracted to `vfmadd231ss`.
+fn ggml_vec_dot_f32(x: &[f32], y: &[f32]) -> f32 {
+    const GGML_F32_STEP: usize = 32;
+    const GGML_F32_EPR: usize = 8;
+    const GGML_F32_ARR: usize = GGML_F32_STEP / GGML_F32_EPR;
+    let n = x.len();
+    let np = n & !(GGML_F32_STEP - 1);
+    let mut sum = [[0.0f32; GGML_F32_EPR]; GGML_F32_ARR];
+    for i in (0..np).step_by(GGML_F32_STEP) {
+        for (j, s) in sum.iter_mut().enumerate() {
+            for (l, s) in s.iter_mut().enumerate() {
+                let k = i + j * GGML_F32_EPR + l;
+                // GGML_F32_VEC_FMA(sum[j], ax[j], ay[j]): _mm256_fmadd_ps(ax, ay, sum).
+                *s = x[k].mul_add(y[k], *s);
+            }
+        }
+    }
+    // GGML_F32_VEC_REDUCE(sumf, sum) (GGML_F32x8_REDUCE).
+    let mut offset = GGML_F32_ARR >> 1;
+    while offset > 0 {
+        // x[i] = _mm256_add_ps(x[i], x[offset+i]) for i < offset.
+        let (head, tail) = sum.split_at_mut(offset);
+        for (s, t) in head.iter_mut().zip(tail.iter()) {
+            for (s, &t) in s.iter_mut().zip(t) {
+                *s += t;
+            }
+        }
+        offset >>= 1;
+    }
+    let t0: [f32; 4] = std::array::from_fn(|l| sum[0][l] + sum[0][4 + l]);
+    let t1 = hadd(t0, t0);
+    let mut sumf = hadd(t1, t1)[0];
+    // Leftovers.
+    let mut i = np;
+    while i + 8 <= n {
+        let p: [f32; 8] = std::array::from_fn(|l| x[i + l] * y[i + l]);
+        for v in p {
+            sumf += v;
+        }
+        i += 8;
+    }
+    if i + 4 <= n {
+        let p: [f32; 4] = std::array::from_fn(|l| x[i + l] * y[i + l]);
+        for v in p {
+            sumf += v;
+        }
+        i += 4;
+    }
+    while i < n {
+        sumf = x[i].mul_add(y[i], sumf);
+        i += 1;
+    }
+    sumf
+}
+
+/// llamafile's `tinyBLAS<8, __m256, __m256, float, float, float>` (`llamafile/sgemm.cpp`,
+/// AVX2) for one output, written out: `gemm_bloc`'s `Cv = madd(Av, Bv, Cv)` over the row in
+/// steps of `KN` = 8 (`_mm256_fmadd_ps`), then `hsum(__m256)`. `None` where
+/// `tinyBLAS::matmul` refuses the row length (`k % KN != 0`).
+fn tinyblas_f32(a: &[f32], b: &[f32]) -> Option<f32> {
+    const KN: usize = 8;
+    let k = a.len();
+    if !k.is_multiple_of(KN) {
+        return None;
+    }
+    let mut cv = [0.0f32; KN];
+    for l in (0..k).step_by(KN) {
+        for (e, c) in cv.iter_mut().enumerate() {
+            *c = a[l + e].mul_add(b[l + e], *c);
+        }
+    }
+    // hsum(__m256): _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x)) ...
+    let x: [f32; 4] = std::array::from_fn(|l| cv[4 + l] + cv[l]);
+    // ... hsum(__m128): x = x + movehl(x, x); x = add_ss(x, movehdup(x)).
+    let x = [x[0] + x[2], x[1] + x[3]];
+    Some(x[0] + x[1])
+}
+
+/// Random f32 of several magnitudes (so that products and sums round).
+fn f32_data(n: usize, rng: &mut Rng) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let e = (rng.next_u64() % 7) as i32 - 3;
+            rng.uniform(-2.0, 2.0) * 2f32.powi(e)
+        })
+        .collect()
+}
+
+/// Lengths with every leftover pattern: none, under 4, 4..8, 8 and more, and long rows.
+const F32_LENGTHS: [usize; 24] = [
+    0, 1, 2, 3, 4, 5, 7, 8, 12, 13, 20, 31, 32, 33, 36, 39, 40, 44, 63, 64, 100, 255, 264, 4127,
+];
+
+#[test]
+fn f32_vec_dot_is_ggml_vec_dot_f32_written_out() {
+    let mut rng = Rng::new(0xF32_0001);
+    let (mut cases, mut not_left_to_right, mut not_all_fused) = (0, 0, 0);
+    for n in F32_LENGTHS {
+        for _ in 0..8 {
+            let (w, a) = (f32_data(n, &mut rng), f32_data(n, &mut rng));
+            let want = ggml_vec_dot_f32(&w, &a);
+            let got = quant::f32::vec_dot(&w, &a);
+            assert_eq!(got.to_bits(), want.to_bits(), "n={n}: {got:e} vs {want:e}");
+            // The data tells the orders apart: a plain left-to-right sum, and leftovers all
+            // fused (the C source read with contraction and no vectorization), differ often.
+            let plain = w.iter().zip(&a).fold(0.0f32, |s, (&x, &y)| s + x * y);
+            not_left_to_right += usize::from(plain.to_bits() != want.to_bits());
+            let np = n / 32 * 32;
+            let head = ggml_vec_dot_f32(&w[..np], &a[..np]);
+            let fused = w[np..]
+                .iter()
+                .zip(&a[np..])
+                .fold(head, |s, (&x, &y)| x.mul_add(y, s));
+            not_all_fused += usize::from(fused.to_bits() != want.to_bits());
+            cases += 1;
+        }
+    }
+    assert!(
+        not_left_to_right > cases / 4,
+        "{not_left_to_right} of {cases}"
+    );
+    assert!(not_all_fused > cases / 10, "{not_all_fused} of {cases}");
+}
+
+#[test]
+fn f32_llamafile_is_tinyblas_written_out() {
+    let mut rng = Rng::new(0xF32_0002);
+    let (mut cases, mut tinyblas) = (0, 0);
+    for n in F32_LENGTHS {
+        for _ in 0..8 {
+            let (w, a) = (f32_data(n, &mut rng), f32_data(n, &mut rng));
+            // llama.cpp falls back to `ggml_vec_dot_f32` where tinyBLAS refuses the length.
+            let want = tinyblas_f32(&w, &a).unwrap_or_else(|| ggml_vec_dot_f32(&w, &a));
+            let got = quant::f32::vec_dot_llamafile(&w, &a);
+            assert_eq!(got.to_bits(), want.to_bits(), "n={n}: {got:e} vs {want:e}");
+            tinyblas += usize::from(n % 8 == 0);
+            cases += 1;
+        }
+    }
+    assert!(
+        tinyblas >= cases / 4,
+        "{tinyblas} of {cases} through tinyBLAS"
+    );
+}

@@ -337,7 +337,7 @@ pub trait BlockFormat: Pod {
         Self::vec_dot(w, a)
     }
     /// The dot product in the float order of llamafile's `tinyBLAS`, which llama.cpp uses for
-    /// F16 and BF16 weights in batches of 2 or more tokens (the same as `vec_dot` for the
+    /// F32, F16 and BF16 weights in batches of 2 or more tokens (the same as `vec_dot` for the
     /// other formats: for Q8_0, Q4_0 and Q5_0 its order is that of `vec_dot`).
     fn vec_dot_llamafile(w: &[Self], a: &[Self::Activation]) -> f32 {
         Self::vec_dot(w, a)
@@ -360,7 +360,7 @@ pub enum DotOrder {
     VecDot,
     /// ggml's tiled K-quant matmul: batches of 8 or more tokens.
     Tiled,
-    /// llamafile's `tinyBLAS` (F16, BF16): batches of 2 or more tokens.
+    /// llamafile's `tinyBLAS` (F32, F16, BF16): batches of 2 or more tokens.
     Llamafile,
     /// ggml's repacked GEMM (`repack.cpp`), for the tokens of a batch taken four at a time.
     RepackedGemm,

@@ -11,14 +11,15 @@
 //! NEON kernels (both variants) exist for Q8_0 (every order), Q4_0 (vec_dot, repacked),
 //! Q5_0, Q4_1, Q5_1 (every order: their only x86 order is vec_dot's), IQ4_NL (vec_dot,
 //! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM), Q5_K and Q6_K (vec_dot,
-//! tiled). TODO: Q2_K, Q3_K, IQ4_XS, F16, BF16, F32 and NEON activation quantizers (the
-//! quantizers are the scalar ones, byte-identical by definition).
+//! tiled), F32 (vec_dot, llamafile; one kernel serves both variants). TODO: Q2_K, Q3_K,
+//! IQ4_XS, F16, BF16 and NEON activation quantizers (the quantizers are the scalar ones,
+//! byte-identical by definition).
 //!
-//! Each format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds, [`Mull`]) and
-//! `vec_dot*_dotprod` (`sdot`, [`Sdot`]) variants; both give the same i32 lanes as x86's
-//! `maddubs` + `madd` (lane `l` of 16 bytes = the four products of bytes `4l .. 4l + 4`), so
-//! the x86 register of eight lanes is the pair (lanes 0..4 = bytes 0..16, lanes 4..8 = bytes
-//! 16..32).
+//! Each integer format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds,
+//! [`Mull`]) and `vec_dot*_dotprod` (`sdot`, [`Sdot`]) variants; both give the same i32 lanes
+//! as x86's `maddubs` + `madd` (lane `l` of 16 bytes = the four products of bytes
+//! `4l .. 4l + 4`), so the x86 register of eight lanes is the pair (lanes 0..4 = bytes 0..16,
+//! lanes 4..8 = bytes 16..32).
 //!
 //! `sdot` is not a stable `std::arch` intrinsic (`stdarch_neon_dotprod`), so [`Sdot`] emits the
 //! instruction with `asm!`; it is only ever inlined into `#[target_feature(enable =
@@ -33,6 +34,7 @@ use crate::quant::{
     q5_1::BlockQ5_1, q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
+pub mod f32;
 pub mod iq4_nl;
 pub mod q4_0;
 pub mod q4_1;
@@ -49,6 +51,8 @@ fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
     use DotOrder::*;
     use GgmlType as T;
     Some(match (ty, order, dotprod) {
+        (T::F32, Llamafile, _) => erase_dot!(f32, f32::vec_dot_llamafile),
+        (T::F32, _, _) => erase_dot!(f32, f32::vec_dot),
         (T::Q8_0, _, false) => erase_dot!(BlockQ8_0, q8_0::vec_dot),
         (T::Q8_0, _, true) => erase_dot!(BlockQ8_0, q8_0::vec_dot_dotprod),
         (T::Q4_K, VecDot | Llamafile, false) => erase_dot!(BlockQ4K, q4_k::vec_dot),

@@ -13,9 +13,9 @@
 //! of a 32-value run holds values `4l .. 4l + 4`), then `_mm256_fmadd_ps` where the reference
 //! uses `f32::mul_add`, and `hsum_float_8` ([`hsum_ps`]) where it uses `lanes::hsum8`. The
 //! results are equal bit for bit (tested in `tests/kernels.rs` for every format and order);
-//! (format, order) pairs without such a kernel use the scalar reference in this table.
-//! F32 is one of them: its reference adds the products one after another from the left
-//! (`crate::quant::f32::vec_dot`), an order no lane-parallel kernel reproduces.
+//! (format, order) pairs without such a kernel use the scalar reference in this table. The
+//! float formats (F32, F16, BF16) have no integer work: their kernels are ggml's
+//! `ggml_vec_dot_*` and llamafile's `tinyBLAS` loops, FMA for FMA and addition for addition.
 //!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`:
 //! the one obligation of its caller is that the CPU has those features, which
@@ -41,6 +41,7 @@ use crate::quant::{
 
 pub mod bf16;
 pub mod f16;
+pub mod f32;
 /// The two float orders of a super-block format whose integer work is one local function
 /// `block_lanes(x: &$B, y: &BlockQ8K) -> __m256i` (the eight exact i32 lanes of a
 /// super-block, its scales applied) and whose scale is `x.d` (Q3_K, Q6_K, IQ4_XS):
@@ -113,6 +114,8 @@ pub(crate) fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
     use DotOrder::*;
     use GgmlType as T;
     Some(match (ty, order) {
+        (T::F32, Llamafile) => erase_dot!(f32, f32::vec_dot_llamafile),
+        (T::F32, _) => erase_dot!(f32, f32::vec_dot),
         (T::F16, Llamafile) => erase_dot!(half::f16, f16::vec_dot_llamafile),
         (T::F16, _) => erase_dot!(half::f16, f16::vec_dot),
         (T::BF16, Llamafile) => erase_dot!(half::bf16, bf16::vec_dot_llamafile),
