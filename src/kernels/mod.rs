@@ -579,34 +579,13 @@ impl Kernels {
             per_row * block == n_a * act_block && n_w == rows * per_row,
             "matvec {ty}: {n_w} weight blocks are not {rows} rows of {per_row}"
         );
-        // AVX-VNNI, Q4_0, Q5_0 and Q8_0 in the `vec_dot` order: the activation prepared once
-        // for every row, rows two at a time (`x86_64::avxvnni::matvec`).
+        // AVX-VNNI: the formats with a whole-matrix kernel (`x86_64::avxvnni::matvec`).
         #[cfg(target_arch = "x86_64")]
-        if self.isa == Isa::AvxVnni && order == DotOrder::VecDot {
-            use x86_64::avxvnni::{matvec, q4_0, q5_0, q8_0};
-            let offset = match ty {
-                GgmlType::Q4_0 => q4_0::OFFSET,
-                GgmlType::Q5_0 => q5_0::OFFSET,
-                GgmlType::Q8_0 => 128,
-                _ => 0,
-            };
-            if offset != 0 && n_a <= matvec::MAX_BLOCKS {
-                let ab = quant::cast_blocks(act).expect("checked above");
-                let mut buf = matvec::PrepBuf::default();
-                // SAFETY (all four): the AVX-VNNI table exists only on CPUs with its
-                // features; `w` holds `rows` rows of `per_row` blocks, as many as `ab` has
-                // (checked above), prepared with the format's offset.
-                let a = unsafe { matvec::prepare(ab, offset, &mut buf) };
-                let msg = "checked above";
-                match ty {
-                    GgmlType::Q4_0 => unsafe {
-                        q4_0::matvec(quant::cast_blocks(w).expect(msg), &a, out)
-                    },
-                    GgmlType::Q5_0 => unsafe {
-                        q5_0::matvec(quant::cast_blocks(w).expect(msg), &a, out)
-                    },
-                    _ => unsafe { q8_0::matvec(quant::cast_blocks(w).expect(msg), &a, out) },
-                }
+        if self.isa == Isa::AvxVnni {
+            // SAFETY: the AVX-VNNI table exists only on CPUs with its features; `w` holds
+            // `rows` rows of `per_row` blocks and `act` the matching activation blocks of
+            // `ty` (checked above).
+            if unsafe { x86_64::avxvnni::matvec::matvec(ty, order, w, act, out) } {
                 return;
             }
         }

@@ -39,14 +39,18 @@ pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only.
     unsafe {
-        let mut acc = [_mm256_setzero_ps(); 2];
+        let (mut acc0, mut acc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         let pairs = w.len() / 2 * 2;
-        for (i, (x, y)) in w[..pairs].iter().zip(a).enumerate() {
+        let step = |x: &BlockIQ4NL, y: &BlockQ8_0, acc: __m256| {
             let d = _mm256_set1_ps(f16_to_f32(y.d) * f16_to_f32(x.d));
             let q = _mm256_cvtepi32_ps(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
-            acc[i % 2] = _mm256_fmadd_ps(d, q, acc[i % 2]);
+            _mm256_fmadd_ps(d, q, acc)
+        };
+        for (x, y) in w[..pairs].chunks_exact(2).zip(a.chunks_exact(2)) {
+            acc0 = step(&x[0], &y[0], acc0);
+            acc1 = step(&x[1], &y[1], acc1);
         }
-        let mut sumf = hsum_ps(_mm256_add_ps(acc[0], acc[1]));
+        let mut sumf = hsum_ps(_mm256_add_ps(acc0, acc1));
         for (x, y) in w[pairs..].iter().zip(&a[pairs..]) {
             let sumi = hsum_i32(mul_sum_i8_pairs(weights(x), load32(&y.qs)));
             sumf = (f16_to_f32(y.d) * f16_to_f32(x.d)).mul_add(sumi as f32, sumf);

@@ -14,7 +14,7 @@
 //! - a row's scale products `d_w * d_a` are computed eight blocks at a time (`vcvtph2ps` of
 //!   eight f16 scales, one `vmulps`: the same f32 products) before its loop, which then
 //!   broadcasts each from memory instead of converting and multiplying per block;
-//! - rows go two at a time ([`matvec`]): one row's FMA chain waits four cycles per block on
+//! - rows go two at a time ([`offset_matvec`]): one row's FMA chain waits four cycles per block on
 //!   the previous FMA, and with two independent chains the core keeps up with memory
 //!   (measured on Gemma 3 270M decode, where the Q8_0 output matrix is most of the time).
 
@@ -22,7 +22,43 @@ use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
 use super::super::avx2::{f16_to_f32, hsum_ps, load32};
-use crate::quant::q8_0::BlockQ8_0;
+use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
+
+/// `out[r] = row_r(w) . act` in the float order `order`, if this module has a kernel for
+/// (`ty`, `order`) and the row length; `false` (nothing written) otherwise, for the caller's
+/// row-by-row loop. The entry point of [`crate::kernels::Kernels::matvec_order`] with this
+/// table.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of
+/// weight blocks of `ty` and `act` the activation blocks (`ty.vec_dot_type()`) of one row.
+pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    use super::{q4_0, q5_0, q8_0};
+    let offset = match (ty, order) {
+        (GgmlType::Q4_0, DotOrder::VecDot) => q4_0::OFFSET,
+        (GgmlType::Q5_0, DotOrder::VecDot) => q5_0::OFFSET,
+        (GgmlType::Q8_0, DotOrder::VecDot) => 128,
+        _ => return false,
+    };
+    let Some(ab) = quant::cast_blocks::<BlockQ8_0>(act) else {
+        return false;
+    };
+    if ab.len() > MAX_BLOCKS {
+        return false;
+    }
+    let msg = "weights checked by the caller";
+    let mut buf = PrepBuf::default();
+    // SAFETY (all four): the CPU features and the layout are this function's contract.
+    unsafe {
+        let a = prepare(ab, offset, &mut buf);
+        match ty {
+            GgmlType::Q4_0 => q4_0::matvec(quant::cast_blocks(w).expect(msg), &a, out),
+            GgmlType::Q5_0 => q5_0::matvec(quant::cast_blocks(w).expect(msg), &a, out),
+            _ => q8_0::matvec(quant::cast_blocks(w).expect(msg), &a, out),
+        }
+    }
+    true
+}
 
 /// The longest activation row [`prepare`] takes, in blocks (16384 values; its bias, its
 /// scales and a pair of rows' scale products live on the stack). Longer rows use the AVX2
@@ -99,7 +135,7 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
 /// If `w` is not `out.len()` rows of `a`'s length.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn matvec<B>(
+pub(super) unsafe fn offset_matvec<B>(
     w: &[B],
     a: &Prepared,
     out: &mut [f32],
@@ -142,17 +178,20 @@ unsafe fn dot_rows<B, const R: usize>(
         for (row, dd) in w.iter().zip(&mut dd) {
             scale_products(row, a.d, &scale, &mut dd[..nb]);
         }
-        // One prefetch per block and row, sweeping the next rows' bytes (the next call's) as
-        // one stream, PREFETCH_AHEAD bytes ahead of where that call's reads begin.
-        let sz = std::mem::size_of::<B>();
-        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(R * nb * sz + PREFETCH_AHEAD);
+        // Prefetches sweep the next rows' bytes (the next call's) as one stream,
+        // PREFETCH_AHEAD bytes ahead of where that call's reads begin: per block, the `R`
+        // blocks' bytes, one prefetch per cache line of them.
+        let step = R * std::mem::size_of::<B>();
+        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
         let mut acc = [_mm256_setzero_ps(); R];
         for b in 0..nb {
+            for l in 0..step.div_ceil(64) {
+                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
+            }
+            pf = pf.wrapping_add(step);
             let yq = load32(&a.a.get_unchecked(b).qs);
             let bias = *a.neg_bias.get_unchecked(b);
             for r in 0..R {
-                _mm_prefetch::<_MM_HINT_T0>(pf);
-                pf = pf.wrapping_add(sz);
                 let lanes = _mm256_dpbusd_avx_epi32(bias, quants(w[r].get_unchecked(b)), yq);
                 let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
                 acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[r]);

@@ -11,7 +11,7 @@ pub const OFFSET: u8 = 16;
 
 /// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q5_0::vec_dot`] (ggml's AVX2
 /// `ggml_vec_dot_q5_0_q8_0`), `a` prepared with [`OFFSET`]: the quants `q` (the nibble and
-/// the fifth bit) as unsigned bytes into [`super::matvec`].
+/// the fifth bit) as unsigned bytes into [`super::matvec::offset_matvec`].
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with [`OFFSET`].
@@ -24,6 +24,6 @@ pub unsafe fn matvec(w: &[BlockQ5_0], a: &Prepared, out: &mut [f32]) {
             let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
             _mm256_or_si256(nibbles_32(&x.qs), hi)
         };
-        super::matvec::matvec(w, a, out, quants, |x| x.d)
+        super::matvec::offset_matvec(w, a, out, quants, |x| x.d)
     }
 }
