@@ -579,15 +579,21 @@ impl Kernels {
             per_row * block == n_a * act_block && n_w == rows * per_row,
             "matvec {ty}: {n_w} weight blocks are not {rows} rows of {per_row}"
         );
-        // AVX-VNNI: the formats with a whole-matrix kernel (`x86_64::avxvnni::matvec`).
+        // The formats with a whole-matrix kernel (`x86_64::avxvnni::matvec`,
+        // `x86_64::avx2::matvec`).
+        // SAFETY (both): each table exists only on CPUs with its features; `w` holds `rows`
+        // rows of `per_row` blocks and `act` the matching activation blocks of `ty` (checked
+        // above).
         #[cfg(target_arch = "x86_64")]
-        if self.isa == Isa::AvxVnni {
-            // SAFETY: the AVX-VNNI table exists only on CPUs with its features; `w` holds
-            // `rows` rows of `per_row` blocks and `act` the matching activation blocks of
-            // `ty` (checked above).
-            if unsafe { x86_64::avxvnni::matvec::matvec(ty, order, w, act, out) } {
-                return;
-            }
+        if self.isa == Isa::AvxVnni
+            && unsafe { x86_64::avxvnni::matvec::matvec(ty, order, w, act, out) }
+        {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == Isa::Avx2 && unsafe { x86_64::avx2::matvec::matvec(ty, order, w, act, out) }
+        {
+            return;
         }
         let w = w.as_ptr();
         let a = act.as_ptr();

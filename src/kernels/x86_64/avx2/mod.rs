@@ -42,6 +42,7 @@ use crate::quant::{
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+pub mod matvec;
 /// The two float orders of a super-block format whose integer work is one local function
 /// `block_lanes(x: &$B, y: &BlockQ8K) -> __m256i` (the eight exact i32 lanes of a
 /// super-block, its scales applied) and whose scale is `x.d` (Q3_K, Q6_K, IQ4_XS):

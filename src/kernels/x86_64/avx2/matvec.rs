@@ -1,0 +1,240 @@
+//! The decode matrix-vector products of Q4_0, Q5_0 and Q8_0 on AVX2 (no VNNI), in ggml's
+//! `vec_dot` order, bit for bit: the AVX2 counterpart of `avxvnni/matvec.rs`, with the same
+//! three changes to a loop of one-row dot products (two rows at a time, each with its own FMA
+//! chain; a row's scale products `d_w * d_a` eight blocks at a time; one prefetch stream a
+//! line at a time ahead of the next rows) and, for Q4_0 and Q5_0, unsigned quants:
+//!
+//! - Q8_0: the lanes of ggml's sign trick ([`super::mul_sum_i8_pairs`]);
+//! - Q4_0, Q5_0: `madd(maddubs(q, y), 1) - offset * sum4(y)` with the quants `q` as unsigned
+//!   bytes (0..=15, 0..=31: a `maddubs` pair is at most 2 * 31 * 127, no saturation) and
+//!   `offset * sum4(y)` prepared once per product. These are the exact sums of
+//!   `(q - offset) * y`, the same integers as the sign trick's on `q - offset`, in three
+//!   instructions instead of five.
+//!
+//! The float work per row is `vec_dot`'s: `acc = fma(d_w * d_a, f32(lanes), acc)`, then
+//! `hsum_float_8`.
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+use super::{
+    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs,
+};
+use crate::quant::{self, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0};
+use crate::quant::{DotOrder, GgmlType};
+
+/// The longest activation row taken, in blocks (16384 values; the prepared activation and a
+/// pair of rows' scale products live on the stack). Longer rows use the one-row kernels.
+const MAX_BLOCKS: usize = 512;
+
+/// Software prefetch distance in bytes beyond the next rows' start (see
+/// [`super::q8_0::PREFETCH_AHEAD`]).
+const PREFETCH_AHEAD: usize = super::q8_0::PREFETCH_AHEAD;
+
+/// `out[r] = row_r(w) . act` in `order`, if this module has a kernel for (`ty`, `order`) and
+/// the row length; `false` (nothing written) otherwise, for the caller's row-by-row loop.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` must be `out.len()` rows of weight blocks of
+/// `ty` and `act` the activation blocks (`ty.vec_dot_type()`) of one row.
+pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    if order != DotOrder::VecDot || !matches!(ty, GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0)
+    {
+        return false;
+    }
+    let Some(a) = quant::cast_blocks::<BlockQ8_0>(act) else {
+        return false;
+    };
+    if a.len() > MAX_BLOCKS {
+        return false;
+    }
+    let msg = "weights checked by the caller";
+    // SAFETY (all three): the CPU features and the layout are this function's contract.
+    unsafe {
+        match ty {
+            GgmlType::Q4_0 => {
+                let w: &[BlockQ4_0] = quant::cast_blocks(w).expect(msg);
+                offset_matvec(w, a, 8, out, |x| bytes_from_nibbles_32(&x.qs), |x| x.d)
+            }
+            GgmlType::Q5_0 => {
+                let w: &[BlockQ5_0] = quant::cast_blocks(w).expect(msg);
+                let k10 = _mm256_set1_epi8(0x10);
+                let quants = |x: &BlockQ5_0| {
+                    let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
+                    _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi)
+                };
+                offset_matvec(w, a, 16, out, quants, |x| x.d)
+            }
+            _ => {
+                let w: &[BlockQ8_0] = quant::cast_blocks(w).expect(msg);
+                let mut d = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
+                let ad = act_scales(a, &mut d);
+                let lanes = |x: &BlockQ8_0, b: usize| {
+                    mul_sum_i8_pairs(load32(&x.qs), load32(&a.get_unchecked(b).qs))
+                };
+                rows(w, a.len(), ad, out, lanes, |x| x.d)
+            }
+        }
+    }
+    true
+}
+
+/// The unsigned-quants products (Q4_0, Q5_0): `quants(block)` gives the 32 quants `q` in value
+/// order (values `q - offset`), `scale` the block's scale.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` is `out.len()` rows of `a.len()` blocks,
+/// `a.len() <= MAX_BLOCKS`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn offset_matvec<B>(
+    w: &[B],
+    a: &[BlockQ8_0],
+    offset: i8,
+    out: &mut [f32],
+    quants: impl Fn(&B) -> __m256i + Copy,
+    scale: impl Fn(&B) -> half::f16 + Copy,
+) {
+    let nb = a.len();
+    assert!(nb <= MAX_BLOCKS);
+    let mut bias = [const { MaybeUninit::<__m256i>::uninit() }; MAX_BLOCKS];
+    let mut d = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
+    // SAFETY: the CPU features are this function's contract; the first `nb` entries of
+    // `bias` are written before the slice over them is made; `b < nb` in `lanes`.
+    unsafe {
+        let ones = _mm256_set1_epi16(1);
+        let off = _mm256_set1_epi8(offset);
+        for (y, o) in a.iter().zip(&mut bias) {
+            // offset * (y[4l] + .. + y[4l + 3]), negated (pairs at most 2 * 16 * 127).
+            let s = _mm256_madd_epi16(_mm256_maddubs_epi16(off, load32(&y.qs)), ones);
+            o.write(_mm256_sub_epi32(_mm256_setzero_si256(), s));
+        }
+        let bias = std::slice::from_raw_parts(bias.as_ptr() as *const __m256i, nb);
+        let ad = act_scales(a, &mut d);
+        let lanes = |x: &B, b: usize| {
+            let p = _mm256_maddubs_epi16(quants(x), load32(&a.get_unchecked(b).qs));
+            _mm256_add_epi32(_mm256_madd_epi16(p, ones), *bias.get_unchecked(b))
+        };
+        rows(w, nb, ad, out, lanes, scale)
+    }
+}
+
+/// The activation blocks' scales as f32, in `d`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `a.len() <= MAX_BLOCKS`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn act_scales<'d>(a: &[BlockQ8_0], d: &'d mut [MaybeUninit<f32>; MAX_BLOCKS]) -> &'d [f32] {
+    // SAFETY: the CPU features are this function's contract; the first `a.len()` entries are
+    // written before the slice over them is made.
+    unsafe {
+        for (y, d) in a.iter().zip(d.iter_mut()) {
+            d.write(f16_to_f32(y.d));
+        }
+        std::slice::from_raw_parts(d.as_ptr() as *const f32, a.len())
+    }
+}
+
+/// `out[r] = row_r(w) . a` two rows at a time (the last odd row alone): `lanes(block, b)` is
+/// the eight exact i32 lanes of block `b` of a row times the activation's block `b`, `ad` the
+/// activation's scales.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` is `out.len()` rows of `nb <= MAX_BLOCKS`
+/// blocks and `ad.len() == nb`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rows<B>(
+    w: &[B],
+    nb: usize,
+    ad: &[f32],
+    out: &mut [f32],
+    lanes: impl Fn(&B, usize) -> __m256i + Copy,
+    scale: impl Fn(&B) -> half::f16 + Copy,
+) {
+    assert!(w.len() == out.len() * nb && ad.len() == nb && nb <= MAX_BLOCKS);
+    let mut pairs = out.chunks_exact_mut(2);
+    let mut rr = w.chunks_exact(2 * nb);
+    // SAFETY (both calls): the CPU features are this function's contract; every row has `nb`
+    // blocks (asserted above).
+    for (o, r) in (&mut pairs).zip(&mut rr) {
+        let (r0, r1) = r.split_at(nb);
+        o.copy_from_slice(&unsafe { dot_rows([r0, r1], ad, lanes, scale) });
+    }
+    if let [o] = pairs.into_remainder() {
+        *o = unsafe { dot_rows([rr.remainder()], ad, lanes, scale) }[0];
+    }
+}
+
+/// `R` adjacent rows (`R` = 1 or 2): each row's own FMA chain, its operations those of the
+/// one-row `vec_dot`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_rows<B, const R: usize>(
+    w: [&[B]; R],
+    ad: &[f32],
+    lanes: impl Fn(&B, usize) -> __m256i,
+    scale: impl Fn(&B) -> half::f16,
+) -> [f32; R] {
+    let nb = ad.len();
+    assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
+    let mut dd = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
+    // SAFETY: the CPU features are this function's contract; `b < nb` indexes every slice
+    // (asserted above); `scale_products` writes the first `nb` entries of each `dd` row
+    // before they are read; a prefetch never faults (its address is formed with
+    // `wrapping_add`).
+    unsafe {
+        for (row, dd) in w.iter().zip(&mut dd) {
+            scale_products(row, ad, &scale, &mut dd[..nb]);
+        }
+        // Prefetches sweep the next rows' bytes as one stream, PREFETCH_AHEAD bytes ahead of
+        // where their reads begin: per block, one prefetch per cache line of the R blocks.
+        let step = R * std::mem::size_of::<B>();
+        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for b in 0..nb {
+            for l in 0..step.div_ceil(64) {
+                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
+            }
+            pf = pf.wrapping_add(step);
+            for r in 0..R {
+                let l = lanes(w[r].get_unchecked(b), b);
+                let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
+                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(l), acc[r]);
+            }
+        }
+        acc.map(|acc| hsum_ps(acc))
+    }
+}
+
+/// `out[b] = f32(scale(w[b])) * ad[b]`, eight at a time: the same f32 products as one at a
+/// time (the conversion is exact, the product one rounding either way).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scale_products<B>(
+    w: &[B],
+    ad: &[f32],
+    scale: &impl Fn(&B) -> half::f16,
+    out: &mut [MaybeUninit<f32>],
+) {
+    let n = w.len();
+    assert!(ad.len() == n && out.len() == n);
+    let n8 = n / 8 * 8;
+    // SAFETY: the CPU features are this function's contract; every index is below `n`, the
+    // length of all three slices; the store writes 8 f32 at `b + 8 <= n8 <= n` of `out`.
+    unsafe {
+        let s = |b: usize| u64::from(scale(w.get_unchecked(b)).to_bits());
+        for b in (0..n8).step_by(8) {
+            let lo = s(b) | s(b + 1) << 16 | s(b + 2) << 32 | s(b + 3) << 48;
+            let hi = s(b + 4) | s(b + 5) << 16 | s(b + 6) << 32 | s(b + 7) << 48;
+            let h = _mm_set_epi64x(hi as i64, lo as i64);
+            let v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(ad.as_ptr().add(b)));
+            _mm256_storeu_ps(out.as_mut_ptr().add(b) as *mut f32, v);
+        }
+        for b in n8..n {
+            out.get_unchecked_mut(b)
+                .write(f16_to_f32(scale(w.get_unchecked(b))) * *ad.get_unchecked(b));
+        }
+    }
+}
