@@ -14,6 +14,8 @@
 //!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
+//! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), the quants
+//!           scaled by a table lookup and added by `vpdpbusd` (this table's `simd_dot`)
 //! ```
 //!
 //! Measured, and left out because they were no faster: Q4_1/Q5_1 dot products with
@@ -35,9 +37,10 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Isa, Kernels};
+use super::super::{erase_dot, Isa, Kernels, VecDotFn};
 
 pub mod matvec;
+pub mod q2_k;
 pub mod q4_0;
 pub mod q4_k;
 pub mod q5_0;
@@ -47,14 +50,22 @@ pub mod q8_0;
 /// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C
 /// and AVX-VNNI.
 pub(crate) fn table() -> Kernels {
-    Kernels::build(
-        Isa::AvxVnni,
-        super::avx2::simd_dot,
-        super::avx2::quantizers(),
-    )
+    Kernels::build(Isa::AvxVnni, simd_dot, super::avx2::quantizers())
 }
 
-use crate::quant::{self, q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K};
+/// This table's single-row kernel of `ty` in `order`: the ones of this module, else the AVX2
+/// kernel ([`super::avx2::simd_dot`]).
+fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
+    use DotOrder::Tiled;
+    use GgmlType as T;
+    Some(match (ty, order) {
+        (T::Q2_K, Tiled) => erase_dot!(BlockQ2K, q2_k::vec_dot_tiled),
+        (T::Q2_K, _) => erase_dot!(BlockQ2K, q2_k::vec_dot),
+        _ => return super::avx2::simd_dot(ty, order),
+    })
+}
+
+use crate::quant::{self, q2_k::BlockQ2K, q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K};
 use crate::quant::{DotOrder, GgmlType};
 
 /// A prefill weight tile repacked once per batch for this module's kernels, eight rows to a
