@@ -16,6 +16,8 @@
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
 //! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), the quants
 //!           scaled by a table lookup and added by `vpdpbusd` (this table's `simd_dot`)
+//! q3_k.rs   decode and prefill: Q3_K dot products, the high bits by one shift and `andnot`
+//!           a run, the scales applied by `vpdpwssd`
 //! iq4_xs.rs decode and prefill: IQ4_XS dot products, the scales unpacked in one vector and
 //!           applied by `vpdpwssd` ([`dpwssd`])
 //! ```
@@ -44,6 +46,7 @@ use super::super::{erase_dot, Isa, Kernels, VecDotFn};
 pub mod iq4_xs;
 pub mod matvec;
 pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
 pub mod q4_k;
 pub mod q5_0;
@@ -64,6 +67,8 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
     Some(match (ty, order) {
         (T::Q2_K, Tiled) => erase_dot!(BlockQ2K, q2_k::vec_dot_tiled),
         (T::Q2_K, _) => erase_dot!(BlockQ2K, q2_k::vec_dot),
+        (T::Q3_K, Tiled) => erase_dot!(BlockQ3K, q3_k::vec_dot_tiled),
+        (T::Q3_K, _) => erase_dot!(BlockQ3K, q3_k::vec_dot),
         (T::IQ4_XS, Tiled) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_tiled),
         (T::IQ4_XS, _) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot),
         _ => return super::avx2::simd_dot(ty, order),
@@ -71,7 +76,8 @@ fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
 }
 
 use crate::quant::{
-    self, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K,
+    self, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_k::BlockQ4K, q6_k::BlockQ6K,
+    q8_k::BlockQ8K,
 };
 use crate::quant::{DotOrder, GgmlType};
 
