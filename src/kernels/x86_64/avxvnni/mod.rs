@@ -14,6 +14,12 @@
 //!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
+//! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), the quants
+//!           scaled by a table lookup and added by `vpdpbusd` (this table's `simd_dot`)
+//! q3_k.rs   decode and prefill: Q3_K dot products, the high bits by one shift and `andnot`
+//!           a run, the scales applied by `vpdpwssd`
+//! iq4_xs.rs decode and prefill: IQ4_XS dot products, the scales unpacked in one vector and
+//!           applied by `vpdpwssd` ([`dpwssd`])
 //! ```
 //!
 //! Measured, and left out because they were no faster: Q4_1/Q5_1 dot products with
@@ -35,9 +41,12 @@
 
 use std::arch::x86_64::*;
 
-use super::super::{Isa, Kernels};
+use super::super::{erase_dot, Isa, Kernels, VecDotFn};
 
+pub mod iq4_xs;
 pub mod matvec;
+pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
 pub mod q4_k;
 pub mod q5_0;
@@ -47,14 +56,29 @@ pub mod q8_0;
 /// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C
 /// and AVX-VNNI.
 pub(crate) fn table() -> Kernels {
-    Kernels::build(
-        Isa::AvxVnni,
-        super::avx2::simd_dot,
-        super::avx2::quantizers(),
-    )
+    Kernels::build(Isa::AvxVnni, simd_dot, super::avx2::quantizers())
 }
 
-use crate::quant::{self, q4_k::BlockQ4K, q6_k::BlockQ6K, q8_k::BlockQ8K};
+/// This table's single-row kernel of `ty` in `order`: the ones of this module, else the AVX2
+/// kernel ([`super::avx2::simd_dot`]).
+fn simd_dot(ty: GgmlType, order: DotOrder) -> Option<VecDotFn> {
+    use DotOrder::Tiled;
+    use GgmlType as T;
+    Some(match (ty, order) {
+        (T::Q2_K, Tiled) => erase_dot!(BlockQ2K, q2_k::vec_dot_tiled),
+        (T::Q2_K, _) => erase_dot!(BlockQ2K, q2_k::vec_dot),
+        (T::Q3_K, Tiled) => erase_dot!(BlockQ3K, q3_k::vec_dot_tiled),
+        (T::Q3_K, _) => erase_dot!(BlockQ3K, q3_k::vec_dot),
+        (T::IQ4_XS, Tiled) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_tiled),
+        (T::IQ4_XS, _) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot),
+        _ => return super::avx2::simd_dot(ty, order),
+    })
+}
+
+use crate::quant::{
+    self, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_k::BlockQ4K, q6_k::BlockQ6K,
+    q8_k::BlockQ8K,
+};
 use crate::quant::{DotOrder, GgmlType};
 
 /// A prefill weight tile repacked once per batch for this module's kernels, eight rows to a
@@ -170,6 +194,27 @@ fn cast<'a, 'b, B: quant::Pod, P: quant::Pod>(
         quant::cast_blocks(w).expect("weight blocks checked at load"),
         quant::cast_blocks_mut(s).expect("scratch 8-byte aligned"),
     )
+}
+
+/// `acc + madd(a, b)` in one `vpdpwssd` (i16 x i16 products, adjacent pairs summed into the
+/// i32 lanes of `acc`; exact unless the sum leaves i32, which every caller's bounds exclude).
+/// In assembly: LLVM splits the intrinsic back into `vpmaddwd` and `vpaddd`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    let mut acc = acc;
+    // SAFETY: the CPU features are this function's contract; the instruction only reads
+    // and writes the three vector registers (no memory, no stack, no flags).
+    unsafe {
+        std::arch::asm!(
+            "{{vex}} vpdpwssd {acc}, {a}, {b}",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(ymm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
 }
 
 /// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
