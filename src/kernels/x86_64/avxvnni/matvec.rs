@@ -35,6 +35,9 @@ use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     use super::{q4_0, q5_0, q8_0};
     let offset = match (ty, order) {
+        // SAFETY (both): the CPU features and the layout are this function's contract.
+        (GgmlType::Q4_1, DotOrder::VecDot) => return unsafe { super::q4_1::matvec(w, act, out) },
+        (GgmlType::Q5_1, DotOrder::VecDot) => return unsafe { super::q5_1::matvec(w, act, out) },
         (GgmlType::Q4_0, DotOrder::VecDot) => q4_0::OFFSET,
         (GgmlType::Q5_0, DotOrder::VecDot) => q5_0::OFFSET,
         (GgmlType::Q8_0, DotOrder::VecDot) => 128,
