@@ -14,6 +14,9 @@
 //! q4_1.rs   decode: Q4_1 (and, for q5_1.rs, Q5_1) matrix-vector products, rows two at a
 //!           time, each row's scales and minimums converted eight blocks at a time
 //! q5_1.rs   decode: Q5_1's quants into q4_1.rs
+//! iq4_nl.rs decode: IQ4_NL in the `vec_dot` order (rows two at a time) and the repacked
+//!           GEMV/GEMM order (rows eight at a time, a row's sums one per lane), the table
+//!           made unsigned and the bias prepared once per product
 //! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
 //!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
@@ -42,6 +45,7 @@ use std::arch::x86_64::*;
 
 use super::super::{Isa, Kernels};
 
+pub mod iq4_nl;
 pub mod matvec;
 pub mod q4_0;
 pub mod q4_1;
