@@ -11,8 +11,8 @@
 //!           bytes with an offset, the activation's bias prepared once per product, rows two
 //!           at a time; q8_0.rs, q4_0.rs and q5_0.rs give it their quants; the entry point
 //!           of every decode product below
-//! q4_1.rs   decode: Q4_1 (and, for q5_1.rs, Q5_1) matrix-vector products, rows two at a
-//!           time, each row's scales and minimums converted eight blocks at a time
+//! q4_1.rs   decode: Q4_1 (and, for q5_1.rs, Q5_1) matrix-vector products, rows four (two)
+//!           at a time, each row's scales and minimums converted eight blocks at a time
 //! q5_1.rs   decode: Q5_1's quants into q4_1.rs
 //! iq4_nl.rs decode: IQ4_NL in the `vec_dot` order (rows two at a time) and the repacked
 //!           GEMV/GEMM order (rows eight at a time, a row's sums one per lane), the table

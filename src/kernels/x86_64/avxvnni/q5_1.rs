@@ -39,7 +39,7 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
             let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
             _mm256_or_si256(nibbles_32(&x.qs), hi)
         };
-        min_matvec(w, &a, out, quants);
+        min_matvec::<_, false>(w, &a, out, quants);
     }
     true
 }
