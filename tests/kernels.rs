@@ -358,12 +358,22 @@ fn set_activation_quants(ty: GgmlType, bytes: &mut [u8], f: impl Fn(usize) -> i8
 fn matvec_equals_row_dot_products() {
     // Row counts around the four-row kernels' groups and the two-row AVX-VNNI products, odd
     // and even block counts (IQ4_NL pairs its blocks), and rows of 8 and more blocks (the
-    // AVX-VNNI products take the scales eight blocks at a time, the rest one by one).
+    // AVX-VNNI products take the scales eight blocks at a time, the rest one by one), and
+    // groups of eight rows with a remainder (the AVX-VNNI IQ4_NL repacked product).
     let mut rng = Rng::new(0x5EED_0003);
     for k in Kernels::all() {
         for ty in TYPES {
             for order in ORDERS {
-                for (rows, nb) in [(5, 3), (1, 1), (4, 2), (9, 4), (7, 5), (6, 8), (3, 17)] {
+                for (rows, nb) in [
+                    (5, 3),
+                    (1, 1),
+                    (4, 2),
+                    (9, 4),
+                    (7, 5),
+                    (6, 8),
+                    (3, 17),
+                    (17, 9),
+                ] {
                     let n = nb * block_values(ty);
                     let w = random_weights(ty, rows * n, &mut rng, false);
                     let a = random_activations(ty, n, &mut rng);

@@ -35,6 +35,10 @@ use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     use super::{q4_0, q5_0, q8_0};
     let offset = match (ty, order) {
+        // SAFETY (all three): the CPU features and the layout are this function's contract.
+        (GgmlType::Q4_1, DotOrder::VecDot) => return unsafe { super::q4_1::matvec(w, act, out) },
+        (GgmlType::Q5_1, DotOrder::VecDot) => return unsafe { super::q5_1::matvec(w, act, out) },
+        (GgmlType::IQ4_NL, _) => return unsafe { super::iq4_nl::matvec(order, w, act, out) },
         (GgmlType::Q4_0, DotOrder::VecDot) => q4_0::OFFSET,
         (GgmlType::Q5_0, DotOrder::VecDot) => q5_0::OFFSET,
         (GgmlType::Q8_0, DotOrder::VecDot) => 128,
@@ -90,9 +94,9 @@ impl Default for PrepBuf {
 /// An activation row made ready for the products of one offset: per block,
 /// `-offset * (y[4l] + .. + y[4l + 3])` in lane `l`, and its scale as f32.
 pub struct Prepared<'a> {
-    a: &'a [BlockQ8_0],
-    neg_bias: &'a [__m256i],
-    d: &'a [f32],
+    pub(super) a: &'a [BlockQ8_0],
+    pub(super) neg_bias: &'a [__m256i],
+    pub(super) d: &'a [f32],
 }
 
 /// Prepares `a` for quants with offset `offset` (see [`Prepared`]).

@@ -9,7 +9,14 @@
 //! ```text
 //! matvec.rs decode: the matrix-vector product of the formats whose quants are unsigned
 //!           bytes with an offset, the activation's bias prepared once per product, rows two
-//!           at a time; q8_0.rs, q4_0.rs and q5_0.rs give it their quants
+//!           at a time; q8_0.rs, q4_0.rs and q5_0.rs give it their quants; the entry point
+//!           of every decode product below
+//! q4_1.rs   decode: Q4_1 (and, for q5_1.rs, Q5_1) matrix-vector products, rows four (two)
+//!           at a time, each row's scales and minimums converted eight blocks at a time
+//! q5_1.rs   decode: Q5_1's quants into q4_1.rs
+//! iq4_nl.rs decode: IQ4_NL in the `vec_dot` order (rows two at a time) and the repacked
+//!           GEMV/GEMM order (rows eight at a time, a row's sums one per lane), the table
+//!           made unsigned and the bias prepared once per product
 //! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
 //!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
@@ -22,9 +29,10 @@
 //!           applied by `vpdpwssd` ([`dpwssd`])
 //! ```
 //!
-//! Measured, and left out because they were no faster: Q4_1/Q5_1 dot products with
-//! `vpdpbusd` (their scalar chain of minimum terms bounds them), Q8_0/Q5_0 prefill tiles
-//! repacked eight rows to a vector (see `PackedTile`).
+//! Measured, and left out because they were no faster: Q4_1/Q5_1 one-row dot products with
+//! `vpdpbusd` (their scalar chain of minimum terms bounds them; two rows at a time overlap
+//! the chains, see q4_1.rs), Q8_0/Q5_0 prefill tiles repacked eight rows to a vector (see
+//! `PackedTile`).
 //!
 //! # Bit-identical to the AVX2 kernels
 //!
@@ -43,13 +51,16 @@ use std::arch::x86_64::*;
 
 use super::super::{erase_dot, Isa, Kernels, VecDotFn};
 
+pub mod iq4_nl;
 pub mod iq4_xs;
 pub mod matvec;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;
+pub mod q4_1;
 pub mod q4_k;
 pub mod q5_0;
+pub mod q5_1;
 pub mod q6_k;
 pub mod q8_0;
 

@@ -1,0 +1,282 @@
+//! IQ4_NL on AVX-VNNI: the matrix-vector products in ggml's `vec_dot` order and in its
+//! repacked GEMV/GEMM order.
+//!
+//! The table values `KVALUES` (-127..=113) are looked up 128 higher, as unsigned bytes
+//! (1..=241), so that `vpdpbusd(-128 * sum4(y), q + 128, y)` gives per block the exact i32
+//! lanes of `(table value) * y` that the AVX2 kernels get with `sign`, `maddubs` and `madd`
+//! (no saturation; a lane is at most `4 * 241 * 128` before the bias). The bias and the
+//! activation's scales are prepared once per product ([`super::matvec::prepare`] with offset
+//! 128); a row's float work is that of the one-row kernels, operation for operation.
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+use super::super::avx2::{hsum_i32, hsum_ps, iq4_nl as avx2, load32};
+use super::matvec::{nibbles_32, prepare, PrepBuf, Prepared, MAX_BLOCKS};
+use super::q4_1::{f16_halves_8, first_dwords_8};
+use crate::quant::{
+    self,
+    iq4_nl::{BlockIQ4NL, KVALUES},
+    q8_0::BlockQ8_0,
+    DotOrder,
+};
+
+/// Software prefetch distance in bytes ahead of the rows being read (as `matvec.rs`).
+const PREFETCH_AHEAD: usize = super::super::avx2::q8_0::PREFETCH_AHEAD;
+
+/// `KVALUES[i] + 128`: the table as unsigned bytes.
+const KVALUES_U8: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = (KVALUES[i] as i16 + 128) as u8;
+        i += 1;
+    }
+    t
+};
+
+const _: () = assert!(std::mem::offset_of!(BlockIQ4NL, d) == 0);
+
+/// `out[r] = row_r(w) . act` for the IQ4_NL weight bytes `w` and the Q8_0 activation bytes
+/// `act` in the float order `order`: [`DotOrder::VecDot`] as [`crate::quant::iq4_nl::vec_dot`]
+/// (rows two at a time, [`dot_rows`]), the repacked orders as
+/// [`crate::quant::iq4_nl::vec_dot_repacked`] (rows eight at a time, [`repacked_8`]). `false`
+/// (nothing written) for any other order, a row longer than [`MAX_BLOCKS`], or bytes that
+/// are not whole aligned blocks.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of the
+/// activation's length.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    let repacked = match order {
+        DotOrder::VecDot => false,
+        DotOrder::RepackedGemv | DotOrder::RepackedGemm => true,
+        _ => return false,
+    };
+    let (Some(w), Some(ab)) = (
+        quant::cast_blocks::<BlockIQ4NL>(w),
+        quant::cast_blocks::<BlockQ8_0>(act),
+    ) else {
+        return false;
+    };
+    let nb = ab.len();
+    if nb > MAX_BLOCKS || w.len() != out.len() * nb {
+        return false;
+    }
+    let mut buf = PrepBuf::default();
+    // SAFETY: the CPU features and the layout are this function's contract; every row slice
+    // below has `nb` blocks.
+    unsafe {
+        let a = prepare(ab, 128, &mut buf);
+        if repacked {
+            let mut groups = out.chunks_exact_mut(8);
+            let mut rows = w.chunks_exact(8 * nb);
+            for (o, rr) in (&mut groups).zip(&mut rows) {
+                o.copy_from_slice(&repacked_8(rr, &a));
+            }
+            let rest = rows.remainder();
+            for (o, row) in groups
+                .into_remainder()
+                .iter_mut()
+                .zip(rest.chunks_exact(nb))
+            {
+                *o = avx2::vec_dot_repacked(row, ab);
+            }
+        } else {
+            let mut pairs = out.chunks_exact_mut(2);
+            let mut rows = w.chunks_exact(2 * nb);
+            for (o, rr) in (&mut pairs).zip(&mut rows) {
+                let (r0, r1) = rr.split_at(nb);
+                o.copy_from_slice(&dot_rows([r0, r1], &a));
+            }
+            if let [o] = pairs.into_remainder() {
+                *o = dot_rows([rows.remainder()], &a)[0];
+            }
+        }
+    }
+    true
+}
+
+/// The 32 weights of a block as unsigned bytes (table value + 128), in value order.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn weights_u8(x: &BlockIQ4NL, table: __m256i) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; reads the block's quants.
+    unsafe { _mm256_shuffle_epi8(table, nibbles_32(&x.qs)) }
+}
+
+/// The unsigned table in both 128-bit halves.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn table_u8() -> __m256i {
+    // SAFETY: the CPU features are this function's contract; reads the 16-byte table.
+    unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES_U8.as_ptr() as *const __m128i)) }
+}
+
+/// `dd[b] = f32(w[b].d) * ad[b]`, eight blocks at a time ([`first_dwords_8`]): the same f32
+/// products as one block at a time.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn scale_products(w: &[BlockIQ4NL], ad: &[f32], dd: &mut [MaybeUninit<f32>]) {
+    let n = w.len();
+    assert!(ad.len() == n && dd.len() == n);
+    let n8 = n / 8 * 8;
+    // SAFETY: the CPU features are this function's contract; `first_dwords_8` reads the
+    // blocks `b .. b + 8 <= n`; every other index is below `n`, the length of the slices.
+    unsafe {
+        for b in (0..n8).step_by(8) {
+            let v = first_dwords_8(w.as_ptr().add(b) as *const u8, size_of::<BlockIQ4NL>());
+            let d = _mm256_mul_ps(f16_halves_8(v).0, _mm256_loadu_ps(ad.as_ptr().add(b)));
+            _mm256_storeu_ps(dd.as_mut_ptr().add(b) as *mut f32, d);
+        }
+        for b in n8..n {
+            let d = super::super::avx2::f16_to_f32(w.get_unchecked(b).d);
+            dd.get_unchecked_mut(b).write(d * *ad.get_unchecked(b));
+        }
+    }
+}
+
+/// `R` adjacent rows (`R` = 1 or 2) times `a` in the order of ggml's AVX2
+/// `ggml_vec_dot_iq4_nl_q8_0` (as [`avx2::vec_dot`]): per row, the blocks in pairs into two
+/// accumulators, `acc_k = fma(d_a * d_w, lanes, acc_k)`, `hsum_float_8(acc_0 + acc_1)`, and
+/// a last unpaired block as `sumf = fma(d_a * d_w, sumi, sumf)`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with offset 128.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn dot_rows<const R: usize>(w: [&[BlockIQ4NL]; R], a: &Prepared) -> [f32; R] {
+    let nb = a.a.len();
+    assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
+    let mut dd = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
+    // SAFETY: the CPU features are this function's contract; `b < nb` indexes every slice
+    // (asserted above); `scale_products` writes the first `nb` entries of each `dd` row
+    // before they are read; the prefetch never faults (`wrapping_add`, and a prefetch of any
+    // address is allowed).
+    unsafe {
+        for (row, dd) in w.iter().zip(&mut dd) {
+            scale_products(row, a.d, &mut dd[..nb]);
+        }
+        let table = table_u8();
+        let lanes = |r: usize, b: usize| {
+            let yq = load32(&a.a.get_unchecked(b).qs);
+            let bias = *a.neg_bias.get_unchecked(b);
+            _mm256_dpbusd_avx_epi32(bias, weights_u8(w[r].get_unchecked(b), table), yq)
+        };
+        let d = |r: usize, b: usize| *(dd[r].as_ptr().add(b) as *const f32);
+        // One prefetch stream over the next rows' bytes, as `matvec::dot_rows`.
+        let step = R * size_of::<BlockIQ4NL>();
+        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
+        let mut acc = [[_mm256_setzero_ps(); R]; 2];
+        let pairs = nb / 2 * 2;
+        for b in (0..pairs).step_by(2) {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                for l in 0..step.div_ceil(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
+                }
+                pf = pf.wrapping_add(step);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let dv = _mm256_set1_ps(d(r, b + k));
+                    *acc = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(lanes(r, b + k)), *acc);
+                }
+            }
+        }
+        std::array::from_fn(|r| {
+            let mut sumf = hsum_ps(_mm256_add_ps(acc[0][r], acc[1][r]));
+            if pairs < nb {
+                let sumi = hsum_i32(lanes(r, pairs));
+                sumf = d(r, pairs).mul_add(sumi as f32, sumf);
+            }
+            sumf
+        })
+    }
+}
+
+/// The sums of the eight i32 lanes of each of `v[0..8]`, as the eight lanes of one vector
+/// (exact: the caller bounds the sums).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn hsum_i32_8x8(v: [__m256i; 8]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let h01 = _mm256_hadd_epi32(v[0], v[1]);
+        let h23 = _mm256_hadd_epi32(v[2], v[3]);
+        let h45 = _mm256_hadd_epi32(v[4], v[5]);
+        let h67 = _mm256_hadd_epi32(v[6], v[7]);
+        // Per 128-bit half: the partial sums of rows 0..4 (4..8) over that half's lanes.
+        let h0123 = _mm256_hadd_epi32(h01, h23);
+        let h4567 = _mm256_hadd_epi32(h45, h67);
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(h0123, h4567),
+            _mm256_permute2x128_si256::<0x31>(h0123, h4567),
+        )
+    }
+}
+
+/// Eight adjacent rows (`w`: 8 rows of `a.a.len()` blocks) times `a`, each the bits of
+/// [`crate::quant::iq4_nl::vec_dot_repacked`] (ggml's `ggml_gemv_iq4_nl_8x8_q8_0` /
+/// `ggml_gemm_iq4_nl_8x8_q8_0` on AVX2): per block the exact integer sum of each row,
+/// `acc = fma(sumi, d_w * d_a, acc)`. The eight rows' sums come out one per lane (a tree of
+/// `hadd`s), so lane `r` of one vector FMA is row `r`'s scalar FMA.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with offset 128.
+///
+/// # Panics
+/// If `w` is not eight rows of `a`'s length.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn repacked_8(w: &[BlockIQ4NL], a: &Prepared) -> [f32; 8] {
+    let nb = a.a.len();
+    assert!(w.len() == 8 * nb && nb > 0);
+    let size = size_of::<BlockIQ4NL>();
+    // SAFETY: the CPU features are this function's contract; `b < nb` indexes `a`'s slices
+    // and `r * nb + b < 8 * nb` the blocks (asserted above). The scale load of row `r` reads
+    // the 32 bytes at `r * rb + b * size - 4 * r` of the eight rows (`rb = nb * size`, `size
+    // = 18`): they start at or after `r * (size - 4) >= 0` and end at or before `r * rb + rb
+    // - size + 32 - 4 * r <= 8 * rb` (as `rb >= size`). The prefetch never faults
+    // (`wrapping_add`, and a prefetch of any address is allowed).
+    unsafe {
+        let p = w.as_ptr() as *const u8;
+        let table = table_u8();
+        let rb = nb * size;
+        let step = 8 * size;
+        let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..nb {
+            for l in 0..step.div_ceil(64) {
+                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
+            }
+            pf = pf.wrapping_add(step);
+            let yq = load32(&a.a.get_unchecked(b).qs);
+            let bias = *a.neg_bias.get_unchecked(b);
+            let v: [__m256i; 8] = std::array::from_fn(|r| {
+                let x = w.get_unchecked(r * nb + b);
+                _mm256_dpbusd_avx_epi32(bias, weights_u8(x, table), yq)
+            });
+            let sumi = _mm256_cvtepi32_ps(hsum_i32_8x8(v));
+            // The eight rows' f16 scales of block `b`, one per lane (the loads fold into
+            // `vpblendd`).
+            let ld =
+                |r: usize| _mm256_loadu_si256(p.add(r * rb + b * size - 4 * r) as *const __m256i);
+            let s = ld(0);
+            let s = _mm256_blend_epi32::<0x02>(s, ld(1));
+            let s = _mm256_blend_epi32::<0x04>(s, ld(2));
+            let s = _mm256_blend_epi32::<0x08>(s, ld(3));
+            let s = _mm256_blend_epi32::<0x10>(s, ld(4));
+            let s = _mm256_blend_epi32::<0x20>(s, ld(5));
+            let s = _mm256_blend_epi32::<0x40>(s, ld(6));
+            let s = _mm256_blend_epi32::<0x80>(s, ld(7));
+            let dw = f16_halves_8(s).0;
+            let d = _mm256_mul_ps(dw, _mm256_set1_ps(*a.d.get_unchecked(b)));
+            acc = _mm256_fmadd_ps(sumi, d, acc);
+        }
+        let mut out = [0.0f32; 8];
+        _mm256_storeu_ps(out.as_mut_ptr(), acc);
+        out
+    }
+}

@@ -1,0 +1,303 @@
+//! Q4_1 on AVX-VNNI: the matrix-vector product in ggml's `vec_dot` order, and the machinery
+//! it shares with Q5_1 (the formats with a scale and a minimum, times Q8_1 activations).
+//!
+//! Per block of a row, as ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`:
+//! `lanes = vpdpbusd(0, q, y)` (the quants are unsigned already: the same exact i32 lanes as
+//! `maddubs` + `madd`), `acc = fma(d_w * d_a, f32(lanes), acc)`, and beside it the scalar
+//! chain `summs = fma(m, s_a, summs)`; the row's result is `hsum_float_8(acc) + summs`.
+//!
+//! What makes it faster than a loop of one-row dot products, none of which changes an
+//! operation of a row's two float chains:
+//! - the activation's scales `d_a` and `s_a` are converted once per product ([`prepare`]);
+//! - a row's scale products `d_w * d_a` and its minimums `m` are converted eight blocks at a
+//!   time ([`dm_8`]: eight loads blended into one vector, `vcvtph2ps`, one `vmulps`: the same
+//!   f32 values) before its loop, which then reads them from the stack;
+//! - rows go four (Q4_1) or two (Q5_1) at a time ([`min_matvec`]): a row's vector chain and
+//!   its scalar chain each wait four cycles per block on their previous FMA, and the rows
+//!   share the activation's loads and the loop (Q4_1: four rows 23 -> 25-27 GB/s against
+//!   two; Q5_1, with more work per block, no faster with four).
+
+use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
+
+use super::super::avx2::{f16_to_f32, hsum_ps, load32};
+use super::matvec::{nibbles_32, MAX_BLOCKS};
+use crate::quant::{self, q4_1::BlockQ4_1, q8_0::BlockQ8_1};
+
+/// Software prefetch distance in bytes ahead of the rows being read (as `matvec.rs`).
+const PREFETCH_AHEAD: usize = super::super::avx2::q8_0::PREFETCH_AHEAD;
+
+const _: () = assert!(std::mem::offset_of!(BlockQ4_1, d) == 0);
+const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
+
+/// `out[r] = row_r(w) . act` for the Q4_1 weight bytes `w` and the Q8_1 activation bytes
+/// `act`, each the bits of [`crate::quant::q4_1::vec_dot`]; `false` (nothing written) if the
+/// row is longer than [`MAX_BLOCKS`] or the bytes are not whole aligned blocks.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of the
+/// activation's length.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    let (Some(w), Some(a)) = (
+        quant::cast_blocks::<BlockQ4_1>(w),
+        quant::cast_blocks::<BlockQ8_1>(act),
+    ) else {
+        return false;
+    };
+    if a.len() > MAX_BLOCKS {
+        return false;
+    }
+    let mut buf = PrepBuf::default();
+    // SAFETY: the CPU features are this function's contract; the loads read the block.
+    unsafe {
+        let a = prepare(a, &mut buf);
+        min_matvec::<_, true>(w, &a, out, |x| nibbles_32(&x.qs));
+    }
+    true
+}
+
+/// Storage for one prepared Q8_1 activation row (4 KB; on the caller's stack).
+pub struct PrepBuf {
+    d: [MaybeUninit<f32>; MAX_BLOCKS],
+    s: [MaybeUninit<f32>; MAX_BLOCKS],
+}
+
+impl Default for PrepBuf {
+    /// Uninitialized storage (nothing is read before [`prepare`] writes it).
+    #[inline]
+    fn default() -> PrepBuf {
+        PrepBuf {
+            d: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
+            s: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
+        }
+    }
+}
+
+/// A Q8_1 activation row with its scales `d` and `s` as f32.
+pub struct Prepared<'a> {
+    a: &'a [BlockQ8_1],
+    d: &'a [f32],
+    s: &'a [f32],
+}
+
+/// Converts the scales of `a` (see [`Prepared`]).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+///
+/// # Panics
+/// If `a` is longer than [`MAX_BLOCKS`].
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub unsafe fn prepare<'a>(a: &'a [BlockQ8_1], buf: &'a mut PrepBuf) -> Prepared<'a> {
+    let n = a.len();
+    assert!(n <= MAX_BLOCKS);
+    // SAFETY: the CPU features are this function's contract; the first `n` entries of both
+    // arrays are written before the slices over them are made.
+    unsafe {
+        for ((y, d), s) in a.iter().zip(&mut buf.d).zip(&mut buf.s) {
+            d.write(f16_to_f32(y.d));
+            s.write(f16_to_f32(y.s));
+        }
+        Prepared {
+            a,
+            d: std::slice::from_raw_parts(buf.d.as_ptr() as *const f32, n),
+            s: std::slice::from_raw_parts(buf.s.as_ptr() as *const f32, n),
+        }
+    }
+}
+
+/// The first four bytes of each of the eight blocks at `p` (`size` bytes apart), lane `j`
+/// from block `j`: one load per block, each placed so that its wanted dword falls in lane
+/// `j` (`p + j * size - 4 * j`), blended together (the loads fold into `vpblendd`).
+///
+/// # Safety
+/// The CPU must support AVX2; `size >= 4` and `p` is valid for reading `8 * size` bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(super) unsafe fn first_dwords_8(p: *const u8, size: usize) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; load `j` reads bytes
+    // `j * (size - 4) .. j * (size - 4) + 32`, which for `j <= 7` and `size >= 4` lie inside
+    // the `8 * size` bytes the caller vouches for.
+    unsafe {
+        let ld = |j: usize| _mm256_loadu_si256(p.add(j * (size - 4)) as *const __m256i);
+        let v = ld(0);
+        let v = _mm256_blend_epi32::<0x02>(v, ld(1));
+        let v = _mm256_blend_epi32::<0x04>(v, ld(2));
+        let v = _mm256_blend_epi32::<0x08>(v, ld(3));
+        let v = _mm256_blend_epi32::<0x10>(v, ld(4));
+        let v = _mm256_blend_epi32::<0x20>(v, ld(5));
+        let v = _mm256_blend_epi32::<0x40>(v, ld(6));
+        _mm256_blend_epi32::<0x80>(v, ld(7))
+    }
+}
+
+/// The low and high 16-bit halves of the eight dwords of `v`, each as eight f32 (exact
+/// conversions of the f16 values).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(super) unsafe fn f16_halves_8(v: __m256i) -> (__m256, __m256) {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        // Per 128-bit lane: the four low halves, then the four high halves ...
+        let shuf = _mm256_setr_epi8(
+            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, //
+            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+        );
+        let t = _mm256_shuffle_epi8(v, shuf);
+        // ... then all eight low halves, all eight high halves.
+        let t = _mm256_permute4x64_epi64::<0b11_01_10_00>(t);
+        (
+            _mm256_cvtph_ps(_mm256_castsi256_si128(t)),
+            _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(t)),
+        )
+    }
+}
+
+/// `dd[b] = f32(w[b].d) * ad[b]` and `mm[b] = f32(w[b].m)` for a row of blocks whose first
+/// four bytes are the f16 `d` and `m` ([`first_dwords_8`], [`f16_halves_8`]), eight blocks at a
+/// time: the same f32 values as one block at a time (exact conversions; one rounding of the
+/// product either way).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `B` starts with the f16 fields `d`
+/// and `m` (asserted for Q4_1 and Q5_1 at compile time) and `dm(x)` returns them.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn dm_8<B>(
+    w: &[B],
+    ad: &[f32],
+    dm: impl Fn(&B) -> (half::f16, half::f16),
+    dd: &mut [MaybeUninit<f32>],
+    mm: &mut [MaybeUninit<f32>],
+) {
+    let n = w.len();
+    assert!(ad.len() == n && dd.len() == n && mm.len() == n && std::mem::size_of::<B>() >= 4);
+    let n8 = n / 8 * 8;
+    // SAFETY: the CPU features are this function's contract; `first_dwords_8` reads the eight
+    // blocks `b .. b + 8 <= n8 <= n` of `w`; every other index is below `n`, the length of all
+    // four slices; the stores write 8 f32 at `b + 8 <= n`.
+    unsafe {
+        for b in (0..n8).step_by(8) {
+            let v = first_dwords_8(w.as_ptr().add(b) as *const u8, std::mem::size_of::<B>());
+            let (d, m) = f16_halves_8(v);
+            let d = _mm256_mul_ps(d, _mm256_loadu_ps(ad.as_ptr().add(b)));
+            _mm256_storeu_ps(dd.as_mut_ptr().add(b) as *mut f32, d);
+            _mm256_storeu_ps(mm.as_mut_ptr().add(b) as *mut f32, m);
+        }
+        for b in n8..n {
+            let (d, m) = dm(w.get_unchecked(b));
+            dd.get_unchecked_mut(b)
+                .write(f16_to_f32(d) * *ad.get_unchecked(b));
+            mm.get_unchecked_mut(b).write(f16_to_f32(m));
+        }
+    }
+}
+
+/// A format with an f16 scale `d` and minimum `m` as its first four bytes.
+pub(super) trait ScaleMin {
+    fn dm(&self) -> (half::f16, half::f16);
+}
+
+impl ScaleMin for BlockQ4_1 {
+    #[inline]
+    fn dm(&self) -> (half::f16, half::f16) {
+        (self.d, self.m)
+    }
+}
+
+impl ScaleMin for crate::quant::q5_1::BlockQ5_1 {
+    #[inline]
+    fn dm(&self) -> (half::f16, half::f16) {
+        (self.d, self.m)
+    }
+}
+
+/// `out[r] = row_r(w) . a` for the `out.len()` rows of `w` (`a.a.len()` blocks each), every
+/// one the bits of the format's `vec_dot` (Q4_1, Q5_1). `quants(block)` gives the block's 32
+/// unsigned quants in value order. Rows four at a time if `QUADS`, then two, then one.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+///
+/// # Panics
+/// If `w` is not `out.len()` rows of `a`'s length.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(super) unsafe fn min_matvec<B: ScaleMin, const QUADS: bool>(
+    w: &[B],
+    a: &Prepared,
+    out: &mut [f32],
+    quants: impl Fn(&B) -> __m256i + Copy,
+) {
+    let nb = a.a.len();
+    assert!(w.len() == out.len() * nb && a.d.len() == nb && a.s.len() == nb);
+    let quad_rows = if QUADS { out.len() / 4 * 4 } else { 0 };
+    let (out4, out) = out.split_at_mut(quad_rows);
+    let (w4, w) = w.split_at(quad_rows * nb);
+    let quads = out4.chunks_exact_mut(4);
+    let rows = w4.chunks_exact(4 * nb);
+    // SAFETY (all calls): the CPU features are this function's contract; every row has
+    // `nb` blocks (asserted above).
+    for (o, rr) in quads.zip(rows) {
+        let (r01, r23) = rr.split_at(2 * nb);
+        let (r0, r1) = r01.split_at(nb);
+        let (r2, r3) = r23.split_at(nb);
+        o.copy_from_slice(&unsafe { dot_rows([r0, r1, r2, r3], a, quants) });
+    }
+    let mut pairs = out.chunks_exact_mut(2);
+    let mut rows = w.chunks_exact(2 * nb);
+    for (o, rr) in (&mut pairs).zip(&mut rows) {
+        let (r0, r1) = rr.split_at(nb);
+        o.copy_from_slice(&unsafe { dot_rows([r0, r1], a, quants) });
+    }
+    if let [o] = pairs.into_remainder() {
+        *o = unsafe { dot_rows([rows.remainder()], a, quants) }[0];
+    }
+}
+
+/// `R` adjacent rows (`R` = 1, 2 or 4) times `a`: each row's own two chains, their operations
+/// those of the one-row product.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn dot_rows<B: ScaleMin, const R: usize>(
+    w: [&[B]; R],
+    a: &Prepared,
+    quants: impl Fn(&B) -> __m256i,
+) -> [f32; R] {
+    let nb = a.a.len();
+    assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
+    let mut dd = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
+    let mut mm = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
+    // SAFETY: the CPU features are this function's contract; `b < nb` indexes every slice
+    // (asserted above); `dm_8` writes the first `nb` entries of each `dd` and `mm` row
+    // before they are read; the prefetch never faults (its address is formed with
+    // `wrapping_add` and a prefetch of any address is allowed).
+    unsafe {
+        for ((row, dd), mm) in w.iter().zip(&mut dd).zip(&mut mm) {
+            dm_8(row, a.d, B::dm, &mut dd[..nb], &mut mm[..nb]);
+        }
+        // One prefetch stream over the next rows' bytes, as `matvec::dot_rows`.
+        let step = R * std::mem::size_of::<B>();
+        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut summs = [0.0f32; R];
+        for b in 0..nb {
+            for l in 0..step.div_ceil(64) {
+                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
+            }
+            pf = pf.wrapping_add(step);
+            let yq = load32(&a.a.get_unchecked(b).qs);
+            let s = *a.s.get_unchecked(b);
+            for r in 0..R {
+                let m = *(mm[r].as_ptr().add(b) as *const f32);
+                summs[r] = m.mul_add(s, summs[r]);
+                let x = w[r].get_unchecked(b);
+                let lanes = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), quants(x), yq);
+                let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
+                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[r]);
+            }
+        }
+        std::array::from_fn(|r| hsum_ps(acc[r]) + summs[r])
+    }
+}
