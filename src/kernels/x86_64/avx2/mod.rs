@@ -44,48 +44,94 @@ pub mod f16;
 pub mod f32;
 pub mod matvec;
 /// The two float orders of a super-block format whose integer work is one local function
-/// `block_lanes(x: &$B, y: &BlockQ8K) -> __m256i` (the eight exact i32 lanes of a
-/// super-block, its scales applied) and whose scale is `x.d` (Q3_K, Q6_K, IQ4_XS):
-/// `vec_dot`, ggml's AVX2 kernel (`acc = fma(d_w * d_a, lanes, acc)`, `hsum_float_8` at the
-/// end), and `vec_dot_tiled`, ggml's tiled K-quant matmul (`acc = fma(d_w * s, d_a, acc)` per
-/// super-block, `s` the exact sum of its lanes); each bit-identical to the scalar reference of
-/// the same name in `crate::quant::$module`.
+/// (`vec_dot`, ggml's AVX2 kernel, and `vec_dot_tiled`, ggml's tiled K-quant matmul), each
+/// bit-identical to the scalar reference of the same name in `crate::quant::$module`, compiled
+/// with the target features `$features` (the AVX2 kernels' by default; the AVX-VNNI kernels
+/// give theirs). Two shapes:
+///
+/// - `lane_dots!(B, "q3_k")`: `block_lanes(x: &B, y: &BlockQ8K) -> __m256i` gives the eight
+///   exact i32 lanes of a super-block, its scales applied, and the scale is `x.d` (Q3_K,
+///   Q6_K, IQ4_XS): `acc = fma(d_w * d_a, lanes, acc)` and `hsum_float_8` at the end, or
+///   `acc = fma(d_w * s, d_a, acc)` per super-block, `s` the exact sum of its lanes;
+/// - `lane_dots!(mins B, "q2_k")`: `block_sums(x, y) -> (lanes, mins)` also gives the
+///   minimum terms' lanes, the scales are `x.d` and `x.dmin` (Q2_K): per super-block
+///   `acc = fma(-d_a * dmin, mins, acc)` then `acc = fma(d_a * d, lanes, acc)`, or
+///   `res = fma(-dmin, s2, d * s1)`, `acc = fma(res, d_a, acc)`.
 macro_rules! lane_dots {
     ($B:ty, $module:literal) => {
+        $crate::kernels::x86_64::avx2::lane_dots!($B, $module, "avx2,fma,f16c");
+    };
+    (mins $B:ty, $module:literal) => {
+        $crate::kernels::x86_64::avx2::lane_dots!(mins $B, $module, "avx2,fma,f16c");
+    };
+    ($B:ty, $module:literal, $features:literal) => {
+        $crate::kernels::x86_64::avx2::lane_dots!(@dots $B, $module, $features,
+            |acc: __m256, x: &$B, y: &$crate::quant::q8_k::BlockQ8K| {
+                let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
+                _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc)
+            },
+            |acc: f32, x: &$B, y: &$crate::quant::q8_k::BlockQ8K| {
+                let s1 = hsum_i32(block_lanes(x, y));
+                (f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc)
+            });
+    };
+    (mins $B:ty, $module:literal, $features:literal) => {
+        $crate::kernels::x86_64::avx2::lane_dots!(@dots $B, $module, $features,
+            |acc: __m256, x: &$B, y: &$crate::quant::q8_k::BlockQ8K| {
+                let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
+                let dmin = _mm256_set1_ps(-y.d * f16_to_f32(x.dmin));
+                let (lanes, mins) = block_sums(x, y);
+                let acc = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(mins), acc);
+                _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc)
+            },
+            |acc: f32, x: &$B, y: &$crate::quant::q8_k::BlockQ8K| {
+                let (lanes, mins) = block_sums(x, y);
+                let (s1, s2) = (hsum_i32(lanes), hsum_i32(mins));
+                let res = (-f16_to_f32(x.dmin)).mul_add(s2 as f32, f16_to_f32(x.d) * s1 as f32);
+                res.mul_add(y.d, acc)
+            });
+    };
+    (@dots $B:ty, $module:literal, $features:literal, $step:expr, $tiled_step:expr) => {
         #[doc = concat!("Bit-identical to `crate::quant::", $module, "::vec_dot` (ggml's AVX2 kernel).")]
         ///
         /// # Safety
-        /// The CPU must support AVX2, FMA and F16C.
-        #[target_feature(enable = "avx2,fma,f16c")]
+        #[doc = concat!("The CPU must support the target features ", $features, ".")]
+        #[target_feature(enable = $features)]
         pub unsafe fn vec_dot(w: &[$B], a: &[$crate::quant::q8_k::BlockQ8K]) -> f32 {
             use std::arch::x86_64::*;
+            #[allow(unused_imports)]
+            use $crate::kernels::x86_64::avx2::{f16_to_f32, hsum_i32, hsum_ps};
             debug_assert_eq!(w.len(), a.len());
             // SAFETY: the CPU features are this function's contract; the helpers read the
             // borrowed blocks only.
             unsafe {
+                let step = $step;
                 let mut acc = _mm256_setzero_ps();
                 for (x, y) in w.iter().zip(a) {
-                    let d = _mm256_set1_ps(y.d * super::f16_to_f32(x.d));
-                    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc);
+                    acc = step(acc, x, y);
                 }
-                super::hsum_ps(acc)
+                hsum_ps(acc)
             }
         }
 
         #[doc = concat!("Bit-identical to `crate::quant::", $module, "::vec_dot_tiled` (ggml's tiled K-quant matmul).")]
         ///
         /// # Safety
-        /// The CPU must support AVX2, FMA and F16C.
-        #[target_feature(enable = "avx2,fma,f16c")]
+        #[doc = concat!("The CPU must support the target features ", $features, ".")]
+        #[target_feature(enable = $features)]
         pub unsafe fn vec_dot_tiled(w: &[$B], a: &[$crate::quant::q8_k::BlockQ8K]) -> f32 {
+            #[allow(unused_imports)]
+            use std::arch::x86_64::*;
+            #[allow(unused_imports)]
+            use $crate::kernels::x86_64::avx2::{f16_to_f32, hsum_i32, hsum_ps};
             debug_assert_eq!(w.len(), a.len());
             // SAFETY: the CPU features are this function's contract; the helpers read the
             // borrowed blocks only.
             unsafe {
+                let step = $tiled_step;
                 let mut acc = 0.0f32;
                 for (x, y) in w.iter().zip(a) {
-                    let s1 = super::hsum_i32(block_lanes(x, y));
-                    acc = (super::f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc);
+                    acc = step(acc, x, y);
                 }
                 acc
             }

@@ -5,7 +5,6 @@
 
 use std::arch::x86_64::*;
 
-use super::super::avx2::{f16_to_f32, hsum_i32, hsum_ps};
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
 /// The eight signed scales `ls - 32` of a super-block as i16, in both 128-bit lanes: the low
@@ -72,42 +71,4 @@ unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     }
 }
 
-/// Bit-identical to [`crate::quant::iq4_xs::vec_dot`] (ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`):
-/// `acc = fma(d_w * d_a, lanes, acc)` per super-block, `hsum_float_8` at the end.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub unsafe fn vec_dot(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
-    // blocks only.
-    unsafe {
-        let mut acc = _mm256_setzero_ps();
-        for (x, y) in w.iter().zip(a) {
-            let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(block_lanes(x, y)), acc);
-        }
-        hsum_ps(acc)
-    }
-}
-
-/// Bit-identical to [`crate::quant::iq4_xs::vec_dot_tiled`] (ggml's tiled K-quant matmul):
-/// `acc = fma(d_w * s, d_a, acc)` per super-block, `s` the exact sum of its lanes.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub unsafe fn vec_dot_tiled(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
-    // blocks only.
-    unsafe {
-        let mut acc = 0.0f32;
-        for (x, y) in w.iter().zip(a) {
-            let s1 = hsum_i32(block_lanes(x, y));
-            acc = (f16_to_f32(x.d) * s1 as f32).mul_add(y.d, acc);
-        }
-        acc
-    }
-}
+super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni");

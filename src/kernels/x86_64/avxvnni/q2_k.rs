@@ -11,7 +11,6 @@
 
 use std::arch::x86_64::*;
 
-use super::super::avx2::{f16_to_f32, hsum_i32, hsum_ps};
 use crate::quant::{q2_k::BlockQ2K, q8_k::BlockQ8K};
 
 /// The exact integer sums of one super-block, the same integers per lane as
@@ -69,49 +68,4 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
     }
 }
 
-/// Bit-identical to [`crate::quant::q2_k::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q2_K_q8_K`):
-/// per super-block `acc = fma(-d_a * dmin, mins, acc)` then `acc = fma(d_a * d, lanes,
-/// acc)`, `hsum_float_8` at the end.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
-    // blocks only.
-    unsafe {
-        let mut acc = _mm256_setzero_ps();
-        for (x, y) in w.iter().zip(a) {
-            let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
-            let dmin = _mm256_set1_ps(-y.d * f16_to_f32(x.dmin));
-            let (lanes, mins) = block_sums(x, y);
-            acc = _mm256_fmadd_ps(dmin, _mm256_cvtepi32_ps(mins), acc);
-            acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc);
-        }
-        hsum_ps(acc)
-    }
-}
-
-/// Bit-identical to [`crate::quant::q2_k::vec_dot_tiled`] (ggml's tiled K-quant matmul,
-/// `crate::quant::q8_k::tiled_step`): `res = fma(-dmin, s2, d * s1)`, `acc = fma(res, d_a,
-/// acc)` per super-block.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub unsafe fn vec_dot_tiled(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    // SAFETY: the CPU features are this function's contract; the helpers read the borrowed
-    // blocks only.
-    unsafe {
-        let mut acc = 0.0f32;
-        for (x, y) in w.iter().zip(a) {
-            let (lanes, mins) = block_sums(x, y);
-            let (s1, s2) = (hsum_i32(lanes), hsum_i32(mins));
-            let res = (-f16_to_f32(x.dmin)).mul_add(s2 as f32, f16_to_f32(x.d) * s1 as f32);
-            acc = res.mul_add(y.d, acc);
-        }
-        acc
-    }
-}
+super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni");
