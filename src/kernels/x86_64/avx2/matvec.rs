@@ -25,7 +25,7 @@ use crate::quant::{DotOrder, GgmlType};
 
 /// The longest activation row taken, in blocks (16384 values; the prepared activation and a
 /// pair of rows' scale products live on the stack). Longer rows use the one-row kernels.
-const MAX_BLOCKS: usize = 512;
+pub(crate) const MAX_BLOCKS: usize = 512;
 
 /// Software prefetch distance in bytes beyond the next rows' start (see
 /// [`super::q8_0::PREFETCH_AHEAD`]).
@@ -145,7 +145,7 @@ unsafe fn act_scales<'d>(a: &[BlockQ8_0], d: &'d mut [MaybeUninit<f32>; MAX_BLOC
 /// blocks and `ad.len() == nb`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn rows<B>(
+pub(crate) unsafe fn rows<B>(
     w: &[B],
     nb: usize,
     ad: &[f32],
@@ -208,11 +208,16 @@ unsafe fn dot_rows<B, const R: usize>(
     }
 }
 
-/// `out[b] = f32(scale(w[b])) * ad[b]`, eight at a time: the same f32 products as one at a
-/// time (the conversion is exact, the product one rounding either way).
+/// `out[b] = f32(scale(w[b])) * ad[b]`, eight at a time (eight f16 gathered into one
+/// register, one `vcvtph2ps`, one `vmulps`): the same f32 products as one at a time (the
+/// conversion is exact, the product one rounding either way). (Eight overlapping loads
+/// blended, as `first_dwords_8` does for Q4_1, measured 4 % slower for Q8_0's 34-byte blocks.)
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scale_products<B>(
+pub(crate) unsafe fn scale_products<B>(
     w: &[B],
     ad: &[f32],
     scale: &impl Fn(&B) -> half::f16,
@@ -236,5 +241,52 @@ unsafe fn scale_products<B>(
             out.get_unchecked_mut(b)
                 .write(f16_to_f32(scale(w.get_unchecked(b))) * *ad.get_unchecked(b));
         }
+    }
+}
+
+/// The first four bytes of each of the eight blocks at `p` (`size` bytes apart), lane `j`
+/// from block `j`: one load per block, each placed so that its wanted dword falls in lane
+/// `j` (`p + j * size - 4 * j`), blended together (the loads fold into `vpblendd`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `size >= 4` and `p` is valid for reading `8 * size` bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn first_dwords_8(p: *const u8, size: usize) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; load `j` reads bytes
+    // `j * (size - 4) .. j * (size - 4) + 32`, which for `j <= 7` and `size >= 4` lie inside
+    // the `8 * size` bytes the caller vouches for.
+    unsafe {
+        let ld = |j: usize| _mm256_loadu_si256(p.add(j * (size - 4)) as *const __m256i);
+        let v = ld(0);
+        let v = _mm256_blend_epi32::<0x02>(v, ld(1));
+        let v = _mm256_blend_epi32::<0x04>(v, ld(2));
+        let v = _mm256_blend_epi32::<0x08>(v, ld(3));
+        let v = _mm256_blend_epi32::<0x10>(v, ld(4));
+        let v = _mm256_blend_epi32::<0x20>(v, ld(5));
+        let v = _mm256_blend_epi32::<0x40>(v, ld(6));
+        _mm256_blend_epi32::<0x80>(v, ld(7))
+    }
+}
+
+/// The low and high 16-bit halves of the eight dwords of `v`, each as eight f32 (exact
+/// conversions of the f16 values).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn f16_halves_8(v: __m256i) -> (__m256, __m256) {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        // Per 128-bit lane: the four low halves, then the four high halves ...
+        let shuf = _mm256_setr_epi8(
+            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, //
+            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+        );
+        let t = _mm256_shuffle_epi8(v, shuf);
+        // ... then all eight low halves, all eight high halves.
+        let t = _mm256_permute4x64_epi64::<0b11_01_10_00>(t);
+        (
+            _mm256_cvtph_ps(_mm256_castsi256_si128(t)),
+            _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(t)),
+        )
     }
 }

@@ -11,9 +11,9 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::super::avx2::matvec::{f16_halves_8, scale_products};
 use super::super::avx2::{hsum_i32, hsum_ps, iq4_nl as avx2, load32};
 use super::matvec::{nibbles_32, prepare, PrepBuf, Prepared, MAX_BLOCKS};
-use super::q4_1::{f16_halves_8, first_dwords_8};
 use crate::quant::{
     self,
     iq4_nl::{BlockIQ4NL, KVALUES},
@@ -114,32 +114,6 @@ unsafe fn table_u8() -> __m256i {
     unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES_U8.as_ptr() as *const __m128i)) }
 }
 
-/// `dd[b] = f32(w[b].d) * ad[b]`, eight blocks at a time ([`first_dwords_8`]): the same f32
-/// products as one block at a time.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-unsafe fn scale_products(w: &[BlockIQ4NL], ad: &[f32], dd: &mut [MaybeUninit<f32>]) {
-    let n = w.len();
-    assert!(ad.len() == n && dd.len() == n);
-    let n8 = n / 8 * 8;
-    // SAFETY: the CPU features are this function's contract; `first_dwords_8` reads the
-    // blocks `b .. b + 8 <= n`; every other index is below `n`, the length of the slices.
-    unsafe {
-        for b in (0..n8).step_by(8) {
-            let v = first_dwords_8(w.as_ptr().add(b) as *const u8, size_of::<BlockIQ4NL>());
-            let d = _mm256_mul_ps(f16_halves_8(v).0, _mm256_loadu_ps(ad.as_ptr().add(b)));
-            _mm256_storeu_ps(dd.as_mut_ptr().add(b) as *mut f32, d);
-        }
-        for b in n8..n {
-            let d = super::super::avx2::f16_to_f32(w.get_unchecked(b).d);
-            dd.get_unchecked_mut(b).write(d * *ad.get_unchecked(b));
-        }
-    }
-}
-
 /// `R` adjacent rows (`R` = 1 or 2) times `a` in the order of ggml's AVX2
 /// `ggml_vec_dot_iq4_nl_q8_0` (as [`avx2::vec_dot`]): per row, the blocks in pairs into two
 /// accumulators, `acc_k = fma(d_a * d_w, lanes, acc_k)`, `hsum_float_8(acc_0 + acc_1)`, and
@@ -159,7 +133,7 @@ unsafe fn dot_rows<const R: usize>(w: [&[BlockIQ4NL]; R], a: &Prepared) -> [f32;
     // address is allowed).
     unsafe {
         for (row, dd) in w.iter().zip(&mut dd) {
-            scale_products(row, a.d, &mut dd[..nb]);
+            scale_products(row, a.d, &|x: &BlockIQ4NL| x.d, &mut dd[..nb]);
         }
         let table = table_u8();
         let lanes = |r: usize, b: usize| {

@@ -21,7 +21,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::super::avx2::{f16_to_f32, hsum_ps, load32};
+use super::super::avx2::{f16_to_f32, load32};
 use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 
 /// `out[r] = row_r(w) . act` in the float order `order`, if this module has a kernel for
@@ -68,11 +68,6 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
 /// scales and a pair of rows' scale products live on the stack). Longer rows use the AVX2
 /// kernels.
 pub const MAX_BLOCKS: usize = 512;
-
-/// Software prefetch distance in bytes ahead of the rows being read. Weights are streamed
-/// from memory once per token; the hardware prefetchers alone leave this core well short of
-/// its read bandwidth (the same distance as the AVX2 kernels').
-const PREFETCH_AHEAD: usize = super::super::avx2::q8_0::PREFETCH_AHEAD;
 
 /// Storage for one prepared activation row (about 18 KB; on the caller's stack).
 pub struct PrepBuf {
@@ -148,91 +143,14 @@ pub(super) unsafe fn offset_matvec<B>(
 ) {
     let nb = a.a.len();
     assert!(w.len() == out.len() * nb && a.neg_bias.len() == nb && a.d.len() == nb);
-    let mut pairs = out.chunks_exact_mut(2);
-    let mut rows = w.chunks_exact(2 * nb);
-    // SAFETY (both calls): the CPU features are this function's contract; every row has
-    // `nb` blocks (asserted above).
-    for (o, rr) in (&mut pairs).zip(&mut rows) {
-        let (r0, r1) = rr.split_at(nb);
-        o.copy_from_slice(&unsafe { dot_rows([r0, r1], a, quants, scale) });
-    }
-    if let [o] = pairs.into_remainder() {
-        *o = unsafe { dot_rows([rows.remainder()], a, quants, scale) }[0];
-    }
-}
-
-/// `R` adjacent rows (`R` = 1 or 2) times `a`: each row's own FMA chain, its operations those
-/// of the one-row product.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-unsafe fn dot_rows<B, const R: usize>(
-    w: [&[B]; R],
-    a: &Prepared,
-    quants: impl Fn(&B) -> __m256i,
-    scale: impl Fn(&B) -> half::f16,
-) -> [f32; R] {
-    let nb = a.a.len();
-    assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
-    let mut dd = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
-    // SAFETY: the CPU features are this function's contract; `b < nb` indexes every slice
-    // (asserted above); `scale_products` writes the first `nb` entries of each `dd` row
-    // before they are read; the prefetch never faults (its address is formed with
-    // `wrapping_add` and a prefetch of any address is allowed).
+    // SAFETY: the CPU features are this function's contract; `rows` calls `lanes` with
+    // `b < nb`, an index of both activation slices.
     unsafe {
-        for (row, dd) in w.iter().zip(&mut dd) {
-            scale_products(row, a.d, &scale, &mut dd[..nb]);
-        }
-        // Prefetches sweep the next rows' bytes (the next call's) as one stream,
-        // PREFETCH_AHEAD bytes ahead of where that call's reads begin: per block, the `R`
-        // blocks' bytes, one prefetch per cache line of them.
-        let step = R * std::mem::size_of::<B>();
-        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
-        let mut acc = [_mm256_setzero_ps(); R];
-        for b in 0..nb {
-            for l in 0..step.div_ceil(64) {
-                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
-            }
-            pf = pf.wrapping_add(step);
-            let yq = load32(&a.a.get_unchecked(b).qs);
-            let bias = *a.neg_bias.get_unchecked(b);
-            for r in 0..R {
-                let lanes = _mm256_dpbusd_avx_epi32(bias, quants(w[r].get_unchecked(b)), yq);
-                let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
-                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[r]);
-            }
-        }
-        acc.map(|acc| hsum_ps(acc))
-    }
-}
-
-/// `out[b] = f32(scale(w[b])) * ad[b]`, eight at a time: the same f32 products as one at a
-/// time (the conversion is exact, the product one rounding either way).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-unsafe fn scale_products<B>(
-    w: &[B],
-    ad: &[f32],
-    scale: &impl Fn(&B) -> half::f16,
-    out: &mut [MaybeUninit<f32>],
-) {
-    let n = w.len();
-    assert!(ad.len() == n && out.len() == n);
-    let n8 = n / 8 * 8;
-    // SAFETY: the CPU features are this function's contract; every index is below `n`, the
-    // length of all three slices; the store writes 8 f32 at `b + 8 <= n8 <= n` of `out`.
-    unsafe {
-        let s = |b: usize| u64::from(scale(w.get_unchecked(b)).to_bits());
-        for b in (0..n8).step_by(8) {
-            let lo = s(b) | s(b + 1) << 16 | s(b + 2) << 32 | s(b + 3) << 48;
-            let hi = s(b + 4) | s(b + 5) << 16 | s(b + 6) << 32 | s(b + 7) << 48;
-            let h = _mm_set_epi64x(hi as i64, lo as i64);
-            let v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(ad.as_ptr().add(b)));
-            _mm256_storeu_ps(out.as_mut_ptr().add(b) as *mut f32, v);
-        }
-        for b in n8..n {
-            out.get_unchecked_mut(b)
-                .write(f16_to_f32(scale(w.get_unchecked(b))) * *ad.get_unchecked(b));
-        }
+        let lanes = |x: &B, b: usize| {
+            let y = load32(&a.a.get_unchecked(b).qs);
+            _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), quants(x), y)
+        };
+        super::super::avx2::matvec::rows(w, nb, a.d, out, lanes, scale)
     }
 }
 

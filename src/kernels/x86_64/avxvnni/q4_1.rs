@@ -20,6 +20,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::super::avx2::matvec::{f16_halves_8, first_dwords_8};
 use super::super::avx2::{f16_to_f32, hsum_ps, load32};
 use super::matvec::{nibbles_32, MAX_BLOCKS};
 use crate::quant::{self, q4_1::BlockQ4_1, q8_0::BlockQ8_1};
@@ -107,55 +108,8 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_1], buf: &'a mut PrepBuf) -> Prepared<
     }
 }
 
-/// The first four bytes of each of the eight blocks at `p` (`size` bytes apart), lane `j`
-/// from block `j`: one load per block, each placed so that its wanted dword falls in lane
-/// `j` (`p + j * size - 4 * j`), blended together (the loads fold into `vpblendd`).
-///
-/// # Safety
-/// The CPU must support AVX2; `size >= 4` and `p` is valid for reading `8 * size` bytes.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn first_dwords_8(p: *const u8, size: usize) -> __m256i {
-    // SAFETY: the CPU features are this function's contract; load `j` reads bytes
-    // `j * (size - 4) .. j * (size - 4) + 32`, which for `j <= 7` and `size >= 4` lie inside
-    // the `8 * size` bytes the caller vouches for.
-    unsafe {
-        let ld = |j: usize| _mm256_loadu_si256(p.add(j * (size - 4)) as *const __m256i);
-        let v = ld(0);
-        let v = _mm256_blend_epi32::<0x02>(v, ld(1));
-        let v = _mm256_blend_epi32::<0x04>(v, ld(2));
-        let v = _mm256_blend_epi32::<0x08>(v, ld(3));
-        let v = _mm256_blend_epi32::<0x10>(v, ld(4));
-        let v = _mm256_blend_epi32::<0x20>(v, ld(5));
-        let v = _mm256_blend_epi32::<0x40>(v, ld(6));
-        _mm256_blend_epi32::<0x80>(v, ld(7))
-    }
-}
-
-/// The low and high 16-bit halves of the eight dwords of `v`, each as eight f32 (exact
-/// conversions of the f16 values).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn f16_halves_8(v: __m256i) -> (__m256, __m256) {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        // Per 128-bit lane: the four low halves, then the four high halves ...
-        let shuf = _mm256_setr_epi8(
-            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15, //
-            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
-        );
-        let t = _mm256_shuffle_epi8(v, shuf);
-        // ... then all eight low halves, all eight high halves.
-        let t = _mm256_permute4x64_epi64::<0b11_01_10_00>(t);
-        (
-            _mm256_cvtph_ps(_mm256_castsi256_si128(t)),
-            _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(t)),
-        )
-    }
-}
-
 /// `dd[b] = f32(w[b].d) * ad[b]` and `mm[b] = f32(w[b].m)` for a row of blocks whose first
-/// four bytes are the f16 `d` and `m` ([`first_dwords_8`], [`f16_halves_8`]), eight blocks at a
+/// four bytes are the f16 `d` and `m` ([`first_dwords_8`](super::super::avx2::matvec::first_dwords_8), [`f16_halves_8`](super::super::avx2::matvec::f16_halves_8)), eight blocks at a
 /// time: the same f32 values as one block at a time (exact conversions; one rounding of the
 /// product either way).
 ///
