@@ -40,8 +40,25 @@ const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
 /// activation's length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    // SAFETY: the CPU features and the layout are this function's contract.
+    unsafe { matvec_bytes::<BlockQ4_1, true>(w, act, out, |x| nibbles_32(&x.qs)) }
+}
+
+/// [`min_matvec`] on bytes: `false` (nothing written) if they are not whole aligned blocks
+/// or the row is longer than [`MAX_BLOCKS`].
+///
+/// # Safety
+/// As [`matvec`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+pub(super) unsafe fn matvec_bytes<B: ScaleMin + quant::Pod, const QUADS: bool>(
+    w: &[u8],
+    act: &[u8],
+    out: &mut [f32],
+    quants: impl Fn(&B) -> __m256i + Copy,
+) -> bool {
     let (Some(w), Some(a)) = (
-        quant::cast_blocks::<BlockQ4_1>(w),
+        quant::cast_blocks::<B>(w),
         quant::cast_blocks::<BlockQ8_1>(act),
     ) else {
         return false;
@@ -50,10 +67,10 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
         return false;
     }
     let mut buf = PrepBuf::default();
-    // SAFETY: the CPU features are this function's contract; the loads read the block.
+    // SAFETY: the CPU features are this function's contract; `min_matvec` checks the rows.
     unsafe {
         let a = prepare(a, &mut buf);
-        min_matvec::<_, true>(w, &a, out, |x| nibbles_32(&x.qs));
+        min_matvec::<_, QUADS>(w, &a, out, quants);
     }
     true
 }

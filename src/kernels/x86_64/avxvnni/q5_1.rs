@@ -3,9 +3,9 @@
 use std::arch::x86_64::*;
 
 use super::super::avx2::bytes_from_bits_32;
-use super::matvec::{nibbles_32, MAX_BLOCKS};
-use super::q4_1::{min_matvec, prepare, PrepBuf};
-use crate::quant::{self, q5_1::BlockQ5_1, q8_0::BlockQ8_1};
+use super::matvec::nibbles_32;
+use super::q4_1::matvec_bytes;
+use crate::quant::q5_1::BlockQ5_1;
 
 const _: () = assert!(std::mem::offset_of!(BlockQ5_1, d) == 0);
 const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
@@ -14,32 +14,20 @@ const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
 /// `act`, each the bits of [`crate::quant::q5_1::vec_dot`] (ggml's AVX2
 /// `ggml_vec_dot_q5_1_q8_1`): the quants (the nibble and the fifth bit, 0..=31, unsigned)
 /// into [`super::q4_1::min_matvec`]; `false` (nothing written) if the row is longer than
-/// [`MAX_BLOCKS`] or the bytes are not whole aligned blocks.
+/// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS) or the bytes are not whole aligned blocks.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of the
 /// activation's length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    let (Some(w), Some(a)) = (
-        quant::cast_blocks::<BlockQ5_1>(w),
-        quant::cast_blocks::<BlockQ8_1>(act),
-    ) else {
-        return false;
-    };
-    if a.len() > MAX_BLOCKS {
-        return false;
-    }
-    let mut buf = PrepBuf::default();
-    // SAFETY: the CPU features are this function's contract; the loads read the block.
+    // SAFETY: the CPU features and the layout are this function's contract.
     unsafe {
-        let a = prepare(a, &mut buf);
         let k10 = _mm256_set1_epi8(0x10);
         let quants = |x: &BlockQ5_1| {
             let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
             _mm256_or_si256(nibbles_32(&x.qs), hi)
         };
-        min_matvec::<_, false>(w, &a, out, quants);
+        matvec_bytes::<BlockQ5_1, false>(w, act, out, quants)
     }
-    true
 }
