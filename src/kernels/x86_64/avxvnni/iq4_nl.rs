@@ -72,8 +72,9 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
         if repacked {
             let mut groups = out.chunks_exact_mut(8);
             let mut rows = w.chunks_exact(8 * nb);
+            let table = table_u8();
             for (o, rr) in (&mut groups).zip(&mut rows) {
-                o.copy_from_slice(&repacked_8(rr, &a));
+                o.copy_from_slice(&repacked_8(rr, &a, |x| weights_u8(x, table)));
             }
             let rest = rows.remainder();
             for (o, row) in groups
@@ -192,22 +193,29 @@ unsafe fn hsum_i32_8x8(v: [__m256i; 8]) -> __m256i {
 }
 
 /// Eight adjacent rows (`w`: 8 rows of `a.a.len()` blocks) times `a`, each the bits of
-/// [`crate::quant::iq4_nl::vec_dot_repacked`] (ggml's `ggml_gemv_iq4_nl_8x8_q8_0` /
-/// `ggml_gemm_iq4_nl_8x8_q8_0` on AVX2): per block the exact integer sum of each row,
-/// `acc = fma(sumi, d_w * d_a, acc)`. The eight rows' sums come out one per lane (a tree of
-/// `hadd`s), so lane `r` of one vector FMA is row `r`'s scalar FMA.
+/// `vec_dot_repacked` of IQ4_NL or Q4_0 ([`crate::quant::iq4_nl::vec_dot_repacked`], ggml's
+/// `ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0` on AVX2, and the same of
+/// `q4_0`): per block the exact integer sum of each row, `acc = fma(sumi, d_w * d_a, acc)`.
+/// The eight rows' sums come out one per lane (a tree of `hadd`s), so lane `r` of one vector
+/// FMA is row `r`'s scalar FMA. `quants(block)` gives a block's 32 quants as unsigned bytes
+/// in value order, `a`'s offset below their values; a block starts with its f16 scale.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with offset 128.
+/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with the quants'
+/// offset; `B` starts with its f16 scale and is at least 4 bytes.
 ///
 /// # Panics
 /// If `w` is not eight rows of `a`'s length.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-unsafe fn repacked_8(w: &[BlockIQ4NL], a: &Prepared) -> [f32; 8] {
+pub(super) unsafe fn repacked_8<B>(
+    w: &[B],
+    a: &Prepared,
+    quants: impl Fn(&B) -> __m256i,
+) -> [f32; 8] {
     let nb = a.a.len();
-    assert!(w.len() == 8 * nb && nb > 0);
-    let size = size_of::<BlockIQ4NL>();
+    assert!(w.len() == 8 * nb && nb > 0 && size_of::<B>() >= 4);
+    let size = size_of::<B>();
     // SAFETY: the CPU features are this function's contract; `b < nb` indexes `a`'s slices
     // and `r * nb + b < 8 * nb` the blocks (asserted above). The scale load of row `r` reads
     // the 32 bytes at `r * rb + b * size - 4 * r` of the eight rows (`rb = nb * size`, `size
@@ -216,7 +224,6 @@ unsafe fn repacked_8(w: &[BlockIQ4NL], a: &Prepared) -> [f32; 8] {
     // (`wrapping_add`, and a prefetch of any address is allowed).
     unsafe {
         let p = w.as_ptr() as *const u8;
-        let table = table_u8();
         let rb = nb * size;
         let step = 8 * size;
         let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
@@ -229,8 +236,7 @@ unsafe fn repacked_8(w: &[BlockIQ4NL], a: &Prepared) -> [f32; 8] {
             let yq = load32(&a.a.get_unchecked(b).qs);
             let bias = *a.neg_bias.get_unchecked(b);
             let v: [__m256i; 8] = std::array::from_fn(|r| {
-                let x = w.get_unchecked(r * nb + b);
-                _mm256_dpbusd_avx_epi32(bias, weights_u8(x, table), yq)
+                _mm256_dpbusd_avx_epi32(bias, quants(w.get_unchecked(r * nb + b)), yq)
             });
             let sumi = _mm256_cvtepi32_ps(hsum_i32_8x8(v));
             // The eight rows' f16 scales of block `b`, one per lane (the loads fold into

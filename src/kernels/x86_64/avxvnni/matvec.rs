@@ -39,7 +39,9 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         (GgmlType::Q4_1, DotOrder::VecDot) => return unsafe { super::q4_1::matvec(w, act, out) },
         (GgmlType::Q5_1, DotOrder::VecDot) => return unsafe { super::q5_1::matvec(w, act, out) },
         (GgmlType::IQ4_NL, _) => return unsafe { super::iq4_nl::matvec(order, w, act, out) },
-        (GgmlType::Q4_0, DotOrder::VecDot) => q4_0::OFFSET,
+        (GgmlType::Q4_0, DotOrder::VecDot | DotOrder::RepackedGemv | DotOrder::RepackedGemm) => {
+            q4_0::OFFSET
+        }
         (GgmlType::Q5_0, DotOrder::VecDot) => q5_0::OFFSET,
         (GgmlType::Q8_0, DotOrder::VecDot) => 128,
         _ => return false,
@@ -56,6 +58,9 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
     unsafe {
         let a = prepare(ab, offset, &mut buf);
         match ty {
+            GgmlType::Q4_0 if order != DotOrder::VecDot => {
+                q4_0::matvec_repacked(quant::cast_blocks(w).expect(msg), &a, ab, out)
+            }
             GgmlType::Q4_0 => q4_0::matvec(quant::cast_blocks(w).expect(msg), &a, out),
             GgmlType::Q5_0 => q5_0::matvec(quant::cast_blocks(w).expect(msg), &a, out),
             _ => q8_0::matvec(quant::cast_blocks(w).expect(msg), &a, out),
