@@ -13,7 +13,7 @@ use crate::quant::{
 /// lookup of each nibble in the 16-entry table.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn weights(x: &BlockIQ4NL) -> __m256i {
+pub(crate) unsafe fn weights(x: &BlockIQ4NL) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the 16 table
     // values and the block's 16 quant bytes (unaligned).
     unsafe {

@@ -20,7 +20,7 @@ use std::mem::MaybeUninit;
 use super::{
     bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs,
 };
-use crate::quant::{self, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0};
+use crate::quant::{self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0};
 use crate::quant::{DotOrder, GgmlType};
 
 /// The longest activation row taken, in blocks (16384 values; the prepared activation and a
@@ -38,9 +38,12 @@ const PREFETCH_AHEAD: usize = super::q8_0::PREFETCH_AHEAD;
 /// The CPU must support AVX2, FMA and F16C; `w` must be `out.len()` rows of weight blocks of
 /// `ty` and `act` the activation blocks (`ty.vec_dot_type()`) of one row.
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    if order != DotOrder::VecDot || !matches!(ty, GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0)
-    {
-        return false;
+    use DotOrder::{RepackedGemm, RepackedGemv, VecDot};
+    let is_repacked = matches!(order, RepackedGemv | RepackedGemm);
+    match (ty, order) {
+        (GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0, VecDot) => {}
+        (GgmlType::Q4_0 | GgmlType::IQ4_NL, _) if is_repacked => {}
+        _ => return false,
     }
     let Some(a) = quant::cast_blocks::<BlockQ8_0>(act) else {
         return false;
@@ -49,12 +52,18 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         return false;
     }
     let msg = "weights checked by the caller";
-    // SAFETY (all three): the CPU features and the layout are this function's contract.
+    // SAFETY (all): the CPU features and the layout are this function's contract; `lanes`
+    // is called with `b` below the row length, an index of `a`.
     unsafe {
         match ty {
             GgmlType::Q4_0 => {
                 let w: &[BlockQ4_0] = quant::cast_blocks(w).expect(msg);
-                offset_matvec(w, a, 8, out, |x| bytes_from_nibbles_32(&x.qs), |x| x.d)
+                let quants = |x: &BlockQ4_0| bytes_from_nibbles_32(&x.qs);
+                let how = match is_repacked {
+                    true => Rows::Repacked(super::q4_0::vec_dot_repacked),
+                    false => Rows::Two(|x: &BlockQ4_0| x.d),
+                };
+                offset_matvec(w, a, 8, out, quants, how)
             }
             GgmlType::Q5_0 => {
                 let w: &[BlockQ5_0] = quant::cast_blocks(w).expect(msg);
@@ -63,7 +72,16 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                     let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
                     _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi)
                 };
-                offset_matvec(w, a, 16, out, quants, |x| x.d)
+                offset_matvec(w, a, 16, out, quants, Rows::Two(|x: &BlockQ5_0| x.d))
+            }
+            GgmlType::IQ4_NL => {
+                let w: &[BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
+                let mut d = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
+                let ad = act_scales(a, &mut d);
+                let lanes = |x: &BlockIQ4NL, b: usize| {
+                    mul_sum_i8_pairs(super::iq4_nl::weights(x), load32(&a.get_unchecked(b).qs))
+                };
+                repacked(w, ad, out, lanes, |r| super::iq4_nl::vec_dot_repacked(r, a))
             }
             _ => {
                 let w: &[BlockQ8_0] = quant::cast_blocks(w).expect(msg);
@@ -79,8 +97,16 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
     true
 }
 
+/// How [`offset_matvec`] goes through the rows: two at a time in the `vec_dot` order (the
+/// block's scale), or eight at a time in the repacked order (the one-row kernel for the last
+/// `rows % 8`).
+enum Rows<B, S: Fn(&B) -> half::f16> {
+    Two(S),
+    Repacked(unsafe fn(&[B], &[BlockQ8_0]) -> f32),
+}
+
 /// The unsigned-quants products (Q4_0, Q5_0): `quants(block)` gives the 32 quants `q` in value
-/// order (values `q - offset`), `scale` the block's scale.
+/// order (values `q - offset`); `how` the float order.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; `w` is `out.len()` rows of `a.len()` blocks,
@@ -93,7 +119,7 @@ unsafe fn offset_matvec<B>(
     offset: i8,
     out: &mut [f32],
     quants: impl Fn(&B) -> __m256i + Copy,
-    scale: impl Fn(&B) -> half::f16 + Copy,
+    how: Rows<B, impl Fn(&B) -> half::f16 + Copy>,
 ) {
     let nb = a.len();
     assert!(nb <= MAX_BLOCKS);
@@ -115,7 +141,10 @@ unsafe fn offset_matvec<B>(
             let p = _mm256_maddubs_epi16(quants(x), load32(&a.get_unchecked(b).qs));
             _mm256_add_epi32(_mm256_madd_epi16(p, ones), *bias.get_unchecked(b))
         };
-        rows(w, nb, ad, out, lanes, scale)
+        match how {
+            Rows::Two(scale) => rows(w, nb, ad, out, lanes, scale),
+            Rows::Repacked(row) => repacked(w, ad, out, lanes, |r| row(r, a)),
+        }
     }
 }
 
@@ -288,5 +317,118 @@ pub(crate) unsafe fn f16_halves_8(v: __m256i) -> (__m256, __m256) {
             _mm256_cvtph_ps(_mm256_castsi256_si128(t)),
             _mm256_cvtph_ps(_mm256_extracti128_si256::<1>(t)),
         )
+    }
+}
+
+/// `out[r] = row_r(w) . act` in the repacked GEMV/GEMM order of Q4_0 or IQ4_NL, eight rows at
+/// a time ([`repacked_8`]), the last `rows % 8` by `row` (the one-row kernel of that order).
+///
+/// # Safety
+/// As [`repacked_8`]; `w` is `out.len()` rows of `ad.len()` blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn repacked<B>(
+    w: &[B],
+    ad: &[f32],
+    out: &mut [f32],
+    lanes: impl Fn(&B, usize) -> __m256i + Copy,
+    row: impl Fn(&[B]) -> f32,
+) {
+    let nb = ad.len();
+    assert!(w.len() == out.len() * nb);
+    let mut groups = out.chunks_exact_mut(8);
+    let mut rows = w.chunks_exact(8 * nb);
+    // SAFETY: the CPU features and the layout are this function's contract; every group is
+    // eight rows of `nb` blocks.
+    unsafe {
+        for (o, rr) in (&mut groups).zip(&mut rows) {
+            o.copy_from_slice(&repacked_8(rr, ad, lanes));
+        }
+    }
+    let rest = rows.remainder().chunks_exact(nb.max(1));
+    for (o, r) in groups.into_remainder().iter_mut().zip(rest) {
+        *o = row(r);
+    }
+}
+
+/// The sums of the eight i32 lanes of each of `v[0..8]`, as the eight lanes of one vector
+/// (exact: the caller bounds the sums).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum_i32_8x8(v: [__m256i; 8]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let h01 = _mm256_hadd_epi32(v[0], v[1]);
+        let h23 = _mm256_hadd_epi32(v[2], v[3]);
+        let h45 = _mm256_hadd_epi32(v[4], v[5]);
+        let h67 = _mm256_hadd_epi32(v[6], v[7]);
+        // Per 128-bit half: the partial sums of rows 0..4 (4..8) over that half's lanes.
+        let h0123 = _mm256_hadd_epi32(h01, h23);
+        let h4567 = _mm256_hadd_epi32(h45, h67);
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(h0123, h4567),
+            _mm256_permute2x128_si256::<0x31>(h0123, h4567),
+        )
+    }
+}
+
+/// Eight adjacent rows (`w`: 8 rows of `ad.len()` blocks) times the activation, each the
+/// bits of `vec_dot_repacked` of Q4_0 or IQ4_NL ([`crate::quant::q4_0::vec_dot_repacked`],
+/// ggml's `ggml_gemv/gemm_q4_0_8x8_q8_0` and `..._iq4_nl_8x8_q8_0` on AVX2): per block the
+/// exact integer sum of each row, `acc = fma(sumi, d_w * d_a, acc)`. The eight rows' sums come
+/// out one per lane (a tree of `hadd`s), so lane `r` of one vector FMA is row `r`'s scalar
+/// FMA. `lanes(block, b)` gives the eight exact i32 lanes of a block times activation block
+/// `b`, `ad` the activation's scales; a block starts with its f16 scale.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `B` starts with its f16 scale and is at least 4
+/// bytes.
+///
+/// # Panics
+/// If `w` is not eight rows of `ad`'s length.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn repacked_8<B>(w: &[B], ad: &[f32], lanes: impl Fn(&B, usize) -> __m256i) -> [f32; 8] {
+    let nb = ad.len();
+    assert!(w.len() == 8 * nb && nb > 0 && std::mem::size_of::<B>() >= 4);
+    let size = std::mem::size_of::<B>();
+    // SAFETY: the CPU features are this function's contract; `b < nb` indexes `a`'s slices
+    // and `r * nb + b < 8 * nb` the blocks (asserted above). The scale load of row `r` reads
+    // the 32 bytes at `r * rb + b * size - 4 * r` of the eight rows (`rb = nb * size`, `size
+    // = 18`): they start at or after `r * (size - 4) >= 0` and end at or before `r * rb + rb
+    // - size + 32 - 4 * r <= 8 * rb` (as `rb >= size`). The prefetch never faults
+    // (`wrapping_add`, and a prefetch of any address is allowed).
+    unsafe {
+        let p = w.as_ptr() as *const u8;
+        let rb = nb * size;
+        let step = 8 * size;
+        let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
+        let mut acc = _mm256_setzero_ps();
+        for b in 0..nb {
+            for l in 0..step.div_ceil(64) {
+                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
+            }
+            pf = pf.wrapping_add(step);
+            let v: [__m256i; 8] = std::array::from_fn(|r| lanes(w.get_unchecked(r * nb + b), b));
+            let sumi = _mm256_cvtepi32_ps(hsum_i32_8x8(v));
+            // The eight rows' f16 scales of block `b`, one per lane (the loads fold into
+            // `vpblendd`).
+            let ld =
+                |r: usize| _mm256_loadu_si256(p.add(r * rb + b * size - 4 * r) as *const __m256i);
+            let s = ld(0);
+            let s = _mm256_blend_epi32::<0x02>(s, ld(1));
+            let s = _mm256_blend_epi32::<0x04>(s, ld(2));
+            let s = _mm256_blend_epi32::<0x08>(s, ld(3));
+            let s = _mm256_blend_epi32::<0x10>(s, ld(4));
+            let s = _mm256_blend_epi32::<0x20>(s, ld(5));
+            let s = _mm256_blend_epi32::<0x40>(s, ld(6));
+            let s = _mm256_blend_epi32::<0x80>(s, ld(7));
+            let dw = f16_halves_8(s).0;
+            let d = _mm256_mul_ps(dw, _mm256_set1_ps(*ad.get_unchecked(b)));
+            acc = _mm256_fmadd_ps(sumi, d, acc);
+        }
+        let mut out = [0.0f32; 8];
+        _mm256_storeu_ps(out.as_mut_ptr(), acc);
+        out
     }
 }

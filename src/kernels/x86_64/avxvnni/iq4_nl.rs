@@ -11,7 +11,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::super::avx2::matvec::{f16_halves_8, scale_products};
+use super::super::avx2::matvec::{self as rows, scale_products};
 use super::super::avx2::{hsum_i32, hsum_ps, iq4_nl as avx2, load32};
 use super::matvec::{nibbles_32, prepare, PrepBuf, Prepared, MAX_BLOCKS};
 use crate::quant::{
@@ -70,20 +70,12 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
     unsafe {
         let a = prepare(ab, 128, &mut buf);
         if repacked {
-            let mut groups = out.chunks_exact_mut(8);
-            let mut rows = w.chunks_exact(8 * nb);
             let table = table_u8();
-            for (o, rr) in (&mut groups).zip(&mut rows) {
-                o.copy_from_slice(&repacked_8(rr, &a, |x| weights_u8(x, table)));
-            }
-            let rest = rows.remainder();
-            for (o, row) in groups
-                .into_remainder()
-                .iter_mut()
-                .zip(rest.chunks_exact(nb))
-            {
-                *o = avx2::vec_dot_repacked(row, ab);
-            }
+            let lanes = |x: &BlockIQ4NL, b: usize| {
+                let y = load32(&a.a.get_unchecked(b).qs);
+                _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
+            };
+            rows::repacked(w, a.d, out, lanes, |row| avx2::vec_dot_repacked(row, ab));
         } else {
             let mut pairs = out.chunks_exact_mut(2);
             let mut rows = w.chunks_exact(2 * nb);
@@ -168,95 +160,5 @@ unsafe fn dot_rows<const R: usize>(w: [&[BlockIQ4NL]; R], a: &Prepared) -> [f32;
             }
             sumf
         })
-    }
-}
-
-/// The sums of the eight i32 lanes of each of `v[0..8]`, as the eight lanes of one vector
-/// (exact: the caller bounds the sums).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-unsafe fn hsum_i32_8x8(v: [__m256i; 8]) -> __m256i {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let h01 = _mm256_hadd_epi32(v[0], v[1]);
-        let h23 = _mm256_hadd_epi32(v[2], v[3]);
-        let h45 = _mm256_hadd_epi32(v[4], v[5]);
-        let h67 = _mm256_hadd_epi32(v[6], v[7]);
-        // Per 128-bit half: the partial sums of rows 0..4 (4..8) over that half's lanes.
-        let h0123 = _mm256_hadd_epi32(h01, h23);
-        let h4567 = _mm256_hadd_epi32(h45, h67);
-        _mm256_add_epi32(
-            _mm256_permute2x128_si256::<0x20>(h0123, h4567),
-            _mm256_permute2x128_si256::<0x31>(h0123, h4567),
-        )
-    }
-}
-
-/// Eight adjacent rows (`w`: 8 rows of `a.a.len()` blocks) times `a`, each the bits of
-/// `vec_dot_repacked` of IQ4_NL or Q4_0 ([`crate::quant::iq4_nl::vec_dot_repacked`], ggml's
-/// `ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0` on AVX2, and the same of
-/// `q4_0`): per block the exact integer sum of each row, `acc = fma(sumi, d_w * d_a, acc)`.
-/// The eight rows' sums come out one per lane (a tree of `hadd`s), so lane `r` of one vector
-/// FMA is row `r`'s scalar FMA. `quants(block)` gives a block's 32 quants as unsigned bytes
-/// in value order, `a`'s offset below their values; a block starts with its f16 scale.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with the quants'
-/// offset; `B` starts with its f16 scale and is at least 4 bytes.
-///
-/// # Panics
-/// If `w` is not eight rows of `a`'s length.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn repacked_8<B>(
-    w: &[B],
-    a: &Prepared,
-    quants: impl Fn(&B) -> __m256i,
-) -> [f32; 8] {
-    let nb = a.a.len();
-    assert!(w.len() == 8 * nb && nb > 0 && size_of::<B>() >= 4);
-    let size = size_of::<B>();
-    // SAFETY: the CPU features are this function's contract; `b < nb` indexes `a`'s slices
-    // and `r * nb + b < 8 * nb` the blocks (asserted above). The scale load of row `r` reads
-    // the 32 bytes at `r * rb + b * size - 4 * r` of the eight rows (`rb = nb * size`, `size
-    // = 18`): they start at or after `r * (size - 4) >= 0` and end at or before `r * rb + rb
-    // - size + 32 - 4 * r <= 8 * rb` (as `rb >= size`). The prefetch never faults
-    // (`wrapping_add`, and a prefetch of any address is allowed).
-    unsafe {
-        let p = w.as_ptr() as *const u8;
-        let rb = nb * size;
-        let step = 8 * size;
-        let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
-        let mut acc = _mm256_setzero_ps();
-        for b in 0..nb {
-            for l in 0..step.div_ceil(64) {
-                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
-            }
-            pf = pf.wrapping_add(step);
-            let yq = load32(&a.a.get_unchecked(b).qs);
-            let bias = *a.neg_bias.get_unchecked(b);
-            let v: [__m256i; 8] = std::array::from_fn(|r| {
-                _mm256_dpbusd_avx_epi32(bias, quants(w.get_unchecked(r * nb + b)), yq)
-            });
-            let sumi = _mm256_cvtepi32_ps(hsum_i32_8x8(v));
-            // The eight rows' f16 scales of block `b`, one per lane (the loads fold into
-            // `vpblendd`).
-            let ld =
-                |r: usize| _mm256_loadu_si256(p.add(r * rb + b * size - 4 * r) as *const __m256i);
-            let s = ld(0);
-            let s = _mm256_blend_epi32::<0x02>(s, ld(1));
-            let s = _mm256_blend_epi32::<0x04>(s, ld(2));
-            let s = _mm256_blend_epi32::<0x08>(s, ld(3));
-            let s = _mm256_blend_epi32::<0x10>(s, ld(4));
-            let s = _mm256_blend_epi32::<0x20>(s, ld(5));
-            let s = _mm256_blend_epi32::<0x40>(s, ld(6));
-            let s = _mm256_blend_epi32::<0x80>(s, ld(7));
-            let dw = f16_halves_8(s).0;
-            let d = _mm256_mul_ps(dw, _mm256_set1_ps(*a.d.get_unchecked(b)));
-            acc = _mm256_fmadd_ps(sumi, d, acc);
-        }
-        let mut out = [0.0f32; 8];
-        _mm256_storeu_ps(out.as_mut_ptr(), acc);
-        out
     }
 }

@@ -1,5 +1,8 @@
 //! Q4_0 on AVX-VNNI: the matrix-vector product in ggml's `vec_dot` order.
 
+use std::arch::x86_64::*;
+
+use super::super::avx2::load32;
 use super::matvec::{nibbles_32, Prepared};
 use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 
@@ -20,8 +23,8 @@ pub unsafe fn matvec(w: &[BlockQ4_0], a: &Prepared, out: &mut [f32]) {
 
 /// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q4_0::vec_dot_repacked`] (ggml's
 /// repacked `ggml_gemv/gemm_q4_0_8x8_q8_0`, AVX2; decode of Q4_0 weights with a multiple of
-/// 8 rows), `a` prepared with [`OFFSET`]: eight rows at a time ([`super::iq4_nl::repacked_8`]),
-/// the last `rows % 8` by the AVX2 kernel.
+/// 8 rows), `a` prepared with [`OFFSET`]: eight rows at a time
+/// ([`super::super::avx2::matvec::repacked`]).
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is `act` prepared with [`OFFSET`].
@@ -30,19 +33,14 @@ pub unsafe fn matvec(w: &[BlockQ4_0], a: &Prepared, out: &mut [f32]) {
 /// If `w` is not `out.len()` rows of `act`'s length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 pub unsafe fn matvec_repacked(w: &[BlockQ4_0], a: &Prepared, act: &[BlockQ8_0], out: &mut [f32]) {
-    let nb = act.len();
-    assert!(w.len() == out.len() * nb);
-    let mut groups = out.chunks_exact_mut(8);
-    let mut rows = w.chunks_exact(8 * nb);
-    // SAFETY: the CPU features and `a`'s offset are this function's contract; every row has
-    // `nb` blocks (asserted above).
+    // SAFETY: the CPU features and `a`'s offset are this function's contract; `repacked`
+    // calls `lanes` with `b` below the row length, an index of `a`'s slices.
     unsafe {
-        for (o, rr) in (&mut groups).zip(&mut rows) {
-            o.copy_from_slice(&super::iq4_nl::repacked_8(rr, a, |x| nibbles_32(&x.qs)));
-        }
-        let rest = rows.remainder().chunks_exact(nb);
-        for (o, row) in groups.into_remainder().iter_mut().zip(rest) {
-            *o = super::super::avx2::q4_0::vec_dot_repacked(row, act);
-        }
+        let lanes = |x: &BlockQ4_0, b: usize| {
+            let y = load32(&a.a.get_unchecked(b).qs);
+            _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), nibbles_32(&x.qs), y)
+        };
+        let row = |row: &[BlockQ4_0]| super::super::avx2::q4_0::vec_dot_repacked(row, act);
+        super::super::avx2::matvec::repacked(w, a.d, out, lanes, row)
     }
 }
