@@ -223,9 +223,7 @@ unsafe fn dot_rows<B, const R: usize>(
         let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
         let mut acc = [_mm256_setzero_ps(); R];
         for b in 0..nb {
-            for l in 0..step.div_ceil(64) {
-                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
-            }
+            prefetch_lines(pf, step);
             pf = pf.wrapping_add(step);
             for r in 0..R {
                 let l = lanes(w[r].get_unchecked(b), b);
@@ -273,20 +271,22 @@ pub(crate) unsafe fn scale_products<B>(
     }
 }
 
-/// The first four bytes of each of the eight blocks at `p` (`size` bytes apart), lane `j`
-/// from block `j`: one load per block, each placed so that its wanted dword falls in lane
-/// `j` (`p + j * size - 4 * j`), blended together (the loads fold into `vpblendd`).
+/// The first four bytes of each of the eight items at `p` (`stride` bytes apart: the blocks
+/// of a row, or block `b` of eight rows), lane `j` from item `j`: one load per item, each
+/// placed so that its wanted dword falls in lane `j` (`p + j * stride - 4 * j`), blended
+/// together (the loads fold into `vpblendd`).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA and F16C; `size >= 4` and `p` is valid for reading `8 * size` bytes.
+/// The CPU must support AVX2, FMA and F16C; `stride >= 4` and `p` is valid for reading
+/// `7 * stride + 4` bytes (e.g. eight whole blocks of `stride >= 4` bytes).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn first_dwords_8(p: *const u8, size: usize) -> __m256i {
+pub(crate) unsafe fn first_dwords_8(p: *const u8, stride: usize) -> __m256i {
     // SAFETY: the CPU features are this function's contract; load `j` reads bytes
-    // `j * (size - 4) .. j * (size - 4) + 32`, which for `j <= 7` and `size >= 4` lie inside
-    // the `8 * size` bytes the caller vouches for.
+    // `j * (stride - 4) .. j * (stride - 4) + 32`, which for `j <= 7` end at or before
+    // `7 * stride + 4`, inside what the caller vouches for.
     unsafe {
-        let ld = |j: usize| _mm256_loadu_si256(p.add(j * (size - 4)) as *const __m256i);
+        let ld = |j: usize| _mm256_loadu_si256(p.add(j * (stride - 4)) as *const __m256i);
         let v = ld(0);
         let v = _mm256_blend_epi32::<0x02>(v, ld(1));
         let v = _mm256_blend_epi32::<0x04>(v, ld(2));
@@ -392,12 +392,11 @@ unsafe fn repacked_8<B>(w: &[B], ad: &[f32], lanes: impl Fn(&B, usize) -> __m256
     let nb = ad.len();
     assert!(w.len() == 8 * nb && nb > 0 && std::mem::size_of::<B>() >= 4);
     let size = std::mem::size_of::<B>();
-    // SAFETY: the CPU features are this function's contract; `b < nb` indexes `a`'s slices
-    // and `r * nb + b < 8 * nb` the blocks (asserted above). The scale load of row `r` reads
-    // the 32 bytes at `r * rb + b * size - 4 * r` of the eight rows (`rb = nb * size`, `size
-    // = 18`): they start at or after `r * (size - 4) >= 0` and end at or before `r * rb + rb
-    // - size + 32 - 4 * r <= 8 * rb` (as `rb >= size`). The prefetch never faults
-    // (`wrapping_add`, and a prefetch of any address is allowed).
+    // SAFETY: the CPU features are this function's contract; `b < nb` indexes `ad` (and
+    // `lanes`' activation) and `r * nb + b < 8 * nb` the blocks (asserted above).
+    // `first_dwords_8(p + b * size, rb)` (`rb = nb * size`) reads `7 * rb + 4` bytes from
+    // `b * size`, ending at or before `(nb - 1) * size + 7 * rb + 4 <= 8 * rb` (as
+    // `size >= 4`): inside the eight rows.
     unsafe {
         let p = w.as_ptr() as *const u8;
         let rb = nb * size;
@@ -405,30 +404,29 @@ unsafe fn repacked_8<B>(w: &[B], ad: &[f32], lanes: impl Fn(&B, usize) -> __m256
         let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
         let mut acc = _mm256_setzero_ps();
         for b in 0..nb {
-            for l in 0..step.div_ceil(64) {
-                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
-            }
+            prefetch_lines(pf, step);
             pf = pf.wrapping_add(step);
             let v: [__m256i; 8] = std::array::from_fn(|r| lanes(w.get_unchecked(r * nb + b), b));
             let sumi = _mm256_cvtepi32_ps(hsum_i32_8x8(v));
-            // The eight rows' f16 scales of block `b`, one per lane (the loads fold into
-            // `vpblendd`).
-            let ld =
-                |r: usize| _mm256_loadu_si256(p.add(r * rb + b * size - 4 * r) as *const __m256i);
-            let s = ld(0);
-            let s = _mm256_blend_epi32::<0x02>(s, ld(1));
-            let s = _mm256_blend_epi32::<0x04>(s, ld(2));
-            let s = _mm256_blend_epi32::<0x08>(s, ld(3));
-            let s = _mm256_blend_epi32::<0x10>(s, ld(4));
-            let s = _mm256_blend_epi32::<0x20>(s, ld(5));
-            let s = _mm256_blend_epi32::<0x40>(s, ld(6));
-            let s = _mm256_blend_epi32::<0x80>(s, ld(7));
-            let dw = f16_halves_8(s).0;
+            // The eight rows' f16 scales of block `b`, one per lane.
+            let dw = f16_halves_8(first_dwords_8(p.add(b * size), rb)).0;
             let d = _mm256_mul_ps(dw, _mm256_set1_ps(*ad.get_unchecked(b)));
             acc = _mm256_fmadd_ps(sumi, d, acc);
         }
         let mut out = [0.0f32; 8];
         _mm256_storeu_ps(out.as_mut_ptr(), acc);
         out
+    }
+}
+
+/// One prefetch per 64-byte line of the `bytes` bytes at `p` (the next rows' bytes a decode
+/// product will read; see [`dot_rows`]). A prefetch never faults, and the addresses are formed
+/// with `wrapping_add`: any `p` is allowed.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn prefetch_lines(p: *const i8, bytes: usize) {
+    for l in 0..bytes.div_ceil(64) {
+        // SAFETY: a prefetch is a hint that never faults, at any address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * l)) };
     }
 }

@@ -142,9 +142,7 @@ unsafe fn dot_rows<const R: usize>(w: [&[BlockIQ4NL]; R], a: &Prepared) -> [f32;
         let pairs = nb / 2 * 2;
         for b in (0..pairs).step_by(2) {
             for (k, acc) in acc.iter_mut().enumerate() {
-                for l in 0..step.div_ceil(64) {
-                    _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
-                }
+                super::super::avx2::matvec::prefetch_lines(pf, step);
                 pf = pf.wrapping_add(step);
                 for (r, acc) in acc.iter_mut().enumerate() {
                     let dv = _mm256_set1_ps(d(r, b + k));

@@ -254,9 +254,7 @@ unsafe fn dot_rows<B: ScaleMin, const R: usize>(
         let mut acc = [_mm256_setzero_ps(); R];
         let mut summs = [0.0f32; R];
         for b in 0..nb {
-            for l in 0..step.div_ceil(64) {
-                _mm_prefetch::<_MM_HINT_T0>(pf.wrapping_add(64 * l));
-            }
+            super::super::avx2::matvec::prefetch_lines(pf, step);
             pf = pf.wrapping_add(step);
             let yq = load32(&a.a.get_unchecked(b).qs);
             let s = *a.s.get_unchecked(b);
