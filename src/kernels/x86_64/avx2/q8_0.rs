@@ -11,10 +11,15 @@ use crate::quant::q8_0::{self as reference, BlockQ8_0, BlockQ8_1};
 /// How far ahead of the block being multiplied the weights are prefetched, in bytes. Decode
 /// streams each weight row once, and the dot product of one row is short (Gemma 3's 640
 /// values are 20 blocks): without a software prefetch the loop waits on memory (measured on
-/// Gemma 3 270M at one thread: 33 -> 46 tok/s with it; 2 KiB was the best of 0.5 to 4 KiB).
-/// A prefetch never faults, so reading past the end of the weights is harmless; the address
-/// is formed with `wrapping_add`, so no out-of-bounds pointer arithmetic happens either.
-pub(crate) const PREFETCH_AHEAD: usize = 2048;
+/// Gemma 3 270M at one thread: 33 -> 46 tok/s with it; 2 KiB was the best of 0.5 to 4 KiB
+/// with the weights in 4 KB pages). With the tensor data in 2 MB pages (`gguf`'s
+/// `MADV_HUGEPAGE` map) the memory keeps up with a longer distance: Gemma tg128 at one thread,
+/// alternated builds, 2 KiB 110.0-112.7 tok/s, 4 KiB 115.3-117.3, 8 KiB 122.6-125.1, 12 KiB
+/// 114.0-132.5 (best in four of five runs), 16-32 KiB no better; the 4096 x 4096 bench (4 KB
+/// pages) no worse. A prefetch never faults, so reading past the end of the weights is
+/// harmless; the address is formed with `wrapping_add`, so no out-of-bounds pointer
+/// arithmetic happens either.
+pub(crate) const PREFETCH_AHEAD: usize = 12288;
 
 /// Dot product of Q8_0 weights with Q8_0 activations, bit-identical to the reference
 /// [`crate::quant::q8_0::vec_dot`] (ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`): per block the eight
