@@ -492,7 +492,7 @@ pub fn vec_dot(ty: GgmlType, w: &[u8], a: &[u8]) -> Result<f32, LayoutError> {
 /// evaluating a prompt token by token instead of as one batch differs from itself by up to
 /// 0.7 on Gemma 3 270M Q4_K_M). So the scalar kernels follow the order of the AVX2 kernels
 /// of the llama.cpp build that made our goldens: eight f32 lanes, each fed by fused
-/// multiply-adds, reduced at the end by [`hsum8`].
+/// multiply-adds, reduced at the end by [`hsum8`](lanes::hsum8).
 pub mod lanes {
     /// ggml's `hsum_float_8`: `((x0 + x4) + (x2 + x6)) + ((x1 + x5) + (x3 + x7))`.
     #[inline]

@@ -17,19 +17,46 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::q8_0::PREFETCH_AHEAD;
 use super::{
     bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs,
 };
-use crate::quant::{self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0};
+use crate::quant::{
+    self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q5_0::BlockQ5_0, q5_1::BlockQ5_1,
+    q8_0::BlockQ8_0,
+};
 use crate::quant::{DotOrder, GgmlType};
 
 /// The longest activation row taken, in blocks (16384 values; the prepared activation and a
 /// pair of rows' scale products live on the stack). Longer rows use the one-row kernels.
 pub(crate) const MAX_BLOCKS: usize = 512;
 
-/// Software prefetch distance in bytes beyond the next rows' start (see
-/// [`super::q8_0::PREFETCH_AHEAD`]).
-const PREFETCH_AHEAD: usize = super::q8_0::PREFETCH_AHEAD;
+/// A block format whose first two bytes are its f16 scale `d` and which is at least 4 bytes
+/// long: the scale products read `d` straight from the block, eight blocks (or eight rows) at
+/// a time.
+///
+/// # Safety
+/// Implement only for such blocks; `scale_first!` checks both facts at compile time.
+pub(crate) unsafe trait ScaleFirst: Sized {}
+
+macro_rules! scale_first {
+    ($($B:ty),*) => {$(
+        const _: () = assert!(
+            std::mem::offset_of!($B, d) == 0 && std::mem::size_of::<$B>() >= 4
+        );
+        // SAFETY: `d` (an f16) is at offset 0 and the block at least 4 bytes, asserted above.
+        unsafe impl ScaleFirst for $B {}
+    )*};
+}
+scale_first!(BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, BlockIQ4NL);
+
+/// The f16 scale of a [`ScaleFirst`] block.
+#[inline]
+fn scale_of<B: ScaleFirst>(x: &B) -> half::f16 {
+    // SAFETY: `ScaleFirst` promises an f16 in the first two bytes of `x` (read unaligned:
+    // blocks are 2-byte aligned anyway).
+    unsafe { std::ptr::read_unaligned(x as *const B as *const half::f16) }
+}
 
 /// `out[r] = row_r(w) . act` in `order`, if this module has a kernel for (`ty`, `order`) and
 /// the row length; `false` (nothing written) otherwise, for the caller's row-by-row loop.
@@ -59,11 +86,11 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
             GgmlType::Q4_0 => {
                 let w: &[BlockQ4_0] = quant::cast_blocks(w).expect(msg);
                 let quants = |x: &BlockQ4_0| bytes_from_nibbles_32(&x.qs);
-                let how = match is_repacked {
-                    true => Rows::Repacked(super::q4_0::vec_dot_repacked),
-                    false => Rows::Two(|x: &BlockQ4_0| x.d),
+                let repacked_row = match is_repacked {
+                    true => Some(super::q4_0::vec_dot_repacked as RowFn<BlockQ4_0>),
+                    false => None,
                 };
-                offset_matvec(w, a, 8, out, quants, how)
+                offset_matvec(w, a, 8, out, quants, repacked_row)
             }
             GgmlType::Q5_0 => {
                 let w: &[BlockQ5_0] = quant::cast_blocks(w).expect(msg);
@@ -72,7 +99,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                     let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
                     _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi)
                 };
-                offset_matvec(w, a, 16, out, quants, Rows::Two(|x: &BlockQ5_0| x.d))
+                offset_matvec(w, a, 16, out, quants, None)
             }
             GgmlType::IQ4_NL => {
                 let w: &[BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
@@ -90,36 +117,33 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let lanes = |x: &BlockQ8_0, b: usize| {
                     mul_sum_i8_pairs(load32(&x.qs), load32(&a.get_unchecked(b).qs))
                 };
-                rows(w, a.len(), ad, out, lanes, |x| x.d)
+                rows(w, a.len(), ad, out, lanes)
             }
         }
     }
     true
 }
 
-/// How [`offset_matvec`] goes through the rows: two at a time in the `vec_dot` order (the
-/// block's scale), or eight at a time in the repacked order (the one-row kernel for the last
-/// `rows % 8`).
-enum Rows<B, S: Fn(&B) -> half::f16> {
-    Two(S),
-    Repacked(unsafe fn(&[B], &[BlockQ8_0]) -> f32),
-}
+/// A one-row kernel of the repacked order, for the last `rows % 8` ([`repacked`]).
+type RowFn<B> = unsafe fn(&[B], &[BlockQ8_0]) -> f32;
 
 /// The unsigned-quants products (Q4_0, Q5_0): `quants(block)` gives the 32 quants `q` in value
-/// order (values `q - offset`); `how` the float order.
+/// order (values `q - offset`). Rows two at a time in the `vec_dot` order, or, with
+/// `repacked_row` (the one-row kernel for the last `rows % 8`), eight at a time in the
+/// repacked order.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; `w` is `out.len()` rows of `a.len()` blocks,
 /// `a.len() <= MAX_BLOCKS`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn offset_matvec<B>(
+unsafe fn offset_matvec<B: ScaleFirst>(
     w: &[B],
     a: &[BlockQ8_0],
     offset: i8,
     out: &mut [f32],
     quants: impl Fn(&B) -> __m256i + Copy,
-    how: Rows<B, impl Fn(&B) -> half::f16 + Copy>,
+    repacked_row: Option<RowFn<B>>,
 ) {
     let nb = a.len();
     assert!(nb <= MAX_BLOCKS);
@@ -141,9 +165,9 @@ unsafe fn offset_matvec<B>(
             let p = _mm256_maddubs_epi16(quants(x), load32(&a.get_unchecked(b).qs));
             _mm256_add_epi32(_mm256_madd_epi16(p, ones), *bias.get_unchecked(b))
         };
-        match how {
-            Rows::Two(scale) => rows(w, nb, ad, out, lanes, scale),
-            Rows::Repacked(row) => repacked(w, ad, out, lanes, |r| row(r, a)),
+        match repacked_row {
+            None => rows(w, nb, ad, out, lanes),
+            Some(row) => repacked(w, ad, out, lanes, |r| row(r, a)),
         }
     }
 }
@@ -174,13 +198,12 @@ unsafe fn act_scales<'d>(a: &[BlockQ8_0], d: &'d mut [MaybeUninit<f32>; MAX_BLOC
 /// blocks and `ad.len() == nb`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn rows<B>(
+pub(crate) unsafe fn rows<B: ScaleFirst>(
     w: &[B],
     nb: usize,
     ad: &[f32],
     out: &mut [f32],
     lanes: impl Fn(&B, usize) -> __m256i + Copy,
-    scale: impl Fn(&B) -> half::f16 + Copy,
 ) {
     assert!(w.len() == out.len() * nb && ad.len() == nb && nb <= MAX_BLOCKS);
     let mut pairs = out.chunks_exact_mut(2);
@@ -189,10 +212,10 @@ pub(crate) unsafe fn rows<B>(
     // blocks (asserted above).
     for (o, r) in (&mut pairs).zip(&mut rr) {
         let (r0, r1) = r.split_at(nb);
-        o.copy_from_slice(&unsafe { dot_rows([r0, r1], ad, lanes, scale) });
+        o.copy_from_slice(&unsafe { dot_rows([r0, r1], ad, lanes) });
     }
     if let [o] = pairs.into_remainder() {
-        *o = unsafe { dot_rows([rr.remainder()], ad, lanes, scale) }[0];
+        *o = unsafe { dot_rows([rr.remainder()], ad, lanes) }[0];
     }
 }
 
@@ -200,11 +223,10 @@ pub(crate) unsafe fn rows<B>(
 /// one-row `vec_dot`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_rows<B, const R: usize>(
+unsafe fn dot_rows<B: ScaleFirst, const R: usize>(
     w: [&[B]; R],
     ad: &[f32],
     lanes: impl Fn(&B, usize) -> __m256i,
-    scale: impl Fn(&B) -> half::f16,
 ) -> [f32; R] {
     let nb = ad.len();
     assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
@@ -215,7 +237,7 @@ unsafe fn dot_rows<B, const R: usize>(
     // `wrapping_add`).
     unsafe {
         for (row, dd) in w.iter().zip(&mut dd) {
-            scale_products(row, ad, &scale, &mut dd[..nb]);
+            scale_products(row, ad, &mut dd[..nb]);
         }
         // Prefetches sweep the next rows' bytes as one stream, PREFETCH_AHEAD bytes ahead of
         // where their reads begin: per block, one prefetch per cache line of the R blocks.
@@ -244,10 +266,9 @@ unsafe fn dot_rows<B, const R: usize>(
 /// The CPU must support AVX2, FMA and F16C.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn scale_products<B>(
+pub(crate) unsafe fn scale_products<B: ScaleFirst>(
     w: &[B],
     ad: &[f32],
-    scale: &impl Fn(&B) -> half::f16,
     out: &mut [MaybeUninit<f32>],
 ) {
     let n = w.len();
@@ -256,7 +277,7 @@ pub(crate) unsafe fn scale_products<B>(
     // SAFETY: the CPU features are this function's contract; every index is below `n`, the
     // length of all three slices; the store writes 8 f32 at `b + 8 <= n8 <= n` of `out`.
     unsafe {
-        let s = |b: usize| u64::from(scale(w.get_unchecked(b)).to_bits());
+        let s = |b: usize| u64::from(scale_of(w.get_unchecked(b)).to_bits());
         for b in (0..n8).step_by(8) {
             let lo = s(b) | s(b + 1) << 16 | s(b + 2) << 32 | s(b + 3) << 48;
             let hi = s(b + 4) | s(b + 5) << 16 | s(b + 6) << 32 | s(b + 7) << 48;
@@ -266,7 +287,7 @@ pub(crate) unsafe fn scale_products<B>(
         }
         for b in n8..n {
             out.get_unchecked_mut(b)
-                .write(f16_to_f32(scale(w.get_unchecked(b))) * *ad.get_unchecked(b));
+                .write(f16_to_f32(scale_of(w.get_unchecked(b))) * *ad.get_unchecked(b));
         }
     }
 }
@@ -327,7 +348,7 @@ pub(crate) unsafe fn f16_halves_8(v: __m256i) -> (__m256, __m256) {
 /// As [`repacked_8`]; `w` is `out.len()` rows of `ad.len()` blocks.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn repacked<B>(
+pub(crate) unsafe fn repacked<B: ScaleFirst>(
     w: &[B],
     ad: &[f32],
     out: &mut [f32],
@@ -378,19 +399,23 @@ unsafe fn hsum_i32_8x8(v: [__m256i; 8]) -> __m256i {
 /// exact integer sum of each row, `acc = fma(sumi, d_w * d_a, acc)`. The eight rows' sums come
 /// out one per lane (a tree of `hadd`s), so lane `r` of one vector FMA is row `r`'s scalar
 /// FMA. `lanes(block, b)` gives the eight exact i32 lanes of a block times activation block
-/// `b`, `ad` the activation's scales; a block starts with its f16 scale.
+/// `b`, `ad` the activation's scales; the rows' scales are read eight at a time
+/// ([`ScaleFirst`]).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA and F16C; `B` starts with its f16 scale and is at least 4
-/// bytes.
+/// The CPU must support AVX2, FMA and F16C.
 ///
 /// # Panics
 /// If `w` is not eight rows of `ad`'s length.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn repacked_8<B>(w: &[B], ad: &[f32], lanes: impl Fn(&B, usize) -> __m256i) -> [f32; 8] {
+unsafe fn repacked_8<B: ScaleFirst>(
+    w: &[B],
+    ad: &[f32],
+    lanes: impl Fn(&B, usize) -> __m256i,
+) -> [f32; 8] {
     let nb = ad.len();
-    assert!(w.len() == 8 * nb && nb > 0 && std::mem::size_of::<B>() >= 4);
+    assert!(w.len() == 8 * nb && nb > 0);
     let size = std::mem::size_of::<B>();
     // SAFETY: the CPU features are this function's contract; `b < nb` indexes `ad` (and
     // `lanes`' activation) and `r * nb + b < 8 * nb` the blocks (asserted above).

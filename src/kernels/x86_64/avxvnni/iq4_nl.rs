@@ -12,6 +12,7 @@ use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
 use super::super::avx2::matvec::{self as rows, scale_products};
+use super::super::avx2::q8_0::PREFETCH_AHEAD;
 use super::super::avx2::{hsum_i32, hsum_ps, iq4_nl as avx2, load32};
 use super::matvec::{nibbles_32, prepare, PrepBuf, Prepared, MAX_BLOCKS};
 use crate::quant::{
@@ -20,9 +21,6 @@ use crate::quant::{
     q8_0::BlockQ8_0,
     DotOrder,
 };
-
-/// Software prefetch distance in bytes ahead of the rows being read (as `matvec.rs`).
-const PREFETCH_AHEAD: usize = super::super::avx2::q8_0::PREFETCH_AHEAD;
 
 /// `KVALUES[i] + 128`: the table as unsigned bytes.
 const KVALUES_U8: [u8; 16] = {
@@ -40,7 +38,7 @@ const _: () = assert!(std::mem::offset_of!(BlockIQ4NL, d) == 0);
 /// `out[r] = row_r(w) . act` for the IQ4_NL weight bytes `w` and the Q8_0 activation bytes
 /// `act` in the float order `order`: [`DotOrder::VecDot`] as [`crate::quant::iq4_nl::vec_dot`]
 /// (rows two at a time, [`dot_rows`]), the repacked orders as
-/// [`crate::quant::iq4_nl::vec_dot_repacked`] (rows eight at a time, [`repacked_8`]). `false`
+/// [`crate::quant::iq4_nl::vec_dot_repacked`] (rows eight at a time, [`repacked`](super::super::avx2::matvec::repacked)). `false`
 /// (nothing written) for any other order, a row longer than [`MAX_BLOCKS`], or bytes that
 /// are not whole aligned blocks.
 ///
@@ -126,7 +124,7 @@ unsafe fn dot_rows<const R: usize>(w: [&[BlockIQ4NL]; R], a: &Prepared) -> [f32;
     // address is allowed).
     unsafe {
         for (row, dd) in w.iter().zip(&mut dd) {
-            scale_products(row, a.d, &|x: &BlockIQ4NL| x.d, &mut dd[..nb]);
+            scale_products(row, a.d, &mut dd[..nb]);
         }
         let table = table_u8();
         let lanes = |r: usize, b: usize| {

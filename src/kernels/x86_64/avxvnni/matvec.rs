@@ -21,6 +21,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::super::avx2::matvec::ScaleFirst;
 use super::super::avx2::{f16_to_f32, load32};
 use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 
@@ -69,10 +70,9 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
     true
 }
 
-/// The longest activation row [`prepare`] takes, in blocks (16384 values; its bias, its
-/// scales and a pair of rows' scale products live on the stack). Longer rows use the AVX2
-/// kernels.
-pub const MAX_BLOCKS: usize = 512;
+/// The longest activation row [`prepare`] takes, in blocks: that of the two-row loop it
+/// feeds (its bias, its scales and a pair of rows' scale products live on the stack).
+pub(crate) use super::super::avx2::matvec::MAX_BLOCKS;
 
 /// Storage for one prepared activation row (about 18 KB; on the caller's stack).
 pub struct PrepBuf {
@@ -139,12 +139,11 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
 /// If `w` is not `out.len()` rows of `a`'s length.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn offset_matvec<B>(
+pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     w: &[B],
     a: &Prepared,
     out: &mut [f32],
     quants: impl Fn(&B) -> __m256i + Copy,
-    scale: impl Fn(&B) -> half::f16 + Copy,
 ) {
     let nb = a.a.len();
     assert!(w.len() == out.len() * nb && a.neg_bias.len() == nb && a.d.len() == nb);
@@ -155,7 +154,7 @@ pub(super) unsafe fn offset_matvec<B>(
             let y = load32(&a.a.get_unchecked(b).qs);
             _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), quants(x), y)
         };
-        super::super::avx2::matvec::rows(w, nb, a.d, out, lanes, scale)
+        super::super::avx2::matvec::rows(w, nb, a.d, out, lanes)
     }
 }
 

@@ -21,12 +21,10 @@ use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
 use super::super::avx2::matvec::{f16_halves_8, first_dwords_8};
+use super::super::avx2::q8_0::PREFETCH_AHEAD;
 use super::super::avx2::{f16_to_f32, hsum_ps, load32};
 use super::matvec::{nibbles_32, MAX_BLOCKS};
 use crate::quant::{self, q4_1::BlockQ4_1, q8_0::BlockQ8_1};
-
-/// Software prefetch distance in bytes ahead of the rows being read (as `matvec.rs`).
-const PREFETCH_AHEAD: usize = super::super::avx2::q8_0::PREFETCH_AHEAD;
 
 const _: () = assert!(std::mem::offset_of!(BlockQ4_1, d) == 0);
 const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);

@@ -24,6 +24,6 @@ pub unsafe fn matvec(w: &[BlockQ5_0], a: &Prepared, out: &mut [f32]) {
             let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
             _mm256_or_si256(nibbles_32(&x.qs), hi)
         };
-        super::matvec::offset_matvec(w, a, out, quants, |x| x.d)
+        super::matvec::offset_matvec(w, a, out, quants)
     }
 }
