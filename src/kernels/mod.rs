@@ -23,8 +23,8 @@
 //! src/quant/<fmt>.rs                   the scalar reference (the specification), always built
 //! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
 //! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
-//! src/kernels/x86_64/avxvnni/<fmt>.rs  AVX-VNNI prefill tiles (Q8_0, Q4_K, Q6_K) and
-//!                                      matrix-vector products (Q4_0, Q5_0, Q8_0)
+//! src/kernels/x86_64/avxvnni/<fmt>.rs  AVX-VNNI + GFNI prefill tiles (Q8_0, Q4_K, Q6_K),
+//!                                      decode matrix-vector products and dot products
 //! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot*` (vmull/vpaddl) and
 //!                                      `vec_dot*_dotprod` (sdot) per format and order
 //! ```
@@ -112,8 +112,9 @@ pub enum Isa {
     /// x86_64 AVX2 + FMA + F16C (every AVX2 CPU has FMA and F16C in practice; all three are
     /// checked).
     Avx2,
-    /// AVX2 + FMA + F16C with AVX-VNNI (`vpdpbusd`): the AVX2 table, with prefill tile
-    /// kernels that use the VNNI dot product (`src/kernels/x86_64/avxvnni/`).
+    /// AVX2 + FMA + F16C with AVX-VNNI (`vpdpbusd`) and GFNI (`gf2p8affineqb`, on every
+    /// AVX-VNNI CPU): the AVX2 table, with decode and prefill kernels that use them
+    /// (`src/kernels/x86_64/avxvnni/`).
     AvxVnni,
     /// aarch64 NEON (Advanced SIMD), integer dot products with `vmull`/`vpadal` (Pi 4).
     Neon,
@@ -427,12 +428,15 @@ impl Kernels {
         None
     }
 
-    /// The AVX2 table with the AVX-VNNI prefill kernels, if this CPU has AVX2, FMA, F16C and
-    /// AVX-VNNI.
+    /// The AVX2 table with the AVX-VNNI kernels, if this CPU has AVX2, FMA, F16C, AVX-VNNI and
+    /// GFNI.
     pub fn avx_vnni() -> Option<Kernels> {
         #[cfg(target_arch = "x86_64")]
         {
-            if Kernels::avx2().is_some() && is_x86_feature_detected!("avxvnni") {
+            if Kernels::avx2().is_some()
+                && is_x86_feature_detected!("avxvnni")
+                && is_x86_feature_detected!("gfni")
+            {
                 // Detected above: the table's contract holds.
                 return Some(x86_64::avxvnni::table());
             }

@@ -1,6 +1,6 @@
 //! The decode matrix-vector products of Q4_0, Q5_0 and Q8_0 on AVX2 (no VNNI), in ggml's
 //! `vec_dot` order, bit for bit: the AVX2 counterpart of `avxvnni/matvec.rs`, with the same
-//! three changes to a loop of one-row dot products (two rows at a time, each with its own FMA
+//! three changes to a loop of one-row dot products (four rows at a time, each with its own FMA
 //! chain; a row's scale products `d_w * d_a` eight blocks at a time; one prefetch stream a
 //! line at a time ahead of the next rows) and, for Q4_0 and Q5_0, unsigned quants:
 //!
@@ -189,7 +189,9 @@ unsafe fn act_scales<'d>(a: &[BlockQ8_0], d: &'d mut [MaybeUninit<f32>; MAX_BLOC
     }
 }
 
-/// `out[r] = row_r(w) . a` two rows at a time (the last odd row alone): `lanes(block, b)` is
+/// `out[r] = row_r(w) . a` four rows at a time (the last `rows % 4` two, then one; four
+/// rather than two: Q4_0 with AVX-VNNI 26 -> 31 GB/s in cache, Q8_0 47 -> 50, the rows
+/// sharing the activation's loads and the loop): `lanes(block, b)` is
 /// the eight exact i32 lanes of block `b` of a row times the activation's block `b`, `ad` the
 /// activation's scales.
 ///
@@ -206,6 +208,16 @@ pub(crate) unsafe fn rows<B: ScaleFirst>(
     lanes: impl Fn(&B, usize) -> __m256i + Copy,
 ) {
     assert!(w.len() == out.len() * nb && ad.len() == nb && nb <= MAX_BLOCKS);
+    let mut quads = out.chunks_exact_mut(4);
+    let mut rq = w.chunks_exact(4 * nb);
+    for (o, r) in (&mut quads).zip(&mut rq) {
+        let (r0, r1) = r.split_at(nb);
+        let (r1, r2) = r1.split_at(nb);
+        let (r2, r3) = r2.split_at(nb);
+        o.copy_from_slice(&unsafe { dot_rows([r0, r1, r2, r3], ad, lanes) });
+    }
+    let out = quads.into_remainder();
+    let w = rq.remainder();
     let mut pairs = out.chunks_exact_mut(2);
     let mut rr = w.chunks_exact(2 * nb);
     // SAFETY (both calls): the CPU features are this function's contract; every row has `nb`
@@ -219,7 +231,7 @@ pub(crate) unsafe fn rows<B: ScaleFirst>(
     }
 }
 
-/// `R` adjacent rows (`R` = 1 or 2): each row's own FMA chain, its operations those of the
+/// `R` adjacent rows (`R` = 1, 2 or 4): each row's own FMA chain, its operations those of the
 /// one-row `vec_dot`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -43,9 +43,9 @@ const _: () = assert!(std::mem::offset_of!(BlockIQ4NL, d) == 0);
 /// are not whole aligned blocks.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of the
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
 /// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     let repacked = match order {
         DotOrder::VecDot => false,
@@ -91,7 +91,7 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
 
 /// The 32 weights of a block as unsigned bytes (table value + 128), in value order.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn weights_u8(x: &BlockIQ4NL, table: __m256i) -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the block's quants.
     unsafe { _mm256_shuffle_epi8(table, nibbles_32(&x.qs)) }
@@ -99,7 +99,7 @@ unsafe fn weights_u8(x: &BlockIQ4NL, table: __m256i) -> __m256i {
 
 /// The unsigned table in both 128-bit halves.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn table_u8() -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 16-byte table.
     unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES_U8.as_ptr() as *const __m128i)) }
@@ -111,9 +111,9 @@ unsafe fn table_u8() -> __m256i {
 /// a last unpaired block as `sumf = fma(d_a * d_w, sumi, sumf)`.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with offset 128.
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with offset 128.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn dot_rows<const R: usize>(w: [&[BlockIQ4NL]; R], a: &Prepared) -> [f32; R] {
     let nb = a.a.len();
     assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);

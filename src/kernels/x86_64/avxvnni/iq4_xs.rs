@@ -11,7 +11,7 @@ use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 /// nibble (`scales_l` byte `ib / 2`, nibble `ib % 2`: `(b * [16, 1, ..]) >> 4 & 15`) or'ed with
 /// the two high bits (`scales_h` bits `2ib + 1 : 2ib`: `(h * 4^(7 - ib)) >> 14 << 4`).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn scales(x: &BlockIQ4XS) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access beyond the
     // borrowed block's fields, read by value).
@@ -41,34 +41,30 @@ unsafe fn scales(x: &BlockIQ4XS) -> __m256i {
 /// the sub-block's scale and added by `vpdpwssd` (the `madd` and `add` of the AVX2 kernel in
 /// one instruction).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the 16 table
     // values, 16-byte runs of `x.qs` and 32-byte runs of `y.qs` (unaligned).
     unsafe {
         let table =
             _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES.as_ptr() as *const __m128i));
-        let m4 = _mm256_set1_epi8(0x0F);
-        let shift = _mm256_set_epi64x(4, 4, 0, 0);
         let ls = scales(x);
         let mut acc = [_mm256_setzero_si256(); 2];
         for ib in 0..8 {
-            let q = _mm_loadu_si128(x.qs.as_ptr().add(16 * ib) as *const __m128i);
+            let q = x.qs.as_ptr().add(16 * ib) as *const [u8; 16];
             // Low nibbles (values 0..16) in the low lane, high nibbles in the high lane.
-            let idx =
-                _mm256_and_si256(_mm256_srlv_epi64(_mm256_broadcastsi128_si256(q), shift), m4);
-            let v = _mm256_shuffle_epi8(table, idx);
+            let v = _mm256_shuffle_epi8(table, super::matvec::nibbles_32(&*q));
             let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
             let p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(q8, v));
             let b = (2 * ib) as i8;
-            let sc = _mm256_shuffle_epi8(
+            let sc = super::pshufb(
                 ls,
                 _mm256_set1_epi16(i16::from_le_bytes([b as u8, b as u8 + 1])),
             );
-            acc[ib % 2] = _mm256_dpwssd_avx_epi32(acc[ib % 2], p, sc);
+            acc[ib % 2] = super::dpwssd(acc[ib % 2], p, sc);
         }
         _mm256_add_epi32(acc[0], acc[1])
     }
 }
 
-super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni");
+super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni,gfni");

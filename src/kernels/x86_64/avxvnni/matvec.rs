@@ -14,8 +14,8 @@
 //! - a row's scale products `d_w * d_a` are computed eight blocks at a time (`vcvtph2ps` of
 //!   eight f16 scales, one `vmulps`: the same f32 products) before its loop, which then
 //!   broadcasts each from memory instead of converting and multiplying per block;
-//! - rows go two at a time ([`offset_matvec`]): one row's FMA chain waits four cycles per block on
-//!   the previous FMA, and with two independent chains the core keeps up with memory
+//! - rows go four at a time ([`offset_matvec`]): one row's FMA chain waits four cycles per
+//!   block on the previous FMA, and with independent chains the core keeps up with memory
 //!   (measured on Gemma 3 270M decode, where the Q8_0 output matrix is most of the time).
 
 use std::arch::x86_64::*;
@@ -31,7 +31,7 @@ use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 /// table.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
 /// weight blocks of `ty` and `act` the activation blocks (`ty.vec_dot_type()`) of one row.
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     use super::{q4_0, q5_0, q8_0};
@@ -40,6 +40,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         (GgmlType::Q4_1, DotOrder::VecDot) => return unsafe { super::q4_1::matvec(w, act, out) },
         (GgmlType::Q5_1, DotOrder::VecDot) => return unsafe { super::q5_1::matvec(w, act, out) },
         (GgmlType::IQ4_NL, _) => return unsafe { super::iq4_nl::matvec(order, w, act, out) },
+        (GgmlType::Q3_K, DotOrder::VecDot) => return unsafe { super::q3_k::matvec(w, act, out) },
         (GgmlType::Q4_0, DotOrder::VecDot | DotOrder::RepackedGemv | DotOrder::RepackedGemm) => {
             q4_0::OFFSET
         }
@@ -102,11 +103,11 @@ pub struct Prepared<'a> {
 /// Prepares `a` for quants with offset `offset` (see [`Prepared`]).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
 ///
 /// # Panics
 /// If `a` is longer than [`MAX_BLOCKS`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> Prepared<'a> {
     let n = a.len();
     assert!(n <= MAX_BLOCKS);
@@ -133,12 +134,12 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
 /// its f16 scale.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
 ///
 /// # Panics
 /// If `w` is not `out.len()` rows of `a`'s length.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     w: &[B],
     a: &Prepared,
@@ -165,12 +166,60 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
 /// # Safety
 /// The CPU must support AVX2.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub(super) unsafe fn nibbles_32(qs: &[u8; 16]) -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 16 bytes of `qs`.
     unsafe {
         let both = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i));
-        let shifted = _mm256_srlv_epi64(both, _mm256_set_epi64x(4, 4, 0, 0));
-        _mm256_and_si256(shifted, _mm256_set1_epi8(0x0F))
+        let m = _mm256_set_epi64x(HIGH_NIBBLE, HIGH_NIBBLE, LOW_NIBBLE, LOW_NIBBLE);
+        _mm256_gf2p8affine_epi64_epi8::<0>(both, m)
+    }
+}
+
+/// A `gf2p8affineqb` bit matrix: output bit `i` of each byte is the parity of the input bits
+/// selected by `rows[i]` (the matrix's byte `7 - i`). With one bit per row it moves bits:
+/// any selection and reordering of a byte's bits in one instruction.
+pub(super) const fn bit_matrix(rows: [u8; 8]) -> i64 {
+    let mut m = 0u64;
+    let mut i = 0;
+    while i < 8 {
+        m |= (rows[i] as u64) << (8 * (7 - i));
+        i += 1;
+    }
+    m as i64
+}
+
+/// A `gf2p8affineqb` matrix whose only nonzero row, that of output bit `i`, is `row`.
+pub(super) const fn bit_matrix_rows(i: u32, row: u8) -> i64 {
+    ((row as u64) << (8 * (7 - i))) as i64
+}
+
+/// Bits 0..4 of each byte, in place (`x & 0x0F`).
+pub(super) const LOW_NIBBLE: i64 = bit_matrix([1, 2, 4, 8, 0, 0, 0, 0]);
+/// Bits 4..8 of each byte, moved down (`x >> 4`).
+pub(super) const HIGH_NIBBLE: i64 = bit_matrix([0x10, 0x20, 0x40, 0x80, 0, 0, 0, 0]);
+
+/// `16 * bit j of qh` in byte `j` (the fifth bits of a Q5_0/Q5_1 block, placed), in two
+/// instructions: `vpshufb` puts byte `q` of `qh` into byte 3 of qword `q` (bytes `8q..8q+8`),
+/// zeros elsewhere, and `gf2p8affineqb` reads that qword as a bit matrix whose only nonzero row
+/// (row 4) is `qh`'s byte: output byte `i` of the qword is `parity(qh_byte & x_i) << 4` with
+/// `x_i = 1 << i`, i.e. bit `i` of the byte moved to bit 4.
+///
+/// # Safety
+/// The CPU must support AVX2 and GFNI.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; reads the 4 bytes of `qh`.
+    unsafe {
+        let h = _mm256_set1_epi32(i32::from_le_bytes(*qh));
+        let z = -1i8;
+        #[rustfmt::skip]
+        let to_row4 = _mm256_setr_epi8(
+            z, z, z, 0, z, z, z, z, z, z, z, 1, z, z, z, z,
+            z, z, z, 2, z, z, z, z, z, z, z, 3, z, z, z, z,
+        );
+        let one_hot = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        _mm256_gf2p8affine_epi64_epi8::<0>(one_hot, _mm256_shuffle_epi8(h, to_row4))
     }
 }

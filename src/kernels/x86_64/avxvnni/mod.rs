@@ -1,6 +1,9 @@
 //! AVX-VNNI kernels: AVX2 plus `vpdpbusd` (u8 x i8, four products summed into each i32 lane,
 //! added to an accumulator, in one instruction; the VEX form of AVX512-VNNI, on Intel Alder
-//! Lake and later and AMD Zen 5).
+//! Lake and later and AMD Zen 5) and GFNI's `gf2p8affineqb`, which every AVX-VNNI CPU has
+//! (Intel since Ice Lake and Gracemont, AMD since Zen 4): with a constant bit matrix it moves
+//! any bits of each byte to any positions in one instruction (a nibble, a 2-bit quant, a high
+//! bit), and with a block's bits as the matrix it spreads Q5's fifth bits to bytes in one.
 //!
 //! The table is the AVX2 table (its dot-product entries and quantizers) plus, chosen by
 //! [`crate::kernels::Kernels::matvec_order`] and [`crate::kernels::Kernels::matmul_tile`]
@@ -8,11 +11,11 @@
 //!
 //! ```text
 //! matvec.rs decode: the matrix-vector product of the formats whose quants are unsigned
-//!           bytes with an offset, the activation's bias prepared once per product, rows two
-//!           at a time; q8_0.rs, q4_0.rs and q5_0.rs give it their quants; the entry point
-//!           of every decode product below
-//! q4_1.rs   decode: Q4_1 (and, for q5_1.rs, Q5_1) matrix-vector products, rows four (two)
-//!           at a time, each row's scales and minimums converted eight blocks at a time
+//!           bytes with an offset, the activation's bias prepared once per product, rows four
+//!           at a time; q8_0.rs, q4_0.rs and q5_0.rs give it their quants (nibbles and fifth
+//!           bits by `gf2p8affineqb`); the entry point of every decode product below
+//! q4_1.rs   decode: Q4_1 (and, for q5_1.rs, Q5_1) matrix-vector products, rows four at a
+//!           time, each row's scales and minimums converted eight blocks at a time
 //! q5_1.rs   decode: Q5_1's quants into q4_1.rs
 //! iq4_nl.rs decode: IQ4_NL in the `vec_dot` order (rows two at a time) and the repacked
 //!           GEMV/GEMM order (rows eight at a time, a row's sums one per lane), the table
@@ -21,12 +24,13 @@
 //!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
-//! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), the quants
-//!           scaled by a table lookup and added by `vpdpbusd` (this table's `simd_dot`)
-//! q3_k.rs   decode and prefill: Q3_K dot products, the high bits by one shift and `andnot`
-//!           a run, the scales applied by `vpdpwssd`
+//! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), each run's
+//!           lanes by `vpdpbusd`, two runs packed as i16 halves and scaled by one `vpdpwssd`
+//! q3_k.rs   decode: the matrix-vector product, quants made unsigned by two `gf2p8affineqb`
+//!           a run and the bias prepared once per product, two runs scaled by one
+//!           `vpdpwssd`; prefill: dot products, the high bits by one shift and `andnot` a run
 //! iq4_xs.rs decode and prefill: IQ4_XS dot products, the scales unpacked in one vector and
-//!           applied by `vpdpwssd` ([`dpwssd`])
+//!           applied by `vpdpwssd` ([`dpwssd`]), the nibbles by one `gf2p8affineqb`
 //! ```
 //!
 //! Measured, and left out because they were no faster: Q4_1/Q5_1 one-row dot products with
@@ -43,7 +47,7 @@
 //! every table in `kernels::tile_tests`.
 //!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable =
-//! "avx2,fma,f16c,avxvnni")]`: the one obligation of its caller is that the CPU has those
+//! "avx2,fma,f16c,avxvnni,gfni")]`: the one obligation of its caller is that the CPU has those
 //! features, which [`crate::kernels::Kernels::avx_vnni`] checks before it hands out this
 //! table.
 
@@ -64,8 +68,8 @@ pub mod q5_1;
 pub mod q6_k;
 pub mod q8_0;
 
-/// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C
-/// and AVX-VNNI.
+/// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C,
+/// AVX-VNNI and GFNI.
 pub(crate) fn table() -> Kernels {
     Kernels::build(Isa::AvxVnni, simd_dot, super::avx2::quantizers())
 }
@@ -136,7 +140,7 @@ impl<'s> PackedTile<'s> {
     /// into `scratch`, which must hold [`PackedTile::bytes`] and be 8-byte aligned.
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA, F16C and AVX-VNNI (the AVX-VNNI table is selected).
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI (the AVX-VNNI table is selected).
     pub(crate) unsafe fn pack(
         ty: GgmlType,
         w: &[u8],
@@ -211,7 +215,7 @@ fn cast<'a, 'b, B: quant::Pod, P: quant::Pod>(
 /// i32 lanes of `acc`; exact unless the sum leaves i32, which every caller's bounds exclude).
 /// In assembly: LLVM splits the intrinsic back into `vpmaddwd` and `vpaddd`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
     let mut acc = acc;
     // SAFETY: the CPU features are this function's contract; the instruction only reads
@@ -226,6 +230,27 @@ pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
         );
     }
     acc
+}
+
+/// `vpshufb` of `a` by `ctrl` kept as one instruction (in assembly: LLVM rewrites a
+/// constant-control `vpshufb` that broadcasts one i16 into two shuffles, `vpshufd`/`vpsrld`
+/// and `vpbroadcastw`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub(crate) unsafe fn pshufb(a: __m256i, ctrl: __m256i) -> __m256i {
+    let out;
+    // SAFETY: the CPU features are this function's contract; the instruction only reads and
+    // writes vector registers (no memory, no stack, no flags).
+    unsafe {
+        std::arch::asm!(
+            "vpshufb {out}, {a}, {ctrl}",
+            out = lateout(ymm_reg) out,
+            a = in(ymm_reg) a,
+            ctrl = in(ymm_reg) ctrl,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
 }
 
 /// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
@@ -269,10 +294,10 @@ pub(crate) unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
 /// them) and `sc` the rows' scales of the sub-block. Exact integers: the caller bounds them.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; every `ys[k]` is valid for reading
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; every `ys[k]` is valid for reading
 /// `4 * q.len()` bytes.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub(crate) unsafe fn add_scaled_sub_block(
     s1: &mut [__m256i; 4],
     start: [__m256i; 4],

@@ -14,8 +14,8 @@ pub const OFFSET: u8 = 8;
 /// bytes into [`super::matvec::offset_matvec`].
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with [`OFFSET`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with [`OFFSET`].
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[BlockQ4_0], a: &Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the loads read the block.
     unsafe { super::matvec::offset_matvec(w, a, out, |x| nibbles_32(&x.qs)) }
@@ -27,11 +27,11 @@ pub unsafe fn matvec(w: &[BlockQ4_0], a: &Prepared, out: &mut [f32]) {
 /// ([`super::super::avx2::matvec::repacked`]).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is `act` prepared with [`OFFSET`].
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is `act` prepared with [`OFFSET`].
 ///
 /// # Panics
 /// If `w` is not `out.len()` rows of `act`'s length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec_repacked(w: &[BlockQ4_0], a: &Prepared, act: &[BlockQ8_0], out: &mut [f32]) {
     // SAFETY: the CPU features and `a`'s offset are this function's contract; `repacked`
     // calls `lanes` with `b` below the row length, an index of `a`'s slices.

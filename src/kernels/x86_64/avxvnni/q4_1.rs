@@ -12,10 +12,10 @@
 //! - a row's scale products `d_w * d_a` and its minimums `m` are converted eight blocks at a
 //!   time ([`dm_8`]: eight loads blended into one vector, `vcvtph2ps`, one `vmulps`: the same
 //!   f32 values) before its loop, which then reads them from the stack;
-//! - rows go four (Q4_1) or two (Q5_1) at a time ([`min_matvec`]): a row's vector chain and
-//!   its scalar chain each wait four cycles per block on their previous FMA, and the rows
-//!   share the activation's loads and the loop (Q4_1: four rows 23 -> 25-27 GB/s against
-//!   two; Q5_1, with more work per block, no faster with four).
+//! - rows go four at a time ([`min_matvec`]): a row's vector chain and its scalar chain
+//!   each wait four cycles per block on their previous FMA, and the rows share the
+//!   activation's loads and the loop (Q4_1: four rows 23 -> 25-27 GB/s against two; Q5_1,
+//!   once its fifth bits took two instructions (`fifth_bits_32`), 25.5 -> 27.7 in cache).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -34,12 +34,12 @@ const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
 /// row is longer than [`MAX_BLOCKS`] or the bytes are not whole aligned blocks.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of the
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
 /// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: the CPU features and the layout are this function's contract.
-    unsafe { matvec_bytes::<BlockQ4_1, true>(w, act, out, |x| nibbles_32(&x.qs)) }
+    unsafe { matvec_bytes::<BlockQ4_1>(w, act, out, |x| nibbles_32(&x.qs)) }
 }
 
 /// [`min_matvec`] on bytes: `false` (nothing written) if they are not whole aligned blocks
@@ -48,8 +48,8 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
 /// # Safety
 /// As [`matvec`].
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn matvec_bytes<B: ScaleMin + quant::Pod, const QUADS: bool>(
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub(super) unsafe fn matvec_bytes<B: ScaleMin + quant::Pod>(
     w: &[u8],
     act: &[u8],
     out: &mut [f32],
@@ -68,7 +68,7 @@ pub(super) unsafe fn matvec_bytes<B: ScaleMin + quant::Pod, const QUADS: bool>(
     // SAFETY: the CPU features are this function's contract; `min_matvec` checks the rows.
     unsafe {
         let a = prepare(a, &mut buf);
-        min_matvec::<_, QUADS>(w, &a, out, quants);
+        min_matvec(w, &a, out, quants);
     }
     true
 }
@@ -100,11 +100,11 @@ pub struct Prepared<'a> {
 /// Converts the scales of `a` (see [`Prepared`]).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
 ///
 /// # Panics
 /// If `a` is longer than [`MAX_BLOCKS`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn prepare<'a>(a: &'a [BlockQ8_1], buf: &'a mut PrepBuf) -> Prepared<'a> {
     let n = a.len();
     assert!(n <= MAX_BLOCKS);
@@ -129,10 +129,10 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_1], buf: &'a mut PrepBuf) -> Prepared<
 /// product either way).
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `B` starts with the f16 fields `d`
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `B` starts with the f16 fields `d`
 /// and `m` (asserted for Q4_1 and Q5_1 at compile time) and `dm(x)` returns them.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn dm_8<B>(
     w: &[B],
     ad: &[f32],
@@ -184,16 +184,16 @@ impl ScaleMin for crate::quant::q5_1::BlockQ5_1 {
 
 /// `out[r] = row_r(w) . a` for the `out.len()` rows of `w` (`a.a.len()` blocks each), every
 /// one the bits of the format's `vec_dot` (Q4_1, Q5_1). `quants(block)` gives the block's 32
-/// unsigned quants in value order. Rows four at a time if `QUADS`, then two, then one.
+/// unsigned quants in value order. Rows four at a time, then two, then one.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
 ///
 /// # Panics
 /// If `w` is not `out.len()` rows of `a`'s length.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
-pub(super) unsafe fn min_matvec<B: ScaleMin, const QUADS: bool>(
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub(super) unsafe fn min_matvec<B: ScaleMin>(
     w: &[B],
     a: &Prepared,
     out: &mut [f32],
@@ -201,7 +201,7 @@ pub(super) unsafe fn min_matvec<B: ScaleMin, const QUADS: bool>(
 ) {
     let nb = a.a.len();
     assert!(w.len() == out.len() * nb && a.d.len() == nb && a.s.len() == nb);
-    let quad_rows = if QUADS { out.len() / 4 * 4 } else { 0 };
+    let quad_rows = out.len() / 4 * 4;
     let (out4, out) = out.split_at_mut(quad_rows);
     let (w4, w) = w.split_at(quad_rows * nb);
     let quads = out4.chunks_exact_mut(4);
@@ -228,7 +228,7 @@ pub(super) unsafe fn min_matvec<B: ScaleMin, const QUADS: bool>(
 /// `R` adjacent rows (`R` = 1, 2 or 4) times `a`: each row's own two chains, their operations
 /// those of the one-row product.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn dot_rows<B: ScaleMin, const R: usize>(
     w: [&[B]; R],
     a: &Prepared,

@@ -2,8 +2,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::avx2::bytes_from_bits_32;
-use super::matvec::nibbles_32;
+use super::matvec::{fifth_bits_32, nibbles_32};
 use super::q4_1::matvec_bytes;
 use crate::quant::q5_1::BlockQ5_1;
 
@@ -17,17 +16,13 @@ const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
 /// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS) or the bytes are not whole aligned blocks.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `w` must be `out.len()` rows of the
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
 /// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: the CPU features and the layout are this function's contract.
     unsafe {
-        let k10 = _mm256_set1_epi8(0x10);
-        let quants = |x: &BlockQ5_1| {
-            let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), k10);
-            _mm256_or_si256(nibbles_32(&x.qs), hi)
-        };
-        matvec_bytes::<BlockQ5_1, false>(w, act, out, quants)
+        let quants = |x: &BlockQ5_1| _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
+        matvec_bytes::<BlockQ5_1>(w, act, out, quants)
     }
 }

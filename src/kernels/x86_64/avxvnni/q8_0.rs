@@ -32,12 +32,12 @@ struct Prepared {
 /// `hsum_float_8` at the end.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI.
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
 ///
 /// # Panics
 /// If the tile is not `rows` whole rows of the activations' length, or a row is longer than
 /// [`MAX_BLOCKS`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn tile_x4(
     w: &[BlockQ8_0],
     rows: usize,
@@ -82,7 +82,7 @@ pub unsafe fn tile_x4(
 /// Two weight rows times the four tokens of `prep`: eight independent FMA chains, each the
 /// bits of one `vec_dot`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared]) -> [[f32; 4]; 2] {
     let nb = prep.len();
     assert!(w.iter().all(|r| r.len() == nb) && a.iter().all(|r| r.len() == nb));
@@ -119,8 +119,8 @@ unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared])
 /// (`w ^ 0x80 = w + 128`); see [`super::matvec::offset_matvec`].
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C and AVX-VNNI; `a` is prepared with offset 128.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with offset 128.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[BlockQ8_0], a: &super::matvec::Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the load reads the block.
     unsafe {
