@@ -356,9 +356,9 @@ fn set_activation_quants(ty: GgmlType, bytes: &mut [u8], f: impl Fn(usize) -> i8
 
 #[test]
 fn matvec_equals_row_dot_products() {
-    // Row counts around the four-row kernels' groups and the two-row AVX-VNNI products, odd
-    // and even block counts (IQ4_NL pairs its blocks), and rows of 8 and more blocks (the
-    // AVX-VNNI products take the scales eight blocks at a time, the rest one by one), and
+    // Row counts around the four- and two-row kernels' groups, odd and even block counts
+    // (IQ4_NL pairs its blocks), and rows of 8 and more blocks (the AVX-VNNI products, K-quant
+    // super-blocks included, take the scales eight blocks at a time, the rest one by one), and
     // groups of eight rows with a remainder (the AVX-VNNI IQ4_NL repacked product).
     let mut rng = Rng::new(0x5EED_0003);
     for k in Kernels::all() {

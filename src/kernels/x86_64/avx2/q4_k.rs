@@ -18,7 +18,7 @@ use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 /// 6-bit scale in `madd`, a lane of one chunk is below 2^17.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_sums(x: &BlockQ4K, y: &BlockQ8K) -> ([__m256i; 4], __m128i) {
+pub(crate) unsafe fn block_sums(x: &BlockQ4K, y: &BlockQ8K) -> ([__m256i; 4], __m128i) {
     // SAFETY: the CPU features are this function's contract.
     unsafe { sums(&unpack(x), y) }
 }
@@ -166,7 +166,7 @@ unsafe fn transpose4(v: [__m128i; 4]) -> [__m128i; 4] {
 /// The eight lanes of the whole super-block.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn lanes(c: &[__m256i; 4]) -> __m256i {
+pub(crate) unsafe fn lanes(c: &[__m256i; 4]) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access).
     unsafe { _mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3])) }
 }

@@ -17,7 +17,7 @@ use crate::quant::{q5_k::BlockQ5K, q8_k::BlockQ8K};
 /// 6-bit scale in `madd`, eight such terms per lane, a lane is below 2^23.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_sums(x: &BlockQ5K, y: &BlockQ8K) -> (__m256i, __m128i) {
+pub(crate) unsafe fn block_sums(x: &BlockQ5K, y: &BlockQ8K) -> (__m256i, __m128i) {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs of `x.qs`, `x.qh` and `y.qs`, the 16 `bsums`).
     unsafe {

@@ -14,7 +14,7 @@ use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 /// eight 32-value runs per lane, |lane| < 2^25.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_lanes(x: &BlockQ6K, y: &BlockQ8K) -> __m256i {
+pub(crate) unsafe fn block_lanes(x: &BlockQ6K, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract.
     unsafe { lanes_of(&unpack(x), y) }
 }

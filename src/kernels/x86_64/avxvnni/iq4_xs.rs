@@ -7,32 +7,40 @@ use std::arch::x86_64::*;
 
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
-/// The eight signed scales `ls - 32` of a super-block as i16, in both 128-bit lanes: the low
-/// nibble (`scales_l` byte `ib / 2`, nibble `ib % 2`: `(b * [16, 1, ..]) >> 4 & 15`) or'ed with
-/// the two high bits (`scales_h` bits `2ib + 1 : 2ib`: `(h * 4^(7 - ib)) >> 14 << 4`).
+/// The eight signed scales `ls - 32` of a super-block as i16, in both 128-bit lanes, in the
+/// order of [`scale_slot`] (even sub-blocks, then odd): the low nibble (`scales_l` byte
+/// `ib / 2`, nibble `ib % 2`) or'ed with the two high bits (`scales_h` bits `2ib + 1 : 2ib`)
+/// moved to bits 5:4. The bytes are built in one 64-bit general-purpose register (the
+/// matrix-vector loop is short of vector instructions, not of integer ones; as two halves
+/// LLVM moved them into vector instructions), then widened by four vector instructions.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn scales(x: &BlockIQ4XS) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access beyond the
     // borrowed block's fields, read by value).
     unsafe {
-        let l = _mm_set1_epi32(u32::from_le_bytes(x.scales_l) as i32);
-        let z = -128i8;
-        let l = _mm_shuffle_epi8(
-            l,
-            _mm_setr_epi8(0, z, 0, z, 1, z, 1, z, 2, z, 2, z, 3, z, 3, z),
-        );
-        let l = _mm_srli_epi16::<4>(_mm_mullo_epi16(
-            l,
-            _mm_setr_epi16(16, 1, 16, 1, 16, 1, 16, 1),
-        ));
-        let l = _mm_and_si128(l, _mm_set1_epi16(0x0F));
-        let h = _mm_set1_epi16(u16::from_le(x.scales_h) as i16);
-        let mul = _mm_setr_epi16(1 << 14, 1 << 12, 1 << 10, 1 << 8, 1 << 6, 1 << 4, 1 << 2, 1);
-        let h = _mm_slli_epi16::<4>(_mm_srli_epi16::<14>(_mm_mullo_epi16(h, mul)));
-        let ls = _mm_sub_epi16(_mm_or_si128(l, h), _mm_set1_epi16(32));
-        _mm256_broadcastsi128_si256(ls)
+        let l = u64::from(u32::from_le_bytes(x.scales_l));
+        let h = u64::from(u16::from_le(x.scales_h));
+        // Bytes 0..4: the low nibbles of `scales_l` (sub-blocks 0, 2, 4, 6), bytes 4..8 the
+        // high ones (1, 3, 5, 7).
+        let low = (l & 0x0F0F_0F0F) | ((l & 0xF0F0_F0F0) << 28);
+        // The same order for the 2-bit fields: nibble m of `e` holds sub-block 2m's, of `o`
+        // sub-block 2m + 1's; each nibble then goes to the low bits of its byte.
+        let e = h & 0x3333;
+        let o = (h >> 2) & 0x3333;
+        let n = e | (o << 32);
+        let m = 0x0000_000F_0000_000F;
+        let spread =
+            (n & m) | ((n & (m << 4)) << 4) | ((n & (m << 8)) << 8) | ((n & (m << 12)) << 12);
+        let bytes = low | (spread << 4);
+        let v = _mm_sub_epi8(_mm_cvtsi64_si128(bytes as i64), _mm_set1_epi8(32));
+        _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(v, v))
     }
+}
+
+/// Where sub-block `ib`'s scale is among the i16 of [`scales`].
+const fn scale_slot(ib: usize) -> u8 {
+    ((ib % 2) * 4 + ib / 2) as u8
 }
 
 /// The eight exact i32 lanes of one super-block, the same integers per lane as
@@ -56,11 +64,8 @@ unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
             let v = _mm256_shuffle_epi8(table, super::matvec::nibbles_32(&*q));
             let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
             let p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(q8, v));
-            let b = (2 * ib) as i8;
-            let sc = super::pshufb(
-                ls,
-                _mm256_set1_epi16(i16::from_le_bytes([b as u8, b as u8 + 1])),
-            );
+            let b = 2 * scale_slot(ib);
+            let sc = super::pshufb(ls, _mm256_set1_epi16(i16::from_le_bytes([b, b + 1])));
             acc[ib % 2] = super::dpwssd(acc[ib % 2], p, sc);
         }
         _mm256_add_epi32(acc[0], acc[1])
@@ -68,3 +73,40 @@ unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
 }
 
 super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni,gfni");
+
+/// `out[r] = row_r(w) . act` for the IQ4_XS weight bytes `w` and the Q8_K activation bytes
+/// `act`, each the bits of [`vec_dot`]: [`block_lanes`] and `vec_dot`'s float step, with the
+/// row's scale products eight super-blocks at a time ([`k_rows`](super::kmatvec::k_rows));
+/// `false` (nothing written) if the row is longer than
+/// [`MAX_SUPER`](super::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole aligned
+/// blocks.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
+/// the activation's length.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    use super::super::avx2::hsum_ps;
+    let (Some(w), Some(a)) = (
+        crate::quant::cast_blocks::<BlockIQ4XS>(w),
+        crate::quant::cast_blocks::<BlockQ8K>(act),
+    ) else {
+        return false;
+    };
+    let nb = a.len();
+    if nb > super::kmatvec::MAX_SUPER || nb == 0 || w.len() != out.len() * nb {
+        return false;
+    }
+    // SAFETY: the CPU features are this function's contract; `k_rows` calls `step` with
+    // `b < nb`, an index of `a`; `d` is the low half of bytes 0..4 of a block.
+    unsafe {
+        let step = |acc, x: &BlockIQ4XS, b: usize, d: f32, _| {
+            let lanes = block_lanes(x, a.get_unchecked(b));
+            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
+        };
+        super::kmatvec::k_rows::<_, _, false>(w, a, out, 0, _mm256_setzero_ps(), step, |acc| {
+            hsum_ps(acc)
+        });
+    }
+    true
+}

@@ -41,6 +41,13 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         (GgmlType::Q5_1, DotOrder::VecDot) => return unsafe { super::q5_1::matvec(w, act, out) },
         (GgmlType::IQ4_NL, _) => return unsafe { super::iq4_nl::matvec(order, w, act, out) },
         (GgmlType::Q3_K, DotOrder::VecDot) => return unsafe { super::q3_k::matvec(w, act, out) },
+        (GgmlType::Q2_K, DotOrder::VecDot) => return unsafe { super::q2_k::matvec(w, act, out) },
+        (GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K, DotOrder::VecDot) => {
+            return unsafe { super::kmatvec::matvec(ty, w, act, out) }
+        }
+        (GgmlType::IQ4_XS, DotOrder::VecDot) => {
+            return unsafe { super::iq4_xs::matvec(w, act, out) }
+        }
         (GgmlType::Q4_0, DotOrder::VecDot | DotOrder::RepackedGemv | DotOrder::RepackedGemm) => {
             q4_0::OFFSET
         }
@@ -222,4 +229,11 @@ pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
         let one_hot = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
         _mm256_gf2p8affine_epi64_epi8::<0>(one_hot, _mm256_shuffle_epi8(h, to_row4))
     }
+}
+
+/// Bits `2s + 1 : 2s` of each byte moved to bits 1:0 (the `s`-th 2-bit field), `s` = 0..4.
+pub(super) const TWO_BITS: [i64; 4] = [two_bits(0), two_bits(2), two_bits(4), two_bits(6)];
+
+const fn two_bits(k: u32) -> i64 {
+    bit_matrix_rows(0, 1 << k) | bit_matrix_rows(1, 1 << (k + 1))
 }

@@ -57,6 +57,7 @@ use super::super::{erase_dot, Isa, Kernels, VecDotFn};
 
 pub mod iq4_nl;
 pub mod iq4_xs;
+pub mod kmatvec;
 pub mod matvec;
 pub mod q2_k;
 pub mod q3_k;

@@ -41,9 +41,18 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
             let d: [__m256i; 4] = std::array::from_fn(|s| {
                 let q = match s {
                     0 => _mm256_and_si256(q2, m03),
-                    1 => _mm256_and_si256(_mm256_srli_epi16::<2>(q2), m03),
-                    2 => _mm256_and_si256(_mm256_srli_epi16::<4>(q2), m03),
-                    _ => _mm256_and_si256(_mm256_srli_epi16::<6>(q2), m03),
+                    1 => _mm256_gf2p8affine_epi64_epi8::<0>(
+                        q2,
+                        _mm256_set1_epi64x(super::matvec::TWO_BITS[1]),
+                    ),
+                    2 => _mm256_gf2p8affine_epi64_epi8::<0>(
+                        q2,
+                        _mm256_set1_epi64x(super::matvec::TWO_BITS[2]),
+                    ),
+                    _ => _mm256_gf2p8affine_epi64_epi8::<0>(
+                        q2,
+                        _mm256_set1_epi64x(super::matvec::TWO_BITS[3]),
+                    ),
                 };
                 _mm256_dpbusd_avx_epi32(
                     _mm256_setzero_si256(),
@@ -70,3 +79,41 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
 }
 
 super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni,gfni");
+
+/// `out[r] = row_r(w) . act` for the Q2_K weight bytes `w` and the Q8_K activation bytes
+/// `act`, each the bits of [`vec_dot`]: [`block_sums`] and `vec_dot`'s float steps, with the
+/// row's `d` and `dmin` products eight super-blocks at a time
+/// ([`k_rows`](super::kmatvec::k_rows)); `false` (nothing written) if the row is longer
+/// than [`MAX_SUPER`](super::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole
+/// aligned blocks.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
+/// the activation's length.
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    use super::super::avx2::hsum_ps;
+    let (Some(w), Some(a)) = (
+        crate::quant::cast_blocks::<BlockQ2K>(w),
+        crate::quant::cast_blocks::<BlockQ8K>(act),
+    ) else {
+        return false;
+    };
+    let nb = a.len();
+    if nb > super::kmatvec::MAX_SUPER || nb == 0 || w.len() != out.len() * nb {
+        return false;
+    }
+    // SAFETY: the CPU features are this function's contract; `k_rows` calls `step` with
+    // `b < nb`, an index of `a`; `d` and `dmin` are bytes 80..84 of a block.
+    unsafe {
+        let step = |acc, x: &BlockQ2K, b: usize, d: f32, dmin: f32| {
+            let (lanes, mins) = block_sums(x, a.get_unchecked(b));
+            let acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), acc);
+            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
+        };
+        super::kmatvec::k_rows::<_, _, true>(w, a, out, 80, _mm256_setzero_ps(), step, |acc| {
+            hsum_ps(acc)
+        });
+    }
+    true
+}

@@ -7,7 +7,7 @@ use std::arch::x86_64::*;
 
 use std::mem::MaybeUninit;
 
-use super::super::avx2::{f16_to_f32, hsum_ps};
+use super::super::avx2::hsum_ps;
 use crate::quant::{q3_k::BlockQ3K, q8_k::BlockQ8K};
 
 /// The sixteen signed scales of a super-block as i16: the even groups (run `r`'s low halves)
@@ -19,20 +19,19 @@ unsafe fn scales(x: &BlockQ3K) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access beyond the
     // borrowed block's fields, read by value).
     unsafe {
-        const K1: u32 = 0x0303_0303;
-        const K2: u32 = 0x0f0f_0f0f;
+        // In 64-bit general-purpose registers (LLVM keeps them there; as 32-bit words it
+        // moved the work into vector instructions, which the matrix-vector loop is short
+        // of): `q` the low nibbles' bytes, `hh` the high-bit bytes `h` and, from bit 32,
+        // `h >> 2` (the bits `h << 30` puts below bit 32 are masked off by `K1`).
+        const K1: u64 = 0x0303_0303_0303_0303;
+        const K2: u64 = 0x0f0f_0f0f_0f0f_0f0f;
         let p = &x.scales;
-        let word = |i: usize| u32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
-        let (w0, w1, hi) = (word(0), word(4), word(8));
-        let sc = _mm_sub_epi8(
-            _mm_setr_epi32(
-                ((w0 & K2) | ((hi & K1) << 4)) as i32,
-                ((w1 & K2) | (((hi >> 2) & K1) << 4)) as i32,
-                (((w0 >> 4) & K2) | (((hi >> 4) & K1) << 4)) as i32,
-                (((w1 >> 4) & K2) | (((hi >> 6) & K1) << 4)) as i32,
-            ),
-            _mm_set1_epi8(32),
-        );
+        let q = u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]]);
+        let h = u64::from(u32::from_le_bytes([p[8], p[9], p[10], p[11]]));
+        let hh = h | (h << 30);
+        let lo = (q & K2) | ((hh & K1) << 4); // scales 0..8
+        let hi = ((q >> 4) & K2) | (((hh >> 4) & K1) << 4); // scales 8..16
+        let sc = _mm_sub_epi8(_mm_set_epi64x(hi as i64, lo as i64), _mm_set1_epi8(32));
         // i16 scales: the even groups (run r's low halves) in the low lane, the odd ones in
         // the high lane.
         let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
@@ -45,7 +44,7 @@ unsafe fn scales(x: &BlockQ3K) -> __m256i {
 /// the i16 pairs `maddubs(low2, q8) - maddubs(4 * !high, q8)` (exact, see there), times the
 /// signed scales of its two 16-value groups and added by `vpdpwssd`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`) and the local scale array.
@@ -89,12 +88,12 @@ unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     }
 }
 
-super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,avxvnni");
+super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,avxvnni,gfni");
 
 /// The longest row [`matvec`] takes, in super-blocks (16384 values, as
 /// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS)): the prepared activation (256 bytes a
 /// super-block) lives on the stack.
-const MAX_SUPER: usize = 64;
+use super::kmatvec::MAX_SUPER;
 
 /// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
 /// `act`, each the bits of [`vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`); `false`
@@ -137,15 +136,14 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
             }));
         }
         let bias = std::slice::from_raw_parts(bias.as_ptr() as *const [__m256i; 8], nb);
-        for (row, o) in w.chunks_exact(nb).zip(out) {
-            let mut acc = _mm256_setzero_ps();
-            for ((x, y), b) in row.iter().zip(a).zip(bias) {
-                let d = _mm256_set1_ps(y.d * f16_to_f32(x.d));
-                let lanes = block_lanes_prepared(x, y, b);
-                acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc);
-            }
-            *o = hsum_ps(acc);
-        }
+        // `d` is the high half of bytes 106..110 (the last two scale bytes, then `d`).
+        let step = |acc, x: &BlockQ3K, b: usize, _, d: f32| {
+            let lanes = block_lanes_prepared(x, a.get_unchecked(b), bias.get_unchecked(b));
+            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
+        };
+        super::kmatvec::k_rows::<_, _, false>(w, a, out, 106, _mm256_setzero_ps(), step, |acc| {
+            hsum_ps(acc)
+        });
     }
     true
 }
@@ -172,9 +170,18 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
                 let run = 4 * h + s; // values 32 * run .. 32 * run + 32
                 let low = match s {
                     0 => _mm256_and_si256(q3, _mm256_set1_epi8(3)),
-                    1 => _mm256_gf2p8affine_epi64_epi8::<0>(q3, _mm256_set1_epi64x(LOW2[1])),
-                    2 => _mm256_gf2p8affine_epi64_epi8::<0>(q3, _mm256_set1_epi64x(LOW2[2])),
-                    _ => _mm256_gf2p8affine_epi64_epi8::<0>(q3, _mm256_set1_epi64x(LOW2[3])),
+                    1 => _mm256_gf2p8affine_epi64_epi8::<0>(
+                        q3,
+                        _mm256_set1_epi64x(super::matvec::TWO_BITS[1]),
+                    ),
+                    2 => _mm256_gf2p8affine_epi64_epi8::<0>(
+                        q3,
+                        _mm256_set1_epi64x(super::matvec::TWO_BITS[2]),
+                    ),
+                    _ => _mm256_gf2p8affine_epi64_epi8::<0>(
+                        q3,
+                        _mm256_set1_epi64x(super::matvec::TWO_BITS[3]),
+                    ),
                 };
                 let high = match run {
                     2 => _mm256_and_si256(hbits, _mm256_set1_epi8(4)),
@@ -199,13 +206,6 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
         }
         acc
     }
-}
-
-/// Bits `2s + 1 : 2s` of each byte moved to bits 1:0, for `s` = 0..4.
-const LOW2: [i64; 4] = [move_bits2(0), move_bits2(2), move_bits2(4), move_bits2(6)];
-
-const fn move_bits2(k: u32) -> i64 {
-    move_bit(k, 0) | move_bit(k + 1, 1)
 }
 
 /// Bit `r` of each byte moved to bit 2, for `r` = 0..8.
