@@ -4,7 +4,8 @@
 //! `cargo bench --bench matvec` (all formats), or with a filter, e.g.
 //! `cargo bench --bench matvec -- 'Q4_K|memory'`. Each benchmark is a 4096 x 4096 matvec
 //! (single thread) with every kernel table the CPU supports (`scalar`, `avx2`, `neon`,
-//! `dotprod`). A 4096 x 4096 matrix (9-64 MB) can fit a large last-level cache (32 MB on the
+//! `dotprod`), and for Q4_0, IQ4_NL and Q4_K also in the repacked GEMV order their decode
+//! uses (`matvec_4096x4096_repacked`). A 4096 x 4096 matrix (9-64 MB) can fit a large last-level cache (32 MB on the
 //! development machine), so each benchmark cycles through copies of it totalling at least
 //! `STREAM_BYTES`: every product reads its weights from memory, as decoding does. The
 //! baseline sums a 256 MB buffer of u64 (four independent sums, vectorized by the compiler).
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ferrite::kernels::{AlignedBuf, Kernels, TYPES};
-use ferrite::quant::{self, GgmlType};
+use ferrite::quant::{self, DotOrder, GgmlType};
 use half::f16;
 
 const ROWS: usize = 4096;
@@ -139,6 +140,25 @@ fn matvec(c: &mut Criterion) {
             });
         }
         g.finish();
+        // Q4_0, IQ4_NL and Q4_K weights with a multiple of 8 rows decode in ggml's repacked
+        // GEMV order (as llama.cpp repacks them; `session::dot_order`): that product too.
+        if matches!(ty, GgmlType::Q4_0 | GgmlType::IQ4_NL | GgmlType::Q4_K) {
+            let mut g = c.benchmark_group(format!("matvec_4096x4096_repacked/{ty}"));
+            g.throughput(Throughput::BytesDecimal(wlen as u64));
+            for k in &tables {
+                let mut next = 0;
+                g.bench_function(k.name(), |b| {
+                    b.iter(|| {
+                        let wb = copies[next].bytes(wlen);
+                        next = (next + 1) % copies.len();
+                        let a = k.quantize_for(ty, black_box(&x), &mut act);
+                        k.matvec_order(&mut out, ty, black_box(wb), a, DotOrder::RepackedGemv);
+                        black_box(&out);
+                    })
+                });
+            }
+            g.finish();
+        }
     }
 }
 

@@ -110,23 +110,43 @@ fn blocks<'a, B: crate::quant::Pod>(
 }
 
 /// `out[r] = row_r(w) . act` for Q4_K, Q5_K or Q6_K weight bytes `w` and Q8_K activation
-/// bytes `act`, each the bits of the AVX2 `vec_dot` of the format (its integer work and float
-/// steps, through [`k_rows`]); `false` (nothing written) for another type, a row longer than
+/// bytes `act`, each the bits of the AVX2 `vec_dot` of the format (or, for Q4_K in the
+/// repacked GEMV order, of `vec_dot_repacked_gemv`: its integer work and float steps, through
+/// [`k_rows`]); `false` (nothing written) for another type or order, a row longer than
 /// [`MAX_SUPER`] super-blocks or bytes that are not whole aligned blocks.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
 /// the activation's length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-pub unsafe fn matvec(ty: crate::quant::GgmlType, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    use super::super::avx2::{hsum_i32_128, hsum_ps, q4_k, q5_k, q6_k};
-    use crate::quant::{q4_k::BlockQ4K, q5_k::BlockQ5K, q6_k::BlockQ6K, GgmlType};
+pub unsafe fn matvec(
+    ty: crate::quant::GgmlType,
+    order: crate::quant::DotOrder,
+    w: &[u8],
+    act: &[u8],
+    out: &mut [f32],
+) -> bool {
+    use super::super::avx2::{hsum_i32, hsum_i32_128, hsum_ps, q4_k, q5_k, q6_k};
+    use crate::quant::{q4_k::BlockQ4K, q5_k::BlockQ5K, q6_k::BlockQ6K, DotOrder, GgmlType};
     // SAFETY (all three): the CPU features are this function's contract; `k_rows` calls
     // `step` with `b < nb`, an index of `a`; the scale bytes are inside each block (Q4_K and
     // Q5_K: `d`, `dmin` at 0..4; Q6_K: `d` the high half of 206..210).
     unsafe {
-        match ty {
-            GgmlType::Q4_K => {
+        match (ty, order) {
+            (GgmlType::Q4_K, DotOrder::RepackedGemv) => {
+                // `q4_k::vec_dot_repacked`'s GEMV steps: two scalar chains, `acc - acc_m`.
+                let Some((w, a)) = blocks::<BlockQ4K>(w, act, out) else {
+                    return false;
+                };
+                let step = |(acc, acc_m): (f32, f32), x: &BlockQ4K, b: usize, dd, dm| {
+                    let (c, mins) = q4_k::block_sums(x, a.get_unchecked(b));
+                    let acc = (hsum_i32(q4_k::lanes(&c)) as f32).mul_add(dd, acc);
+                    (acc, (hsum_i32_128(mins) as f32).mul_add(dm, acc_m))
+                };
+                let finish = |(acc, acc_m): (f32, f32)| acc - acc_m;
+                k_rows::<_, _, false>(w, a, out, 0, (0.0, 0.0), step, finish);
+            }
+            (GgmlType::Q4_K, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockQ4K>(w, act, out) else {
                     return false;
                 };
@@ -145,7 +165,7 @@ pub unsafe fn matvec(ty: crate::quant::GgmlType, w: &[u8], act: &[u8], out: &mut
                 let zero = (_mm256_setzero_ps(), _mm_setzero_ps());
                 k_rows::<_, _, true>(w, a, out, 0, zero, step, finish);
             }
-            GgmlType::Q5_K => {
+            (GgmlType::Q5_K, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockQ5K>(w, act, out) else {
                     return false;
                 };
@@ -161,7 +181,7 @@ pub unsafe fn matvec(ty: crate::quant::GgmlType, w: &[u8], act: &[u8], out: &mut
                 let finish = |(acc, summs): (__m256, f32)| hsum_ps(acc) + summs;
                 k_rows::<_, _, true>(w, a, out, 0, (_mm256_setzero_ps(), 0.0), step, finish);
             }
-            GgmlType::Q6_K => {
+            (GgmlType::Q6_K, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockQ6K>(w, act, out) else {
                     return false;
                 };
