@@ -13,7 +13,7 @@ use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 /// trick is exact), then `madd` with the sub-block's scale.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
+pub(crate) unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the 16 table
     // values, 16-byte runs of `x.qs` and 32-byte runs of `y.qs` (unaligned).
     unsafe {

@@ -67,6 +67,11 @@ fn scale_of<B: ScaleFirst>(x: &B) -> half::f16 {
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     use DotOrder::{RepackedGemm, RepackedGemv, VecDot};
     let is_repacked = matches!(order, RepackedGemv | RepackedGemm);
+    use GgmlType::{IQ4_XS, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K};
+    if matches!(ty, Q2_K | Q3_K | Q4_K | Q5_K | Q6_K | IQ4_XS) {
+        // SAFETY: the CPU features and the layout are this function's contract.
+        return unsafe { super::kmatvec::matvec(ty, order, w, act, out) };
+    }
     match (ty, order) {
         (GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0, VecDot) => {}
         (GgmlType::Q4_0 | GgmlType::IQ4_NL, _) if is_repacked => {}

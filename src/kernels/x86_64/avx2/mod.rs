@@ -42,6 +42,7 @@ use crate::quant::{
 pub mod bf16;
 pub mod f16;
 pub mod f32;
+pub mod kmatvec;
 pub mod matvec;
 /// The two float orders of a super-block format whose integer work is one local function
 /// (`vec_dot`, ggml's AVX2 kernel, and `vec_dot_tiled`, ggml's tiled K-quant matmul), each

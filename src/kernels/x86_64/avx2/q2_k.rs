@@ -22,7 +22,7 @@ unsafe fn ld32(p: *const u8) -> __m256i {
 /// 4-bit scales: `maddubs` pairs below 2 * 3 * 127, times a scale below 16 in `madd`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
+pub(crate) unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (the 16 scale bytes, 32-byte runs inside `qs` and `y.qs`, the 16 bsums).
     unsafe {

@@ -26,7 +26,7 @@ unsafe fn ld32(p: *const u8) -> __m256i {
 /// scales of its two 16-value groups.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
+pub(crate) unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`) and the local scale array.
     unsafe {

@@ -43,7 +43,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         (GgmlType::Q3_K, DotOrder::VecDot) => return unsafe { super::q3_k::matvec(w, act, out) },
         (GgmlType::Q2_K, DotOrder::VecDot) => return unsafe { super::q2_k::matvec(w, act, out) },
         (GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K, _) => {
-            return unsafe { super::kmatvec::matvec(ty, order, w, act, out) }
+            return unsafe { super::kmatvec::k_matvec(ty, order, w, act, out) }
         }
         (GgmlType::IQ4_XS, DotOrder::VecDot) => {
             return unsafe { super::iq4_xs::matvec(w, act, out) }

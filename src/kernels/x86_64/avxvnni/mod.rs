@@ -29,6 +29,9 @@
 //! q3_k.rs   decode: the matrix-vector product, quants made unsigned by two `gf2p8affineqb`
 //!           a run and the bias prepared once per product, two runs scaled by one
 //!           `vpdpwssd`; prefill: dot products, the high bits by one shift and `andnot` a run
+//! kmatvec.rs decode: this table's instantiation of `avx2/kmatvec.rs`, the K-quant row loop
+//!           (scale products eight super-blocks at a time, a prefetch stream) that q2_k.rs,
+//!           q3_k.rs and iq4_xs.rs decode through, and Q4_K, Q5_K and Q6_K through it
 //! iq4_xs.rs decode and prefill: IQ4_XS dot products, the scales unpacked in one vector and
 //!           applied by `vpdpwssd` ([`dpwssd`]), the nibbles by one `gf2p8affineqb`
 //! ```
