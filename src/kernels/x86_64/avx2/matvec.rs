@@ -274,10 +274,11 @@ unsafe fn dot_rows<B: ScaleFirst, const R: usize>(
     }
 }
 
-/// `out[b] = f32(scale(w[b])) * ad[b]`, eight at a time (eight f16 gathered into one
-/// register, one `vcvtph2ps`, one `vmulps`): the same f32 products as one at a time (the
-/// conversion is exact, the product one rounding either way). (Eight overlapping loads
-/// blended, as `first_dwords_8` does for Q4_1, measured 4 % slower for Q8_0's 34-byte blocks.)
+/// `out[b] = f32(scale(w[b])) * ad[b]`, eight at a time (eight overlapping loads blended into
+/// one register, [`first_dwords_8`], one `vcvtph2ps`, one `vmulps`): the same f32 products as
+/// one at a time (the conversion is exact, the product one rounding either way). The blended
+/// loads replaced eight scalar loads shifted and or'ed into two words when rows went four at
+/// a time: Q5_0 640-value rows in cache 27.3 -> 28.9 GB/s, Gemma decode +0.8 %.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.
@@ -294,12 +295,9 @@ pub(crate) unsafe fn scale_products<B: ScaleFirst>(
     // SAFETY: the CPU features are this function's contract; every index is below `n`, the
     // length of all three slices; the store writes 8 f32 at `b + 8 <= n8 <= n` of `out`.
     unsafe {
-        let s = |b: usize| u64::from(scale_of(w.get_unchecked(b)).to_bits());
         for b in (0..n8).step_by(8) {
-            let lo = s(b) | s(b + 1) << 16 | s(b + 2) << 32 | s(b + 3) << 48;
-            let hi = s(b + 4) | s(b + 5) << 16 | s(b + 6) << 32 | s(b + 7) << 48;
-            let h = _mm_set_epi64x(hi as i64, lo as i64);
-            let v = _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_loadu_ps(ad.as_ptr().add(b)));
+            let d = first_dwords_8(w.as_ptr().add(b) as *const u8, std::mem::size_of::<B>());
+            let v = _mm256_mul_ps(f16_halves_8(d).0, _mm256_loadu_ps(ad.as_ptr().add(b)));
             _mm256_storeu_ps(out.as_mut_ptr().add(b) as *mut f32, v);
         }
         for b in n8..n {
