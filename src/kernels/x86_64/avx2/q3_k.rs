@@ -3,10 +3,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::quant::{
-    q3_k::{unpack_scales, BlockQ3K},
-    q8_k::BlockQ8K,
-};
+use crate::quant::{q3_k::BlockQ3K, q8_k::BlockQ8K};
 
 /// 32 bytes from `p` (unaligned).
 ///
@@ -17,6 +14,30 @@ use crate::quant::{
 unsafe fn ld32(p: *const u8) -> __m256i {
     // SAFETY: the caller's contract.
     unsafe { _mm256_loadu_si256(p as *const __m256i) }
+}
+
+/// The sixteen signed scales of a super-block (`crate::quant::q3_k::unpack_scales`, ggml's
+/// `kmask1`/`kmask2` words), as the bytes of a vector.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scales_i8(x: &BlockQ3K) -> __m128i {
+    // SAFETY: the CPU features are this function's contract (no memory access beyond the
+    // borrowed block's fields, read by value).
+    unsafe {
+        // In 64-bit general-purpose registers (LLVM keeps them there; as 32-bit words it
+        // moved the work into vector instructions, which the matrix-vector loop is short
+        // of): `q` the low nibbles' bytes, `hh` the high-bit bytes `h` and, from bit 32,
+        // `h >> 2` (the bits `h << 30` puts below bit 32 are masked off by `K1`).
+        const K1: u64 = 0x0303_0303_0303_0303;
+        const K2: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+        let p = &x.scales;
+        let q = u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]]);
+        let h = u64::from(u32::from_le_bytes([p[8], p[9], p[10], p[11]]));
+        let hh = h | (h << 30);
+        let lo = (q & K2) | ((hh & K1) << 4); // scales 0..8
+        let hi = ((q >> 4) & K2) | (((hh >> 4) & K1) << 4); // scales 8..16
+        _mm_sub_epi8(_mm_set_epi64x(hi as i64, lo as i64), _mm_set1_epi8(32))
+    }
 }
 
 /// The eight exact i32 lanes of one super-block as ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`
@@ -30,8 +51,9 @@ pub(crate) unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`) and the local scale array.
     unsafe {
-        let sc = unpack_scales(&x.scales);
-        let scales = _mm_loadu_si128(sc.as_ptr() as *const __m128i);
+        // (Not `unpack_scales` into an array: four dword stores read back as one 16-byte load
+        // stall store forwarding.)
+        let scales = scales_i8(x);
         let m3 = _mm256_set1_epi8(3);
         let four = _mm256_set1_epi8(4);
         let zero = _mm256_setzero_si256();

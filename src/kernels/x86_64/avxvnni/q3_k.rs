@@ -19,19 +19,7 @@ unsafe fn scales(x: &BlockQ3K) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access beyond the
     // borrowed block's fields, read by value).
     unsafe {
-        // In 64-bit general-purpose registers (LLVM keeps them there; as 32-bit words it
-        // moved the work into vector instructions, which the matrix-vector loop is short
-        // of): `q` the low nibbles' bytes, `hh` the high-bit bytes `h` and, from bit 32,
-        // `h >> 2` (the bits `h << 30` puts below bit 32 are masked off by `K1`).
-        const K1: u64 = 0x0303_0303_0303_0303;
-        const K2: u64 = 0x0f0f_0f0f_0f0f_0f0f;
-        let p = &x.scales;
-        let q = u64::from_le_bytes([p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]]);
-        let h = u64::from(u32::from_le_bytes([p[8], p[9], p[10], p[11]]));
-        let hh = h | (h << 30);
-        let lo = (q & K2) | ((hh & K1) << 4); // scales 0..8
-        let hi = ((q >> 4) & K2) | (((hh >> 4) & K1) << 4); // scales 8..16
-        let sc = _mm_sub_epi8(_mm_set_epi64x(hi as i64, lo as i64), _mm_set1_epi8(32));
+        let sc = super::super::avx2::q3_k::scales_i8(x);
         // i16 scales: the even groups (run r's low halves) in the low lane, the odd ones in
         // the high lane.
         let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
