@@ -122,7 +122,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let lanes = |x: &BlockQ8_0, b: usize| {
                     mul_sum_i8_pairs(load32(&x.qs), load32(&a.get_unchecked(b).qs))
                 };
-                rows(w, a.len(), ad, out, lanes)
+                rows(w, a.len(), ad, out, lanes, false)
             }
         }
     }
@@ -171,7 +171,7 @@ unsafe fn offset_matvec<B: ScaleFirst>(
             _mm256_add_epi32(_mm256_madd_epi16(p, ones), *bias.get_unchecked(b))
         };
         match repacked_row {
-            None => rows(w, nb, ad, out, lanes),
+            None => rows(w, nb, ad, out, lanes, true),
             Some(row) => repacked(w, ad, out, lanes, |r| row(r, a)),
         }
     }
@@ -194,9 +194,10 @@ unsafe fn act_scales<'d>(a: &[BlockQ8_0], d: &'d mut [MaybeUninit<f32>; MAX_BLOC
     }
 }
 
-/// `out[r] = row_r(w) . a` four rows at a time (the last `rows % 4` two, then one; four
-/// rather than two: Q4_0 with AVX-VNNI 26 -> 31 GB/s in cache, Q8_0 47 -> 50, the rows
-/// sharing the activation's loads and the loop): `lanes(block, b)` is
+/// `out[r] = row_r(w) . a` four rows at a time if `quads` (the last `rows % 4` two, then one),
+/// else two (then one). Four suit the formats whose unpacking bounds them (the rows share
+/// the activation's loads and the loop: Q4_0 with AVX-VNNI 26 -> 31 GB/s in cache), two the
+/// memory-bound Q8_0 (from memory: 37-42 GB/s with two, 32-35 with four). `lanes(block, b)` is
 /// the eight exact i32 lanes of block `b` of a row times the activation's block `b`, `ad` the
 /// activation's scales.
 ///
@@ -211,22 +212,23 @@ pub(crate) unsafe fn rows<B: ScaleFirst>(
     ad: &[f32],
     out: &mut [f32],
     lanes: impl Fn(&B, usize) -> __m256i + Copy,
+    quads: bool,
 ) {
     assert!(w.len() == out.len() * nb && ad.len() == nb && nb <= MAX_BLOCKS);
-    let mut quads = out.chunks_exact_mut(4);
-    let mut rq = w.chunks_exact(4 * nb);
+    let quad_rows = if quads { out.len() / 4 * 4 } else { 0 };
+    let mut quads = out[..quad_rows].chunks_exact_mut(4);
+    let mut rq = w[..quad_rows * nb].chunks_exact(4 * nb);
+    // SAFETY (all calls): the CPU features are this function's contract; every row has `nb`
+    // blocks (asserted above).
     for (o, r) in (&mut quads).zip(&mut rq) {
         let (r0, r1) = r.split_at(nb);
         let (r1, r2) = r1.split_at(nb);
         let (r2, r3) = r2.split_at(nb);
         o.copy_from_slice(&unsafe { dot_rows([r0, r1, r2, r3], ad, lanes) });
     }
-    let out = quads.into_remainder();
-    let w = rq.remainder();
+    let (out, w) = (&mut out[quad_rows..], &w[quad_rows * nb..]);
     let mut pairs = out.chunks_exact_mut(2);
     let mut rr = w.chunks_exact(2 * nb);
-    // SAFETY (both calls): the CPU features are this function's contract; every row has `nb`
-    // blocks (asserted above).
     for (o, r) in (&mut pairs).zip(&mut rr) {
         let (r0, r1) = r.split_at(nb);
         o.copy_from_slice(&unsafe { dot_rows([r0, r1], ad, lanes) });

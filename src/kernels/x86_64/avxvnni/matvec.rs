@@ -14,9 +14,10 @@
 //! - a row's scale products `d_w * d_a` are computed eight blocks at a time (`vcvtph2ps` of
 //!   eight f16 scales, one `vmulps`: the same f32 products) before its loop, which then
 //!   broadcasts each from memory instead of converting and multiplying per block;
-//! - rows go four at a time ([`offset_matvec`]): one row's FMA chain waits four cycles per
-//!   block on the previous FMA, and with independent chains the core keeps up with memory
-//!   (measured on Gemma 3 270M decode, where the Q8_0 output matrix is most of the time).
+//! - rows go four (Q4_0, Q5_0) or two (Q8_0) at a time ([`offset_matvec`]): one row's FMA
+//!   chain waits four cycles per block on the previous FMA, and with independent chains the
+//!   core keeps up with memory (measured on Gemma 3 270M decode, where the Q8_0 output matrix
+//!   is most of the time; four rows stream Q8_0 from memory 10-15 % slower than two).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -152,6 +153,7 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     a: &Prepared,
     out: &mut [f32],
     quants: impl Fn(&B) -> __m256i + Copy,
+    quads: bool,
 ) {
     let nb = a.a.len();
     assert!(w.len() == out.len() * nb && a.neg_bias.len() == nb && a.d.len() == nb);
@@ -162,7 +164,7 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
             let y = load32(&a.a.get_unchecked(b).qs);
             _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), quants(x), y)
         };
-        super::super::avx2::matvec::rows(w, nb, a.d, out, lanes)
+        super::super::avx2::matvec::rows(w, nb, a.d, out, lanes, quads)
     }
 }
 

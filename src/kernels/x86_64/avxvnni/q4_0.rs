@@ -18,7 +18,7 @@ pub const OFFSET: u8 = 8;
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[BlockQ4_0], a: &Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the loads read the block.
-    unsafe { super::matvec::offset_matvec(w, a, out, |x| nibbles_32(&x.qs)) }
+    unsafe { super::matvec::offset_matvec(w, a, out, |x| nibbles_32(&x.qs), true) }
 }
 
 /// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q4_0::vec_dot_repacked`] (ggml's

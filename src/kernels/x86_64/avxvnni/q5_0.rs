@@ -19,6 +19,6 @@ pub unsafe fn matvec(w: &[BlockQ5_0], a: &Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the loads read the block.
     unsafe {
         let quants = |x: &BlockQ5_0| _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
-        super::matvec::offset_matvec(w, a, out, quants)
+        super::matvec::offset_matvec(w, a, out, quants, true)
     }
 }

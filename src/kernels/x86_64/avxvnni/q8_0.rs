@@ -126,6 +126,6 @@ pub unsafe fn matvec(w: &[BlockQ8_0], a: &super::matvec::Prepared, out: &mut [f3
     unsafe {
         let k80 = _mm256_set1_epi8(0x80u8 as i8);
         let quants = |x: &BlockQ8_0| _mm256_xor_si256(load32(&x.qs), k80);
-        super::matvec::offset_matvec(w, a, out, quants)
+        super::matvec::offset_matvec(w, a, out, quants, false)
     }
 }
