@@ -72,6 +72,10 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         // SAFETY: the CPU features and the layout are this function's contract.
         return unsafe { super::kmatvec::matvec(ty, order, w, act, out) };
     }
+    if matches!(ty, GgmlType::Q4_1 | GgmlType::Q5_1) && order == VecDot {
+        // SAFETY: the CPU features and the layout are this function's contract.
+        return unsafe { super::minmatvec::matvec(ty, w, act, out) };
+    }
     match (ty, order) {
         (GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0, VecDot) => {}
         (GgmlType::Q4_0 | GgmlType::IQ4_NL, _) if is_repacked => {}

@@ -44,6 +44,7 @@ pub mod f16;
 pub mod f32;
 pub mod kmatvec;
 pub mod matvec;
+pub mod minmatvec;
 /// The two float orders of a super-block format whose integer work is one local function
 /// (`vec_dot`, ggml's AVX2 kernel, and `vec_dot_tiled`, ggml's tiled K-quant matmul), each
 /// bit-identical to the scalar reference of the same name in `crate::quant::$module`, compiled

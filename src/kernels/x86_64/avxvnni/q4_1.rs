@@ -1,5 +1,7 @@
-//! Q4_1 on AVX-VNNI: the matrix-vector product in ggml's `vec_dot` order, and the machinery
-//! it shares with Q5_1 (the formats with a scale and a minimum, times Q8_1 activations).
+//! Q4_1 on AVX-VNNI: the matrix-vector product in ggml's `vec_dot` order, and (module
+//! [`min`], `avx2/minmatvec.rs` instantiated with this table's target features) the machinery
+//! it shares with Q5_1 and with the AVX2 table (the formats with a scale and a minimum, times
+//! Q8_1 activations).
 //!
 //! Per block of a row, as ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`:
 //! `lanes = vpdpbusd(0, q, y)` (the quants are unsigned already: the same exact i32 lanes as
@@ -8,23 +10,19 @@
 //!
 //! What makes it faster than a loop of one-row dot products, none of which changes an
 //! operation of a row's two float chains:
-//! - the activation's scales `d_a` and `s_a` are converted once per product ([`prepare`]);
+//! - the activation's scales `d_a` and `s_a` are converted once per product ([`min::prepare`]);
 //! - a row's scale products `d_w * d_a` and its minimums `m` are converted eight blocks at a
-//!   time ([`dm_8`]: eight loads blended into one vector, `vcvtph2ps`, one `vmulps`: the same
+//!   time ([`min::dm_8`]: eight loads blended into one vector, `vcvtph2ps`, one `vmulps`: the same
 //!   f32 values) before its loop, which then reads them from the stack;
-//! - rows go four at a time ([`min_matvec`]): a row's vector chain and its scalar chain
+//! - rows go four at a time ([`min::min_matvec`]): a row's vector chain and its scalar chain
 //!   each wait four cycles per block on their previous FMA, and the rows share the
 //!   activation's loads and the loop (Q4_1: four rows 23 -> 25-27 GB/s against two; Q5_1,
 //!   once its fifth bits took two instructions (`fifth_bits_32`), 25.5 -> 27.7 in cache).
 
 use std::arch::x86_64::*;
-use std::mem::MaybeUninit;
 
-use super::super::avx2::matvec::{f16_halves_8, first_dwords_8};
-use super::super::avx2::q8_0::PREFETCH_AHEAD;
-use super::super::avx2::{f16_to_f32, hsum_ps, load32};
-use super::matvec::{nibbles_32, MAX_BLOCKS};
-use crate::quant::{self, q4_1::BlockQ4_1, q8_0::BlockQ8_1};
+use super::matvec::nibbles_32;
+use crate::quant::q4_1::BlockQ4_1;
 
 const _: () = assert!(std::mem::offset_of!(BlockQ4_1, d) == 0);
 const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
@@ -39,232 +37,12 @@ const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: the CPU features and the layout are this function's contract.
-    unsafe { matvec_bytes::<BlockQ4_1>(w, act, out, |x| nibbles_32(&x.qs)) }
-}
-
-/// [`min_matvec`] on bytes: `false` (nothing written) if they are not whole aligned blocks
-/// or the row is longer than [`MAX_BLOCKS`].
-///
-/// # Safety
-/// As [`matvec`].
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-pub(super) unsafe fn matvec_bytes<B: ScaleMin + quant::Pod>(
-    w: &[u8],
-    act: &[u8],
-    out: &mut [f32],
-    quants: impl Fn(&B) -> __m256i + Copy,
-) -> bool {
-    let (Some(w), Some(a)) = (
-        quant::cast_blocks::<B>(w),
-        quant::cast_blocks::<BlockQ8_1>(act),
-    ) else {
-        return false;
-    };
-    if a.len() > MAX_BLOCKS {
-        return false;
-    }
-    let mut buf = PrepBuf::default();
-    // SAFETY: the CPU features are this function's contract; `min_matvec` checks the rows.
     unsafe {
-        let a = prepare(a, &mut buf);
-        min_matvec(w, &a, out, quants);
-    }
-    true
-}
-
-/// Storage for one prepared Q8_1 activation row (4 KB; on the caller's stack).
-pub struct PrepBuf {
-    d: [MaybeUninit<f32>; MAX_BLOCKS],
-    s: [MaybeUninit<f32>; MAX_BLOCKS],
-}
-
-impl Default for PrepBuf {
-    /// Uninitialized storage (nothing is read before [`prepare`] writes it).
-    #[inline]
-    fn default() -> PrepBuf {
-        PrepBuf {
-            d: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
-            s: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
-        }
+        let lanes = |x: &BlockQ4_1, yq| {
+            _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), nibbles_32(&x.qs), yq)
+        };
+        min::matvec_bytes::<BlockQ4_1>(w, act, out, lanes)
     }
 }
 
-/// A Q8_1 activation row with its scales `d` and `s` as f32.
-pub struct Prepared<'a> {
-    a: &'a [BlockQ8_1],
-    d: &'a [f32],
-    s: &'a [f32],
-}
-
-/// Converts the scales of `a` (see [`Prepared`]).
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
-///
-/// # Panics
-/// If `a` is longer than [`MAX_BLOCKS`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-pub unsafe fn prepare<'a>(a: &'a [BlockQ8_1], buf: &'a mut PrepBuf) -> Prepared<'a> {
-    let n = a.len();
-    assert!(n <= MAX_BLOCKS);
-    // SAFETY: the CPU features are this function's contract; the first `n` entries of both
-    // arrays are written before the slices over them are made.
-    unsafe {
-        for ((y, d), s) in a.iter().zip(&mut buf.d).zip(&mut buf.s) {
-            d.write(f16_to_f32(y.d));
-            s.write(f16_to_f32(y.s));
-        }
-        Prepared {
-            a,
-            d: std::slice::from_raw_parts(buf.d.as_ptr() as *const f32, n),
-            s: std::slice::from_raw_parts(buf.s.as_ptr() as *const f32, n),
-        }
-    }
-}
-
-/// `dd[b] = f32(w[b].d) * ad[b]` and `mm[b] = f32(w[b].m)` for a row of blocks whose first
-/// four bytes are the f16 `d` and `m` ([`first_dwords_8`](super::super::avx2::matvec::first_dwords_8), [`f16_halves_8`](super::super::avx2::matvec::f16_halves_8)), eight blocks at a
-/// time: the same f32 values as one block at a time (exact conversions; one rounding of the
-/// product either way).
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `B` starts with the f16 fields `d`
-/// and `m` (asserted for Q4_1 and Q5_1 at compile time) and `dm(x)` returns them.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-unsafe fn dm_8<B>(
-    w: &[B],
-    ad: &[f32],
-    dm: impl Fn(&B) -> (half::f16, half::f16),
-    dd: &mut [MaybeUninit<f32>],
-    mm: &mut [MaybeUninit<f32>],
-) {
-    let n = w.len();
-    assert!(ad.len() == n && dd.len() == n && mm.len() == n && std::mem::size_of::<B>() >= 4);
-    let n8 = n / 8 * 8;
-    // SAFETY: the CPU features are this function's contract; `first_dwords_8` reads the eight
-    // blocks `b .. b + 8 <= n8 <= n` of `w`; every other index is below `n`, the length of all
-    // four slices; the stores write 8 f32 at `b + 8 <= n`.
-    unsafe {
-        for b in (0..n8).step_by(8) {
-            let v = first_dwords_8(w.as_ptr().add(b) as *const u8, std::mem::size_of::<B>());
-            let (d, m) = f16_halves_8(v);
-            let d = _mm256_mul_ps(d, _mm256_loadu_ps(ad.as_ptr().add(b)));
-            _mm256_storeu_ps(dd.as_mut_ptr().add(b) as *mut f32, d);
-            _mm256_storeu_ps(mm.as_mut_ptr().add(b) as *mut f32, m);
-        }
-        for b in n8..n {
-            let (d, m) = dm(w.get_unchecked(b));
-            dd.get_unchecked_mut(b)
-                .write(f16_to_f32(d) * *ad.get_unchecked(b));
-            mm.get_unchecked_mut(b).write(f16_to_f32(m));
-        }
-    }
-}
-
-/// A format with an f16 scale `d` and minimum `m` as its first four bytes.
-pub(super) trait ScaleMin {
-    fn dm(&self) -> (half::f16, half::f16);
-}
-
-impl ScaleMin for BlockQ4_1 {
-    #[inline]
-    fn dm(&self) -> (half::f16, half::f16) {
-        (self.d, self.m)
-    }
-}
-
-impl ScaleMin for crate::quant::q5_1::BlockQ5_1 {
-    #[inline]
-    fn dm(&self) -> (half::f16, half::f16) {
-        (self.d, self.m)
-    }
-}
-
-/// `out[r] = row_r(w) . a` for the `out.len()` rows of `w` (`a.a.len()` blocks each), every
-/// one the bits of the format's `vec_dot` (Q4_1, Q5_1). `quants(block)` gives the block's 32
-/// unsigned quants in value order. Rows four at a time, then two, then one.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
-///
-/// # Panics
-/// If `w` is not `out.len()` rows of `a`'s length.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-pub(super) unsafe fn min_matvec<B: ScaleMin>(
-    w: &[B],
-    a: &Prepared,
-    out: &mut [f32],
-    quants: impl Fn(&B) -> __m256i + Copy,
-) {
-    let nb = a.a.len();
-    assert!(w.len() == out.len() * nb && a.d.len() == nb && a.s.len() == nb);
-    let quad_rows = out.len() / 4 * 4;
-    let (out4, out) = out.split_at_mut(quad_rows);
-    let (w4, w) = w.split_at(quad_rows * nb);
-    let quads = out4.chunks_exact_mut(4);
-    let rows = w4.chunks_exact(4 * nb);
-    // SAFETY (all calls): the CPU features are this function's contract; every row has
-    // `nb` blocks (asserted above).
-    for (o, rr) in quads.zip(rows) {
-        let (r01, r23) = rr.split_at(2 * nb);
-        let (r0, r1) = r01.split_at(nb);
-        let (r2, r3) = r23.split_at(nb);
-        o.copy_from_slice(&unsafe { dot_rows([r0, r1, r2, r3], a, quants) });
-    }
-    let mut pairs = out.chunks_exact_mut(2);
-    let mut rows = w.chunks_exact(2 * nb);
-    for (o, rr) in (&mut pairs).zip(&mut rows) {
-        let (r0, r1) = rr.split_at(nb);
-        o.copy_from_slice(&unsafe { dot_rows([r0, r1], a, quants) });
-    }
-    if let [o] = pairs.into_remainder() {
-        *o = unsafe { dot_rows([rows.remainder()], a, quants) }[0];
-    }
-}
-
-/// `R` adjacent rows (`R` = 1, 2 or 4) times `a`: each row's own two chains, their operations
-/// those of the one-row product.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-unsafe fn dot_rows<B: ScaleMin, const R: usize>(
-    w: [&[B]; R],
-    a: &Prepared,
-    quants: impl Fn(&B) -> __m256i,
-) -> [f32; R] {
-    let nb = a.a.len();
-    assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
-    let mut dd = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
-    let mut mm = [[const { MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
-    // SAFETY: the CPU features are this function's contract; `b < nb` indexes every slice
-    // (asserted above); `dm_8` writes the first `nb` entries of each `dd` and `mm` row
-    // before they are read; the prefetch never faults (its address is formed with
-    // `wrapping_add` and a prefetch of any address is allowed).
-    unsafe {
-        for ((row, dd), mm) in w.iter().zip(&mut dd).zip(&mut mm) {
-            dm_8(row, a.d, B::dm, &mut dd[..nb], &mut mm[..nb]);
-        }
-        // One prefetch stream over the next rows' bytes, as `matvec::dot_rows`.
-        let step = R * std::mem::size_of::<B>();
-        let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
-        let mut acc = [_mm256_setzero_ps(); R];
-        let mut summs = [0.0f32; R];
-        for b in 0..nb {
-            super::super::avx2::matvec::prefetch_lines(pf, step);
-            pf = pf.wrapping_add(step);
-            let yq = load32(&a.a.get_unchecked(b).qs);
-            let s = *a.s.get_unchecked(b);
-            for r in 0..R {
-                let m = *(mm[r].as_ptr().add(b) as *const f32);
-                summs[r] = m.mul_add(s, summs[r]);
-                let x = w[r].get_unchecked(b);
-                let lanes = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), quants(x), yq);
-                let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
-                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[r]);
-            }
-        }
-        std::array::from_fn(|r| hsum_ps(acc[r]) + summs[r])
-    }
-}
+super::super::avx2::minmatvec::min_products!("avx2,fma,f16c,avxvnni,gfni");

@@ -3,7 +3,7 @@
 use std::arch::x86_64::*;
 
 use super::matvec::{fifth_bits_32, nibbles_32};
-use super::q4_1::matvec_bytes;
+use super::q4_1::min::matvec_bytes;
 use crate::quant::q5_1::BlockQ5_1;
 
 const _: () = assert!(std::mem::offset_of!(BlockQ5_1, d) == 0);
@@ -12,7 +12,7 @@ const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
 /// `out[r] = row_r(w) . act` for the Q5_1 weight bytes `w` and the Q8_1 activation bytes
 /// `act`, each the bits of [`crate::quant::q5_1::vec_dot`] (ggml's AVX2
 /// `ggml_vec_dot_q5_1_q8_1`): the quants (the nibble and the fifth bit, 0..=31, unsigned)
-/// into [`super::q4_1::min_matvec`]; `false` (nothing written) if the row is longer than
+/// into [`super::q4_1::min::min_matvec`]; `false` (nothing written) if the row is longer than
 /// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS) or the bytes are not whole aligned blocks.
 ///
 /// # Safety
@@ -22,7 +22,10 @@ const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: the CPU features and the layout are this function's contract.
     unsafe {
-        let quants = |x: &BlockQ5_1| _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
-        matvec_bytes::<BlockQ5_1>(w, act, out, quants)
+        let lanes = |x: &BlockQ5_1, yq| {
+            let q = _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
+            _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), q, yq)
+        };
+        matvec_bytes::<BlockQ5_1>(w, act, out, lanes)
     }
 }
