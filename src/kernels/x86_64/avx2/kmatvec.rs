@@ -114,7 +114,7 @@ macro_rules! k_products {
 
         /// The K-quant blocks and activation of a product, if the bytes are whole aligned blocks
         /// and `out.len()` rows of at most [`MAX_SUPER`] super-blocks.
-        fn blocks<'a, B: $crate::quant::Pod>(
+        pub(crate) fn blocks<'a, B: $crate::quant::Pod>(
             w: &'a [u8],
             act: &'a [u8],
             out: &[f32],

@@ -93,16 +93,9 @@ super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni,gfn
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     use super::super::avx2::hsum_ps;
-    let (Some(w), Some(a)) = (
-        crate::quant::cast_blocks::<BlockQ2K>(w),
-        crate::quant::cast_blocks::<BlockQ8K>(act),
-    ) else {
+    let Some((w, a)) = super::kmatvec::blocks::<BlockQ2K>(w, act, out) else {
         return false;
     };
-    let nb = a.len();
-    if nb > super::kmatvec::MAX_SUPER || nb == 0 || w.len() != out.len() * nb {
-        return false;
-    }
     // SAFETY: the CPU features are this function's contract; `k_rows` calls `step` with
     // `b < nb`, an index of `a`; `d` and `dmin` are bytes 80..84 of a block.
     unsafe {

@@ -1,7 +1,9 @@
 //! Q3_K with AVX-VNNI: the dot products with Q8_K activations in ggml's `vec_dot` and tiled
 //! orders (the float work of `avx2::q3_k`, operation for operation), with the scales of a
 //! super-block widened once, each run's high bits by one shift and one `andnot`, and
-//! `vpdpwssd` applying the scale and adding in one instruction.
+//! `vpdpwssd` applying the scale and adding in one instruction; and the decode
+//! matrix-vector product ([`matvec`]), which makes the quants unsigned and packs two runs'
+//! sums per `vpdpwssd`.
 
 use std::arch::x86_64::*;
 
@@ -78,9 +80,8 @@ unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
 
 super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,avxvnni,gfni");
 
-/// The longest row [`matvec`] takes, in super-blocks (16384 values, as
-/// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS)): the prepared activation (256 bytes a
-/// super-block) lives on the stack.
+// The longest row `matvec` takes, in super-blocks: its prepared activation (256 bytes a
+// super-block) lives on the stack.
 use super::kmatvec::MAX_SUPER;
 
 /// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
@@ -101,16 +102,10 @@ use super::kmatvec::MAX_SUPER;
 /// the activation's length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    let (Some(w), Some(a)) = (
-        crate::quant::cast_blocks::<BlockQ3K>(w),
-        crate::quant::cast_blocks::<BlockQ8K>(act),
-    ) else {
+    let Some((w, a)) = super::kmatvec::blocks::<BlockQ3K>(w, act, out) else {
         return false;
     };
     let nb = a.len();
-    if nb > MAX_SUPER || nb == 0 || w.len() != out.len() * nb {
-        return false;
-    }
     let mut bias = [const { MaybeUninit::<[__m256i; 8]>::uninit() }; MAX_SUPER];
     // SAFETY: the CPU features are this function's contract; the first `nb` entries of
     // `bias` are written before the slice over them is made; the loads read `y.qs`.
