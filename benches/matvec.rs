@@ -125,25 +125,14 @@ fn matvec(c: &mut Criterion) {
             .collect();
         let mut act = AlignedBuf::new(ty.vec_dot_type().row_bytes(COLS).unwrap());
         let mut out = vec![0.0f32; ROWS];
-        let mut g = c.benchmark_group(format!("matvec_4096x4096/{ty}"));
-        g.throughput(Throughput::BytesDecimal(wlen as u64));
-        for k in &tables {
-            let mut next = 0;
-            g.bench_function(k.name(), |b| {
-                b.iter(|| {
-                    let wb = copies[next].bytes(wlen);
-                    next = (next + 1) % copies.len();
-                    let a = k.quantize_for(ty, black_box(&x), &mut act);
-                    k.matvec(&mut out, ty, black_box(wb), a);
-                    black_box(&out);
-                })
-            });
-        }
-        g.finish();
         // Q4_0, IQ4_NL and Q4_K weights with a multiple of 8 rows decode in ggml's repacked
         // GEMV order (as llama.cpp repacks them; `session::dot_order`): that product too.
+        let mut groups = vec![("matvec_4096x4096", DotOrder::VecDot)];
         if matches!(ty, GgmlType::Q4_0 | GgmlType::IQ4_NL | GgmlType::Q4_K) {
-            let mut g = c.benchmark_group(format!("matvec_4096x4096_repacked/{ty}"));
+            groups.push(("matvec_4096x4096_repacked", DotOrder::RepackedGemv));
+        }
+        for (group, order) in groups {
+            let mut g = c.benchmark_group(format!("{group}/{ty}"));
             g.throughput(Throughput::BytesDecimal(wlen as u64));
             for k in &tables {
                 let mut next = 0;
@@ -152,7 +141,7 @@ fn matvec(c: &mut Criterion) {
                         let wb = copies[next].bytes(wlen);
                         next = (next + 1) % copies.len();
                         let a = k.quantize_for(ty, black_box(&x), &mut act);
-                        k.matvec_order(&mut out, ty, black_box(wb), a, DotOrder::RepackedGemv);
+                        k.matvec_order(&mut out, ty, black_box(wb), a, order);
                         black_box(&out);
                     })
                 });
