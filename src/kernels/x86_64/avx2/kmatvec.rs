@@ -7,17 +7,17 @@
 //! A one-row `vec_dot` converts each super-block's f16 scale (and minimum) and multiplies it by
 //! the activation's `d` on its own, about six scalar instructions a scale, inside the loop.
 //! Here a row's scales are read eight super-blocks at a time (eight overlapping loads blended
-//! into one vector, [`first_dwords_8`](super::matvec::first_dwords_8)), converted by one `vcvtph2ps` and multiplied by the
-//! activation's eight `d`s in one `vmulps`, before the row's loop: the same f32 products (the
-//! conversion is exact, the product one rounding either way), which the loop then broadcasts
-//! from memory. The integer work and the float chain of each row are the format's own.
+//! into one vector, [`first_dwords_8`](super::matvec::first_dwords_8)), converted by one
+//! `vcvtph2ps` and multiplied by the activation's eight `d`s in one `vmulps`, before the row's
+//! loop: the same f32 products (the conversion is exact, the product one rounding either way),
+//! which the loop then broadcasts from memory. The integer work and the float chain of each
+//! row are the format's own (`lane_rows` and `mins_rows` give the float work of the
+//! `lane_dots!` formats, one place for both tables and all their callers).
 //! One prefetch stream runs `PREFETCH_AHEAD` bytes ahead of the row being read (without it
 //! the scale pass waits on memory at each row's first touch: IQ4_XS with AVX-VNNI 15.5 GB/s
 //! from memory, with it 25.6). Measured (4096 x 4096 from memory, against the one-row
 //! kernels): AVX-VNNI Q4_K 25.0 -> 27.6 GB/s, Q5_K 24.6 -> 26.3, Q6_K 27.2 -> 32.8; AVX2 Q2_K
 //! 14.8 -> 16.6, Q3_K 13.2 -> 14.8, IQ4_XS 17.0 -> 19.8, Q4_K 26.2 -> 29.0, Q6_K 27.9 -> 32.3.
-
-use std::arch::x86_64::*;
 
 use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, DotOrder, GgmlType};
 
@@ -129,6 +129,71 @@ macro_rules! k_products {
             (nb > 0 && nb <= MAX_SUPER && w.len() == out.len() * nb).then_some((w, a))
         }
 
+        /// `lane_dots!`'s `vec_dot` float work through [`k_rows`]: per super-block
+        /// `acc = fma(d_w * d_a, f32(lanes(x_b, b)), acc)`, `hsum_float_8(acc)` at the end; the
+        /// block's f16 `d` is the low half (the high half if `D_HIGH`) of the four bytes at
+        /// byte `dword`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support the target features ", $features, ".")]
+        ///
+        /// # Panics
+        /// As [`k_rows`].
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn lane_rows<B, const D_HIGH: bool>(
+            w: &[B],
+            a: &[$crate::quant::q8_k::BlockQ8K],
+            out: &mut [f32],
+            dword: usize,
+            lanes: impl Fn(&B, usize) -> std::arch::x86_64::__m256i,
+        ) {
+            use std::arch::x86_64::*;
+            // SAFETY: the CPU features are this function's contract; `k_rows` checks the
+            // layout (`dword + 4` inside a block).
+            unsafe {
+                let step = |acc, x: &B, b: usize, lo: f32, hi: f32| {
+                    let d = if D_HIGH { hi } else { lo };
+                    _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes(x, b)), acc)
+                };
+                let finish = |acc| $crate::kernels::x86_64::avx2::hsum_ps(acc);
+                k_rows::<_, _, false>(w, a, out, dword, _mm256_setzero_ps(), step, finish);
+            }
+        }
+
+        /// `lane_dots!(mins ..)`'s `vec_dot` float work through [`k_rows`]: per super-block,
+        /// with `(lanes, mins) = sums(x_b, b)`, `acc = fma(-d_a * dmin, f32(mins), acc)` then
+        /// `acc = fma(d_w * d_a, f32(lanes), acc)`; `hsum_float_8(acc)` at the end. The block's
+        /// f16 `d` and `dmin` are the four bytes at byte `dword`.
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support the target features ", $features, ".")]
+        ///
+        /// # Panics
+        /// As [`k_rows`].
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn mins_rows<B>(
+            w: &[B],
+            a: &[$crate::quant::q8_k::BlockQ8K],
+            out: &mut [f32],
+            dword: usize,
+            sums: impl Fn(&B, usize) -> (std::arch::x86_64::__m256i, std::arch::x86_64::__m256i),
+        ) {
+            use std::arch::x86_64::*;
+            // SAFETY: the CPU features are this function's contract; `k_rows` checks the
+            // layout (`dword + 4` inside a block).
+            unsafe {
+                let step = |acc, x: &B, b: usize, d: f32, dmin: f32| {
+                    let (lanes, mins) = sums(x, b);
+                    let acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), acc);
+                    _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
+                };
+                let finish = |acc| $crate::kernels::x86_64::avx2::hsum_ps(acc);
+                k_rows::<_, _, true>(w, a, out, dword, _mm256_setzero_ps(), step, finish);
+            }
+        }
+
         /// `out[r] = row_r(w) . act` for Q4_K, Q5_K or Q6_K weight bytes `w` and Q8_K activation
         /// bytes `act`, each the bits of the AVX2 `vec_dot` of the format (or, for Q4_K in the
         /// repacked GEMV order, of `vec_dot_repacked_gemv`: its integer work and float steps, through
@@ -226,13 +291,9 @@ macro_rules! k_products {
                         let Some((w, a)) = blocks::<BlockQ6K>(w, act, out) else {
                             return false;
                         };
-                        let step = |acc, x: &BlockQ6K, b: usize, _, d: f32| {
-                            let lanes = q6_k::block_lanes(x, a.get_unchecked(b));
-                            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
-                        };
-                        k_rows::<_, _, false>(w, a, out, 206, _mm256_setzero_ps(), step, |acc| {
-                            hsum_ps(acc)
-                        });
+                        let lanes =
+                            |x: &BlockQ6K, b: usize| q6_k::block_lanes(x, a.get_unchecked(b));
+                        lane_rows::<_, true>(w, a, out, 206, lanes);
                     }
                     _ => return false,
                 }
@@ -255,9 +316,9 @@ k_products!("avx2,fma,f16c");
 /// length.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    use super::{hsum_ps, iq4_xs, q2_k, q3_k};
-    // SAFETY (all): the CPU features are this function's contract; `k_rows` calls `step` with
-    // `b < nb`, an index of `a`; the scale bytes are inside each block (Q2_K: `d`, `dmin` at
+    use super::{iq4_xs, q2_k, q3_k};
+    // SAFETY (all): the CPU features are this function's contract; the row loop calls the closure
+    // with `b < nb`, an index of `a`; the scale bytes are inside each block (Q2_K: `d`, `dmin` at
     // 80..84; Q3_K: `d` the high half of 106..110; IQ4_XS: `d` at 0..2).
     unsafe {
         match (ty, order) {
@@ -265,34 +326,24 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let Some((w, a)) = blocks::<BlockQ2K>(w, act, out) else {
                     return false;
                 };
-                let step = |acc, x: &BlockQ2K, b: usize, d: f32, dmin: f32| {
-                    let (lanes, mins) = q2_k::block_sums(x, a.get_unchecked(b));
-                    let acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), acc);
-                    _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
-                };
-                k_rows::<_, _, true>(w, a, out, 80, _mm256_setzero_ps(), step, |acc| hsum_ps(acc));
+                mins_rows(w, a, out, 80, |x, b| {
+                    q2_k::block_sums(x, a.get_unchecked(b))
+                });
             }
             (GgmlType::Q3_K, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockQ3K>(w, act, out) else {
                     return false;
                 };
-                let step = |acc, x: &BlockQ3K, b: usize, _, d: f32| {
-                    let lanes = q3_k::block_lanes(x, a.get_unchecked(b));
-                    _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
-                };
-                k_rows::<_, _, false>(w, a, out, 106, _mm256_setzero_ps(), step, |acc| {
-                    hsum_ps(acc)
+                lane_rows::<_, true>(w, a, out, 106, |x, b| {
+                    q3_k::block_lanes(x, a.get_unchecked(b))
                 });
             }
             (GgmlType::IQ4_XS, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockIQ4XS>(w, act, out) else {
                     return false;
                 };
-                let step = |acc, x: &BlockIQ4XS, b: usize, d: f32, _| {
-                    let lanes = iq4_xs::block_lanes(x, a.get_unchecked(b));
-                    _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
-                };
-                k_rows::<_, _, false>(w, a, out, 0, _mm256_setzero_ps(), step, |acc| hsum_ps(acc));
+                let lanes = |x: &BlockIQ4XS, b: usize| iq4_xs::block_lanes(x, a.get_unchecked(b));
+                lane_rows::<_, false>(w, a, out, 0, lanes);
             }
             _ => return k_matvec(ty, order, w, act, out),
         }

@@ -86,20 +86,14 @@ super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni,gfni
 /// the activation's length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    use super::super::avx2::hsum_ps;
     let Some((w, a)) = super::kmatvec::blocks::<BlockIQ4XS>(w, act, out) else {
         return false;
     };
-    // SAFETY: the CPU features are this function's contract; `k_rows` calls `step` with
-    // `b < nb`, an index of `a`; `d` is the low half of bytes 0..4 of a block.
+    // SAFETY: the CPU features are this function's contract; the row loop calls the closure
+    // with `b < nb`, an index of `a`; `d` is the low half of bytes 0..4 of a block.
     unsafe {
-        let step = |acc, x: &BlockIQ4XS, b: usize, d: f32, _| {
-            let lanes = block_lanes(x, a.get_unchecked(b));
-            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
-        };
-        super::kmatvec::k_rows::<_, _, false>(w, a, out, 0, _mm256_setzero_ps(), step, |acc| {
-            hsum_ps(acc)
-        });
+        let lanes = |x: &BlockIQ4XS, b: usize| block_lanes(x, a.get_unchecked(b));
+        super::kmatvec::lane_rows::<_, false>(w, a, out, 0, lanes);
     }
     true
 }

@@ -236,6 +236,37 @@ pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
     acc
 }
 
+/// `acc` plus run pair `k`'s scaled lanes (Q2_K, Q3_K): `d0`, `d1` are two runs' exact lane
+/// sums (each within i16), `scales` the sixteen i16 scales with the even groups in the low
+/// 128-bit lane and the odd ones in the high lane. The two runs' lanes become the low and
+/// high i16 halves of each lane and their scales (elements `2k`, `2k + 1` of each 128-bit
+/// lane) the matching halves, so one `vpdpwssd` adds `s0 * d0 + s1 * d1` to every lane: the
+/// same integers as scaling each run on its own.
+///
+/// # Safety
+/// The CPU must support AVX2, AVX-VNNI (and the table's other features).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+pub(crate) unsafe fn dpwssd_run_pair(
+    acc: __m256i,
+    d0: __m256i,
+    d1: __m256i,
+    scales: __m256i,
+    k: usize,
+) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let packed = _mm256_blend_epi16::<0xAA>(d0, _mm256_slli_epi32::<16>(d1));
+        let sc = match k {
+            0 => _mm256_shuffle_epi32::<0x00>(scales),
+            1 => _mm256_shuffle_epi32::<0x55>(scales),
+            2 => _mm256_shuffle_epi32::<0xAA>(scales),
+            _ => _mm256_shuffle_epi32::<0xFF>(scales),
+        };
+        dpwssd(acc, packed, sc)
+    }
+}
+
 /// `vpshufb` of `a` by `ctrl` kept as one instruction (in assembly: LLVM rewrites a
 /// constant-control `vpshufb` that broadcasts one i16 into two shuffles, `vpshufd`/`vpsrld`
 /// and `vpbroadcastw`).

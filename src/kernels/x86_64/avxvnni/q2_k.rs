@@ -61,17 +61,8 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
                 )
             });
             for p in 0..2 {
-                // Runs 4h + 2p and 4h + 2p + 1 as the low and high i16 halves of each lane,
-                // their scales (i16 elements 2(2h + p), +1 of each 128-bit lane) likewise.
-                let packed =
-                    _mm256_blend_epi16::<0xAA>(d[2 * p], _mm256_slli_epi32::<16>(d[2 * p + 1]));
-                let scv = match 2 * h + p {
-                    0 => _mm256_shuffle_epi32::<0x00>(sc),
-                    1 => _mm256_shuffle_epi32::<0x55>(sc),
-                    2 => _mm256_shuffle_epi32::<0xAA>(sc),
-                    _ => _mm256_shuffle_epi32::<0xFF>(sc),
-                };
-                acc = super::dpwssd(acc, packed, scv);
+                // Runs 4h + 2p and 4h + 2p + 1.
+                acc = super::dpwssd_run_pair(acc, d[2 * p], d[2 * p + 1], sc, 2 * h + p);
             }
         }
         (acc, mins)
@@ -92,21 +83,13 @@ super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni,gfn
 /// the activation's length.
 #[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    use super::super::avx2::hsum_ps;
     let Some((w, a)) = super::kmatvec::blocks::<BlockQ2K>(w, act, out) else {
         return false;
     };
-    // SAFETY: the CPU features are this function's contract; `k_rows` calls `step` with
-    // `b < nb`, an index of `a`; `d` and `dmin` are bytes 80..84 of a block.
+    // SAFETY: the CPU features are this function's contract; the row loop calls the closure
+    // with `b < nb`, an index of `a`; `d` and `dmin` are bytes 80..84 of a block.
     unsafe {
-        let step = |acc, x: &BlockQ2K, b: usize, d: f32, dmin: f32| {
-            let (lanes, mins) = block_sums(x, a.get_unchecked(b));
-            let acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(mins), acc);
-            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
-        };
-        super::kmatvec::k_rows::<_, _, true>(w, a, out, 80, _mm256_setzero_ps(), step, |acc| {
-            hsum_ps(acc)
-        });
+        super::kmatvec::mins_rows(w, a, out, 80, |x, b| block_sums(x, a.get_unchecked(b)));
     }
     true
 }

@@ -9,7 +9,6 @@ use std::arch::x86_64::*;
 
 use std::mem::MaybeUninit;
 
-use super::super::avx2::hsum_ps;
 use crate::quant::{q3_k::BlockQ3K, q8_k::BlockQ8K};
 
 /// The sixteen signed scales of a super-block as i16: the even groups (run `r`'s low halves)
@@ -120,13 +119,10 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
         }
         let bias = std::slice::from_raw_parts(bias.as_ptr() as *const [__m256i; 8], nb);
         // `d` is the high half of bytes 106..110 (the last two scale bytes, then `d`).
-        let step = |acc, x: &BlockQ3K, b: usize, _, d: f32| {
-            let lanes = block_lanes_prepared(x, a.get_unchecked(b), bias.get_unchecked(b));
-            _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc)
+        let lanes = |x: &BlockQ3K, b: usize| {
+            block_lanes_prepared(x, a.get_unchecked(b), bias.get_unchecked(b))
         };
-        super::kmatvec::k_rows::<_, _, false>(w, a, out, 106, _mm256_setzero_ps(), step, |acc| {
-            hsum_ps(acc)
-        });
+        super::kmatvec::lane_rows::<_, true>(w, a, out, 106, lanes);
     }
     true
 }
@@ -174,17 +170,8 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
                 *d = _mm256_dpbusd_avx_epi32(bias[run], _mm256_or_si256(low, high), q8);
             }
             for p in 0..2 {
-                // Runs 4h + 2p and 4h + 2p + 1: their lanes as the low and high i16 halves,
-                // their scales (i16 elements 2(2h + p), +1 of each 128-bit lane) likewise.
-                let packed =
-                    _mm256_blend_epi16::<0xAA>(d[2 * p], _mm256_slli_epi32::<16>(d[2 * p + 1]));
-                let sc = match 2 * h + p {
-                    0 => _mm256_shuffle_epi32::<0x00>(scales),
-                    1 => _mm256_shuffle_epi32::<0x55>(scales),
-                    2 => _mm256_shuffle_epi32::<0xAA>(scales),
-                    _ => _mm256_shuffle_epi32::<0xFF>(scales),
-                };
-                acc = super::dpwssd(acc, packed, sc);
+                // Runs 4h + 2p and 4h + 2p + 1.
+                acc = super::dpwssd_run_pair(acc, d[2 * p], d[2 * p + 1], scales, 2 * h + p);
             }
         }
         acc
