@@ -31,7 +31,6 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
         // 128-bit lane, the odd ones in the high lane.
         let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
         let sc = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_and_si128(raw, m4), evens_odds));
-        let m03 = _mm256_set1_epi8(0x03);
         let yq = y.qs.as_ptr() as *const __m256i;
         let mut acc = _mm256_setzero_si256();
         for h in 0..2 {
@@ -39,21 +38,7 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
             // Runs 4h .. 4h + 4: bits 1:0, 3:2, 5:4, 7:6 of the half's bytes; each run's
             // lane sums (at most 4 * 3 * 128 in magnitude: i16).
             let d: [__m256i; 4] = std::array::from_fn(|s| {
-                let q = match s {
-                    0 => _mm256_and_si256(q2, m03),
-                    1 => _mm256_gf2p8affine_epi64_epi8::<0>(
-                        q2,
-                        _mm256_set1_epi64x(super::matvec::TWO_BITS[1]),
-                    ),
-                    2 => _mm256_gf2p8affine_epi64_epi8::<0>(
-                        q2,
-                        _mm256_set1_epi64x(super::matvec::TWO_BITS[2]),
-                    ),
-                    _ => _mm256_gf2p8affine_epi64_epi8::<0>(
-                        q2,
-                        _mm256_set1_epi64x(super::matvec::TWO_BITS[3]),
-                    ),
-                };
+                let q = super::matvec::two_bit_field(q2, s);
                 _mm256_dpbusd_avx_epi32(
                     _mm256_setzero_si256(),
                     q,

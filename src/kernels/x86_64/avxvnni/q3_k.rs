@@ -147,21 +147,7 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
             let mut d = [_mm256_setzero_si256(); 4];
             for (s, d) in d.iter_mut().enumerate() {
                 let run = 4 * h + s; // values 32 * run .. 32 * run + 32
-                let low = match s {
-                    0 => _mm256_and_si256(q3, _mm256_set1_epi8(3)),
-                    1 => _mm256_gf2p8affine_epi64_epi8::<0>(
-                        q3,
-                        _mm256_set1_epi64x(super::matvec::TWO_BITS[1]),
-                    ),
-                    2 => _mm256_gf2p8affine_epi64_epi8::<0>(
-                        q3,
-                        _mm256_set1_epi64x(super::matvec::TWO_BITS[2]),
-                    ),
-                    _ => _mm256_gf2p8affine_epi64_epi8::<0>(
-                        q3,
-                        _mm256_set1_epi64x(super::matvec::TWO_BITS[3]),
-                    ),
-                };
+                let low = super::matvec::two_bit_field(q3, s);
                 let high = match run {
                     2 => _mm256_and_si256(hbits, _mm256_set1_epi8(4)),
                     r => _mm256_gf2p8affine_epi64_epi8::<0>(hbits, _mm256_set1_epi64x(HIGH[r])),
