@@ -288,8 +288,11 @@ pub(crate) unsafe fn bytes_from_nibbles_32(qs: &[u8; 16]) -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 16 bytes of `qs`
     // (unaligned load).
     unsafe {
-        let tmp = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
-        let bytes = _mm256_set_m128i(_mm_srli_epi16::<4>(tmp), tmp);
+        // The 16 bytes in both halves (`vbroadcasti128` from memory: a load, no vector
+        // instruction), the upper half shifted down a nibble: one shift and one `and`, not
+        // ggml's shift, `vinserti128` and `and` (its own unpacking is instruction-bound).
+        let tmp = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i));
+        let bytes = _mm256_srlv_epi64(tmp, _mm256_set_epi64x(4, 4, 0, 0));
         _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes)
     }
 }
