@@ -19,7 +19,7 @@
 //! kernels): AVX-VNNI Q4_K 25.0 -> 27.6 GB/s, Q5_K 24.6 -> 26.3, Q6_K 27.2 -> 32.8; AVX2 Q2_K
 //! 14.8 -> 16.6, Q3_K 13.2 -> 14.8, IQ4_XS 17.0 -> 19.8, Q4_K 26.2 -> 29.0, Q6_K 27.9 -> 32.3.
 
-use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, DotOrder, GgmlType};
+use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, DotOrder, GgmlType};
 
 /// The longest row taken, in super-blocks (16384 values, as
 /// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS)): a row's scale products live on the stack.
@@ -331,12 +331,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 });
             }
             (GgmlType::Q3_K, DotOrder::VecDot) => {
-                let Some((w, a)) = blocks::<BlockQ3K>(w, act, out) else {
-                    return false;
-                };
-                lane_rows::<_, true>(w, a, out, 106, |x, b| {
-                    q3_k::block_lanes(x, a.get_unchecked(b))
-                });
+                return q3_k::matvec(w, act, out);
             }
             (GgmlType::IQ4_XS, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockIQ4XS>(w, act, out) else {

@@ -320,6 +320,27 @@ pub(crate) unsafe fn bytes_from_bits_32(qh: [u8; 4]) -> __m256i {
     }
 }
 
+/// `vpshufb` of `a` by `ctrl` kept as one instruction (in assembly: LLVM rewrites a
+/// constant-control `vpshufb` that broadcasts one i16 into two shuffles, `vpshufd`/`vpsrld`
+/// and `vpbroadcastw`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn pshufb(a: __m256i, ctrl: __m256i) -> __m256i {
+    let out;
+    // SAFETY: the CPU features are this function's contract; the instruction only reads and
+    // writes vector registers (no memory, no stack, no flags).
+    unsafe {
+        std::arch::asm!(
+            "vpshufb {out}, {a}, {ctrl}",
+            out = lateout(ymm_reg) out,
+            a = in(ymm_reg) a,
+            ctrl = in(ymm_reg) ctrl,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    out
+}
+
 /// Loads 32 bytes from a reference to (at least) 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

@@ -86,4 +86,119 @@ pub(crate) unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     }
 }
 
+/// The sixteen signed scales of a super-block as i16: the even groups (run `r`'s low halves)
+/// in the low 128-bit lane, the odd ones in the high lane, so that one in-lane `vpshufb`
+/// ([`run_scales`]) gives a run's two scales.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scales_i16(x: &BlockQ3K) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access beyond the
+    // borrowed block's fields, read by value).
+    unsafe {
+        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales_i8(x), evens_odds))
+    }
+}
+
+/// Run `run`'s scales from [`scales_i16`]: group `2 * run` in every i16 of the low lane,
+/// `2 * run + 1` in the high lane (one `vpshufb`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn run_scales(scales: __m256i, run: usize) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let b = (2 * run) as u8;
+        super::pshufb(scales, _mm256_set1_epi16(i16::from_le_bytes([b, b + 1])))
+    }
+}
+
 super::lane_dots!(BlockQ3K, "q3_k");
+
+// The longest row `matvec` takes, in super-blocks: its prepared activation (512 bytes a
+// super-block) lives on the stack.
+use super::kmatvec::MAX_SUPER;
+
+/// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
+/// `act`, each the bits of [`vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`); `false`
+/// (nothing written) if the row is longer than `MAX_SUPER` super-blocks or the bytes are
+/// not whole aligned blocks.
+///
+/// The same i16 pairs as [`block_lanes`] with fewer instructions: the quants made unsigned
+/// (`q + 4` in 0..=7: the two low bits or'ed with the high bit shifted to bit 2), one
+/// `maddubs` per run instead of two, and the `-4 * (y[2j] + y[2j + 1])` it leaves out added
+/// from i16 pairs prepared once per product, not once per row; a run's two scales by one
+/// in-lane `vpshufb` of the scales widened once per super-block.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` must be `out.len()` rows of the activation's
+/// length.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    let Some((w, a)) = super::kmatvec::blocks::<BlockQ3K>(w, act, out) else {
+        return false;
+    };
+    let nb = a.len();
+    let mut bias = [const { std::mem::MaybeUninit::<[__m256i; 8]>::uninit() }; MAX_SUPER];
+    // SAFETY: the CPU features are this function's contract; the first `nb` entries of
+    // `bias` are written before the slice over them is made; the loads read `y.qs`.
+    unsafe {
+        let four = _mm256_set1_epi8(4);
+        for (y, b) in a.iter().zip(&mut bias) {
+            b.write(std::array::from_fn(|r| {
+                // -4 * (y[2j] + y[2j + 1]): at most 4 * 2 * 128 in magnitude.
+                let s = _mm256_maddubs_epi16(four, ld32(y.qs.as_ptr().add(32 * r) as *const u8));
+                _mm256_sub_epi16(_mm256_setzero_si256(), s)
+            }));
+        }
+        let bias = std::slice::from_raw_parts(bias.as_ptr() as *const [__m256i; 8], nb);
+        // `d` is the high half of bytes 106..110 (the last two scale bytes, then `d`).
+        let lanes = |x: &BlockQ3K, b: usize| {
+            block_lanes_prepared(x, a.get_unchecked(b), bias.get_unchecked(b))
+        };
+        super::kmatvec::lane_rows::<_, true>(w, a, out, 106, lanes);
+    }
+    true
+}
+
+/// [`block_lanes`] with the activation's bias prepared (see [`matvec`]): the same eight i32
+/// lanes. Per run the i16 pairs `maddubs(q + 4, y) + bias = maddubs(low2, y) -
+/// maddubs(4 * !high, y)`, the same integers as `block_lanes`' (each pair's magnitude at most
+/// 2 * 7 * 127 before the bias).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`).
+    unsafe {
+        let scales = scales_i16(x);
+        let m3 = _mm256_set1_epi8(3);
+        let four = _mm256_set1_epi8(4);
+        let hbits = ld32(x.hmask.as_ptr());
+        let mut sumi = _mm256_setzero_si256();
+        for h in 0..2 {
+            let mut q3 = ld32(x.qs.as_ptr().add(32 * h));
+            for s in 0..4 {
+                let run = 4 * h + s; // values 32 * run .. 32 * run + 32
+                let low = _mm256_and_si256(q3, m3);
+                q3 = _mm256_srli_epi16::<2>(q3);
+                // Bit `run` of each hmask byte moved to bit 2 (16-bit shifts by at most 5
+                // keep it inside its byte), the other bits cleared.
+                let hb = match run {
+                    0 => _mm256_slli_epi16::<2>(hbits),
+                    1 => _mm256_slli_epi16::<1>(hbits),
+                    2 => hbits,
+                    3 => _mm256_srli_epi16::<1>(hbits),
+                    4 => _mm256_srli_epi16::<2>(hbits),
+                    5 => _mm256_srli_epi16::<3>(hbits),
+                    6 => _mm256_srli_epi16::<4>(hbits),
+                    _ => _mm256_srli_epi16::<5>(hbits),
+                };
+                let q = _mm256_or_si256(low, _mm256_and_si256(hb, four));
+                let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
+                let p = _mm256_add_epi16(_mm256_maddubs_epi16(q, q8), bias[run]);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(run_scales(scales, run), p));
+            }
+        }
+        sumi
+    }
+}

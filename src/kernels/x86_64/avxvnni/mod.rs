@@ -267,26 +267,7 @@ pub(crate) unsafe fn dpwssd_run_pair(
     }
 }
 
-/// `vpshufb` of `a` by `ctrl` kept as one instruction (in assembly: LLVM rewrites a
-/// constant-control `vpshufb` that broadcasts one i16 into two shuffles, `vpshufd`/`vpsrld`
-/// and `vpbroadcastw`).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-pub(crate) unsafe fn pshufb(a: __m256i, ctrl: __m256i) -> __m256i {
-    let out;
-    // SAFETY: the CPU features are this function's contract; the instruction only reads and
-    // writes vector registers (no memory, no stack, no flags).
-    unsafe {
-        std::arch::asm!(
-            "vpshufb {out}, {a}, {ctrl}",
-            out = lateout(ymm_reg) out,
-            a = in(ymm_reg) a,
-            ctrl = in(ymm_reg) ctrl,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    out
-}
+pub(crate) use super::avx2::pshufb;
 
 /// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
 #[inline]

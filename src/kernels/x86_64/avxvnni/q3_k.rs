@@ -11,22 +11,7 @@ use std::mem::MaybeUninit;
 
 use crate::quant::{q3_k::BlockQ3K, q8_k::BlockQ8K};
 
-/// The sixteen signed scales of a super-block as i16: the even groups (run `r`'s low halves)
-/// in the low 128-bit lane, the odd ones in the high lane (`unpack_scales`, ggml's
-/// `kmask1`/`kmask2` words, straight into a vector).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-unsafe fn scales(x: &BlockQ3K) -> __m256i {
-    // SAFETY: the CPU features are this function's contract (no memory access beyond the
-    // borrowed block's fields, read by value).
-    unsafe {
-        let sc = super::super::avx2::q3_k::scales_i8(x);
-        // i16 scales: the even groups (run r's low halves) in the low lane, the odd ones in
-        // the high lane.
-        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, evens_odds))
-    }
-}
+use super::super::avx2::q3_k::scales_i16 as scales;
 
 /// The eight exact i32 lanes of one super-block, the same integers per lane as
 /// `avx2::q3_k::block_lanes` (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`): per run of 32 values
