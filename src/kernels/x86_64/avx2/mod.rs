@@ -341,6 +341,31 @@ pub(crate) unsafe fn pshufb(a: __m256i, ctrl: __m256i) -> __m256i {
     out
 }
 
+/// Sixteen i8 scales of a K-quant super-block's 16-value groups as i16, the even groups
+/// (run `r`'s low halves) in the low 128-bit lane and the odd ones in the high lane, so that
+/// one in-lane `vpshufb` ([`run_scales`]) gives a 32-value run's two scales.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn group_scales_i16(sc: __m128i) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc, evens_odds))
+    }
+}
+
+/// Run `run`'s scales from [`group_scales_i16`]: group `2 * run` in every i16 of the low
+/// lane, `2 * run + 1` in the high lane (one `vpshufb`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn run_scales(scales: __m256i, run: usize) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let b = (2 * run) as u8;
+        pshufb(scales, _mm256_set1_epi16(i16::from_le_bytes([b, b + 1])))
+    }
+}
+
 /// Loads 32 bytes from a reference to (at least) 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]

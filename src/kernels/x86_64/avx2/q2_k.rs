@@ -29,7 +29,7 @@ pub(crate) unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i
         let m3 = _mm256_set1_epi8(3);
         let m4 = _mm_set1_epi8(0x0F);
         let mins_and_scales = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
-        let scales = _mm_and_si128(mins_and_scales, m4);
+        let scales = super::group_scales_i16(_mm_and_si128(mins_and_scales, m4));
         let mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(mins_and_scales), m4));
         let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
         let mins = _mm256_madd_epi16(mins, bs);
@@ -41,11 +41,7 @@ pub(crate) unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i
                 let q = _mm256_and_si256(q2, m3);
                 q2 = _mm256_srli_epi16::<2>(q2);
                 let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
-                // i16 scales: groups 2 * run (low half) and 2 * run + 1 (high half).
-                let g = (2 * run) as i64;
-                let ctrl =
-                    _mm_set_epi64x((g + 1) * 0x0101_0101_0101_0101, g * 0x0101_0101_0101_0101);
-                let scv = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(scales, ctrl));
+                let scv = super::run_scales(scales, run);
                 let p = _mm256_madd_epi16(scv, _mm256_maddubs_epi16(q, q8));
                 sumi = _mm256_add_epi32(sumi, p);
             }

@@ -86,30 +86,12 @@ pub(crate) unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     }
 }
 
-/// The sixteen signed scales of a super-block as i16: the even groups (run `r`'s low halves)
-/// in the low 128-bit lane, the odd ones in the high lane, so that one in-lane `vpshufb`
-/// ([`run_scales`]) gives a run's two scales.
+/// The sixteen signed scales of a super-block as i16, laid out for [`super::run_scales`].
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn scales_i16(x: &BlockQ3K) -> __m256i {
-    // SAFETY: the CPU features are this function's contract (no memory access beyond the
-    // borrowed block's fields, read by value).
-    unsafe {
-        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-        _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales_i8(x), evens_odds))
-    }
-}
-
-/// Run `run`'s scales from [`scales_i16`]: group `2 * run` in every i16 of the low lane,
-/// `2 * run + 1` in the high lane (one `vpshufb`).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn run_scales(scales: __m256i, run: usize) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let b = (2 * run) as u8;
-        super::pshufb(scales, _mm256_set1_epi16(i16::from_le_bytes([b, b + 1])))
-    }
+    unsafe { super::group_scales_i16(scales_i8(x)) }
 }
 
 super::lane_dots!(BlockQ3K, "q3_k");
@@ -196,7 +178,7 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
                 let q = _mm256_or_si256(low, _mm256_and_si256(hb, four));
                 let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
                 let p = _mm256_add_epi16(_mm256_maddubs_epi16(q, q8), bias[run]);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(run_scales(scales, run), p));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(super::run_scales(scales, run), p));
             }
         }
         sumi

@@ -29,8 +29,7 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
         let mins = _mm256_madd_epi16(mins, bs);
         // The sixteen 4-bit scales as i16: the even groups (run r's low halves) in the low
         // 128-bit lane, the odd ones in the high lane.
-        let evens_odds = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-        let sc = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(_mm_and_si128(raw, m4), evens_odds));
+        let sc = super::super::avx2::group_scales_i16(_mm_and_si128(raw, m4));
         let yq = y.qs.as_ptr() as *const __m256i;
         let mut acc = _mm256_setzero_si256();
         for h in 0..2 {

@@ -52,9 +52,7 @@ unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
                     _mm256_maddubs_epi16(low, q8),
                     _mm256_maddubs_epi16(high, q8),
                 );
-                let b = (2 * run) as u8;
-                let scv =
-                    _mm256_shuffle_epi8(scales, _mm256_set1_epi16(i16::from_le_bytes([b, b + 1])));
+                let scv = super::super::avx2::run_scales(scales, run);
                 acc[s % 2] = super::dpwssd(acc[s % 2], p, scv);
             }
         }
