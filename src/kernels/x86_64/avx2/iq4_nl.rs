@@ -17,12 +17,10 @@ pub(crate) unsafe fn weights(x: &BlockIQ4NL) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the 16 table
     // values and the block's 16 quant bytes (unaligned).
     unsafe {
-        let table = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
-        let q = _mm_loadu_si128(x.qs.as_ptr() as *const __m128i);
-        let m4 = _mm_set1_epi8(0x0F);
-        let lo = _mm_shuffle_epi8(table, _mm_and_si128(q, m4));
-        let hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16::<4>(q), m4));
-        _mm256_set_m128i(hi, lo)
+        let table =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES.as_ptr() as *const __m128i));
+        // Low nibbles (values 0..16) in the low lane, high nibbles in the high lane.
+        _mm256_shuffle_epi8(table, super::bytes_from_nibbles_32(&x.qs))
     }
 }
 

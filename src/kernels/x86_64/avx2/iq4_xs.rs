@@ -5,6 +5,42 @@ use std::arch::x86_64::*;
 
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
+/// The eight signed scales `ls - 32` of a super-block as i16, in both 128-bit lanes, in the
+/// order of [`scale_slot`] (even sub-blocks, then odd): the low nibble (`scales_l` byte
+/// `ib / 2`, nibble `ib % 2`) or'ed with the two high bits (`scales_h` bits `2ib + 1 : 2ib`)
+/// moved to bits 5:4. The bytes are built in one 64-bit general-purpose register (the
+/// matrix-vector loop is short of vector instructions, not of integer ones; as two halves
+/// LLVM moved them into vector instructions), then widened by four vector instructions.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scales(x: &BlockIQ4XS) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access beyond the
+    // borrowed block's fields, read by value).
+    unsafe {
+        let l = u64::from(u32::from_le_bytes(x.scales_l));
+        let h = u64::from(u16::from_le(x.scales_h));
+        // Bytes 0..4: the low nibbles of `scales_l` (sub-blocks 0, 2, 4, 6), bytes 4..8 the
+        // high ones (1, 3, 5, 7).
+        let low = (l & 0x0F0F_0F0F) | ((l & 0xF0F0_F0F0) << 28);
+        // The same order for the 2-bit fields: nibble m of `e` holds sub-block 2m's, of `o`
+        // sub-block 2m + 1's; each nibble then goes to the low bits of its byte.
+        let e = h & 0x3333;
+        let o = (h >> 2) & 0x3333;
+        let n = e | (o << 32);
+        let m = 0x0000_000F_0000_000F;
+        let spread =
+            (n & m) | ((n & (m << 4)) << 4) | ((n & (m << 8)) << 8) | ((n & (m << 12)) << 12);
+        let bytes = low | (spread << 4);
+        let v = _mm_sub_epi8(_mm_cvtsi64_si128(bytes as i64), _mm_set1_epi8(32));
+        _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(v, v))
+    }
+}
+
+/// Where sub-block `ib`'s scale is among the i16 of [`scales`].
+pub(crate) const fn scale_slot(ib: usize) -> u8 {
+    ((ib % 2) * 4 + ib / 2) as u8
+}
+
 /// The eight exact i32 lanes of one super-block as ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`
 /// builds them (`crate::quant::q8_k::k_lanes` of the table values and the signed scales
 /// `ls - 32`): per 32-value sub-block, the table values by a `pshufb` lookup of each nibble,
@@ -17,21 +53,19 @@ pub(crate) unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the 16 table
     // values, 16-byte runs of `x.qs` and 32-byte runs of `y.qs` (unaligned).
     unsafe {
-        let table = _mm_loadu_si128(KVALUES.as_ptr() as *const __m128i);
-        let m4 = _mm_set1_epi8(0x0F);
-        let sh = u16::from_le(x.scales_h);
+        let table =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES.as_ptr() as *const __m128i));
+        let ls = scales(x);
         let mut sumi = _mm256_setzero_si256();
         for ib in 0..8 {
-            let low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
-            let high = ((sh >> (2 * ib)) & 3) as u8;
-            let ls = i16::from(low | (high << 4)) - 32;
-            let q = _mm_loadu_si128(x.qs.as_ptr().add(16 * ib) as *const __m128i);
-            let lo = _mm_shuffle_epi8(table, _mm_and_si128(q, m4));
-            let hi = _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16::<4>(q), m4));
-            let v = _mm256_set_m128i(hi, lo);
+            let q = x.qs.as_ptr().add(16 * ib) as *const [u8; 16];
+            // Low nibbles (values 0..16) in the low lane, high nibbles in the high lane.
+            let v = _mm256_shuffle_epi8(table, super::bytes_from_nibbles_32(&*q));
             let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
             let p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(q8, v));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_set1_epi16(ls), p));
+            let b = 2 * scale_slot(ib);
+            let sc = super::pshufb(ls, _mm256_set1_epi16(i16::from_le_bytes([b, b + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sc, p));
         }
         sumi
     }

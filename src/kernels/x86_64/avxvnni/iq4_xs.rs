@@ -7,41 +7,7 @@ use std::arch::x86_64::*;
 
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
-/// The eight signed scales `ls - 32` of a super-block as i16, in both 128-bit lanes, in the
-/// order of [`scale_slot`] (even sub-blocks, then odd): the low nibble (`scales_l` byte
-/// `ib / 2`, nibble `ib % 2`) or'ed with the two high bits (`scales_h` bits `2ib + 1 : 2ib`)
-/// moved to bits 5:4. The bytes are built in one 64-bit general-purpose register (the
-/// matrix-vector loop is short of vector instructions, not of integer ones; as two halves
-/// LLVM moved them into vector instructions), then widened by four vector instructions.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
-unsafe fn scales(x: &BlockIQ4XS) -> __m256i {
-    // SAFETY: the CPU features are this function's contract (no memory access beyond the
-    // borrowed block's fields, read by value).
-    unsafe {
-        let l = u64::from(u32::from_le_bytes(x.scales_l));
-        let h = u64::from(u16::from_le(x.scales_h));
-        // Bytes 0..4: the low nibbles of `scales_l` (sub-blocks 0, 2, 4, 6), bytes 4..8 the
-        // high ones (1, 3, 5, 7).
-        let low = (l & 0x0F0F_0F0F) | ((l & 0xF0F0_F0F0) << 28);
-        // The same order for the 2-bit fields: nibble m of `e` holds sub-block 2m's, of `o`
-        // sub-block 2m + 1's; each nibble then goes to the low bits of its byte.
-        let e = h & 0x3333;
-        let o = (h >> 2) & 0x3333;
-        let n = e | (o << 32);
-        let m = 0x0000_000F_0000_000F;
-        let spread =
-            (n & m) | ((n & (m << 4)) << 4) | ((n & (m << 8)) << 8) | ((n & (m << 12)) << 12);
-        let bytes = low | (spread << 4);
-        let v = _mm_sub_epi8(_mm_cvtsi64_si128(bytes as i64), _mm_set1_epi8(32));
-        _mm256_cvtepi8_epi16(_mm_unpacklo_epi64(v, v))
-    }
-}
-
-/// Where sub-block `ib`'s scale is among the i16 of [`scales`].
-const fn scale_slot(ib: usize) -> u8 {
-    ((ib % 2) * 4 + ib / 2) as u8
-}
+use super::super::avx2::iq4_xs::{scale_slot, scales};
 
 /// The eight exact i32 lanes of one super-block, the same integers per lane as
 /// `avx2::iq4_xs::block_lanes` (ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`): per sub-block the
