@@ -48,15 +48,39 @@ pub(crate) unsafe fn scales_i8(x: &BlockQ3K) -> __m128i {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
-    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
-    // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`) and the local scale array.
+    // SAFETY: the CPU features are this function's contract (no memory access of its own).
     unsafe {
-        // (Not `unpack_scales` into an array: four dword stores read back as one 16-byte load
-        // stall store forwarding.)
-        let scales = scales_i8(x);
-        let m3 = _mm256_set1_epi8(3);
         let four = _mm256_set1_epi8(4);
-        let zero = _mm256_setzero_si256();
+        run_lanes(x, y, |low, hb, q8, _| {
+            // 4 where the high bit is clear, else 0.
+            let high = _mm256_andnot_si256(hb, four);
+            _mm256_sub_epi16(
+                _mm256_maddubs_epi16(low, q8),
+                _mm256_maddubs_epi16(high, q8),
+            )
+        })
+    }
+}
+
+/// The eight i32 lanes of one super-block from each run's i16 pairs `pairs(low, hb, q8,
+/// run)` (`low` the run's two low bits per byte, `hb` the hmask bytes with the run's high bit
+/// at bit 2 and other bits anywhere else, `q8` the run's activations): the pairs times the
+/// signed scales of the run's two 16-value groups (`madd`), summed over the runs.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn run_lanes(
+    x: &BlockQ3K,
+    y: &BlockQ8K,
+    pairs: impl Fn(__m256i, __m256i, __m256i, usize) -> __m256i,
+) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
+    // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`).
+    unsafe {
+        let scales = scales_i16(x);
+        let m3 = _mm256_set1_epi8(3);
         let hbits = ld32(x.hmask.as_ptr());
         let mut sumi = _mm256_setzero_si256();
         for h in 0..2 {
@@ -65,24 +89,32 @@ pub(crate) unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
                 let run = 4 * h + s; // values 32 * run .. 32 * run + 32
                 let low = _mm256_and_si256(q3, m3);
                 q3 = _mm256_srli_epi16::<2>(q3);
-                // 4 where the high bit (bit `run` of hmask[l]) is clear, else 0.
-                let bit = _mm256_set1_epi8((1u8 << run) as i8);
-                let clear = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, bit), zero);
-                let high = _mm256_and_si256(clear, four);
                 let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
-                let p = _mm256_sub_epi16(
-                    _mm256_maddubs_epi16(low, q8),
-                    _mm256_maddubs_epi16(high, q8),
-                );
-                // i16 scales: groups 2 * run (low half) and 2 * run + 1 (high half).
-                let g = (2 * run) as i64;
-                let ctrl =
-                    _mm_set_epi64x((g + 1) * 0x0101_0101_0101_0101, g * 0x0101_0101_0101_0101);
-                let scv = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, ctrl));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scv, p));
+                let p = pairs(low, high_bit_at_2(hbits, run), q8, run);
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(super::run_scales(scales, run), p));
             }
         }
         sumi
+    }
+}
+
+/// Bit `run` of each byte of `hbits` moved to bit 2 (one 16-bit shift, by at most 5, which
+/// keeps it inside its byte; the other bits are left wherever the shift puts them).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn high_bit_at_2(hbits: __m256i, run: usize) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        match run {
+            0 => _mm256_slli_epi16::<2>(hbits),
+            1 => _mm256_slli_epi16::<1>(hbits),
+            2 => hbits,
+            3 => _mm256_srli_epi16::<1>(hbits),
+            4 => _mm256_srli_epi16::<2>(hbits),
+            5 => _mm256_srli_epi16::<3>(hbits),
+            6 => _mm256_srli_epi16::<4>(hbits),
+            _ => _mm256_srli_epi16::<5>(hbits),
+        }
     }
 }
 
@@ -149,38 +181,12 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) -> __m256i {
-    // SAFETY: the CPU features are this function's contract; the loads read the borrowed
-    // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`).
+    // SAFETY: the CPU features are this function's contract; `run < 8` indexes `bias`.
     unsafe {
-        let scales = scales_i16(x);
-        let m3 = _mm256_set1_epi8(3);
         let four = _mm256_set1_epi8(4);
-        let hbits = ld32(x.hmask.as_ptr());
-        let mut sumi = _mm256_setzero_si256();
-        for h in 0..2 {
-            let mut q3 = ld32(x.qs.as_ptr().add(32 * h));
-            for s in 0..4 {
-                let run = 4 * h + s; // values 32 * run .. 32 * run + 32
-                let low = _mm256_and_si256(q3, m3);
-                q3 = _mm256_srli_epi16::<2>(q3);
-                // Bit `run` of each hmask byte moved to bit 2 (16-bit shifts by at most 5
-                // keep it inside its byte), the other bits cleared.
-                let hb = match run {
-                    0 => _mm256_slli_epi16::<2>(hbits),
-                    1 => _mm256_slli_epi16::<1>(hbits),
-                    2 => hbits,
-                    3 => _mm256_srli_epi16::<1>(hbits),
-                    4 => _mm256_srli_epi16::<2>(hbits),
-                    5 => _mm256_srli_epi16::<3>(hbits),
-                    6 => _mm256_srli_epi16::<4>(hbits),
-                    _ => _mm256_srli_epi16::<5>(hbits),
-                };
-                let q = _mm256_or_si256(low, _mm256_and_si256(hb, four));
-                let q8 = ld32(y.qs.as_ptr().add(32 * run) as *const u8);
-                let p = _mm256_add_epi16(_mm256_maddubs_epi16(q, q8), bias[run]);
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(super::run_scales(scales, run), p));
-            }
-        }
-        sumi
+        run_lanes(x, y, |low, hb, q8, run| {
+            let q = _mm256_or_si256(low, _mm256_and_si256(hb, four));
+            _mm256_add_epi16(_mm256_maddubs_epi16(q, q8), *bias.get_unchecked(run))
+        })
     }
 }

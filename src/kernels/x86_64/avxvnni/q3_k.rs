@@ -34,18 +34,8 @@ unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
                 let run = 4 * h + s; // values 32 * run .. 32 * run + 32
                 let low = _mm256_and_si256(q3, m3);
                 q3 = _mm256_srli_epi16::<2>(q3);
-                // Bit `run` of each hmask byte moved to bit 2 (16-bit shifts by at most 5
-                // keep it inside its byte); 4 where it is clear, else 0.
-                let hb = match run {
-                    0 => _mm256_slli_epi16::<2>(hbits),
-                    1 => _mm256_slli_epi16::<1>(hbits),
-                    2 => hbits,
-                    3 => _mm256_srli_epi16::<1>(hbits),
-                    4 => _mm256_srli_epi16::<2>(hbits),
-                    5 => _mm256_srli_epi16::<3>(hbits),
-                    6 => _mm256_srli_epi16::<4>(hbits),
-                    _ => _mm256_srli_epi16::<5>(hbits),
-                };
+                // 4 where the run's high bit is clear, else 0.
+                let hb = super::super::avx2::q3_k::high_bit_at_2(hbits, run);
                 let high = _mm256_andnot_si256(hb, four);
                 let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * run) as *const __m256i);
                 let p = _mm256_sub_epi16(
