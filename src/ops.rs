@@ -54,12 +54,17 @@ pub fn scale(x: &mut [f32], s: f32) {
 /// ones give `e^-inf = 0`), so the cells are taken in groups of eight aligned to cell 0: each
 /// group's [`expf_ggml`] values are summed in f32 in `hsum8` order and the group sums added in
 /// f64. The row length ggml uses is a multiple of 256, so it has no scalar tail. AVX2 version:
-/// `kernels::x86_64::avx2::ops::softmax_cells`.
+/// `kernels::x86_64::avx2::ops::softmax_cells`; NEON: `kernels::aarch64::neon::ops`.
 pub fn softmax_cells(x: &mut [f32], cell0: usize) {
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::Kernels::get().isa().has_avx2() {
         // SAFETY: the AVX2 table is selected only when the CPU has AVX2, FMA and F16C.
         return unsafe { crate::kernels::x86_64::avx2::ops::softmax_cells(x, cell0) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if crate::kernels::Kernels::get().isa().has_neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { crate::kernels::aarch64::neon::ops::softmax_cells(x, cell0) };
     }
     softmax_cells_ref(x, cell0)
 }
@@ -139,8 +144,20 @@ pub fn expf_ggml(x: f32) -> f32 {
 }
 
 /// `gate = silu(gate) * up` as ggml's `ggml_vec_swiglu_f32` on x86: groups of eight with
-/// `x / (1 + e^-x)` through [`expf_ggml`], the remaining elements with [`silu`].
+/// `x / (1 + e^-x)` through [`expf_ggml`], the remaining elements with [`silu`]. The groups
+/// four lanes at a time with NEON (the same operations per element, the same bits).
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
+    assert_eq!(gate.len(), up.len(), "SwiGLU halves of one length");
+    #[cfg(target_arch = "aarch64")]
+    if crate::kernels::Kernels::get().isa().has_neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { crate::kernels::aarch64::neon::ops::swiglu(gate, up) };
+    }
+    swiglu_ref(gate, up)
+}
+
+/// The scalar reference of [`swiglu`].
+pub fn swiglu_ref(gate: &mut [f32], up: &[f32]) {
     let whole = gate.len() / 8 * 8;
     for (g, &u) in gate[..whole].iter_mut().zip(up) {
         *g = *g / (1.0 + expf_ggml(0.0 - *g)) * u;
@@ -202,7 +219,7 @@ pub(crate) fn gelu_table_padded() -> &'static [u16; 65538] {
 }
 
 /// `gate = gelu(gate) * up` (GeGLU, Gemma's FFN activation), [`gated`] with [`gelu`]; eight
-/// values at a time with AVX2 + F16C (the same table lookups, the same bits).
+/// values at a time with AVX2 + F16C, four with NEON (the same table lookups, the same bits).
 pub fn geglu(gate: &mut [f32], up: &[f32]) {
     assert_eq!(gate.len(), up.len(), "GeGLU halves of one length");
     #[cfg(target_arch = "x86_64")]
@@ -211,16 +228,26 @@ pub fn geglu(gate: &mut [f32], up: &[f32]) {
         // halves have one length (asserted).
         return unsafe { crate::kernels::x86_64::avx2::ops::geglu(gate, up, gelu_table_padded()) };
     }
+    #[cfg(target_arch = "aarch64")]
+    if crate::kernels::Kernels::get().isa().has_neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { crate::kernels::aarch64::neon::ops::geglu(gate, up, gelu_table()) };
+    }
     gated(gate, up, gelu)
 }
 
 /// Rounds every value to f16 and back (to the nearest, ties to even), eight at a time with
-/// F16C.
+/// F16C, four with NEON (`fcvtn`, `fcvtl`).
 pub fn round_to_f16(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::Kernels::get().isa().has_avx2() {
         // SAFETY: as in `geglu`.
         return unsafe { crate::kernels::x86_64::avx2::ops::round_to_f16(x) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if crate::kernels::Kernels::get().isa().has_neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { crate::kernels::aarch64::neon::ops::round_to_f16(x) };
     }
     x.iter_mut()
         .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
@@ -267,12 +294,18 @@ pub fn rope_angles(
 }
 
 /// Rotates one head in place. `Neox` pairs `x[i]` with `x[i + n_rot/2]`; `Normal` pairs
-/// `x[2i]` with `x[2i+1]`. Dimensions past `n_rot` are left as they are.
+/// `x[2i]` with `x[2i+1]`. Dimensions past `n_rot` are left as they are. Four pairs at a time
+/// with NEON (the same fused and separate operations per pair, the same bits).
 pub fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
     #[cfg(target_arch = "x86_64")]
     if crate::kernels::Kernels::get().isa().has_avx2() {
         // SAFETY: the AVX2 tables are selected only when the CPU has AVX2, FMA and F16C.
         return unsafe { crate::kernels::x86_64::avx2::ops::rope_head(x, cos, sin, neox) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if crate::kernels::Kernels::get().isa().has_neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { crate::kernels::aarch64::neon::ops::rope_head(x, cos, sin, neox) };
     }
     rope_head_body(x, cos, sin, neox)
 }

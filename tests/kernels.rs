@@ -318,6 +318,43 @@ fn extreme_blocks() {
     }
 }
 
+#[test]
+fn float_formats_widen_every_pattern_exactly() {
+    // Every 16-bit pattern of F16 and BF16 (zeros, subnormals, infinities, NaNs included), as
+    // a weight and as an activation, alone in a row of zeros against a one-hot 1.0 at its
+    // position: the dot product is the widened value itself (plus zeros), so a SIMD table's
+    // widening must give the reference's f32, bit for bit. Rows of 40 values, the position
+    // cycling through the 32 of the SIMD loop and the 8 of vec_dot's tail (llamafile takes
+    // the whole row).
+    const N: usize = 40;
+    for k in simd_tables() {
+        let scalar = Kernels::scalar();
+        for (ty, one) in [(GgmlType::F16, 0x3C00u16), (GgmlType::BF16, 0x3F80)] {
+            for bits in 0..=u16::MAX {
+                let pos = usize::from(bits) % N;
+                let mut x = AlignedBytes::zeroed(2 * N);
+                let mut e = AlignedBytes::zeroed(2 * N);
+                x.bytes_mut()[2 * pos..2 * pos + 2].copy_from_slice(&bits.to_le_bytes());
+                e.bytes_mut()[2 * pos..2 * pos + 2].copy_from_slice(&one.to_le_bytes());
+                for (w, a) in [(&x, &e), (&e, &x)] {
+                    for order in ORDERS {
+                        let got = k.vec_dot_order(ty, order, w.bytes(), a.bytes()).unwrap();
+                        let want = scalar
+                            .vec_dot_order(ty, order, w.bytes(), a.bytes())
+                            .unwrap();
+                        assert_eq!(
+                            got.to_bits(),
+                            want.to_bits(),
+                            "{} {ty} {order:?} pattern {bits:#06x} at {pos}: {got} vs {want}",
+                            k.name()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Sets activation quant i to `f(i)` (and the Q8_K `bsums` to match).
 fn set_activation_quants(ty: GgmlType, bytes: &mut [u8], f: impl Fn(usize) -> i8) {
     match ty.vec_dot_type() {

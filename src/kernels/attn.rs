@@ -3,11 +3,15 @@
 //! `src/kv_cache.rs` for which kernel when), with an AVX2 + FMA + F16C version that gives the
 //! same bits: the same lanes, `_mm256_fmadd_ps` where the reference uses `f32::mul_add`, the
 //! same reductions. The AVX2 path is taken when the process-wide kernel table is the AVX2 one
-//! (so `FERRITE_KERNELS=scalar` forces the reference here too).
+//! (so `FERRITE_KERNELS=scalar` forces the reference here too). On aarch64 the NEON versions
+//! (`crate::kernels::aarch64::neon::ops`: each 8-lane register a pair of `float32x4_t`) are
+//! taken the same way, with a NEON table.
 
 use half::f16;
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(target_arch = "aarch64")]
+use super::aarch64::neon::ops as neon_ops;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use super::Kernels;
 use crate::quant::lanes;
 
@@ -16,6 +20,13 @@ use crate::quant::lanes;
 #[inline]
 fn avx2() -> bool {
     Kernels::get().isa().has_avx2()
+}
+
+/// Whether to use the NEON versions (decided with the kernel table).
+#[cfg(target_arch = "aarch64")]
+#[inline]
+fn neon() -> bool {
+    Kernels::get().isa().has_neon()
 }
 
 /// `k . q` (`k.len() >= q.len()`): for a batch (`batch` and a multiple of 8 values)
@@ -31,12 +42,17 @@ pub fn dot_f16(k: &[f16], q: &[f32], batch: bool) -> f32 {
         // (`Kernels::avx2`); `k` and `q` have the same length (sliced above).
         return unsafe { x86::dot_f16(k, q, batch) };
     }
+    #[cfg(target_arch = "aarch64")]
+    if neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { neon_ops::dot_f16(k, q, batch) };
+    }
     dot_f16_ref(k, q, batch)
 }
 
 /// [`dot_f16`] of four keys with one query: the same four results, computed side by side in
 /// the batch order (four independent FMA chains, each query block loaded once) when the AVX2
-/// path applies.
+/// or NEON path applies.
 #[inline]
 pub fn dot_f16_x4(k: [&[f16]; 4], q: &[f32], batch: bool) -> [f32; 4] {
     #[cfg(target_arch = "x86_64")]
@@ -45,13 +61,18 @@ pub fn dot_f16_x4(k: [&[f16]; 4], q: &[f32], batch: bool) -> [f32; 4] {
         // SAFETY: as in `dot_f16`; every key has the query's length (sliced above).
         return unsafe { x86::dot_f16_x4(k, q) };
     }
+    #[cfg(target_arch = "aarch64")]
+    if neon() && batch && q.len().is_multiple_of(8) {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { neon_ops::dot_f16_x4(k, q) };
+    }
     k.map(|k| dot_f16(k, q, batch))
 }
 
 /// [`dot_f16`] in the batch order (`batch`, a multiple of 8 values) of two keys with four
 /// queries (four heads sharing a KV head): `out[j][h] = dot_f16(k[j], q[h], true)`, the
-/// same bits. With AVX2 the eight FMA chains run side by side and each block of a key is
-/// converted from f16 once for the four queries.
+/// same bits. With AVX2 (or NEON) the eight FMA chains run side by side and each block of a
+/// key is converted from f16 once for the four queries.
 #[inline]
 pub fn dot_f16_2x4(k: [&[f16]; 2], q: [&[f32]; 4]) -> [[f32; 4]; 2] {
     let n = q[0].len();
@@ -62,6 +83,11 @@ pub fn dot_f16_2x4(k: [&[f16]; 2], q: [&[f32]; 4]) -> [[f32; 4]; 2] {
         // SAFETY: as in `dot_f16`; the keys and queries have `n` values, a multiple of 8
         // (asserted and sliced above).
         return unsafe { x86::dot_f16_2x4(k, q) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { neon_ops::dot_f16_2x4(k, q) };
     }
     k.map(|k| q.map(|q| dot_f16_ref(k, q, true)))
 }
@@ -98,6 +124,11 @@ pub fn fma_f16(acc: &mut [f32], v: &[f16], w: f32) {
         // SAFETY: as in `dot_f16`; `v` has the length of `acc` (sliced above).
         return unsafe { x86::fma_f16(acc, v, w) };
     }
+    #[cfg(target_arch = "aarch64")]
+    if neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON.
+        return unsafe { neon_ops::fma_f16(acc, v, w) };
+    }
     fma_f16_ref(acc, v, w)
 }
 
@@ -115,6 +146,12 @@ pub fn fma_f16_rows(acc: &mut [f32], cache: &[f16], rows: &[(usize, f32)]) {
         // SAFETY: as in `dot_f16`; every row has `n` values inside `cache` (asserted).
         return unsafe { x86::fma_f16_rows(acc, cache, rows) };
     }
+    #[cfg(target_arch = "aarch64")]
+    if neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON; every row has `n`
+        // values inside `cache` (asserted).
+        return unsafe { neon_ops::fma_f16_rows(acc, cache, rows) };
+    }
     for &(o, w) in rows {
         fma_f16_ref(acc, &cache[o..o + n], w);
     }
@@ -122,8 +159,8 @@ pub fn fma_f16_rows(acc: &mut [f32], cache: &[f16], rows: &[(usize, f32)]) {
 
 /// [`fma_f16_rows`] for four accumulators (four heads sharing a KV head) at once: for the
 /// rows `(offset, w)` of `cache` in order, `acc[h][d] = fma(row[d], w[h], acc[h][d])`. The
-/// same bits as one [`fma_f16_rows`] per head; with AVX2 each row block is converted from f16
-/// once for the four.
+/// same bits as one [`fma_f16_rows`] per head; with AVX2 (or NEON) each row block is converted
+/// from f16 once for the four.
 #[inline]
 pub fn fma_f16_rows_x4(acc: [&mut [f32]; 4], cache: &[f16], rows: &[(usize, [f32; 4])]) {
     let n = acc[0].len();
@@ -136,6 +173,12 @@ pub fn fma_f16_rows_x4(acc: [&mut [f32]; 4], cache: &[f16], rows: &[(usize, [f32
         // SAFETY: as in `dot_f16`; every row has `n` values inside `cache` and every
         // accumulator `n` values (asserted).
         return unsafe { x86::fma_f16_rows_x4(acc, cache, rows) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if neon() {
+        // SAFETY: the NEON tables are selected only when the CPU has NEON; every row has `n`
+        // values inside `cache` and every accumulator `n` values (asserted).
+        return unsafe { neon_ops::fma_f16_rows_x4(acc, cache, rows) };
     }
     for (h, acc) in acc.into_iter().enumerate() {
         for &(o, w) in rows {

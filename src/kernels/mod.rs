@@ -27,6 +27,9 @@
 //!                                      decode matrix-vector products and dot products
 //! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot*` (vmull/vpaddl) and
 //!                                      `vec_dot*_dotprod` (sdot) per format and order
+//! src/kernels/aarch64/neon/quantize.rs NEON activation quantizers (Q8_0, Q8_1, Q8_K)
+//! src/kernels/{x86_64/avx2,aarch64/neon}/ops.rs  the f32 vector operations (softmax, RoPE,
+//!                                      GeGLU, ...) and attention's f16 products
 //! ```
 //!
 //! Every SIMD kernel is compared with the scalar reference in `tests/kernels.rs`; the
@@ -127,6 +130,12 @@ impl Isa {
     /// the AVX2 versions of the vector operations may run.
     pub fn has_avx2(self) -> bool {
         matches!(self, Isa::Avx2 | Isa::AvxVnni)
+    }
+
+    /// Whether the table is a NEON one (both aarch64 tables), so that the NEON versions of
+    /// the vector operations may run (not with the scalar table, e.g. `FERRITE_KERNELS=scalar`).
+    pub fn has_neon(self) -> bool {
+        matches!(self, Isa::Neon | Isa::NeonDotprod)
     }
 
     /// The short name used by `FERRITE_KERNELS`, the benchmarks and the test messages.

@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{
     iq4_nl::{BlockIQ4NL, KVALUES},
     q8_0::BlockQ8_0,
@@ -45,7 +45,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
         let mut acc = [[vdupq_n_f32(0.0); 2]; 2];
         for (i, (x, y)) in w[..pairs].iter().zip(a).enumerate() {
             let (lo, hi) = lanes::<D>(x, y);
-            let d = vdupq_n_f32(y.d.to_f32() * x.d.to_f32());
+            let d = vdupq_n_f32(f16_to_f32(y.d) * f16_to_f32(x.d));
             let acc = &mut acc[i % 2];
             acc[0] = vfmaq_f32(acc[0], d, vcvtq_f32_s32(lo));
             acc[1] = vfmaq_f32(acc[1], d, vcvtq_f32_s32(hi));
@@ -57,7 +57,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
         for (x, y) in w[pairs..].iter().zip(&a[pairs..]) {
             let (lo, hi) = lanes::<D>(x, y);
             let sumi = vaddvq_s32(vaddq_s32(lo, hi));
-            sumf = (y.d.to_f32() * x.d.to_f32()).mul_add(sumi as f32, sumf);
+            sumf = (f16_to_f32(y.d) * f16_to_f32(x.d)).mul_add(sumi as f32, sumf);
         }
         sumf
     }
@@ -75,7 +75,7 @@ unsafe fn body_repacked<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
             let (lo, hi) = lanes::<D>(x, y);
             vaddvq_s32(vaddq_s32(lo, hi))
         };
-        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+        acc = (sumi as f32).mul_add(f16_to_f32(x.d) * f16_to_f32(y.d), acc);
     }
     acc
 }

@@ -10,10 +10,13 @@
 //!
 //! NEON kernels (both variants) exist for Q8_0 (every order), Q4_0 (vec_dot, repacked),
 //! Q5_0, Q4_1, Q5_1 (every order: their only x86 order is vec_dot's), IQ4_NL (vec_dot,
-//! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM), Q5_K and Q6_K (vec_dot,
-//! tiled), F32 (vec_dot, llamafile; one kernel serves both variants). TODO: Q2_K, Q3_K,
-//! IQ4_XS, F16, BF16 and NEON activation quantizers (the quantizers are the scalar ones,
-//! byte-identical by definition).
+//! repacked), Q4_K (vec_dot, tiled, repacked GEMV, repacked GEMM), Q2_K, Q3_K, Q5_K, Q6_K
+//! and IQ4_XS (vec_dot, tiled), F32, F16 and BF16 (vec_dot, llamafile; one kernel serves
+//! both variants). The activation quantizers (Q8_0, Q8_1, Q8_K; [`quantize`]) are NEON too,
+//! byte-identical to the scalar ones, in both tables. The f32 vector operations of the forward
+//! pass (attention's f16 dot products and accumulation, softmax, RoPE, SwiGLU, GeGLU, f16
+//! rounding) have NEON versions in [`ops`], bit-identical to `crate::ops` and
+//! `crate::kernels::attn`'s references, which dispatch to them on aarch64.
 //!
 //! Each integer format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds,
 //! [`Mull`]) and `vec_dot*_dotprod` (`sdot`, [`Sdot`]) variants; both give the same i32 lanes
@@ -28,14 +31,21 @@
 
 use std::arch::aarch64::*;
 
-use super::super::{erase_dot, scalar, Isa, Kernels, Quantizers, VecDotFn};
+use super::super::{erase_dot, Isa, Kernels, Quantizers, VecDotFn};
 use crate::quant::{
     iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q4_k::BlockQ4K, q5_0::BlockQ5_0,
     q5_1::BlockQ5_1, q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
+use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K};
 
+pub mod bf16;
+pub mod f16;
 pub mod f32;
 pub mod iq4_nl;
+pub mod iq4_xs;
+pub mod ops;
+pub mod q2_k;
+pub mod q3_k;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
@@ -44,6 +54,7 @@ pub mod q5_1;
 pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
+pub mod quantize;
 
 /// The NEON kernel of `ty` in `order` (`dotprod`: the `sdot` variant), where there is one
 /// bit-identical to the scalar reference of that order (`None`: the table uses the reference).
@@ -53,6 +64,10 @@ fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
     Some(match (ty, order, dotprod) {
         (T::F32, Llamafile, _) => erase_dot!(f32, f32::vec_dot_llamafile),
         (T::F32, _, _) => erase_dot!(f32, f32::vec_dot),
+        (T::F16, Llamafile, _) => erase_dot!(half::f16, f16::vec_dot_llamafile),
+        (T::F16, _, _) => erase_dot!(half::f16, f16::vec_dot),
+        (T::BF16, Llamafile, _) => erase_dot!(half::bf16, bf16::vec_dot_llamafile),
+        (T::BF16, _, _) => erase_dot!(half::bf16, bf16::vec_dot),
         (T::Q8_0, _, false) => erase_dot!(BlockQ8_0, q8_0::vec_dot),
         (T::Q8_0, _, true) => erase_dot!(BlockQ8_0, q8_0::vec_dot_dotprod),
         (T::Q4_K, VecDot | Llamafile, false) => erase_dot!(BlockQ4K, q4_k::vec_dot),
@@ -97,6 +112,18 @@ fn simd_dot(ty: GgmlType, order: DotOrder, dotprod: bool) -> Option<VecDotFn> {
         (T::Q5_K, Tiled, true) => erase_dot!(BlockQ5K, q5_k::vec_dot_tiled_dotprod),
         (T::Q5_K, _, false) => erase_dot!(BlockQ5K, q5_k::vec_dot),
         (T::Q5_K, _, true) => erase_dot!(BlockQ5K, q5_k::vec_dot_dotprod),
+        (T::Q2_K, Tiled, false) => erase_dot!(BlockQ2K, q2_k::vec_dot_tiled),
+        (T::Q2_K, Tiled, true) => erase_dot!(BlockQ2K, q2_k::vec_dot_tiled_dotprod),
+        (T::Q2_K, _, false) => erase_dot!(BlockQ2K, q2_k::vec_dot),
+        (T::Q2_K, _, true) => erase_dot!(BlockQ2K, q2_k::vec_dot_dotprod),
+        (T::Q3_K, Tiled, false) => erase_dot!(BlockQ3K, q3_k::vec_dot_tiled),
+        (T::Q3_K, Tiled, true) => erase_dot!(BlockQ3K, q3_k::vec_dot_tiled_dotprod),
+        (T::Q3_K, _, false) => erase_dot!(BlockQ3K, q3_k::vec_dot),
+        (T::Q3_K, _, true) => erase_dot!(BlockQ3K, q3_k::vec_dot_dotprod),
+        (T::IQ4_XS, Tiled, false) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_tiled),
+        (T::IQ4_XS, Tiled, true) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_tiled_dotprod),
+        (T::IQ4_XS, _, false) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot),
+        (T::IQ4_XS, _, true) => erase_dot!(BlockIQ4XS, iq4_xs::vec_dot_dotprod),
         _ => return None,
     })
 }
@@ -108,11 +135,32 @@ pub(crate) fn table(dotprod: bool) -> Kernels {
         if dotprod { Isa::NeonDotprod } else { Isa::Neon },
         |ty, order| simd_dot(ty, order, dotprod),
         Quantizers {
-            q8_0: scalar::quantize_q8_0,
-            q8_1: scalar::quantize_q8_1,
-            q8_k: scalar::quantize_q8_k,
+            q8_0: quantize::quantize_q8_0,
+            q8_1: quantize::quantize_q8_1,
+            q8_k: quantize::quantize_q8_k,
         },
     )
+}
+
+/// The exact f32 value of an f16: one `fcvt`, which is base ARMv8 floating point (every
+/// aarch64 CPU). `half::f16::to_f32` checks at run time, on every call, for the FP16
+/// *arithmetic* extension and without it (the Pi 4's cortex-a72) converts in software; the
+/// kernels convert a scale or two per block, so that cost is inside their loops.
+#[inline(always)]
+pub(crate) fn f16_to_f32(h: half::f16) -> f32 {
+    let out: f32;
+    // SAFETY: `fcvt` reads and writes floating-point registers only (no memory, no stack, no
+    // flags); floating point and NEON are part of every aarch64 CPU. It reads the low 16 bits
+    // of the input register, where `to_bits` puts the f16.
+    unsafe {
+        std::arch::asm!(
+            "fcvt {out:s}, {h:h}",
+            h = in(vreg) h.to_bits(),
+            out = lateout(vreg) out,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    out
 }
 
 /// ggml's `hsum_float_8` of the eight lanes held as (lanes 0..4, lanes 4..8):

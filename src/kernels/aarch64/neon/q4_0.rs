@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 
 /// The eight x86 lanes of one block (lane `l` the four products of values `4l .. 4l + 4`,
@@ -40,7 +40,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
         let mut acc_hi = vdupq_n_f32(0.0);
         for (x, y) in w.iter().zip(a) {
             let (lo, hi) = lanes::<D>(x, y);
-            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
         }
@@ -60,7 +60,7 @@ unsafe fn body_repacked<D: I8Lanes>(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
             let (lo, hi) = lanes::<D>(x, y);
             vaddvq_s32(vaddq_s32(lo, hi))
         };
-        acc = (sumi as f32).mul_add(x.d.to_f32() * y.d.to_f32(), acc);
+        acc = (sumi as f32).mul_add(f16_to_f32(x.d) * f16_to_f32(y.d), acc);
     }
     acc
 }

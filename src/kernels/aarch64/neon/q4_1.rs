@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q4_1::BlockQ4_1, q8_0::BlockQ8_1};
 
 /// The body shared by both variants (as [`crate::quant::q4_1::vec_dot`]): the nibbles (0..15;
@@ -20,13 +20,13 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
         let mut acc_hi = vdupq_n_f32(0.0);
         let mut summs = 0.0f32;
         for (x, y) in w.iter().zip(a) {
-            summs = x.m.to_f32().mul_add(y.s.to_f32(), summs);
+            summs = f16_to_f32(x.m).mul_add(f16_to_f32(y.s), summs);
             let q = vld1q_u8(x.qs.as_ptr());
             let w0 = vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F)));
             let w1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q));
             let lo = D::lanes16(w0, vld1q_s8(y.qs.as_ptr()));
             let hi = D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16)));
-            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
         }

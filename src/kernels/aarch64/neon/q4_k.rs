@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k, q8_k::BlockQ8K};
 
@@ -122,8 +122,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
         let mut acc_hi = vdupq_n_f32(0.0);
         let mut acc_m = vdupq_n_f32(0.0);
         for (x, y) in w.iter().zip(a) {
-            let d = vdupq_n_f32(y.d * x.d.to_f32());
-            let dmin = vdupq_n_f32(-y.d * x.dmin.to_f32());
+            let d = vdupq_n_f32(y.d * f16_to_f32(x.d));
+            let dmin = vdupq_n_f32(-y.d * f16_to_f32(x.dmin));
             let (chunks, pairs) = block::<D>(x, y);
             acc_m = vfmaq_f32(acc_m, dmin, vcvtq_f32_s32(pairs));
             let (lo, hi) = total(&chunks);
@@ -155,10 +155,16 @@ unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[Bloc
                     let (lo, hi) = total(&chunks);
                     let s1 = vaddvq_s32(vaddq_s32(lo, hi));
                     let s2 = vaddvq_s32(pairs);
-                    acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, Some((x.dmin.to_f32(), s2)), y.d);
+                    acc = q8_k::tiled_step(
+                        acc,
+                        f16_to_f32(x.d),
+                        s1,
+                        Some((f16_to_f32(x.dmin), s2)),
+                        y.d,
+                    );
                 }
                 GEMV => {
-                    let (dd, dm) = (x.d.to_f32() * y.d, x.dmin.to_f32() * y.d);
+                    let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
                     let (lo, hi) = total(&chunks);
                     let s1 = vaddvq_s32(vaddq_s32(lo, hi));
                     let s2 = vaddvq_s32(pairs);
@@ -166,7 +172,7 @@ unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[Bloc
                     acc_m = (s2 as f32).mul_add(dm, acc_m);
                 }
                 _ => {
-                    let (dd, dm) = (x.d.to_f32() * y.d, x.dmin.to_f32() * y.d);
+                    let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
                     let mut p = [0i32; 4];
                     vst1q_s32(p.as_mut_ptr(), pairs);
                     for (ch, &pair) in chunks.iter().zip(&p) {

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{high_bits, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, high_bits, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
 
 /// The body shared by both variants (as [`crate::quant::q5_0::vec_dot`]): the weights
@@ -28,7 +28,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
             let w1 = vsubq_s8(vreinterpretq_s8_u8(u1), sixteen);
             let lo = D::lanes16(w0, vld1q_s8(y.qs.as_ptr()));
             let hi = D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16)));
-            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
         }

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{high_bits, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, high_bits, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q5_1::BlockQ5_1, q8_0::BlockQ8_1};
 
 /// The body shared by both variants (as [`crate::quant::q5_1::vec_dot`]): the weights
@@ -20,7 +20,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
         let mut acc_hi = vdupq_n_f32(0.0);
         let mut summs = 0.0f32;
         for (x, y) in w.iter().zip(a) {
-            summs = x.m.to_f32().mul_add(y.s.to_f32(), summs);
+            summs = f16_to_f32(x.m).mul_add(f16_to_f32(y.s), summs);
             let q = vld1q_u8(x.qs.as_ptr());
             // Values 0..16: low nibbles, bits 0..16 of qh; values 16..32: high nibbles,
             // bits 16..32.
@@ -28,7 +28,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
             let u1 = vorrq_u8(vshrq_n_u8::<4>(q), high_bits(x.qh[2], x.qh[3]));
             let lo = D::lanes16(vreinterpretq_s8_u8(u0), vld1q_s8(y.qs.as_ptr()));
             let hi = D::lanes16(vreinterpretq_s8_u8(u1), vld1q_s8(y.qs.as_ptr().add(16)));
-            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
         }

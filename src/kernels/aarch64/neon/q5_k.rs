@@ -4,7 +4,7 @@
 use std::arch::aarch64::*;
 
 use super::q4_k::scales_and_pairs;
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q5_k::BlockQ5K, q8_k, q8_k::BlockQ8K};
 
 /// The integer work of one super-block: its eight x86 lanes (`q8_k::k_lanes` of the quants
@@ -68,8 +68,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
         let mut acc_hi = vdupq_n_f32(0.0);
         let mut summs = 0.0f32;
         for (x, y) in w.iter().zip(a) {
-            let d = vdupq_n_f32(y.d * x.d.to_f32());
-            let dmin = -y.d * x.dmin.to_f32();
+            let d = vdupq_n_f32(y.d * f16_to_f32(x.d));
+            let dmin = -y.d * f16_to_f32(x.dmin);
             let (lo, hi, pairs) = block::<D>(x, y);
             summs = dmin.mul_add(vaddvq_s32(pairs) as f32, summs);
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
@@ -91,7 +91,13 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
             let (lo, hi, pairs) = block::<D>(x, y);
             (vaddvq_s32(vaddq_s32(lo, hi)), vaddvq_s32(pairs))
         };
-        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, Some((x.dmin.to_f32(), s2)), y.d);
+        acc = q8_k::tiled_step(
+            acc,
+            f16_to_f32(x.d),
+            s1,
+            Some((f16_to_f32(x.dmin), s2)),
+            y.d,
+        );
     }
     acc
 }

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::{q6_k::BlockQ6K, q8_k, q8_k::BlockQ8K};
 
 /// The eight x86 lanes (`q8_k::k_lanes`) of one super-block, as (lanes 0..4, lanes 4..8):
@@ -90,7 +90,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
             );
             let lo = vsubq_s32(lo, vshlq_n_s32::<5>(c_lo));
             let hi = vsubq_s32(hi, vshlq_n_s32::<5>(c_hi));
-            let d = vdupq_n_f32(y.d * x.d.to_f32());
+            let d = vdupq_n_f32(y.d * f16_to_f32(x.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
         }
@@ -110,7 +110,7 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
             let (lo, hi) = lanes::<D, true>(x, y);
             vaddvq_s32(vaddq_s32(lo, hi))
         };
-        acc = q8_k::tiled_step(acc, x.d.to_f32(), s1, None, y.d);
+        acc = q8_k::tiled_step(acc, f16_to_f32(x.d), s1, None, y.d);
     }
     acc
 }

@@ -2,7 +2,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
 use crate::quant::q8_0::BlockQ8_0;
 
 /// The body shared by both variants, in the float order of ggml's AVX2
@@ -25,7 +25,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
             let x1 = vld1q_s8(x.qs.as_ptr().add(16));
             let y0 = vld1q_s8(y.qs.as_ptr());
             let y1 = vld1q_s8(y.qs.as_ptr().add(16));
-            let d = vdupq_n_f32(x.d.to_f32() * y.d.to_f32());
+            let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(D::lanes16(x0, y0)));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(D::lanes16(x1, y1)));
         }

@@ -1,0 +1,132 @@
+//! IQ4_XS on NEON: the dot product with Q8_K activations in the float orders of ggml's AVX2
+//! `ggml_vec_dot_iq4_xs_q8_K` (vec_dot) and its tiled K-quant matmul.
+
+use std::arch::aarch64::*;
+
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k, q8_k::BlockQ8K};
+
+/// The signed scales `ls - 32` (-32..31) of the eight 32-value sub-blocks: the low nibble
+/// `ib % 2` of `scales_l[ib / 2]` or'ed with bits `2ib + 1 : 2ib` of `scales_h` moved to
+/// bits 5:4 (as `crate::quant::iq4_xs`'s `sub_scale`).
+#[inline(always)]
+fn scales(x: &BlockIQ4XS) -> [i32; 8] {
+    let h = u16::from_le(x.scales_h);
+    std::array::from_fn(|ib| {
+        let low = (x.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0F;
+        let high = (h >> (2 * ib)) & 3;
+        (i32::from(low) | (i32::from(high) << 4)) - 32
+    })
+}
+
+/// The eight x86 lanes (`q8_k::k_lanes`) of one super-block's table values with their
+/// signed scales, as (lanes 0..4, lanes 4..8): per sub-block `ib`, the table values of the
+/// low nibbles (values `32ib .. 32ib + 16`) and of the high nibbles (`32ib + 16 ..
+/// 32ib + 32`), looked up with `vqtbl1q_s8`.
+///
+/// Bounds: a lane holds 32 products, each at most 128 * 128 (table values in -127..=113)
+/// times a scale of at most 32, so |lane| <= 2^24.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn lanes<D: I8Lanes>(x: &BlockIQ4XS, y: &BlockQ8K) -> (int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; the loads read the 16-entry table and 16 bytes
+    // inside the borrowed blocks' arrays (`qs` 128, q8 `qs` 256 bytes).
+    unsafe {
+        let sc = scales(x);
+        let table = vld1q_s8(KVALUES.as_ptr());
+        let m4 = vdupq_n_u8(0x0F);
+        let q8 = y.qs.as_ptr();
+        let mut lo = vdupq_n_s32(0);
+        let mut hi = vdupq_n_s32(0);
+        for (ib, &sc) in sc.iter().enumerate() {
+            let q = vld1q_u8(x.qs.as_ptr().add(16 * ib));
+            let w0 = vqtbl1q_s8(table, vandq_u8(q, m4));
+            let w1 = vqtbl1q_s8(table, vshrq_n_u8::<4>(q));
+            let s0 = D::lanes16(w0, vld1q_s8(q8.add(32 * ib)));
+            let s1 = D::lanes16(w1, vld1q_s8(q8.add(32 * ib + 16)));
+            lo = vmlaq_n_s32(lo, s0, sc);
+            hi = vmlaq_n_s32(hi, s1, sc);
+        }
+        (lo, hi)
+    }
+}
+
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::iq4_xs::vec_dot`]):
+/// `acc = fma(d * d_a, lanes, acc)` on the eight lanes, `hsum8` at the end.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        for (x, y) in w.iter().zip(a) {
+            let (lo, hi) = lanes::<D>(x, y);
+            let d = vdupq_n_f32(f16_to_f32(x.d) * y.d);
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi)
+    }
+}
+
+/// The body of the tiled order (as [`crate::quant::iq4_xs::vec_dot_tiled`]): the exact `s1`
+/// per block (|s1| <= 2^27), then `q8_k::tiled_step`.
+#[inline(always)]
+unsafe fn body_tiled<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+        let s1 = unsafe {
+            let (lo, hi) = lanes::<D>(x, y);
+            vaddvq_s32(vaddq_s32(lo, hi))
+        };
+        acc = q8_k::tiled_step(acc, f16_to_f32(x.d), s1, None, y.d);
+    }
+    acc
+}
+
+/// IQ4_XS x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`;
+/// bit-identical to [`crate::quant::iq4_xs::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}
+
+/// IQ4_XS x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2);
+/// bit-identical to [`crate::quant::iq4_xs::vec_dot_tiled`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot_tiled(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body_tiled::<Mull>(w, a) }
+}
+
+/// As [`vec_dot_tiled`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body_tiled::<Sdot>(w, a) }
+}

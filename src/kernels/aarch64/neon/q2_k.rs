@@ -1,0 +1,172 @@
+//! Q2_K on NEON: the dot product with Q8_K activations in the float orders of ggml's AVX2
+//! `ggml_vec_dot_q2_K_q8_K` (vec_dot) and its tiled K-quant matmul.
+
+use std::arch::aarch64::*;
+
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{q2_k::BlockQ2K, q8_k, q8_k::BlockQ8K};
+
+/// The eight x86 lanes (`q8_k::k_lanes`) of one super-block's quants (0..3) with their 4-bit
+/// scales, as (lanes 0..4, lanes 4..8).
+///
+/// Each 16-byte group's quants are multiplied by the group's scale first, in u8: at most
+/// 3 * 15 = 45, so the bytes stay valid i8 operands and `D::dot` adds the scaled products
+/// straight into the lanes. Bounds: a lane holds 32 products, each at most 45 * 128, so
+/// |lane| < 2^18.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn lanes<D: I8Lanes>(x: &BlockQ2K, y: &BlockQ8K) -> (int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; every load reads 16 bytes inside the borrowed
+    // blocks' arrays (`qs` 64, q8 `qs` 256 bytes).
+    unsafe {
+        let m3 = vdupq_n_u8(3);
+        let q8 = y.qs.as_ptr();
+        let mut acc = [vdupq_n_s32(0); 2];
+        for h in 0..2 {
+            // Bytes 32h .. 32h + 16 and 32h + 16 .. 32h + 32 of `qs`: bytes 0..16 and 16..32
+            // of each of the four runs of this half.
+            let mut q = [
+                vld1q_u8(x.qs.as_ptr().add(32 * h)),
+                vld1q_u8(x.qs.as_ptr().add(32 * h + 16)),
+            ];
+            for s in 0..4 {
+                let r = 4 * h + s; // values 32r .. 32r + 32
+                for (k, (qk, acc)) in q.iter_mut().zip(&mut acc).enumerate() {
+                    // The 16-value group 2r + k: bits 2s .. 2s + 1 (shifted down so far).
+                    let sc = vdupq_n_u8(x.scales[2 * r + k] & 0x0F);
+                    let w = vmulq_u8(vandq_u8(*qk, m3), sc);
+                    *qk = vshrq_n_u8::<2>(*qk);
+                    let a = vld1q_s8(q8.add(32 * r + 16 * k));
+                    *acc = D::dot(*acc, vreinterpretq_s8_u8(w), a);
+                }
+            }
+        }
+        (acc[0], acc[1])
+    }
+}
+
+/// The eight minimum lanes of one super-block as (lanes 0..4, lanes 4..8): lane `l` is
+/// `m[2l] * bsums[2l] + m[2l + 1] * bsums[2l + 1]` with the 4-bit minimums `m` (x86's
+/// `madd`; |.| <= 2 * 15 * 2^15 < 2^20, exact in i32).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn mins(x: &BlockQ2K, y: &BlockQ8K) -> (int32x4_t, int32x4_t) {
+    // SAFETY: NEON is the caller's contract; the loads read the 16 scale bytes and the 16
+    // i16 bsums of the borrowed blocks.
+    unsafe {
+        let m = vshrq_n_u8::<4>(vld1q_u8(x.scales.as_ptr()));
+        let m0 = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m)));
+        let m1 = vreinterpretq_s16_u16(vmovl_high_u8(m));
+        let b0 = vld1q_s16(y.bsums.as_ptr());
+        let b1 = vld1q_s16(y.bsums.as_ptr().add(8));
+        (
+            vpaddq_s32(
+                vmull_s16(vget_low_s16(b0), vget_low_s16(m0)),
+                vmull_high_s16(b0, m0),
+            ),
+            vpaddq_s32(
+                vmull_s16(vget_low_s16(b1), vget_low_s16(m1)),
+                vmull_high_s16(b1, m1),
+            ),
+        )
+    }
+}
+
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::q2_k::vec_dot`]): per
+/// block first `acc = fma(-d_a * dmin, mins, acc)`, then `acc = fma(d_a * d, lanes, acc)`
+/// on the eight lanes, and `hsum8` at the end.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; `lanes` and `mins` read inside the borrowed blocks.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        for (x, y) in w.iter().zip(a) {
+            let (m_lo, m_hi) = mins(x, y);
+            let (lo, hi) = lanes::<D>(x, y);
+            let dmin = vdupq_n_f32(-y.d * f16_to_f32(x.dmin));
+            acc_lo = vfmaq_f32(acc_lo, dmin, vcvtq_f32_s32(m_lo));
+            acc_hi = vfmaq_f32(acc_hi, dmin, vcvtq_f32_s32(m_hi));
+            let d = vdupq_n_f32(y.d * f16_to_f32(x.d));
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi)
+    }
+}
+
+/// The body of the tiled order (as [`crate::quant::q2_k::vec_dot_tiled`]): per block the
+/// exact `s1` (the quant lanes, < 2^21 in total) and `s2` (the minimum lanes, < 2^23), then
+/// `q8_k::tiled_step`.
+#[inline(always)]
+unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; `lanes` and `mins` read inside the borrowed
+        // blocks.
+        let (s1, s2) = unsafe {
+            let (lo, hi) = lanes::<D>(x, y);
+            let (m_lo, m_hi) = mins(x, y);
+            (
+                vaddvq_s32(vaddq_s32(lo, hi)),
+                vaddvq_s32(vaddq_s32(m_lo, m_hi)),
+            )
+        };
+        acc = q8_k::tiled_step(
+            acc,
+            f16_to_f32(x.d),
+            s1,
+            Some((f16_to_f32(x.dmin), s2)),
+            y.d,
+        );
+    }
+    acc
+}
+
+/// Q2_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q2_K_q8_K`;
+/// bit-identical to [`crate::quant::q2_k::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}
+
+/// Q2_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
+/// to [`crate::quant::q2_k::vec_dot_tiled`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body_tiled::<Mull>(w, a) }
+}
+
+/// As [`vec_dot_tiled`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body_tiled::<Sdot>(w, a) }
+}

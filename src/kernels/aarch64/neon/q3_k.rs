@@ -1,0 +1,139 @@
+//! Q3_K on NEON: the dot product with Q8_K activations in the float orders of ggml's AVX2
+//! `ggml_vec_dot_q3_K_q8_K` (vec_dot) and its tiled K-quant matmul.
+
+use std::arch::aarch64::*;
+
+use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use crate::quant::{
+    q3_k::{unpack_scales, BlockQ3K},
+    q8_k,
+    q8_k::BlockQ8K,
+};
+
+/// The eight x86 lanes (`q8_k::k_lanes`) of one super-block's signed quants (-4..3) with
+/// their signed scales (-32..31), as (lanes 0..4, lanes 4..8).
+///
+/// Each quant is built signed in its byte (`low2 - 4` where its high bit is clear), so the
+/// lanes are the products themselves, with no correction term. Bounds: a lane holds 32
+/// products, each at most 4 * 128 times a scale of at most 32, so |lane| <= 2^19.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn lanes<D: I8Lanes>(x: &BlockQ3K, y: &BlockQ8K) -> (int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; every load reads 16 bytes inside the borrowed
+    // blocks' arrays (`hmask` 32, `qs` 64, q8 `qs` 256 bytes).
+    unsafe {
+        let sc = unpack_scales(&x.scales);
+        let m3 = vdupq_n_u8(3);
+        let four = vdupq_n_u8(4);
+        // The high bits of bytes 0..16 and 16..32 of every run.
+        let hm = [
+            vld1q_u8(x.hmask.as_ptr()),
+            vld1q_u8(x.hmask.as_ptr().add(16)),
+        ];
+        let q8 = y.qs.as_ptr();
+        let mut acc = [vdupq_n_s32(0); 2];
+        for h in 0..2 {
+            // Bytes 32h .. 32h + 16 and 32h + 16 .. 32h + 32 of `qs`: the low bits of bytes
+            // 0..16 and 16..32 of each of the four runs of this half.
+            let mut q = [
+                vld1q_u8(x.qs.as_ptr().add(32 * h)),
+                vld1q_u8(x.qs.as_ptr().add(32 * h + 16)),
+            ];
+            for s in 0..4 {
+                let r = 4 * h + s; // values 32r .. 32r + 32, high bit = bit r of hmask
+                let bit = vdupq_n_u8(1 << r);
+                for (k, ((qk, &hk), acc)) in q.iter_mut().zip(&hm).zip(&mut acc).enumerate() {
+                    // The 16-value group 2r + k: bits 2s .. 2s + 1 (shifted down so far),
+                    // minus 4 where the high bit is clear.
+                    let low = vandq_u8(*qk, m3);
+                    *qk = vshrq_n_u8::<2>(*qk);
+                    let sub = vbicq_u8(four, vtstq_u8(hk, bit));
+                    let w = vsubq_s8(vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(sub));
+                    let a = vld1q_s8(q8.add(32 * r + 16 * k));
+                    *acc = vmlaq_n_s32(*acc, D::lanes16(w, a), i32::from(sc[2 * r + k]));
+                }
+            }
+        }
+        (acc[0], acc[1])
+    }
+}
+
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::q3_k::vec_dot`]):
+/// `acc = fma(d_a * d, lanes, acc)` on the eight lanes, `hsum8` at the end.
+#[inline(always)]
+unsafe fn body<D: I8Lanes>(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        for (x, y) in w.iter().zip(a) {
+            let (lo, hi) = lanes::<D>(x, y);
+            let d = vdupq_n_f32(y.d * f16_to_f32(x.d));
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi)
+    }
+}
+
+/// The body of the tiled order (as [`crate::quant::q3_k::vec_dot_tiled`]): the exact `s1`
+/// per block (|s1| <= 2^22), then `q8_k::tiled_step`.
+#[inline(always)]
+unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+        let s1 = unsafe {
+            let (lo, hi) = lanes::<D>(x, y);
+            vaddvq_s32(vaddq_s32(lo, hi))
+        };
+        acc = q8_k::tiled_step(acc, f16_to_f32(x.d), s1, None, y.d);
+    }
+    acc
+}
+
+/// Q3_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`;
+/// bit-identical to [`crate::quant::q3_k::vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body::<Mull>(w, a) }
+}
+
+/// As [`vec_dot`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_dotprod(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body::<Sdot>(w, a) }
+}
+
+/// Q3_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
+/// to [`crate::quant::q3_k::vec_dot_tiled`].
+///
+/// # Safety
+/// The CPU must support NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn vec_dot_tiled(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON is this function's contract.
+    unsafe { body_tiled::<Mull>(w, a) }
+}
+
+/// As [`vec_dot_tiled`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: NEON and dotprod are this function's contract.
+    unsafe { body_tiled::<Sdot>(w, a) }
+}
