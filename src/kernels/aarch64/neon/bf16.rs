@@ -8,6 +8,7 @@
 
 use std::arch::aarch64::*;
 
+use super::f32::{llamafile8, sums32};
 use super::hsum8;
 
 /// Eight bf16 at `p` widened to f32, as (values 0..4, values 4..8): each 16-bit pattern
@@ -46,21 +47,10 @@ pub unsafe fn vec_dot(w: &[half::bf16], a: &[half::bf16]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let n = w.len().min(a.len());
     let np = n / 32 * 32;
-    let (pw, pa) = (w.as_ptr(), a.as_ptr());
-    // SAFETY: NEON is this function's contract; every load reads 8 values at `i + 8k`,
-    // `i + 8k + 8 <= np <= n`, of the borrowed slices.
+    // SAFETY: NEON is this function's contract; `np <= n` values of both slices.
     let sum = unsafe {
         // s[2k] and s[2k + 1]: lanes 0..4 and 4..8 of the x86 accumulator c(k + 1).
-        let mut s = [vdupq_n_f32(0.0); 8];
-        for i in (0..np).step_by(32) {
-            for k in 0..4 {
-                let o = i + 8 * k;
-                let (w0, w1) = load8(pw.add(o));
-                let (a0, a1) = load8(pa.add(o));
-                s[2 * k] = vfmaq_f32(s[2 * k], w0, a0);
-                s[2 * k + 1] = vfmaq_f32(s[2 * k + 1], w1, a1);
-            }
-        }
+        let s = sums32(w.as_ptr(), a.as_ptr(), np, load8);
         let lo = vaddq_f32(vaddq_f32(s[0], s[4]), vaddq_f32(s[2], s[6]));
         let hi = vaddq_f32(vaddq_f32(s[1], s[5]), vaddq_f32(s[3], s[7]));
         hsum8(lo, hi)
@@ -83,20 +73,11 @@ pub unsafe fn vec_dot(w: &[half::bf16], a: &[half::bf16]) -> f32 {
 pub unsafe fn vec_dot_llamafile(w: &[half::bf16], a: &[half::bf16]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let n = w.len().min(a.len());
-    // SAFETY: NEON is this function's contract; every load reads 8 values at `i`,
-    // `i + 8 <= n`, of the borrowed slices.
+    // SAFETY: NEON is this function's contract; `n` values of both slices.
     unsafe {
         if !n.is_multiple_of(8) {
             return vec_dot(w, a);
         }
-        let (pw, pa) = (w.as_ptr(), a.as_ptr());
-        let (mut lo, mut hi) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
-        for i in (0..n).step_by(8) {
-            let (w0, w1) = load8(pw.add(i));
-            let (a0, a1) = load8(pa.add(i));
-            lo = vfmaq_f32(lo, w0, a0);
-            hi = vfmaq_f32(hi, w1, a1);
-        }
-        hsum8(lo, hi)
+        llamafile8(w.as_ptr(), a.as_ptr(), n, load8)
     }
 }

@@ -11,33 +11,8 @@
 //! The intrinsic `vcvt_f32_f16` is stable only since Rust 1.94, after this crate's MSRV, so
 //! the instructions are written with `asm!`.
 
-use std::arch::aarch64::*;
-
-use super::{f16_to_f32, hsum8};
-
-/// Eight f16 at `p` widened to f32, as (values 0..4, values 4..8): `fcvtl` and `fcvtl2`.
-///
-/// # Safety
-/// The CPU must support NEON; `p` must be valid for reading 8 values (16 bytes, any
-/// alignment of `u16`).
-#[inline(always)]
-unsafe fn load8(p: *const half::f16) -> (float32x4_t, float32x4_t) {
-    // SAFETY: NEON and the 16 readable bytes at `p` are the caller's contract; the two
-    // instructions read and write registers only (no memory, stack or flags).
-    unsafe {
-        let h = vld1q_u16(p as *const u16);
-        let (lo, hi): (float32x4_t, float32x4_t);
-        std::arch::asm!(
-            "fcvtl {lo:v}.4s, {h:v}.4h",
-            "fcvtl2 {hi:v}.4s, {h:v}.8h",
-            lo = out(vreg) lo,
-            hi = out(vreg) hi,
-            h = in(vreg) h,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-        (lo, hi)
-    }
-}
+use super::f32::{llamafile8, sums32};
+use super::{f16_to_f32, load_f16x8, reduce8x4};
 
 /// Bit-identical to [`crate::quant::f16::vec_dot`] (ggml's x86 AVX2 `ggml_vec_dot_f16`): the
 /// four 8-lane accumulators of the x86 kernel as eight `float32x4_t` fed by `vfmaq_f32` over
@@ -53,27 +28,8 @@ pub unsafe fn vec_dot(w: &[half::f16], a: &[half::f16]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let n = w.len().min(a.len());
     let np = n / 32 * 32;
-    let (pw, pa) = (w.as_ptr(), a.as_ptr());
-    // SAFETY: NEON is this function's contract; every load reads 8 values at `i + 8k`,
-    // `i + 8k + 8 <= np <= n`, of the borrowed slices.
-    let sum = unsafe {
-        // s[2k] and s[2k + 1]: lanes 0..4 and 4..8 of the x86 accumulator k.
-        let mut s = [vdupq_n_f32(0.0); 8];
-        for i in (0..np).step_by(32) {
-            for k in 0..4 {
-                let o = i + 8 * k;
-                let (w0, w1) = load8(pw.add(o));
-                let (a0, a1) = load8(pa.add(o));
-                s[2 * k] = vfmaq_f32(s[2 * k], w0, a0);
-                s[2 * k + 1] = vfmaq_f32(s[2 * k + 1], w1, a1);
-            }
-        }
-        let lo = vaddq_f32(vaddq_f32(s[0], s[4]), vaddq_f32(s[2], s[6]));
-        let hi = vaddq_f32(vaddq_f32(s[1], s[5]), vaddq_f32(s[3], s[7]));
-        let t = vaddq_f32(lo, hi);
-        (vgetq_lane_f32::<0>(t) + vgetq_lane_f32::<1>(t))
-            + (vgetq_lane_f32::<2>(t) + vgetq_lane_f32::<3>(t))
-    };
+    // SAFETY: NEON is this function's contract; `np <= n` values of both slices.
+    let sum = unsafe { reduce8x4(&sums32(w.as_ptr(), a.as_ptr(), np, load_f16x8)) };
     let mut sum = f64::from(sum);
     for (x, y) in w[np..n].iter().zip(&a[np..n]) {
         sum += f64::from(f16_to_f32(*x) * f16_to_f32(*y));
@@ -92,20 +48,11 @@ pub unsafe fn vec_dot(w: &[half::f16], a: &[half::f16]) -> f32 {
 pub unsafe fn vec_dot_llamafile(w: &[half::f16], a: &[half::f16]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let n = w.len().min(a.len());
-    // SAFETY: NEON is this function's contract; every load reads 8 values at `i`,
-    // `i + 8 <= n`, of the borrowed slices.
+    // SAFETY: NEON is this function's contract; `n` values of both slices.
     unsafe {
         if !n.is_multiple_of(8) {
             return vec_dot(w, a);
         }
-        let (pw, pa) = (w.as_ptr(), a.as_ptr());
-        let (mut lo, mut hi) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
-        for i in (0..n).step_by(8) {
-            let (w0, w1) = load8(pw.add(i));
-            let (a0, a1) = load8(pa.add(i));
-            lo = vfmaq_f32(lo, w0, a0);
-            hi = vfmaq_f32(hi, w1, a1);
-        }
-        hsum8(lo, hi)
+        llamafile8(w.as_ptr(), a.as_ptr(), n, load_f16x8)
     }
 }

@@ -6,7 +6,7 @@
 
 use std::arch::aarch64::*;
 
-use super::hsum8;
+use super::{hsum8, reduce8x4};
 
 /// Bit-identical to [`crate::quant::f32::vec_dot`] (ggml's x86 AVX2 `ggml_vec_dot_f32`): the
 /// four 8-lane accumulators of the x86 kernel as eight `float32x4_t` fed by `vfmaq_f32` over
@@ -23,23 +23,8 @@ pub unsafe fn vec_dot(w: &[f32], a: &[f32]) -> f32 {
     let n = w.len().min(a.len());
     let np = n / 32 * 32;
     let (pw, pa) = (w.as_ptr(), a.as_ptr());
-    // SAFETY: NEON is this function's contract; every load reads 4 values at `i + 4k`,
-    // `i + 4k + 4 <= np <= n`, of the borrowed slices.
-    let mut sum = unsafe {
-        // s[2j] and s[2j + 1]: lanes 0..4 and 4..8 of the x86 accumulator j.
-        let mut s = [vdupq_n_f32(0.0); 8];
-        for i in (0..np).step_by(32) {
-            for (k, s) in s.iter_mut().enumerate() {
-                let o = i + 4 * k;
-                *s = vfmaq_f32(*s, vld1q_f32(pw.add(o)), vld1q_f32(pa.add(o)));
-            }
-        }
-        let lo = vaddq_f32(vaddq_f32(s[0], s[4]), vaddq_f32(s[2], s[6]));
-        let hi = vaddq_f32(vaddq_f32(s[1], s[5]), vaddq_f32(s[3], s[7]));
-        let t = vaddq_f32(lo, hi);
-        (vgetq_lane_f32::<0>(t) + vgetq_lane_f32::<1>(t))
-            + (vgetq_lane_f32::<2>(t) + vgetq_lane_f32::<3>(t))
-    };
+    // SAFETY: NEON is this function's contract; `np <= n` values of both slices.
+    let mut sum = unsafe { reduce8x4(&sums32(pw, pa, np, load8)) };
     let nr = n - n % 4;
     for (&x, &y) in w[np..nr].iter().zip(&a[np..nr]) {
         sum += x * y;
@@ -61,17 +46,78 @@ pub unsafe fn vec_dot(w: &[f32], a: &[f32]) -> f32 {
 pub unsafe fn vec_dot_llamafile(w: &[f32], a: &[f32]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let n = w.len().min(a.len());
-    // SAFETY: NEON is this function's contract; every load reads 4 values at `i` or `i + 4`,
-    // `i + 8 <= n`, of the borrowed slices.
+    // SAFETY: NEON is this function's contract; `n` values of both slices.
     unsafe {
         if !n.is_multiple_of(8) {
             return vec_dot(w, a);
         }
-        let (pw, pa) = (w.as_ptr(), a.as_ptr());
+        llamafile8(w.as_ptr(), a.as_ptr(), n, load8)
+    }
+}
+
+/// Eight f32 at `p`, as (values 0..4, values 4..8).
+///
+/// # Safety
+/// The CPU must support NEON; `p` must be valid for reading 8 values.
+#[inline(always)]
+unsafe fn load8(p: *const f32) -> (float32x4_t, float32x4_t) {
+    // SAFETY: the caller's contract.
+    unsafe { (vld1q_f32(p), vld1q_f32(p.add(4))) }
+}
+
+/// The four 8-lane accumulators of ggml's x86 `ggml_vec_dot_f32`/`_f16`/`_bf16` over the
+/// first `np` (a multiple of 32) values at `pw` and `pa`, as `s[2j]`, `s[2j + 1]` (lanes 0..4,
+/// 4..8 of accumulator `j`): value `i` FMA'd (`vfmaq_f32`) into lane `i % 32`. `load8` widens
+/// eight values to f32 (F32, F16 and BF16 share this loop).
+///
+/// # Safety
+/// The CPU must support NEON; `pw` and `pa` must be valid for reading `np` values each, and
+/// `load8(p)` for reading eight values at `p`.
+#[inline(always)]
+pub(crate) unsafe fn sums32<T>(
+    pw: *const T,
+    pa: *const T,
+    np: usize,
+    load8: unsafe fn(*const T) -> (float32x4_t, float32x4_t),
+) -> [float32x4_t; 8] {
+    // SAFETY: every load reads 8 values at `i + 8k`, `i + 8k + 8 <= np`: inside what the
+    // caller vouches for.
+    unsafe {
+        let mut s = [vdupq_n_f32(0.0); 8];
+        for i in (0..np).step_by(32) {
+            for k in 0..4 {
+                let (w0, w1) = load8(pw.add(i + 8 * k));
+                let (a0, a1) = load8(pa.add(i + 8 * k));
+                s[2 * k] = vfmaq_f32(s[2 * k], w0, a0);
+                s[2 * k + 1] = vfmaq_f32(s[2 * k + 1], w1, a1);
+            }
+        }
+        s
+    }
+}
+
+/// llamafile's x86 AVX2 `tinyBLAS` dot product of `n` (a multiple of 8) values at `pw` and `pa`:
+/// one 8-lane accumulator as two `float32x4_t` fed by `vfmaq_f32` over the whole row, `hsum`
+/// ([`hsum8`]) at the end. `load8` widens eight values to f32.
+///
+/// # Safety
+/// The CPU must support NEON; `pw` and `pa` must be valid for reading `n` values each.
+#[inline(always)]
+pub(crate) unsafe fn llamafile8<T>(
+    pw: *const T,
+    pa: *const T,
+    n: usize,
+    load8: unsafe fn(*const T) -> (float32x4_t, float32x4_t),
+) -> f32 {
+    // SAFETY: every load reads 8 values at `i`, `i + 8 <= n`: inside what the caller vouches
+    // for.
+    unsafe {
         let (mut lo, mut hi) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
         for i in (0..n).step_by(8) {
-            lo = vfmaq_f32(lo, vld1q_f32(pw.add(i)), vld1q_f32(pa.add(i)));
-            hi = vfmaq_f32(hi, vld1q_f32(pw.add(i + 4)), vld1q_f32(pa.add(i + 4)));
+            let (w0, w1) = load8(pw.add(i));
+            let (a0, a1) = load8(pa.add(i));
+            lo = vfmaq_f32(lo, w0, a0);
+            hi = vfmaq_f32(hi, w1, a1);
         }
         hsum8(lo, hi)
     }

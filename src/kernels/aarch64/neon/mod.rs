@@ -178,6 +178,48 @@ pub(crate) unsafe fn hsum8(lo: float32x4_t, hi: float32x4_t) -> f32 {
     }
 }
 
+/// Eight f16 at `p` widened to f32, as (values 0..4, values 4..8): `fcvtl` and `fcvtl2`.
+///
+/// # Safety
+/// The CPU must support NEON; `p` must be valid for reading 8 values (16 bytes).
+#[inline(always)]
+pub(crate) unsafe fn load_f16x8(p: *const half::f16) -> (float32x4_t, float32x4_t) {
+    // SAFETY: NEON and the 16 readable bytes at `p` are the caller's contract (`vld1q_u16`
+    // needs only the alignment of `u16`, which `f16` has); the instructions read and write
+    // registers only.
+    unsafe {
+        let h = vld1q_u16(p as *const u16);
+        let (lo, hi): (float32x4_t, float32x4_t);
+        std::arch::asm!(
+            "fcvtl {lo:v}.4s, {h:v}.4h",
+            "fcvtl2 {hi:v}.4s, {h:v}.8h",
+            lo = out(vreg) lo,
+            hi = out(vreg) hi,
+            h = in(vreg) h,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+        (lo, hi)
+    }
+}
+
+/// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators held as `s[2j]`, `s[2j + 1]`
+/// (lanes 0..4, 4..8 of accumulator `j`): `(s0 + s2) + (s1 + s3)` lane-wise, the halves
+/// added, then `(t0 + t1) + (t2 + t3)` (as `crate::quant::lanes::reduce_f32x8x4`).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(crate) unsafe fn reduce8x4(s: &[float32x4_t; 8]) -> f32 {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        let lo = vaddq_f32(vaddq_f32(s[0], s[4]), vaddq_f32(s[2], s[6]));
+        let hi = vaddq_f32(vaddq_f32(s[1], s[5]), vaddq_f32(s[3], s[7]));
+        let t = vaddq_f32(lo, hi);
+        (vgetq_lane_f32::<0>(t) + vgetq_lane_f32::<1>(t))
+            + (vgetq_lane_f32::<2>(t) + vgetq_lane_f32::<3>(t))
+    }
+}
+
 /// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes
 /// 0x10 (bit set) or 0.
 ///
