@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{
     iq4_nl::{BlockIQ4NL, KVALUES},
     q8_0::BlockQ8_0,
@@ -80,45 +80,15 @@ unsafe fn body_repacked<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
     acc
 }
 
-/// IQ4_NL x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`;
-/// bit-identical to [`crate::quant::iq4_nl::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
+super::neon_dots! {
+    /// IQ4_NL x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`;
+    /// bit-identical to [`crate::quant::iq4_nl::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockIQ4NL, BlockQ8_0)
 }
 
-/// As [`vec_dot`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
-}
-
-/// IQ4_NL x Q8_0, plain NEON, in the order of ggml's repacked AVX2
-/// `ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0`; bit-identical to
-/// [`crate::quant::iq4_nl::vec_dot_repacked`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_repacked(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_repacked::<Mull>(w, a) }
-}
-
-/// As [`vec_dot_repacked`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_repacked_dotprod(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_repacked::<Sdot>(w, a) }
+super::neon_dots! {
+    /// IQ4_NL x Q8_0, plain NEON, in the order of ggml's repacked AVX2
+    /// `ggml_gemv_iq4_nl_8x8_q8_0` / `ggml_gemm_iq4_nl_8x8_q8_0`; bit-identical to
+    /// [`crate::quant::iq4_nl::vec_dot_repacked`].
+    vec_dot_repacked, vec_dot_repacked_dotprod = body_repacked(BlockIQ4NL, BlockQ8_0)
 }

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k, q8_k::BlockQ8K};
 
 /// The signed scales `ls - 32` (-32..31) of the eight 32-value sub-blocks: the low nibble
@@ -89,44 +89,14 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
     acc
 }
 
-/// IQ4_XS x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`;
-/// bit-identical to [`crate::quant::iq4_xs::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
+super::neon_dots! {
+    /// IQ4_XS x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_iq4_xs_q8_K`;
+    /// bit-identical to [`crate::quant::iq4_xs::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockIQ4XS, BlockQ8K)
 }
 
-/// As [`vec_dot`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
-}
-
-/// IQ4_XS x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2);
-/// bit-identical to [`crate::quant::iq4_xs::vec_dot_tiled`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_tiled(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_tiled::<Mull>(w, a) }
-}
-
-/// As [`vec_dot_tiled`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_tiled::<Sdot>(w, a) }
+super::neon_dots! {
+    /// IQ4_XS x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2);
+    /// bit-identical to [`crate::quant::iq4_xs::vec_dot_tiled`].
+    vec_dot_tiled, vec_dot_tiled_dotprod = body_tiled(BlockIQ4XS, BlockQ8K)
 }

@@ -38,6 +38,34 @@ use crate::quant::{
 };
 use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K};
 
+/// Defines one dot order's two table entries, `$plain` (plain NEON: [`Mull`]) and `$dotprod`
+/// (`sdot`: [`Sdot`]), both `$body::<D>(w, a)` (`$body::<D, $c>` with a const argument) for
+/// weight blocks `$W` and activation blocks `$A`; the doc comments given come first.
+macro_rules! neon_dots {
+    ($(#[$doc:meta])* $plain:ident, $dotprod:ident = $body:ident $(, $c:ident)? ($W:ty, $A:ty)) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// The CPU must support NEON.
+        #[target_feature(enable = "neon")]
+        pub unsafe fn $plain(w: &[$W], a: &[$A]) -> f32 {
+            // SAFETY: NEON is this function's contract.
+            unsafe { $body::<$crate::kernels::aarch64::neon::Mull $(, $c)?>(w, a) }
+        }
+
+        #[doc = concat!("As [`", stringify!($plain), "`] with `sdot`.")]
+        ///
+        /// # Safety
+        /// The CPU must support NEON and the dot-product extension.
+        #[target_feature(enable = "neon,dotprod")]
+        pub unsafe fn $dotprod(w: &[$W], a: &[$A]) -> f32 {
+            // SAFETY: NEON and dotprod are this function's contract.
+            unsafe { $body::<$crate::kernels::aarch64::neon::Sdot $(, $c)?>(w, a) }
+        }
+    };
+}
+pub(crate) use neon_dots;
+
 pub mod bf16;
 pub mod f16;
 pub mod f32;

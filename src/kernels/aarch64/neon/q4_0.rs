@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 
 /// The eight x86 lanes of one block (lane `l` the four products of values `4l .. 4l + 4`,
@@ -65,44 +65,14 @@ unsafe fn body_repacked<D: I8Lanes>(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     acc
 }
 
-/// Q4_0 x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_0_q8_0`;
-/// bit-identical to [`crate::quant::q4_0::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
+super::neon_dots! {
+    /// Q4_0 x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_0_q8_0`;
+    /// bit-identical to [`crate::quant::q4_0::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockQ4_0, BlockQ8_0)
 }
 
-/// As [`vec_dot`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
-}
-
-/// Q4_0 x Q8_0, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemv_q4_0_8x8_q8_0` /
-/// `ggml_gemm_q4_0_8x8_q8_0`; bit-identical to [`crate::quant::q4_0::vec_dot_repacked`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_repacked(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_repacked::<Mull>(w, a) }
-}
-
-/// As [`vec_dot_repacked`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_repacked_dotprod(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_repacked::<Sdot>(w, a) }
+super::neon_dots! {
+    /// Q4_0 x Q8_0, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemv_q4_0_8x8_q8_0` /
+    /// `ggml_gemm_q4_0_8x8_q8_0`; bit-identical to [`crate::quant::q4_0::vec_dot_repacked`].
+    vec_dot_repacked, vec_dot_repacked_dotprod = body_repacked(BlockQ4_0, BlockQ8_0)
 }

@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k, q8_k::BlockQ8K};
 
@@ -191,87 +191,26 @@ const TILED: u8 = 0;
 const GEMV: u8 = 1;
 const GEMM: u8 = 2;
 
-/// Q4_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_K_q8_K`;
-/// bit-identical to [`crate::quant::q4_k::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
+super::neon_dots! {
+    /// Q4_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_K_q8_K`;
+    /// bit-identical to [`crate::quant::q4_k::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockQ4K, BlockQ8K)
 }
 
-/// Q4_K x Q8_K with `sdot`, in the order of ggml's AVX2 `ggml_vec_dot_q4_K_q8_K`;
-/// bit-identical to [`crate::quant::q4_k::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
+super::neon_dots! {
+    /// Q4_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
+    /// to [`crate::quant::q4_k::vec_dot_tiled`].
+    vec_dot_tiled, vec_dot_tiled_dotprod = body_scalar_acc, TILED(BlockQ4K, BlockQ8K)
 }
 
-/// Q4_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
-/// to [`crate::quant::q4_k::vec_dot_tiled`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_tiled(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_scalar_acc::<Mull, TILED>(w, a) }
+super::neon_dots! {
+    /// Q4_K x Q8_K, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemv_q4_K_8x8_q8_K`;
+    /// bit-identical to [`crate::quant::q4_k::vec_dot_repacked`] with `gemm = false`.
+    vec_dot_repacked_gemv, vec_dot_repacked_gemv_dotprod = body_scalar_acc, GEMV(BlockQ4K, BlockQ8K)
 }
 
-/// As [`vec_dot_tiled`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_scalar_acc::<Sdot, TILED>(w, a) }
-}
-
-/// Q4_K x Q8_K, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemv_q4_K_8x8_q8_K`;
-/// bit-identical to [`crate::quant::q4_k::vec_dot_repacked`] with `gemm = false`.
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_repacked_gemv(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_scalar_acc::<Mull, GEMV>(w, a) }
-}
-
-/// As [`vec_dot_repacked_gemv`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_repacked_gemv_dotprod(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_scalar_acc::<Sdot, GEMV>(w, a) }
-}
-
-/// Q4_K x Q8_K, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemm_q4_K_8x8_q8_K`;
-/// bit-identical to [`crate::quant::q4_k::vec_dot_repacked`] with `gemm = true`.
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_repacked_gemm(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_scalar_acc::<Mull, GEMM>(w, a) }
-}
-
-/// As [`vec_dot_repacked_gemm`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_repacked_gemm_dotprod(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_scalar_acc::<Sdot, GEMM>(w, a) }
+super::neon_dots! {
+    /// Q4_K x Q8_K, plain NEON, in the order of ggml's repacked AVX2 `ggml_gemm_q4_K_8x8_q8_K`;
+    /// bit-identical to [`crate::quant::q4_k::vec_dot_repacked`] with `gemm = true`.
+    vec_dot_repacked_gemm, vec_dot_repacked_gemm_dotprod = body_scalar_acc, GEMM(BlockQ4K, BlockQ8K)
 }

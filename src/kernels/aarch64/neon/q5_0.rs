@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, high_bits, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, high_bits, hsum8, I8Lanes};
 use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
 
 /// The body shared by both variants (as [`crate::quant::q5_0::vec_dot`]): the weights
@@ -36,23 +36,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     }
 }
 
-/// Q5_0 x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q5_0_q8_0`;
-/// bit-identical to [`crate::quant::q5_0::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
-}
-
-/// As [`vec_dot`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
+super::neon_dots! {
+    /// Q5_0 x Q8_0, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q5_0_q8_0`;
+    /// bit-identical to [`crate::quant::q5_0::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockQ5_0, BlockQ8_0)
 }

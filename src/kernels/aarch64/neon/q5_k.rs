@@ -4,7 +4,7 @@
 use std::arch::aarch64::*;
 
 use super::q4_k::scales_and_pairs;
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{q5_k::BlockQ5K, q8_k, q8_k::BlockQ8K};
 
 /// The integer work of one super-block: its eight x86 lanes (`q8_k::k_lanes` of the quants
@@ -102,44 +102,14 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
     acc
 }
 
-/// Q5_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q5_K_q8_K`;
-/// bit-identical to [`crate::quant::q5_k::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
+super::neon_dots! {
+    /// Q5_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q5_K_q8_K`;
+    /// bit-identical to [`crate::quant::q5_k::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockQ5K, BlockQ8K)
 }
 
-/// As [`vec_dot`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
-}
-
-/// Q5_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
-/// to [`crate::quant::q5_k::vec_dot_tiled`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot_tiled(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body_tiled::<Mull>(w, a) }
-}
-
-/// As [`vec_dot_tiled`] with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_tiled_dotprod(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body_tiled::<Sdot>(w, a) }
+super::neon_dots! {
+    /// Q5_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
+    /// to [`crate::quant::q5_k::vec_dot_tiled`].
+    vec_dot_tiled, vec_dot_tiled_dotprod = body_tiled(BlockQ5K, BlockQ8K)
 }

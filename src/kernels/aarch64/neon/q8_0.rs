@@ -2,7 +2,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::q8_0::BlockQ8_0;
 
 /// The body shared by both variants, in the float order of ggml's AVX2
@@ -33,25 +33,9 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     }
 }
 
-/// Dot product of Q8_0 weights with Q8_0 activations, plain NEON (`vmull`/`vpaddl`), in the
-/// order of ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`; bit-identical to
-/// [`crate::quant::q8_0::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON.
-#[target_feature(enable = "neon")]
-pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON is this function's contract.
-    unsafe { body::<Mull>(w, a) }
-}
-
-/// Dot product of Q8_0 weights with Q8_0 activations with `sdot`, in the order of ggml's AVX2
-/// `ggml_vec_dot_q8_0_q8_0`; bit-identical to [`crate::quant::q8_0::vec_dot`].
-///
-/// # Safety
-/// The CPU must support NEON and the dot-product extension.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn vec_dot_dotprod(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
-    // SAFETY: NEON and dotprod are this function's contract.
-    unsafe { body::<Sdot>(w, a) }
+super::neon_dots! {
+    /// Dot product of Q8_0 weights with Q8_0 activations, plain NEON (`vmull`/`vpaddl`), in the
+    /// order of ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`; bit-identical to
+    /// [`crate::quant::q8_0::vec_dot`].
+    vec_dot, vec_dot_dotprod = body(BlockQ8_0, BlockQ8_0)
 }
