@@ -3,8 +3,8 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes};
-use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k, q8_k::BlockQ8K};
+use super::I8Lanes;
+use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
 /// The signed scales `ls - 32` (-32..31) of the eight 32-value sub-blocks: the low nibble
 /// `ib % 2` of `scales_l[ib / 2]` or'ed with bits `2ib + 1 : 2ib` of `scales_h` moved to
@@ -53,40 +53,18 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockIQ4XS, y: &BlockQ8K) -> (int32x4_t, int32x4
     }
 }
 
-/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::iq4_xs::vec_dot`]):
-/// `acc = fma(d * d_a, lanes, acc)` on the eight lanes, `hsum8` at the end.
+/// The body of [`vec_dot`] / [`vec_dot_dotprod`] (as [`crate::quant::iq4_xs::vec_dot`]).
 #[inline(always)]
 unsafe fn body<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
     // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-    unsafe {
-        let mut acc_lo = vdupq_n_f32(0.0);
-        let mut acc_hi = vdupq_n_f32(0.0);
-        for (x, y) in w.iter().zip(a) {
-            let (lo, hi) = lanes::<D>(x, y);
-            let d = vdupq_n_f32(f16_to_f32(x.d) * y.d);
-            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
-            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
-        }
-        hsum8(acc_lo, acc_hi)
-    }
+    unsafe { super::k_vec_dot(w, a, |x| x.d, |x, y| lanes::<D>(x, y)) }
 }
 
-/// The body of the tiled order (as [`crate::quant::iq4_xs::vec_dot_tiled`]): the exact `s1`
-/// per block (|s1| <= 2^27), then `q8_k::tiled_step`.
+/// The body of the tiled order (as [`crate::quant::iq4_xs::vec_dot_tiled`]).
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    let mut acc = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-        let s1 = unsafe {
-            let (lo, hi) = lanes::<D>(x, y);
-            vaddvq_s32(vaddq_s32(lo, hi))
-        };
-        acc = q8_k::tiled_step(acc, f16_to_f32(x.d), s1, None, y.d);
-    }
-    acc
+    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    unsafe { super::k_vec_dot_tiled(w, a, |x| x.d, |x, y| lanes::<D>(x, y)) }
 }
 
 super::neon_dots! {

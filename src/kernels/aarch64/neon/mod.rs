@@ -248,6 +248,60 @@ pub(crate) unsafe fn reduce8x4(s: &[float32x4_t; 8]) -> f32 {
     }
 }
 
+/// The float steps of a K-quant `vec_dot` whose eight lanes carry their scales (Q3_K, IQ4_XS;
+/// as `crate::quant::q3_k::vec_dot`): per block `(lo, hi) = lanes(x, y)` (lanes 0..4, 4..8),
+/// `acc = fma(f32(d(x)) * d_a, f32(lane), acc)` with `vfmaq_f32`, `hsum8` at the end.
+///
+/// # Safety
+/// The CPU must support NEON and whatever `lanes` needs; inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn k_vec_dot<B>(
+    w: &[B],
+    a: &[crate::quant::q8_k::BlockQ8K],
+    d: impl Fn(&B) -> half::f16,
+    lanes: impl Fn(&B, &crate::quant::q8_k::BlockQ8K) -> (int32x4_t, int32x4_t),
+) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    // SAFETY: the caller's CPU features; no memory access of its own.
+    unsafe {
+        let mut acc_lo = vdupq_n_f32(0.0);
+        let mut acc_hi = vdupq_n_f32(0.0);
+        for (x, y) in w.iter().zip(a) {
+            let (lo, hi) = lanes(x, y);
+            let d = vdupq_n_f32(f16_to_f32(d(x)) * y.d);
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));
+        }
+        hsum8(acc_lo, acc_hi)
+    }
+}
+
+/// The tiled order's steps for the same formats (as `crate::quant::q3_k::vec_dot_tiled`): per
+/// block the exact sum `s1` of the eight lanes, then `q8_k::tiled_step(acc, f32(d(x)), s1,
+/// None, d_a)`.
+///
+/// # Safety
+/// As [`k_vec_dot`].
+#[inline(always)]
+pub(crate) unsafe fn k_vec_dot_tiled<B>(
+    w: &[B],
+    a: &[crate::quant::q8_k::BlockQ8K],
+    d: impl Fn(&B) -> half::f16,
+    lanes: impl Fn(&B, &crate::quant::q8_k::BlockQ8K) -> (int32x4_t, int32x4_t),
+) -> f32 {
+    debug_assert_eq!(w.len(), a.len());
+    let mut acc = 0.0f32;
+    for (x, y) in w.iter().zip(a) {
+        // SAFETY: the caller's CPU features; no memory access of its own.
+        let s1 = unsafe {
+            let (lo, hi) = lanes(x, y);
+            vaddvq_s32(vaddq_s32(lo, hi))
+        };
+        acc = crate::quant::q8_k::tiled_step(acc, f16_to_f32(d(x)), s1, None, y.d);
+    }
+    acc
+}
+
 /// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes
 /// 0x10 (bit set) or 0.
 ///

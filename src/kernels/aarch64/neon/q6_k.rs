@@ -4,7 +4,7 @@
 use std::arch::aarch64::*;
 
 use super::{f16_to_f32, hsum8, I8Lanes};
-use crate::quant::{q6_k::BlockQ6K, q8_k, q8_k::BlockQ8K};
+use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 
 /// The eight x86 lanes (`q8_k::k_lanes`) of one super-block, as (lanes 0..4, lanes 4..8):
 /// the unsigned quants (0..63) when `SIGNED` is false (vec_dot, which subtracts the `bsums`
@@ -98,21 +98,12 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
     }
 }
 
-/// The body of the tiled order (as [`crate::quant::q6_k::vec_dot_tiled`]): the exact `s1` of
-/// the signed quants per block, then `q8_k::tiled_step`.
+/// The body of the tiled order (as [`crate::quant::q6_k::vec_dot_tiled`]): the signed quants'
+/// lanes through [`super::k_vec_dot_tiled`].
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    let mut acc = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-        let s1 = unsafe {
-            let (lo, hi) = lanes::<D, true>(x, y);
-            vaddvq_s32(vaddq_s32(lo, hi))
-        };
-        acc = q8_k::tiled_step(acc, f16_to_f32(x.d), s1, None, y.d);
-    }
-    acc
+    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    unsafe { super::k_vec_dot_tiled(w, a, |x| x.d, |x, y| lanes::<D, true>(x, y)) }
 }
 
 super::neon_dots! {
