@@ -128,7 +128,7 @@ pub(crate) unsafe fn scales_i16(x: &BlockQ3K) -> __m256i {
 
 super::lane_dots!(BlockQ3K, "q3_k");
 
-// The longest row `matvec` takes, in super-blocks: its prepared activation (512 bytes a
+// The longest row `matvec` takes, in super-blocks: its prepared activation (256 bytes a
 // super-block) lives on the stack.
 use super::kmatvec::MAX_SUPER;
 
