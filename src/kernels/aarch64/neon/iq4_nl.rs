@@ -55,8 +55,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
             vaddq_f32(acc[0][1], acc[1][1]),
         );
         for (x, y) in w[pairs..].iter().zip(&a[pairs..]) {
-            let (lo, hi) = lanes::<D>(x, y);
-            let sumi = vaddvq_s32(vaddq_s32(lo, hi));
+            let sumi = super::lane_sum(lanes::<D>(x, y));
             sumf = (f16_to_f32(y.d) * f16_to_f32(x.d)).mul_add(sumi as f32, sumf);
         }
         sumf
@@ -71,10 +70,7 @@ unsafe fn body_repacked<D: I8Lanes>(w: &[BlockIQ4NL], a: &[BlockQ8_0]) -> f32 {
     let mut acc = 0.0f32;
     for (x, y) in w.iter().zip(a) {
         // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-        let sumi = unsafe {
-            let (lo, hi) = lanes::<D>(x, y);
-            vaddvq_s32(vaddq_s32(lo, hi))
-        };
+        let sumi = unsafe { super::lane_sum(lanes::<D>(x, y)) };
         acc = (sumi as f32).mul_add(f16_to_f32(x.d) * f16_to_f32(y.d), acc);
     }
     acc

@@ -64,7 +64,14 @@ unsafe fn body<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
     // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-    unsafe { super::k_vec_dot_tiled(w, a, |x| x.d, |x, y| lanes::<D>(x, y)) }
+    unsafe {
+        super::k_vec_dot_tiled(
+            w,
+            a,
+            |x| x.d,
+            |x, y| (super::lane_sum(lanes::<D>(x, y)), None),
+        )
+    }
 }
 
 super::neon_dots! {

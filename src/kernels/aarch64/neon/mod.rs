@@ -248,6 +248,33 @@ pub(crate) unsafe fn reduce8x4(s: &[float32x4_t; 8]) -> f32 {
     }
 }
 
+/// The 2-bit fields of a K-quant super-block's 64 `qs` bytes (Q2_K's quants, Q3_K's low
+/// bits), in value order: `f(r, k, field)` for run `r` (values `32r .. 32r + 32`) and its
+/// bytes `16k .. 16k + 16`, `field` holding bits `2s + 1 : 2s` of `qs[32h + 16k ..][..16]`
+/// where `r = 4h + s`.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn two_bit_fields(qs: &[u8; 64], mut f: impl FnMut(usize, usize, uint8x16_t)) {
+    // SAFETY: NEON is the caller's contract; the loads read 16 bytes at `32h + 16k <= 48`.
+    unsafe {
+        let m3 = vdupq_n_u8(3);
+        for h in 0..2 {
+            let mut q = [
+                vld1q_u8(qs.as_ptr().add(32 * h)),
+                vld1q_u8(qs.as_ptr().add(32 * h + 16)),
+            ];
+            for s in 0..4 {
+                for (k, qk) in q.iter_mut().enumerate() {
+                    f(4 * h + s, k, vandq_u8(*qk, m3));
+                    *qk = vshrq_n_u8::<2>(*qk);
+                }
+            }
+        }
+    }
+}
+
 /// The float steps of a K-quant `vec_dot` whose eight lanes carry their scales (Q3_K, IQ4_XS;
 /// as `crate::quant::q3_k::vec_dot`): per block `(lo, hi) = lanes(x, y)` (lanes 0..4, 4..8),
 /// `acc = fma(f32(d(x)) * d_a, f32(lane), acc)` with `vfmaq_f32`, `hsum8` at the end.
@@ -276,9 +303,10 @@ pub(crate) unsafe fn k_vec_dot<B>(
     }
 }
 
-/// The tiled order's steps for the same formats (as `crate::quant::q3_k::vec_dot_tiled`): per
-/// block the exact sum `s1` of the eight lanes, then `q8_k::tiled_step(acc, f32(d(x)), s1,
-/// None, d_a)`.
+/// The float steps of ggml's tiled K-quant matmul for every K-quant (as
+/// `crate::quant::q8_k::tiled_step`): per block `(s1, min) = sums(x, y)`, the exact sum `s1`
+/// of the quant lanes and, for the formats with minimums, `(dmin, s2)`, then
+/// `acc = tiled_step(acc, f32(d(x)), s1, min, d_a)`.
 ///
 /// # Safety
 /// As [`k_vec_dot`].
@@ -287,19 +315,26 @@ pub(crate) unsafe fn k_vec_dot_tiled<B>(
     w: &[B],
     a: &[crate::quant::q8_k::BlockQ8K],
     d: impl Fn(&B) -> half::f16,
-    lanes: impl Fn(&B, &crate::quant::q8_k::BlockQ8K) -> (int32x4_t, int32x4_t),
+    sums: impl Fn(&B, &crate::quant::q8_k::BlockQ8K) -> (i32, Option<(half::f16, i32)>),
 ) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let mut acc = 0.0f32;
     for (x, y) in w.iter().zip(a) {
-        // SAFETY: the caller's CPU features; no memory access of its own.
-        let s1 = unsafe {
-            let (lo, hi) = lanes(x, y);
-            vaddvq_s32(vaddq_s32(lo, hi))
-        };
-        acc = crate::quant::q8_k::tiled_step(acc, f16_to_f32(d(x)), s1, None, y.d);
+        let (s1, min) = sums(x, y);
+        let min = min.map(|(dmin, s2)| (f16_to_f32(dmin), s2));
+        acc = crate::quant::q8_k::tiled_step(acc, f16_to_f32(d(x)), s1, min, y.d);
     }
     acc
+}
+
+/// The exact sum of eight lanes held as (lanes 0..4, lanes 4..8).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn lane_sum((lo, hi): (int32x4_t, int32x4_t)) -> i32 {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe { vaddvq_s32(vaddq_s32(lo, hi)) }
 }
 
 /// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes

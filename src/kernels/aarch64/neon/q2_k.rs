@@ -4,7 +4,7 @@
 use std::arch::aarch64::*;
 
 use super::{f16_to_f32, hsum8, I8Lanes};
-use crate::quant::{q2_k::BlockQ2K, q8_k, q8_k::BlockQ8K};
+use crate::quant::{q2_k::BlockQ2K, q8_k::BlockQ8K};
 
 /// The eight x86 lanes (`q8_k::k_lanes`) of one super-block's quants (0..3) with their 4-bit
 /// scales, as (lanes 0..4, lanes 4..8).
@@ -21,28 +21,14 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockQ2K, y: &BlockQ8K) -> (int32x4_t, int32x4_t
     // SAFETY: the caller's CPU features; every load reads 16 bytes inside the borrowed
     // blocks' arrays (`qs` 64, q8 `qs` 256 bytes).
     unsafe {
-        let m3 = vdupq_n_u8(3);
         let q8 = y.qs.as_ptr();
         let mut acc = [vdupq_n_s32(0); 2];
-        for h in 0..2 {
-            // Bytes 32h .. 32h + 16 and 32h + 16 .. 32h + 32 of `qs`: bytes 0..16 and 16..32
-            // of each of the four runs of this half.
-            let mut q = [
-                vld1q_u8(x.qs.as_ptr().add(32 * h)),
-                vld1q_u8(x.qs.as_ptr().add(32 * h + 16)),
-            ];
-            for s in 0..4 {
-                let r = 4 * h + s; // values 32r .. 32r + 32
-                for (k, (qk, acc)) in q.iter_mut().zip(&mut acc).enumerate() {
-                    // The 16-value group 2r + k: bits 2s .. 2s + 1 (shifted down so far).
-                    let sc = vdupq_n_u8(x.scales[2 * r + k] & 0x0F);
-                    let w = vmulq_u8(vandq_u8(*qk, m3), sc);
-                    *qk = vshrq_n_u8::<2>(*qk);
-                    let a = vld1q_s8(q8.add(32 * r + 16 * k));
-                    *acc = D::dot(*acc, vreinterpretq_s8_u8(w), a);
-                }
-            }
-        }
+        super::two_bit_fields(&x.qs, |r, k, q| {
+            // The 16-value group 2r + k times its 4-bit scale (at most 45: still an i8).
+            let w = vmulq_u8(q, vdupq_n_u8(x.scales[2 * r + k] & 0x0F));
+            let a = vld1q_s8(q8.add(32 * r + 16 * k));
+            acc[k] = D::dot(acc[k], vreinterpretq_s8_u8(w), a);
+        });
         (acc[0], acc[1])
     }
 }
@@ -101,32 +87,21 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
 }
 
 /// The body of the tiled order (as [`crate::quant::q2_k::vec_dot_tiled`]): per block the
-/// exact `s1` (the quant lanes, < 2^21 in total) and `s2` (the minimum lanes, < 2^23), then
-/// `q8_k::tiled_step`.
+/// exact `s1` (the quant lanes, < 2^21 in total) and `s2` (the minimum lanes, < 2^23).
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ2K], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    let mut acc = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        // SAFETY: the caller's CPU features; `lanes` and `mins` read inside the borrowed
-        // blocks.
-        let (s1, s2) = unsafe {
-            let (lo, hi) = lanes::<D>(x, y);
-            let (m_lo, m_hi) = mins(x, y);
-            (
-                vaddvq_s32(vaddq_s32(lo, hi)),
-                vaddvq_s32(vaddq_s32(m_lo, m_hi)),
-            )
-        };
-        acc = q8_k::tiled_step(
-            acc,
-            f16_to_f32(x.d),
-            s1,
-            Some((f16_to_f32(x.dmin), s2)),
-            y.d,
-        );
+    // SAFETY: the caller's CPU features; `lanes` and `mins` read inside the borrowed blocks.
+    unsafe {
+        super::k_vec_dot_tiled(
+            w,
+            a,
+            |x| x.d,
+            |x, y| {
+                let s2 = super::lane_sum(mins(x, y));
+                (super::lane_sum(lanes::<D>(x, y)), Some((x.dmin, s2)))
+            },
+        )
     }
-    acc
 }
 
 super::neon_dots! {

@@ -24,7 +24,6 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockQ3K, y: &BlockQ8K) -> (int32x4_t, int32x4_t
     // blocks' arrays (`hmask` 32, `qs` 64, q8 `qs` 256 bytes).
     unsafe {
         let sc = unpack_scales(&x.scales);
-        let m3 = vdupq_n_u8(3);
         let four = vdupq_n_u8(4);
         // The high bits of bytes 0..16 and 16..32 of every run.
         let hm = [
@@ -33,28 +32,14 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockQ3K, y: &BlockQ8K) -> (int32x4_t, int32x4_t
         ];
         let q8 = y.qs.as_ptr();
         let mut acc = [vdupq_n_s32(0); 2];
-        for h in 0..2 {
-            // Bytes 32h .. 32h + 16 and 32h + 16 .. 32h + 32 of `qs`: the low bits of bytes
-            // 0..16 and 16..32 of each of the four runs of this half.
-            let mut q = [
-                vld1q_u8(x.qs.as_ptr().add(32 * h)),
-                vld1q_u8(x.qs.as_ptr().add(32 * h + 16)),
-            ];
-            for s in 0..4 {
-                let r = 4 * h + s; // values 32r .. 32r + 32, high bit = bit r of hmask
-                let bit = vdupq_n_u8(1 << r);
-                for (k, ((qk, &hk), acc)) in q.iter_mut().zip(&hm).zip(&mut acc).enumerate() {
-                    // The 16-value group 2r + k: bits 2s .. 2s + 1 (shifted down so far),
-                    // minus 4 where the high bit is clear.
-                    let low = vandq_u8(*qk, m3);
-                    *qk = vshrq_n_u8::<2>(*qk);
-                    let sub = vbicq_u8(four, vtstq_u8(hk, bit));
-                    let w = vsubq_s8(vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(sub));
-                    let a = vld1q_s8(q8.add(32 * r + 16 * k));
-                    *acc = vmlaq_n_s32(*acc, D::lanes16(w, a), i32::from(sc[2 * r + k]));
-                }
-            }
-        }
+        super::two_bit_fields(&x.qs, |r, k, low| {
+            // The 16-value group 2r + k: its low bits minus 4 where its high bit (bit r of
+            // hmask) is clear.
+            let sub = vbicq_u8(four, vtstq_u8(hm[k], vdupq_n_u8(1 << r)));
+            let w = vsubq_s8(vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(sub));
+            let a = vld1q_s8(q8.add(32 * r + 16 * k));
+            acc[k] = vmlaq_n_s32(acc[k], D::lanes16(w, a), i32::from(sc[2 * r + k]));
+        });
         (acc[0], acc[1])
     }
 }
@@ -70,7 +55,14 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ3K], a: &[BlockQ8K]) -> f32 {
     // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-    unsafe { super::k_vec_dot_tiled(w, a, |x| x.d, |x, y| lanes::<D>(x, y)) }
+    unsafe {
+        super::k_vec_dot_tiled(
+            w,
+            a,
+            |x| x.d,
+            |x, y| (super::lane_sum(lanes::<D>(x, y)), None),
+        )
+    }
 }
 
 super::neon_dots! {

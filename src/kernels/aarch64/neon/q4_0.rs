@@ -56,10 +56,7 @@ unsafe fn body_repacked<D: I8Lanes>(w: &[BlockQ4_0], a: &[BlockQ8_0]) -> f32 {
     let mut acc = 0.0f32;
     for (x, y) in w.iter().zip(a) {
         // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-        let sumi = unsafe {
-            let (lo, hi) = lanes::<D>(x, y);
-            vaddvq_s32(vaddq_s32(lo, hi))
-        };
+        let sumi = unsafe { super::lane_sum(lanes::<D>(x, y)) };
         acc = (sumi as f32).mul_add(f16_to_f32(x.d) * f16_to_f32(y.d), acc);
     }
     acc

@@ -6,7 +6,7 @@ use std::arch::aarch64::*;
 
 use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::kernels::scales_mins;
-use crate::quant::{q4_k::BlockQ4K, q8_k, q8_k::BlockQ8K};
+use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 
 /// The eight six-bit scales of a Q4_K/Q5_K block (as two 4-byte groups) and the four
 /// `min * bsum` pair sums of `scales_and_min_pairs` (`q8s[j] = bsums[2j] + bsums[2j + 1]`,
@@ -140,8 +140,29 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     }
 }
 
-/// The body of the tiled and repacked orders: per block the exact `s1` (per 64-value chunk
-/// for the GEMM, per block otherwise) and `s2`, then the reference's scalar float steps.
+/// The body of the tiled order (as [`crate::quant::q4_k::vec_dot_tiled`]): per block the
+/// exact `s1` and `s2`.
+#[inline(always)]
+unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
+    // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
+    unsafe {
+        super::k_vec_dot_tiled(
+            w,
+            a,
+            |x| x.d,
+            |x, y| {
+                let (chunks, pairs) = block::<D>(x, y);
+                (
+                    super::lane_sum(total(&chunks)),
+                    Some((x.dmin, vaddvq_s32(pairs))),
+                )
+            },
+        )
+    }
+}
+
+/// The body of the repacked orders: per block the exact `s1` (per 64-value chunk for the
+/// GEMM, per block for the GEMV) and `s2`, then the reference's scalar float steps.
 #[inline(always)]
 unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
@@ -150,33 +171,18 @@ unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[Bloc
         // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
         unsafe {
             let (chunks, pairs) = block::<D>(x, y);
+            let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
             match ORDER {
-                TILED => {
-                    let (lo, hi) = total(&chunks);
-                    let s1 = vaddvq_s32(vaddq_s32(lo, hi));
-                    let s2 = vaddvq_s32(pairs);
-                    acc = q8_k::tiled_step(
-                        acc,
-                        f16_to_f32(x.d),
-                        s1,
-                        Some((f16_to_f32(x.dmin), s2)),
-                        y.d,
-                    );
-                }
                 GEMV => {
-                    let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
-                    let (lo, hi) = total(&chunks);
-                    let s1 = vaddvq_s32(vaddq_s32(lo, hi));
-                    let s2 = vaddvq_s32(pairs);
+                    let s1 = super::lane_sum(total(&chunks));
                     acc = (s1 as f32).mul_add(dd, acc);
-                    acc_m = (s2 as f32).mul_add(dm, acc_m);
+                    acc_m = (vaddvq_s32(pairs) as f32).mul_add(dm, acc_m);
                 }
                 _ => {
-                    let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
                     let mut p = [0i32; 4];
                     vst1q_s32(p.as_mut_ptr(), pairs);
                     for (ch, &pair) in chunks.iter().zip(&p) {
-                        let s1 = vaddvq_s32(vaddq_s32(ch.0, ch.1));
+                        let s1 = super::lane_sum(*ch);
                         acc = (s1 as f32).mul_add(dd, acc);
                         acc_m = (pair as f32).mul_add(dm, acc_m);
                     }
@@ -187,7 +193,6 @@ unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[Bloc
     acc - acc_m
 }
 
-const TILED: u8 = 0;
 const GEMV: u8 = 1;
 const GEMM: u8 = 2;
 
@@ -200,7 +205,7 @@ super::neon_dots! {
 super::neon_dots! {
     /// Q4_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
     /// to [`crate::quant::q4_k::vec_dot_tiled`].
-    vec_dot_tiled, vec_dot_tiled_dotprod = body_scalar_acc, TILED(BlockQ4K, BlockQ8K)
+    vec_dot_tiled, vec_dot_tiled_dotprod = body_tiled(BlockQ4K, BlockQ8K)
 }
 
 super::neon_dots! {

@@ -5,7 +5,7 @@ use std::arch::aarch64::*;
 
 use super::q4_k::scales_and_pairs;
 use super::{f16_to_f32, hsum8, I8Lanes};
-use crate::quant::{q5_k::BlockQ5K, q8_k, q8_k::BlockQ8K};
+use crate::quant::{q5_k::BlockQ5K, q8_k::BlockQ8K};
 
 /// The integer work of one super-block: its eight x86 lanes (`q8_k::k_lanes` of the quants
 /// 0..31 with the sub-block scales) as (lanes 0..4, lanes 4..8), and the four `min * bsum`
@@ -80,26 +80,21 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
 }
 
 /// The body of the tiled order (as [`crate::quant::q5_k::vec_dot_tiled`]): per block the
-/// exact `s1` and `s2`, then `q8_k::tiled_step`.
+/// exact `s1` and `s2`.
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    let mut acc = 0.0f32;
-    for (x, y) in w.iter().zip(a) {
-        // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
-        let (s1, s2) = unsafe {
-            let (lo, hi, pairs) = block::<D>(x, y);
-            (vaddvq_s32(vaddq_s32(lo, hi)), vaddvq_s32(pairs))
-        };
-        acc = q8_k::tiled_step(
-            acc,
-            f16_to_f32(x.d),
-            s1,
-            Some((f16_to_f32(x.dmin), s2)),
-            y.d,
-        );
+    // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
+    unsafe {
+        super::k_vec_dot_tiled(
+            w,
+            a,
+            |x| x.d,
+            |x, y| {
+                let (lo, hi, pairs) = block::<D>(x, y);
+                (super::lane_sum((lo, hi)), Some((x.dmin, vaddvq_s32(pairs))))
+            },
+        )
     }
-    acc
 }
 
 super::neon_dots! {

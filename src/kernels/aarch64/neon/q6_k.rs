@@ -103,7 +103,14 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
     // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
-    unsafe { super::k_vec_dot_tiled(w, a, |x| x.d, |x, y| lanes::<D, true>(x, y)) }
+    unsafe {
+        super::k_vec_dot_tiled(
+            w,
+            a,
+            |x| x.d,
+            |x, y| (super::lane_sum(lanes::<D, true>(x, y)), None),
+        )
+    }
 }
 
 super::neon_dots! {
