@@ -161,6 +161,44 @@ macro_rules! k_products {
             }
         }
 
+        /// [`lane_rows`] with data of each activation block prepared once per product rather
+        /// than once per row: `prep(y)` for every block `y` of `a` (kept on the stack), and the
+        /// lanes of block `b` of a row are `lanes(x_b, a[b], prep(a[b]))` (Q3_K's bias).
+        ///
+        /// # Safety
+        #[doc = concat!("The CPU must support the target features ", $features, ".")]
+        ///
+        /// # Panics
+        /// As [`k_rows`].
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn prepared_lane_rows<B, P: Copy, const D_HIGH: bool>(
+            w: &[B],
+            a: &[$crate::quant::q8_k::BlockQ8K],
+            out: &mut [f32],
+            dword: usize,
+            prep: impl Fn(&$crate::quant::q8_k::BlockQ8K) -> P,
+            lanes: impl Fn(&B, &$crate::quant::q8_k::BlockQ8K, &P) -> std::arch::x86_64::__m256i,
+        ) {
+            use $crate::kernels::x86_64::avx2::kmatvec::MAX_SUPER;
+            let nb = a.len();
+            assert!(nb <= MAX_SUPER);
+            let mut buf = std::mem::MaybeUninit::<[P; MAX_SUPER]>::uninit();
+            let base = buf.as_mut_ptr() as *mut P;
+            // SAFETY: the CPU features are this function's contract; the first `nb <= MAX_SUPER`
+            // entries of `buf` are written before the slice over them is made; `lane_rows`
+            // calls the closure with `b < nb`, an index of `a` and of `prepared`.
+            unsafe {
+                for (i, y) in a.iter().enumerate() {
+                    base.add(i).write(prep(y));
+                }
+                let prepared = std::slice::from_raw_parts(base as *const P, nb);
+                lane_rows::<_, D_HIGH>(w, a, out, dword, |x, b| {
+                    lanes(x, a.get_unchecked(b), prepared.get_unchecked(b))
+                });
+            }
+        }
+
         /// `lane_dots!(mins ..)`'s `vec_dot` float work through [`k_rows`]: per super-block,
         /// with `(lanes, mins) = sums(x_b, b)`, `acc = fma(-d_a * dmin, f32(mins), acc)` then
         /// `acc = fma(d_w * d_a, f32(lanes), acc)`; `hsum_float_8(acc)` at the end. The block's

@@ -128,13 +128,9 @@ pub(crate) unsafe fn scales_i16(x: &BlockQ3K) -> __m256i {
 
 super::lane_dots!(BlockQ3K, "q3_k");
 
-// The longest row `matvec` takes, in super-blocks: its prepared activation (256 bytes a
-// super-block) lives on the stack.
-use super::kmatvec::MAX_SUPER;
-
 /// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
 /// `act`, each the bits of [`vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`); `false`
-/// (nothing written) if the row is longer than `MAX_SUPER` super-blocks or the bytes are
+/// (nothing written) if the row is longer than `MAX_SUPER` (64) super-blocks or the bytes are
 /// not whole aligned blocks.
 ///
 /// The same i16 pairs as [`block_lanes`] with fewer instructions: the quants made unsigned
@@ -151,25 +147,20 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     let Some((w, a)) = super::kmatvec::blocks::<BlockQ3K>(w, act, out) else {
         return false;
     };
-    let nb = a.len();
-    let mut bias = [const { std::mem::MaybeUninit::<[__m256i; 8]>::uninit() }; MAX_SUPER];
-    // SAFETY: the CPU features are this function's contract; the first `nb` entries of
-    // `bias` are written before the slice over them is made; the loads read `y.qs`.
+    // SAFETY: the CPU features are this function's contract; the loads read `y.qs`; `d` is
+    // the high half of bytes 106..110 (the last two scale bytes, then `d`).
     unsafe {
         let four = _mm256_set1_epi8(4);
-        for (y, b) in a.iter().zip(&mut bias) {
-            b.write(std::array::from_fn(|r| {
-                // -4 * (y[2j] + y[2j + 1]): at most 4 * 2 * 128 in magnitude.
+        // -4 * (y[2j] + y[2j + 1]) per run: at most 4 * 2 * 128 in magnitude.
+        let bias = |y: &BlockQ8K| -> [__m256i; 8] {
+            std::array::from_fn(|r| {
                 let s = _mm256_maddubs_epi16(four, ld32(y.qs.as_ptr().add(32 * r) as *const u8));
                 _mm256_sub_epi16(_mm256_setzero_si256(), s)
-            }));
-        }
-        let bias = std::slice::from_raw_parts(bias.as_ptr() as *const [__m256i; 8], nb);
-        // `d` is the high half of bytes 106..110 (the last two scale bytes, then `d`).
-        let lanes = |x: &BlockQ3K, b: usize| {
-            block_lanes_prepared(x, a.get_unchecked(b), bias.get_unchecked(b))
+            })
         };
-        super::kmatvec::lane_rows::<_, true>(w, a, out, 106, lanes);
+        super::kmatvec::prepared_lane_rows::<_, _, true>(w, a, out, 106, bias, |x, y, b| {
+            block_lanes_prepared(x, y, b)
+        });
     }
     true
 }

@@ -44,7 +44,7 @@ super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni,gfni
 /// `act`, each the bits of [`vec_dot`]: [`block_lanes`] and `vec_dot`'s float step, with the
 /// row's scale products eight super-blocks at a time ([`k_rows`](super::kmatvec::k_rows));
 /// `false` (nothing written) if the row is longer than
-/// [`MAX_SUPER`](super::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole aligned
+/// [`MAX_SUPER`](super::super::avx2::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole aligned
 /// blocks.
 ///
 /// # Safety

@@ -2,6 +2,4 @@
 //! products (`avx2/kmatvec.rs`, with this table's target features so that the VNNI integer
 //! work of q2_k.rs, q3_k.rs and iq4_xs.rs inlines into it).
 
-pub(super) use super::super::avx2::kmatvec::MAX_SUPER;
-
 super::super::avx2::kmatvec::k_products!("avx2,fma,f16c,avxvnni,gfni");

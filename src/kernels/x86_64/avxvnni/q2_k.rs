@@ -59,7 +59,7 @@ super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni,gfn
 /// `act`, each the bits of [`vec_dot`]: [`block_sums`] and `vec_dot`'s float steps, with the
 /// row's `d` and `dmin` products eight super-blocks at a time
 /// ([`k_rows`](super::kmatvec::k_rows)); `false` (nothing written) if the row is longer
-/// than [`MAX_SUPER`](super::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole
+/// than [`MAX_SUPER`](super::super::avx2::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole
 /// aligned blocks.
 ///
 /// # Safety
