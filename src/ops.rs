@@ -249,6 +249,11 @@ pub fn round_to_f16(x: &mut [f32]) {
         // SAFETY: the NEON tables are selected only when the CPU has NEON.
         return unsafe { crate::kernels::aarch64::neon::ops::round_to_f16(x) };
     }
+    round_to_f16_ref(x)
+}
+
+/// The scalar reference of [`round_to_f16`].
+pub fn round_to_f16_ref(x: &mut [f32]) {
     x.iter_mut()
         .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
 }
@@ -314,8 +319,14 @@ pub fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
 /// instruction (elsewhere it is a call to `fmaf`): the same operations either way.
 #[inline(always)]
 pub(crate) fn rope_head_body(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
+    rope_pairs_from(x, cos, sin, neox, 0);
+}
+
+/// [`rope_head_body`] for the pairs `from..` only (the NEON version's last pairs).
+#[inline(always)]
+pub(crate) fn rope_pairs_from(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool, from: usize) {
     let half = cos.len();
-    for i in 0..half {
+    for i in from..half {
         let (a, b) = if neox {
             (i, i + half)
         } else {

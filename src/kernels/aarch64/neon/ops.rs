@@ -224,9 +224,7 @@ pub unsafe fn round_to_f16(x: &mut [f32]) {
             vst1q_f32(p.add(i), f16x4_to_f32(h));
         }
     }
-    x[n4..]
-        .iter_mut()
-        .for_each(|v| *v = f16::from_f32(*v).to_f32());
+    crate::ops::round_to_f16_ref(&mut x[n4..]);
 }
 
 /// [`crate::ops::rope_head`], four pairs at a time: `x0 * cos - x1 * sin` as
@@ -266,16 +264,7 @@ pub unsafe fn rope_head(x: &mut [f32], cos: &[f32], sin: &[f32], neox: bool) {
             }
         }
     }
-    for i in n4..half {
-        let (a, b) = if neox {
-            (i, i + half)
-        } else {
-            (2 * i, 2 * i + 1)
-        };
-        let (x0, x1) = (x[a], x[b]);
-        x[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
-        x[b] = x0.mul_add(sin[i], x1 * cos[i]);
-    }
+    crate::ops::rope_pairs_from(x, cos, sin, neox, n4);
 }
 
 /// `k . q` as [`crate::kernels::attn::dot_f16_ref`] (`k` at least as long as `q`): for a

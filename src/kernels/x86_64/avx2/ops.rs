@@ -158,9 +158,7 @@ pub unsafe fn round_to_f16(x: &mut [f32]) {
             _mm256_storeu_ps(p.add(i), _mm256_cvtph_ps(h));
         }
     }
-    x[n8..]
-        .iter_mut()
-        .for_each(|v| *v = half::f16::from_f32(*v).to_f32());
+    crate::ops::round_to_f16_ref(&mut x[n8..]);
 }
 
 /// [`crate::ops::rope_head`] compiled with FMA (its `mul_add`s become `vfmadd`; the same
