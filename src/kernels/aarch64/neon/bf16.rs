@@ -71,13 +71,6 @@ pub unsafe fn vec_dot(w: &[half::bf16], a: &[half::bf16]) -> f32 {
 /// The CPU must support NEON.
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_llamafile(w: &[half::bf16], a: &[half::bf16]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    let n = w.len().min(a.len());
-    // SAFETY: NEON is this function's contract; `n` values of both slices.
-    unsafe {
-        if !n.is_multiple_of(8) {
-            return vec_dot(w, a);
-        }
-        llamafile8(w.as_ptr(), a.as_ptr(), n, load8)
-    }
+    // SAFETY: NEON is this function's contract, and `vec_dot`'s.
+    unsafe { llamafile8(w, a, load8, vec_dot) }
 }

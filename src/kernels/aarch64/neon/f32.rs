@@ -44,15 +44,8 @@ pub unsafe fn vec_dot(w: &[f32], a: &[f32]) -> f32 {
 /// The CPU must support NEON.
 #[target_feature(enable = "neon")]
 pub unsafe fn vec_dot_llamafile(w: &[f32], a: &[f32]) -> f32 {
-    debug_assert_eq!(w.len(), a.len());
-    let n = w.len().min(a.len());
-    // SAFETY: NEON is this function's contract; `n` values of both slices.
-    unsafe {
-        if !n.is_multiple_of(8) {
-            return vec_dot(w, a);
-        }
-        llamafile8(w.as_ptr(), a.as_ptr(), n, load8)
-    }
+    // SAFETY: NEON is this function's contract, and `vec_dot`'s.
+    unsafe { llamafile8(w, a, load8, vec_dot) }
 }
 
 /// Eight f32 at `p`, as (values 0..4, values 4..8).
@@ -96,22 +89,30 @@ pub(crate) unsafe fn sums32<T>(
     }
 }
 
-/// llamafile's x86 AVX2 `tinyBLAS` dot product of `n` (a multiple of 8) values at `pw` and `pa`:
-/// one 8-lane accumulator as two `float32x4_t` fed by `vfmaq_f32` over the whole row, `hsum`
-/// ([`hsum8`]) at the end. `load8` widens eight values to f32.
+/// llamafile's x86 AVX2 `tinyBLAS` dot product of `w` and `a` (F32, F16, BF16; `load8` widens
+/// eight values to f32): one 8-lane accumulator as two `float32x4_t` fed by `vfmaq_f32` over the
+/// whole row, `hsum` ([`hsum8`]) at the end. Row lengths that are not a multiple of 8 take
+/// `vec_dot` instead, as the reference does.
 ///
 /// # Safety
-/// The CPU must support NEON; `pw` and `pa` must be valid for reading `n` values each.
+/// The CPU must support NEON; `load8(p)` must read eight values at `p`, and `vec_dot`'s
+/// safety conditions must hold.
 #[inline(always)]
 pub(crate) unsafe fn llamafile8<T>(
-    pw: *const T,
-    pa: *const T,
-    n: usize,
+    w: &[T],
+    a: &[T],
     load8: unsafe fn(*const T) -> (float32x4_t, float32x4_t),
+    vec_dot: unsafe fn(&[T], &[T]) -> f32,
 ) -> f32 {
-    // SAFETY: every load reads 8 values at `i`, `i + 8 <= n`: inside what the caller vouches
-    // for.
+    debug_assert_eq!(w.len(), a.len());
+    let n = w.len().min(a.len());
+    // SAFETY: the caller's contract; every load reads 8 values at `i`, `i + 8 <= n`, of both
+    // slices.
     unsafe {
+        if !n.is_multiple_of(8) {
+            return vec_dot(w, a);
+        }
+        let (pw, pa) = (w.as_ptr(), a.as_ptr());
         let (mut lo, mut hi) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
         for i in (0..n).step_by(8) {
             let (w0, w1) = load8(pw.add(i));
