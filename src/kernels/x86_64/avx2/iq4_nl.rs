@@ -24,6 +24,49 @@ pub(crate) unsafe fn weights(x: &BlockIQ4NL) -> __m256i {
     }
 }
 
+/// The exact i32 lanes `sum4(k * y)` of a block's table values `k` times activation quants
+/// `y`, given `|y|` ([`abs_act`], prepared once per product): `madd(maddubs(|y|, sign(k, y)),
+/// 1)`, the products `|y| * (k * sgn y) = k * y`. ggml's sign trick takes `|k|` and `sign(y,
+/// k)` per block instead, one instruction more; the integers are the same (a pair is at most
+/// 2 * 127 * 127 either way: `k` is in -127..=113, `y` in -127..=127).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn lanes(x: &BlockIQ4NL, y: &[i8; 32], abs_y: &__m256i) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; reads the borrowed bytes.
+    unsafe {
+        let signed = _mm256_sign_epi8(weights(x), load32(y));
+        _mm256_madd_epi16(_mm256_maddubs_epi16(*abs_y, signed), _mm256_set1_epi16(1))
+    }
+}
+
+/// `|y|` of each activation block's 32 quants, in `buf` (Q8_0 quants are in -127..=127, so
+/// `|y|` fits a byte and reads as unsigned in `maddubs`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If `a` is longer than `buf`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn abs_act<'b>(
+    a: &[BlockQ8_0],
+    buf: &'b mut [std::mem::MaybeUninit<__m256i>],
+) -> &'b [__m256i] {
+    let buf = &mut buf[..a.len()];
+    // SAFETY: the CPU features are this function's contract; every entry of `buf` is written
+    // before the slice over it is made.
+    unsafe {
+        for (y, o) in a.iter().zip(buf.iter_mut()) {
+            o.write(_mm256_abs_epi8(load32(&y.qs)));
+        }
+        std::slice::from_raw_parts(buf.as_ptr() as *const __m256i, buf.len())
+    }
+}
+
 /// Bit-identical to [`crate::quant::iq4_nl::vec_dot`] (ggml's AVX2
 /// `ggml_vec_dot_iq4_nl_q8_0`): blocks in pairs into two sets of eight lanes (|lane| <= 4 *
 /// 127 * 127), `acc_k = fma(d_a * d_w, lanes, acc_k)`, `hsum_float_8(acc_0 + acc_1)`, and a

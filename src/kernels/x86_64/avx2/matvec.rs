@@ -19,7 +19,8 @@ use std::mem::MaybeUninit;
 
 use super::q8_0::PREFETCH_AHEAD;
 use super::{
-    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum_ps, load32, mul_sum_i8_pairs,
+    bytes_from_bits_32, bytes_from_nibbles_32, f16_to_f32, hsum_i32, hsum_ps, load32,
+    mul_sum_i8_pairs,
 };
 use crate::quant::{
     self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_1::BlockQ4_1, q5_0::BlockQ5_0, q5_1::BlockQ5_1,
@@ -77,7 +78,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         return unsafe { super::minmatvec::matvec(ty, w, act, out) };
     }
     match (ty, order) {
-        (GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0, VecDot) => {}
+        (GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 | GgmlType::IQ4_NL, VecDot) => {}
         (GgmlType::Q4_0 | GgmlType::IQ4_NL, _) if is_repacked => {}
         _ => return false,
     }
@@ -114,10 +115,15 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let w: &[BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
                 let mut d = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
                 let ad = act_scales(a, &mut d);
+                let mut abs = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
+                let ay = super::iq4_nl::abs_act(a, &mut abs);
                 let lanes = |x: &BlockIQ4NL, b: usize| {
-                    mul_sum_i8_pairs(super::iq4_nl::weights(x), load32(&a.get_unchecked(b).qs))
+                    super::iq4_nl::lanes(x, &a.get_unchecked(b).qs, ay.get_unchecked(b))
                 };
-                repacked(w, ad, out, lanes, |r| super::iq4_nl::vec_dot_repacked(r, a))
+                match is_repacked {
+                    true => repacked(w, ad, out, lanes, |r| super::iq4_nl::vec_dot_repacked(r, a)),
+                    false => rows::<_, true>(w, a.len(), ad, out, lanes, true),
+                }
             }
             _ => {
                 let w: &[BlockQ8_0] = quant::cast_blocks(w).expect(msg);
@@ -126,7 +132,7 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let lanes = |x: &BlockQ8_0, b: usize| {
                     mul_sum_i8_pairs(load32(&x.qs), load32(&a.get_unchecked(b).qs))
                 };
-                rows(w, a.len(), ad, out, lanes, false)
+                rows::<_, false>(w, a.len(), ad, out, lanes, false)
             }
         }
     }
@@ -175,7 +181,7 @@ unsafe fn offset_matvec<B: ScaleFirst>(
             _mm256_add_epi32(_mm256_madd_epi16(p, ones), *bias.get_unchecked(b))
         };
         match repacked_row {
-            None => rows(w, nb, ad, out, lanes, true),
+            None => rows::<_, false>(w, nb, ad, out, lanes, true),
             Some(row) => repacked(w, ad, out, lanes, |r| row(r, a)),
         }
     }
@@ -203,14 +209,16 @@ unsafe fn act_scales<'d>(a: &[BlockQ8_0], d: &'d mut [MaybeUninit<f32>; MAX_BLOC
 /// the activation's loads and the loop: Q4_0 with AVX-VNNI 26 -> 31 GB/s in cache), two the
 /// memory-bound Q8_0 (from memory: 37-42 GB/s with two, 32-35 with four). `lanes(block, b)` is
 /// the eight exact i32 lanes of block `b` of a row times the activation's block `b`, `ad` the
-/// activation's scales.
+/// activation's scales. `PAIRED` picks the float order: `false` one accumulator per row
+/// (Q4_0, Q5_0, Q8_0), `true` that of IQ4_NL's `vec_dot` (blocks in pairs into two
+/// accumulators, see [`dot_rows`]).
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; `w` is `out.len()` rows of `nb <= MAX_BLOCKS`
 /// blocks and `ad.len() == nb`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn rows<B: ScaleFirst>(
+pub(crate) unsafe fn rows<B: ScaleFirst, const PAIRED: bool>(
     w: &[B],
     nb: usize,
     ad: &[f32],
@@ -228,25 +236,29 @@ pub(crate) unsafe fn rows<B: ScaleFirst>(
         let (r0, r1) = r.split_at(nb);
         let (r1, r2) = r1.split_at(nb);
         let (r2, r3) = r2.split_at(nb);
-        o.copy_from_slice(&unsafe { dot_rows([r0, r1, r2, r3], ad, lanes) });
+        o.copy_from_slice(&unsafe { dot_rows::<B, 4, PAIRED>([r0, r1, r2, r3], ad, lanes) });
     }
     let (out, w) = (&mut out[quad_rows..], &w[quad_rows * nb..]);
     let mut pairs = out.chunks_exact_mut(2);
     let mut rr = w.chunks_exact(2 * nb);
     for (o, r) in (&mut pairs).zip(&mut rr) {
         let (r0, r1) = r.split_at(nb);
-        o.copy_from_slice(&unsafe { dot_rows([r0, r1], ad, lanes) });
+        o.copy_from_slice(&unsafe { dot_rows::<B, 2, PAIRED>([r0, r1], ad, lanes) });
     }
     if let [o] = pairs.into_remainder() {
-        *o = unsafe { dot_rows([rr.remainder()], ad, lanes) }[0];
+        *o = unsafe { dot_rows::<B, 1, PAIRED>([rr.remainder()], ad, lanes) }[0];
     }
 }
 
-/// `R` adjacent rows (`R` = 1, 2 or 4): each row's own FMA chain, its operations those of the
-/// one-row `vec_dot`.
+/// `R` adjacent rows (`R` = 1, 2 or 4): each row's own FMA chains, its operations those of the
+/// one-row `vec_dot`: with one accumulator (`!PAIRED`) `acc = fma(d_w * d_a, f32(lanes), acc)`
+/// per block, then `hsum_float_8(acc)`; `PAIRED` (ggml's AVX2 `ggml_vec_dot_iq4_nl_q8_0`)
+/// the blocks in pairs into two accumulators, `acc_k = fma(d_w * d_a, f32(lanes), acc_k)`,
+/// `hsum_float_8(acc_0 + acc_1)`, and a last unpaired block as `sumf = fma(d_w * d_a, sumi,
+/// sumf)`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_rows<B: ScaleFirst, const R: usize>(
+unsafe fn dot_rows<B: ScaleFirst, const R: usize, const PAIRED: bool>(
     w: [&[B]; R],
     ad: &[f32],
     lanes: impl Fn(&B, usize) -> __m256i,
@@ -262,21 +274,44 @@ unsafe fn dot_rows<B: ScaleFirst, const R: usize>(
         for (row, dd) in w.iter().zip(&mut dd) {
             scale_products(row, ad, &mut dd[..nb]);
         }
+        let d = |r: usize, b: usize| &*(dd[r].as_ptr().add(b) as *const f32);
         // Prefetches sweep the next rows' bytes as one stream, PREFETCH_AHEAD bytes ahead of
         // where their reads begin: per block, one prefetch per cache line of the R blocks.
         let step = R * std::mem::size_of::<B>();
         let mut pf = (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
-        let mut acc = [_mm256_setzero_ps(); R];
-        for b in 0..nb {
+        let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); R], [_mm256_setzero_ps(); R]);
+        let mut block = |b: usize, acc: &mut [__m256; R]| {
             prefetch_lines(pf, step);
             pf = pf.wrapping_add(step);
             for r in 0..R {
                 let l = lanes(w[r].get_unchecked(b), b);
-                let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
-                acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(l), acc[r]);
+                let dv = _mm256_broadcast_ss(d(r, b));
+                acc[r] = _mm256_fmadd_ps(dv, _mm256_cvtepi32_ps(l), acc[r]);
+            }
+        };
+        // Paired: block `b` into accumulator `b % 2`, the last unpaired one apart.
+        let paired = if PAIRED { nb / 2 * 2 } else { nb };
+        if PAIRED {
+            for b in (0..paired).step_by(2) {
+                block(b, &mut acc0);
+                block(b + 1, &mut acc1);
+            }
+        } else {
+            for b in 0..nb {
+                block(b, &mut acc0);
             }
         }
-        acc.map(|acc| hsum_ps(acc))
+        std::array::from_fn(|r| {
+            if !PAIRED {
+                return hsum_ps(acc0[r]);
+            }
+            let mut sumf = hsum_ps(_mm256_add_ps(acc0[r], acc1[r]));
+            if paired < nb {
+                let sumi = hsum_i32(lanes(w[r].get_unchecked(paired), paired));
+                sumf = d(r, paired).mul_add(sumi as f32, sumf);
+            }
+            sumf
+        })
     }
 }
 

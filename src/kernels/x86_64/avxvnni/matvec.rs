@@ -164,7 +164,7 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
             let y = load32(&a.a.get_unchecked(b).qs);
             _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), quants(x), y)
         };
-        super::super::avx2::matvec::rows(w, nb, a.d, out, lanes, quads)
+        super::super::avx2::matvec::rows::<_, false>(w, nb, a.d, out, lanes, quads)
     }
 }
 
