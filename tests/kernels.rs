@@ -605,6 +605,18 @@ fn the_process_wide_table_is_one_the_host_supports() {
             Kernels::avx_vnni().is_some(),
             is_x86_feature_detected!("avxvnni")
         );
+        // The EVEX instance of the VNNI kernels: AVX512-VNNI with AVX512VL and GFNI (Cascade
+        // Lake has the first two only and runs the AVX2 table).
+        assert_eq!(
+            Kernels::avx512_vnni().is_some(),
+            is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("gfni")
+        );
+        // The best table is a VNNI one whenever the CPU has either encoding.
+        if Kernels::avx_vnni().is_some() || Kernels::avx512_vnni().is_some() {
+            assert!(Kernels::best().isa().has_vnni());
+        }
     }
     #[cfg(target_arch = "aarch64")]
     {

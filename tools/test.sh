@@ -11,7 +11,8 @@
 #   3. cargo clippy --all-targets -- -D warnings
 #   4. cargo test --release            release: the model goldens run the real model
 #                                      (--no-fail-fast: every test binary runs and reports)
-#      (with AVX-VNNI: the decoder goldens again with FERRITE_KERNELS=avx2)
+#      (with AVX-VNNI or AVX512-VNNI: the decoder goldens again with FERRITE_KERNELS=avx2,
+#      and with avx512vnni on a CPU with both)
 #   5. tools/cross-aarch64.sh          aarch64 build; tests, Gemma goldens and the C examples
 #                                      under qemu (cortex-a76 and cortex-a72); binary sizes
 #   6. tools/fuzz.sh 20                every fuzz target for 20 s (nightly + cargo-fuzz,
@@ -137,12 +138,20 @@ test_log=$(mktemp "${TMPDIR:-/tmp}/ferrite-test.XXXXXX")
 cargo test --release --no-fail-fast "${cargo_test_args[@]}" 2>&1 | tee "$test_log"
 ok
 
-# On a CPU with AVX-VNNI the table the tests above ran with is the AVX-VNNI one; the decoder
-# goldens once more with the AVX2 table, the one an AVX2-only machine selects. (Every kernel of
-# both tables is also compared with the scalar reference above.)
-if grep -qw avx_vnni /proc/cpuinfo 2>/dev/null; then
+# On a CPU with AVX-VNNI or AVX512-VNNI the table the tests above ran with is a VNNI one; the
+# decoder goldens once more with the AVX2 table, the one an AVX2-only machine selects, and, on
+# a CPU with both encodings, with the EVEX one (AMD Zen 4's, Intel Ice Lake's). (Every kernel of
+# every table is also compared with the scalar reference above.)
+cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null || true)
+has_flag() { [[ " $cpu_flags " == *" $1 "* ]]; }
+if has_flag avx_vnni || has_flag avx512_vnni; then
     step "decoder goldens with the AVX2 table (FERRITE_KERNELS=avx2)"
     FERRITE_KERNELS=avx2 cargo test --release --test decoder_golden 2>&1 | tail -n 4
+    ok
+fi
+if has_flag avx_vnni && has_flag avx512_vnni && has_flag avx512vl && has_flag gfni; then
+    step "decoder goldens with the EVEX VNNI table (FERRITE_KERNELS=avx512vnni)"
+    FERRITE_KERNELS=avx512vnni cargo test --release --test decoder_golden 2>&1 | tail -n 4
     ok
 fi
 

@@ -15,7 +15,8 @@
 //! `is_x86_feature_detected!` / `is_aarch64_feature_detected!` and keeps the table in a
 //! `OnceLock`, so one binary runs everywhere with no build flags. Tests and benchmarks get
 //! every variant the host supports from [`Kernels::all`] ([`Kernels::scalar`],
-//! [`Kernels::avx2`], [`Kernels::avx_vnni`], [`Kernels::neon`], [`Kernels::neon_dotprod`]).
+//! [`Kernels::avx2`], [`Kernels::avx512_vnni`], [`Kernels::avx_vnni`], [`Kernels::neon`],
+//! [`Kernels::neon_dotprod`]).
 //!
 //! Where the kernels live (a reader finds "the Q4_K dot product for AVX2" by path):
 //!
@@ -24,7 +25,9 @@
 //! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
 //! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
 //! src/kernels/x86_64/avxvnni/<fmt>.rs  AVX-VNNI + GFNI prefill tiles (Q8_0, Q4_K, Q6_K),
-//!                                      decode matrix-vector products and dot products
+//!                                      decode matrix-vector products and dot products;
+//!                                      compiled twice, VEX (AVX-VNNI) and EVEX (AVX512-VNNI:
+//!                                      `x86_64::avx512vnni`)
 //! src/kernels/aarch64/neon/<fmt>.rs    NEON kernels: `vec_dot*` (vmull/vpaddl) and
 //!                                      `vec_dot*_dotprod` (sdot) per format and order
 //! src/kernels/aarch64/neon/quantize.rs NEON activation quantizers (Q8_0, Q8_1, Q8_K)
@@ -35,16 +38,16 @@
 //! Every SIMD kernel is compared with the scalar reference in `tests/kernels.rs`; the
 //! activation quantizers must produce byte-identical blocks (the goldens depend on them).
 //!
-//! The environment variable `FERRITE_KERNELS` (`scalar`, `avx2`, `avxvnni`, `neon`,
-//! `dotprod`) forces a table for the whole process when the CPU supports it (for debugging a
+//! The environment variable `FERRITE_KERNELS` (`scalar`, `avx2`, `avx512vnni`, `avxvnni`,
+//! `neon`, `dotprod`) forces a table for the whole process when the CPU supports it (for debugging a
 //! kernel and for side-by-side comparisons); otherwise it is ignored.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 // Rust 1.87 made most `std::arch` intrinsics safe to call inside a `#[target_feature]`
 // function with the same features. The kernels keep their `unsafe` blocks, each with its
 // SAFETY line saying what the block relies on (the CPU features, the loads' bounds), though
-// some of them now hold no unsafe operation. (The crate needs Rust 1.89: the AVX-VNNI
-// intrinsics and the `avxvnni` target feature.)
+// some of them now hold no unsafe operation. (The crate needs Rust 1.89: the `{vex}` and
+// `{evex}` prefixes of the VNNI assembly, AVX-512 feature detection.)
 #![allow(unused_unsafe)]
 
 use std::sync::OnceLock;
@@ -119,6 +122,10 @@ pub enum Isa {
     /// AVX-VNNI CPU): the AVX2 table, with decode and prefill kernels that use them
     /// (`src/kernels/x86_64/avxvnni/`).
     AvxVnni,
+    /// The AVX-VNNI table's kernels with their VNNI instructions EVEX-encoded, for CPUs with
+    /// AVX512-VNNI and AVX512VL (and GFNI) but not AVX-VNNI: AMD Zen 4, Intel Ice Lake, Tiger
+    /// Lake, Sapphire Rapids (`x86_64::avx512vnni`, compiled from `src/kernels/x86_64/avxvnni/`).
+    Avx512Vnni,
     /// aarch64 NEON (Advanced SIMD), integer dot products with `vmull`/`vpadal` (Pi 4).
     Neon,
     /// aarch64 NEON with the dot-product extension: `sdot` (Pi 5).
@@ -126,10 +133,15 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Whether the table is one of the two VNNI tables (the same kernels in two encodings).
+    pub fn has_vnni(self) -> bool {
+        matches!(self, Isa::AvxVnni | Isa::Avx512Vnni)
+    }
+
     /// Whether the table's CPU has AVX2, FMA and F16C (the AVX2 and AVX-VNNI tables), so that
     /// the AVX2 versions of the vector operations may run.
     pub fn has_avx2(self) -> bool {
-        matches!(self, Isa::Avx2 | Isa::AvxVnni)
+        matches!(self, Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni)
     }
 
     /// Whether the table is a NEON one (both aarch64 tables), so that the NEON versions of
@@ -144,6 +156,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::AvxVnni => "avxvnni",
+            Isa::Avx512Vnni => "avx512vnni",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "dotprod",
         }
@@ -453,6 +466,23 @@ impl Kernels {
         None
     }
 
+    /// The AVX-VNNI table's kernels in the EVEX encoding, if this CPU has AVX2, FMA, F16C,
+    /// AVX512-VNNI, AVX512VL and GFNI.
+    pub fn avx512_vnni() -> Option<Kernels> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if Kernels::avx2().is_some()
+                && is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("gfni")
+            {
+                // Detected above: the table's contract holds.
+                return Some(x86_64::avx512vnni::table());
+            }
+        }
+        None
+    }
+
     /// The plain NEON kernels (`vmull`/`vpadal` integer dot products), if this CPU has NEON.
     pub fn neon() -> Option<Kernels> {
         #[cfg(target_arch = "aarch64")]
@@ -481,6 +511,8 @@ impl Kernels {
     pub fn all() -> Vec<Kernels> {
         let mut v = vec![Kernels::scalar()];
         v.extend(Kernels::avx2());
+        // The EVEX instance before the VEX one: where both run, the shorter encoding is best.
+        v.extend(Kernels::avx512_vnni());
         v.extend(Kernels::avx_vnni());
         v.extend(Kernels::neon());
         v.extend(Kernels::neon_dotprod());
@@ -511,7 +543,7 @@ impl Kernels {
         self.isa
     }
 
-    /// The instruction set's name (`scalar`, `avx2`, `neon`, `dotprod`).
+    /// The instruction set's name (`scalar`, `avx2`, `avxvnni`, `avx512vnni`, `neon`, `dotprod`).
     pub fn name(&self) -> &'static str {
         self.isa.name()
     }
@@ -600,6 +632,12 @@ impl Kernels {
         #[cfg(target_arch = "x86_64")]
         if self.isa == Isa::AvxVnni
             && unsafe { x86_64::avxvnni::matvec::matvec(ty, order, w, act, out) }
+        {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.isa == Isa::Avx512Vnni
+            && unsafe { x86_64::avx512vnni::matvec::matvec(ty, order, w, act, out) }
         {
             return;
         }
@@ -773,7 +811,7 @@ impl Kernels {
         // the batch's first four tokens take the packed kernel's order (the others, if any
         // do not, go through the tiles as stored).
         #[cfg(target_arch = "x86_64")]
-        let packs = self.isa == Isa::AvxVnni
+        let packs = self.isa.has_vnni()
             && n >= 4
             && x86_64::avxvnni::PackedTile::order(ty) == Some(order_of(0))
             && x86_64::avxvnni::PackedTile::bytes(ty, tile_rows, cols)
@@ -786,7 +824,7 @@ impl Kernels {
                 // SAFETY: `packs` holds only with the AVX-VNNI table, whose features this CPU
                 // has; `bytes` fit the scratch.
                 packed = Some(unsafe {
-                    x86_64::avxvnni::PackedTile::pack(ty, w, tile_rows, cols, scratch)
+                    x86_64::VnniPacked::pack(self.isa, ty, w, tile_rows, cols, scratch)
                 });
                 (ty, w)
             }
@@ -868,9 +906,10 @@ impl Kernels {
     #[cfg(target_arch = "x86_64")]
     fn row_x4(&self, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
         use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0};
-        use x86_64::{avx2, avxvnni};
+        use x86_64::{avx2, avx512vnni, avxvnni};
         // SAFETY (all): handed out by `row_x4` only for a table whose instruction set this
-        // CPU has (AVX2, FMA, F16C; AVX-VNNI for the VNNI one); `tile` checks the lengths.
+        // CPU has (AVX2, FMA, F16C; AVX-VNNI or AVX512-VNNI for the VNNI ones); `tile` checks
+        // the lengths.
         unsafe fn q4_k_gemm(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
             tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
                 each_row(w, a, put, |row, a| unsafe {
@@ -906,13 +945,21 @@ impl Kernels {
                 }
             })
         }
-        let vnni = match self.isa {
-            Isa::Avx2 => false,
-            Isa::AvxVnni => true,
-            _ => return None,
-        };
+        unsafe fn q8_0_evex(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+            tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
+                if a[0].len() <= avx512vnni::q8_0::MAX_BLOCKS {
+                    avx512vnni::q8_0::tile_x4(w, rows, a, put)
+                } else {
+                    avx2::q8_0::tile_x4(w, rows, a, put)
+                }
+            })
+        }
+        if !self.isa.has_avx2() {
+            return None;
+        }
         match (ty, order) {
-            (GgmlType::Q8_0, _) if vnni => Some(q8_0_vnni),
+            (GgmlType::Q8_0, _) if self.isa == Isa::AvxVnni => Some(q8_0_vnni),
+            (GgmlType::Q8_0, _) if self.isa == Isa::Avx512Vnni => Some(q8_0_evex),
             (GgmlType::Q8_0, _) => Some(q8_0_avx2),
             (GgmlType::Q4_K, DotOrder::RepackedGemm) => Some(q4_k_gemm),
             (GgmlType::Q4_K, DotOrder::Tiled) => Some(q4_k_tiled),

@@ -47,7 +47,7 @@ const QUADS: bool = true;
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
 /// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     let repacked = match order {
         DotOrder::VecDot => false,
@@ -73,7 +73,7 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
         // `lanes` is called with `b < nb`, an index of both prepared slices.
         let lanes = |x: &BlockIQ4NL, b: usize| {
             let y = load32(&a.a.get_unchecked(b).qs);
-            _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
+            super::dpbusd(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
         };
         match repacked {
             true => rows::repacked(w, a.d, out, lanes, |row| avx2::vec_dot_repacked(row, ab)),
@@ -85,7 +85,7 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
 
 /// The 32 weights of a block as unsigned bytes (table value + 128), in value order.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn weights_u8(x: &BlockIQ4NL, table: __m256i) -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the block's quants.
     unsafe { _mm256_shuffle_epi8(table, nibbles_32(&x.qs)) }
@@ -93,7 +93,7 @@ unsafe fn weights_u8(x: &BlockIQ4NL, table: __m256i) -> __m256i {
 
 /// The unsigned table in both 128-bit halves.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn table_u8() -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 16-byte table.
     unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES_U8.as_ptr() as *const __m128i)) }

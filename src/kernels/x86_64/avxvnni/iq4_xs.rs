@@ -15,7 +15,7 @@ use super::super::avx2::iq4_xs::{scale_slot, scales};
 /// the sub-block's scale and added by `vpdpwssd` (the `madd` and `add` of the AVX2 kernel in
 /// one instruction).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the 16 table
     // values, 16-byte runs of `x.qs` and 32-byte runs of `y.qs` (unaligned).
@@ -38,7 +38,7 @@ unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     }
 }
 
-super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni,gfni");
+super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,gfni");
 
 /// `out[r] = row_r(w) . act` for the IQ4_XS weight bytes `w` and the Q8_K activation bytes
 /// `act`, each the bits of [`vec_dot`]: [`block_lanes`] and `vec_dot`'s float step, with the
@@ -50,7 +50,7 @@ super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,avxvnni,gfni
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
 /// the activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     let Some((w, a)) = super::kmatvec::blocks::<BlockIQ4XS>(w, act, out) else {
         return false;

@@ -22,8 +22,8 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::super::avx2::f16_to_f32;
 use super::super::avx2::matvec::ScaleFirst;
-use super::super::avx2::{f16_to_f32, load32};
 use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 
 /// `out[r] = row_r(w) . act` in the float order `order`, if this module has a kernel for
@@ -115,7 +115,7 @@ pub struct Prepared<'a> {
 ///
 /// # Panics
 /// If `a` is longer than [`MAX_BLOCKS`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> Prepared<'a> {
     let n = a.len();
     assert!(n <= MAX_BLOCKS);
@@ -124,7 +124,7 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
     unsafe {
         let off = _mm256_set1_epi8(offset as i8);
         for ((y, nb), d) in a.iter().zip(&mut buf.neg_bias).zip(&mut buf.d) {
-            let sum = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), off, load32(&y.qs));
+            let sum = super::dpbusd_at(_mm256_setzero_si256(), off, y.qs.as_ptr());
             nb.write(_mm256_sub_epi32(_mm256_setzero_si256(), sum));
             d.write(f16_to_f32(y.d));
         }
@@ -147,7 +147,7 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
 /// # Panics
 /// If `w` is not `out.len()` rows of `a`'s length.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     w: &[B],
     a: &Prepared,
@@ -161,8 +161,8 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     // `b < nb`, an index of both activation slices.
     unsafe {
         let lanes = |x: &B, b: usize| {
-            let y = load32(&a.a.get_unchecked(b).qs);
-            _mm256_dpbusd_avx_epi32(*a.neg_bias.get_unchecked(b), quants(x), y)
+            let y = a.a.get_unchecked(b).qs.as_ptr();
+            super::dpbusd_at(*a.neg_bias.get_unchecked(b), quants(x), y)
         };
         super::super::avx2::matvec::rows::<_, false>(w, nb, a.d, out, lanes, quads)
     }
@@ -175,7 +175,7 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
 /// # Safety
 /// The CPU must support AVX2.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(super) unsafe fn nibbles_32(qs: &[u8; 16]) -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 16 bytes of `qs`.
     unsafe {
@@ -217,7 +217,7 @@ pub(super) const HIGH_NIBBLE: i64 = bit_matrix([0x10, 0x20, 0x40, 0x80, 0, 0, 0,
 /// # Safety
 /// The CPU must support AVX2 and GFNI.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 4 bytes of `qh`.
     unsafe {
@@ -242,7 +242,7 @@ const TWO_BITS: [i64; 4] = [two_bits(0), two_bits(2), two_bits(4), two_bits(6)];
 /// # Safety
 /// The CPU must support AVX2 and GFNI (the table's features).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(super) unsafe fn two_bit_field(q: __m256i, s: usize) -> __m256i {
     // SAFETY: the CPU features are this function's contract (no memory access).
     unsafe {

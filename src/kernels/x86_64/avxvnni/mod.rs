@@ -49,10 +49,22 @@
 //! order. Tested against the per-token matrix-vector products of the scalar reference for
 //! every table in `kernels::tile_tests`.
 //!
+//! # Two encodings, one source
+//!
+//! AVX-VNNI's `vpdpbusd` and `vpdpwssd` are the VEX forms of AVX512-VNNI's: the same
+//! operation on ymm registers. CPUs with AVX512-VNNI and AVX512VL but not AVX-VNNI (AMD Zen
+//! 4, Intel Ice Lake, Tiger Lake, Sapphire Rapids and their kin) run the EVEX form. These files
+//! are compiled twice: as `x86_64::avxvnni` (VEX, [`Isa::AvxVnni`]) and, through `#[path]`,
+//! as `x86_64::avx512vnni` (EVEX, [`Isa::Avx512Vnni`]); [`EVEX`] tells the instances apart and
+//! [`dpbusd`] and [`dpwssd`] are the only code that differs. Both instances need GFNI (every
+//! such CPU but Cascade Lake has it; there the AVX2 table runs).
+//!
 //! Every function here is an `unsafe fn` with `#[target_feature(enable =
-//! "avx2,fma,f16c,avxvnni,gfni")]`: the one obligation of its caller is that the CPU has those
-//! features, which [`crate::kernels::Kernels::avx_vnni`] checks before it hands out this
-//! table.
+//! "avx2,fma,f16c,gfni")]` whose caller guarantees in addition that the CPU has the instance's
+//! encoding, which [`crate::kernels::Kernels::avx_vnni`] and
+//! [`crate::kernels::Kernels::avx512_vnni`] check before they hand out a table. Neither VNNI
+//! feature is enabled for the compiler: the two instructions are written in assembly, so it
+//! cannot emit one of the wrong encoding on its own.
 
 use std::arch::x86_64::*;
 
@@ -72,10 +84,10 @@ pub mod q5_1;
 pub mod q6_k;
 pub mod q8_0;
 
-/// The AVX-VNNI table. Only [`Kernels::avx_vnni`] calls this, after detecting AVX2, FMA, F16C,
-/// AVX-VNNI and GFNI.
+/// This instance's table. Only [`Kernels::avx_vnni`] (AVX-VNNI) and [`Kernels::avx512_vnni`]
+/// (AVX512-VNNI) call this, after detecting AVX2, FMA, F16C, GFNI and the encoding's features.
 pub(crate) fn table() -> Kernels {
-    Kernels::build(Isa::AvxVnni, simd_dot, super::avx2::quantizers())
+    Kernels::build(ISA, simd_dot, super::avx2::quantizers())
 }
 
 /// This table's single-row kernel of `ty` in `order`: the ones of this module, else the AVX2
@@ -215,25 +227,117 @@ fn cast<'a, 'b, B: quant::Pod, P: quant::Pod>(
     )
 }
 
+/// Whether this instance of the module is the AVX512-VNNI one (`x86_64::avx512vnni`, these
+/// files compiled a second time through `#[path]`): its `vpdpbusd` and `vpdpwssd` are then
+/// EVEX-encoded, else VEX-encoded (AVX-VNNI). Decided by the module's own path at compile time.
+pub(crate) const EVEX: bool = {
+    let (path, tail) = (module_path!().as_bytes(), b"avx512vnni".as_slice());
+    let mut i = 0;
+    let mut ends = path.len() >= tail.len();
+    while ends && i < tail.len() {
+        ends = path[path.len() - tail.len() + i] == tail[i];
+        i += 1;
+    }
+    ends
+};
+
+/// This instance's instruction set: [`Isa::Avx512Vnni`] or [`Isa::AvxVnni`].
+pub(crate) const ISA: Isa = if EVEX { Isa::Avx512Vnni } else { Isa::AvxVnni };
+
+/// `vpdpbusd`'s two encodings: `$vex` with AVX-VNNI, `$evex` with AVX512-VNNI + AVX512VL,
+/// on the three ymm registers of `$acc`, `$a`, `$b` (written in assembly so that the module's
+/// functions need neither feature enabled, and LLVM cannot emit either form on its own).
+macro_rules! vnni_asm {
+    ($op:literal, $acc:ident, $a:ident, $b:ident) => {{
+        let mut acc = $acc;
+        // SAFETY: the table of this instance is handed out only on CPUs with its encoding
+        // (`Kernels::avx_vnni`, `Kernels::avx512_vnni`); the instruction only reads and
+        // writes the three vector registers (no memory, no stack, no flags).
+        unsafe {
+            if EVEX {
+                std::arch::asm!(
+                    concat!("{{evex}} ", $op, " {acc}, {a}, {b}"),
+                    acc = inout(ymm_reg) acc,
+                    a = in(ymm_reg) $a,
+                    b = in(ymm_reg) $b,
+                    options(pure, nomem, nostack, preserves_flags),
+                );
+            } else {
+                std::arch::asm!(
+                    concat!("{{vex}} ", $op, " {acc}, {a}, {b}"),
+                    acc = inout(ymm_reg) acc,
+                    a = in(ymm_reg) $a,
+                    b = in(ymm_reg) $b,
+                    options(pure, nomem, nostack, preserves_flags),
+                );
+            }
+        }
+        acc
+    }};
+}
+
+/// [`dpbusd`] with its signed operand read from memory (`vpdpbusd`'s memory form: one
+/// instruction, as the intrinsic gave, instead of a load and the instruction).
+macro_rules! vnni_asm_mem {
+    ($op:literal, $acc:ident, $a:ident, $p:ident) => {{
+        let mut acc = $acc;
+        // SAFETY: as `vnni_asm!`; the instruction reads the 32 bytes at `$p`, which the caller
+        // vouches for, and writes only `acc`.
+        unsafe {
+            if EVEX {
+                std::arch::asm!(
+                    concat!("{{evex}} ", $op, " {acc}, {a}, ymmword ptr [{p}]"),
+                    acc = inout(ymm_reg) acc,
+                    a = in(ymm_reg) $a,
+                    p = in(reg) $p,
+                    options(pure, readonly, nostack, preserves_flags),
+                );
+            } else {
+                std::arch::asm!(
+                    concat!("{{vex}} ", $op, " {acc}, {a}, ymmword ptr [{p}]"),
+                    acc = inout(ymm_reg) acc,
+                    a = in(ymm_reg) $a,
+                    p = in(reg) $p,
+                    options(pure, readonly, nostack, preserves_flags),
+                );
+            }
+        }
+        acc
+    }};
+}
+
+/// `acc + sum4(a * b)` in one `vpdpbusd`: `a`'s bytes unsigned, `b`'s signed, the four
+/// products of each i32 lane added to that lane of `acc` exactly (no saturation).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA, F16C, GFNI and this instance's encoding ([`EVEX`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(crate) unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    vnni_asm!("vpdpbusd", acc, a, b)
+}
+
+/// [`dpbusd`] of `a` and the 32 signed bytes at `b` (unaligned).
+///
+/// # Safety
+/// As [`dpbusd`]; `b` must be valid for reads of 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(crate) unsafe fn dpbusd_at(acc: __m256i, a: __m256i, b: *const i8) -> __m256i {
+    vnni_asm_mem!("vpdpbusd", acc, a, b)
+}
+
 /// `acc + madd(a, b)` in one `vpdpwssd` (i16 x i16 products, adjacent pairs summed into the
 /// i32 lanes of `acc`; exact unless the sum leaves i32, which every caller's bounds exclude).
-/// In assembly: LLVM splits the intrinsic back into `vpmaddwd` and `vpaddd`.
+/// In assembly like [`dpbusd`] (LLVM would also split the intrinsic back into `vpmaddwd` and
+/// `vpaddd`).
+///
+/// # Safety
+/// As [`dpbusd`].
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
-    let mut acc = acc;
-    // SAFETY: the CPU features are this function's contract; the instruction only reads
-    // and writes the three vector registers (no memory, no stack, no flags).
-    unsafe {
-        std::arch::asm!(
-            "{{vex}} vpdpwssd {acc}, {a}, {b}",
-            acc = inout(ymm_reg) acc,
-            a = in(ymm_reg) a,
-            b = in(ymm_reg) b,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-    }
-    acc
+    vnni_asm!("vpdpwssd", acc, a, b)
 }
 
 /// `acc` plus run pair `k`'s scaled lanes (Q2_K, Q3_K): `d0`, `d1` are two runs' exact lane
@@ -246,7 +350,7 @@ pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
 /// # Safety
 /// The CPU must support AVX2, AVX-VNNI (and the table's other features).
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(crate) unsafe fn dpwssd_run_pair(
     acc: __m256i,
     d0: __m256i,
@@ -313,7 +417,7 @@ pub(crate) unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; every `ys[k]` is valid for reading
 /// `4 * q.len()` bytes.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(crate) unsafe fn add_scaled_sub_block(
     s1: &mut [__m256i; 4],
     start: [__m256i; 4],
@@ -329,7 +433,7 @@ pub(crate) unsafe fn add_scaled_sub_block(
             let wq = _mm256_loadu_si256(wq.as_ptr() as *const __m256i);
             for k in 0..4 {
                 let y = _mm256_set1_epi32((ys[k].add(4 * g) as *const i32).read_unaligned());
-                s[k] = _mm256_dpbusd_avx_epi32(s[k], wq, y);
+                s[k] = dpbusd(s[k], wq, y);
             }
         }
         let sc = _mm256_loadu_si256(sc.as_ptr() as *const __m256i);

@@ -16,7 +16,7 @@ use crate::quant::{q2_k::BlockQ2K, q8_k::BlockQ8K};
 /// `l`: the sum over the eight runs of `sc[g] * (q . y)` over the run's values `4l .. 4l + 4`,
 /// `g` the values' 16-value group). Bound: a lane is at most 32 * 45 * 127 in magnitude.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (the 16 scale bytes, the two 32-byte halves of `qs`, the 256 quants and the
@@ -38,11 +38,7 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
             // lane sums (at most 4 * 3 * 128 in magnitude: i16).
             let d: [__m256i; 4] = std::array::from_fn(|s| {
                 let q = super::matvec::two_bit_field(q2, s);
-                _mm256_dpbusd_avx_epi32(
-                    _mm256_setzero_si256(),
-                    q,
-                    _mm256_loadu_si256(yq.add(4 * h + s)),
-                )
+                super::dpbusd(_mm256_setzero_si256(), q, _mm256_loadu_si256(yq.add(4 * h + s)))
             });
             for p in 0..2 {
                 // Runs 4h + 2p and 4h + 2p + 1.
@@ -53,7 +49,7 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
     }
 }
 
-super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni,gfni");
+super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,gfni");
 
 /// `out[r] = row_r(w) . act` for the Q2_K weight bytes `w` and the Q8_K activation bytes
 /// `act`, each the bits of [`vec_dot`]: [`block_sums`] and `vec_dot`'s float steps, with the
@@ -65,7 +61,7 @@ super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,avxvnni,gfn
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
 /// the activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     let Some((w, a)) = super::kmatvec::blocks::<BlockQ2K>(w, act, out) else {
         return false;

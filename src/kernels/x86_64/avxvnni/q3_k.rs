@@ -16,7 +16,7 @@ use super::super::avx2::q3_k::scales_i16 as scales;
 /// the i16 pairs `maddubs(low2, q8) - maddubs(4 * !high, q8)` (exact, see there), times the
 /// signed scales of its two 16-value groups and added by `vpdpwssd`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`) and the local scale array.
@@ -48,7 +48,7 @@ unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
     }
 }
 
-super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,avxvnni,gfni");
+super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,gfni");
 
 /// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
 /// `act`, each the bits of [`vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`); `false`
@@ -69,7 +69,7 @@ super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,avxvnni,gfni");
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
 /// the activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     let Some((w, a)) = super::kmatvec::blocks::<BlockQ3K>(w, act, out) else {
         return false;
@@ -81,8 +81,7 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
         // -4 * sum4(y) per run.
         let bias = |y: &BlockQ8K| -> [__m256i; 8] {
             std::array::from_fn(|r| {
-                let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * r) as *const __m256i);
-                let s = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), four, q8);
+                let s = super::dpbusd_at(_mm256_setzero_si256(), four, y.qs.as_ptr().add(32 * r));
                 _mm256_sub_epi32(_mm256_setzero_si256(), s)
             })
         };
@@ -95,7 +94,7 @@ pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
 
 /// [`block_lanes`] with the activation's bias prepared: the same eight i32 lanes.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs inside `qs`, `hmask`, `y.qs`).
@@ -121,8 +120,8 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
                         both,
                         _mm256_set1_epi64x(PAIR_QUANT[p][k]),
                     );
-                    let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * run) as *const __m256i);
-                    d[2 * p + k] = _mm256_dpbusd_avx_epi32(bias[run], q, q8);
+                    let q8 = y.qs.as_ptr().add(32 * run);
+                    d[2 * p + k] = super::dpbusd_at(bias[run], q, q8);
                 }
             }
             for p in 0..2 {

@@ -34,15 +34,14 @@ const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
 /// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: the CPU features and the layout are this function's contract.
     unsafe {
-        let lanes = |x: &BlockQ4_1, yq| {
-            _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), nibbles_32(&x.qs), yq)
-        };
+        let lanes =
+            |x: &BlockQ4_1, yq| super::dpbusd(_mm256_setzero_si256(), nibbles_32(&x.qs), yq);
         min::matvec_bytes::<BlockQ4_1>(w, act, out, lanes)
     }
 }
 
-super::super::avx2::minmatvec::min_products!("avx2,fma,f16c,avxvnni,gfni");
+super::super::avx2::minmatvec::min_products!("avx2,fma,f16c,gfni");

@@ -117,7 +117,7 @@ struct Prepared {
 /// # Panics
 /// If `packed` is not `groups * nb` entries for activation rows of `nb <= MAX_BLOCKS`
 /// super-blocks.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn tile_x4(
     packed: &[Packed8],
     groups: usize,
@@ -164,7 +164,7 @@ pub(super) fn transpose_4x8(v: [[f32; 8]; 4]) -> [[f32; 4]; 8] {
 
 /// Eight packed rows times four tokens: `out[k][r]`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f32; 8]; 4] {
     // SAFETY: the CPU features are this function's contract; `p`, `prep` and every `a[k]`
     // have the same length (checked by the caller), the loads read inside those blocks.

@@ -14,7 +14,7 @@ pub const OFFSET: u8 = 16;
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with [`OFFSET`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[BlockQ5_0], a: &Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the loads read the block.
     unsafe {

@@ -18,13 +18,13 @@ const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
 /// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: the CPU features and the layout are this function's contract.
     unsafe {
         let lanes = |x: &BlockQ5_1, yq| {
             let q = _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
-            _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), q, yq)
+            super::dpbusd(_mm256_setzero_si256(), q, yq)
         };
         matvec_bytes::<BlockQ5_1>(w, act, out, lanes)
     }

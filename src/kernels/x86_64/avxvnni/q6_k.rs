@@ -129,7 +129,7 @@ struct Prepared {
 /// # Panics
 /// If `packed` is not `groups * nb` entries for activation rows of `nb <= MAX_BLOCKS`
 /// super-blocks.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn tile_x4(
     packed: &[Packed8],
     groups: usize,
@@ -163,7 +163,7 @@ pub unsafe fn tile_x4(
 
 /// Eight packed rows times four tokens: `out[k][r]`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[[Prepared; 4]]) -> [[f32; 8]; 4] {
     // SAFETY: the CPU features are this function's contract; `p`, `prep` and every `a[k]`
     // have the same length (checked by the caller), the loads read inside those blocks.

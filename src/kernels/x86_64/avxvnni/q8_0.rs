@@ -37,7 +37,7 @@ struct Prepared {
 /// # Panics
 /// If the tile is not `rows` whole rows of the activations' length, or a row is longer than
 /// [`MAX_BLOCKS`].
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn tile_x4(
     w: &[BlockQ8_0],
     rows: usize,
@@ -55,7 +55,7 @@ pub unsafe fn tile_x4(
             let ys: [&BlockQ8_0; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
             p.write(Prepared {
                 neg_bias: ys.map(|y| {
-                    let bias = _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), k80, load32(&y.qs));
+                    let bias = super::dpbusd_at(_mm256_setzero_si256(), k80, y.qs.as_ptr());
                     _mm256_sub_epi32(_mm256_setzero_si256(), bias)
                 }),
                 d: ys.map(|y| f16_to_f32(y.d)),
@@ -82,7 +82,7 @@ pub unsafe fn tile_x4(
 /// Two weight rows times the four tokens of `prep`: eight independent FMA chains, each the
 /// bits of one `vec_dot`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared]) -> [[f32; 4]; 2] {
     let nb = prep.len();
     assert!(w.iter().all(|r| r.len() == nb) && a.iter().all(|r| r.len() == nb));
@@ -100,8 +100,8 @@ unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared])
             for k in 0..4 {
                 let yq = load32(&a[k].get_unchecked(b).qs);
                 let dy = _mm256_set1_ps(p.d[k]);
-                let l0 = _mm256_dpbusd_avx_epi32(p.neg_bias[k], u0, yq);
-                let l1 = _mm256_dpbusd_avx_epi32(p.neg_bias[k], u1, yq);
+                let l0 = super::dpbusd(p.neg_bias[k], u0, yq);
+                let l1 = super::dpbusd(p.neg_bias[k], u1, yq);
                 // `d_w * d_a` lane by lane is the one f32 product ggml broadcasts.
                 c[0][k] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dy), _mm256_cvtepi32_ps(l0), c[0][k]);
                 c[1][k] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dy), _mm256_cvtepi32_ps(l1), c[1][k]);
@@ -120,7 +120,7 @@ unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared])
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with offset 128.
-#[target_feature(enable = "avx2,fma,f16c,avxvnni,gfni")]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub unsafe fn matvec(w: &[BlockQ8_0], a: &super::matvec::Prepared, out: &mut [f32]) {
     // SAFETY: the CPU features are this function's contract; the load reads the block.
     unsafe {
