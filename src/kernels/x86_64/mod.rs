@@ -25,6 +25,8 @@ macro_rules! vnni_k_products {
 }
 /// The AVX-VNNI kernels again, with the EVEX encoding of their two VNNI instructions, for CPUs
 /// with AVX512-VNNI and AVX512VL but not AVX-VNNI (see `avxvnni/mod.rs`).
+// Loading the same files twice is the point here (clippy's `duplicate_mod` warns of it).
+#[allow(clippy::duplicate_mod)]
 #[path = "avxvnni/mod.rs"]
 pub mod avx512vnni;
 

@@ -38,7 +38,11 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
             // lane sums (at most 4 * 3 * 128 in magnitude: i16).
             let d: [__m256i; 4] = std::array::from_fn(|s| {
                 let q = super::matvec::two_bit_field(q2, s);
-                super::dpbusd(_mm256_setzero_si256(), q, _mm256_loadu_si256(yq.add(4 * h + s)))
+                super::dpbusd(
+                    _mm256_setzero_si256(),
+                    q,
+                    _mm256_loadu_si256(yq.add(4 * h + s)),
+                )
             });
             for p in 0..2 {
                 // Runs 4h + 2p and 4h + 2p + 1.
