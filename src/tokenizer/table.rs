@@ -3,15 +3,15 @@
 //! The merge loops look up a candidate string for every adjacent pair of symbols, and most
 //! candidates are not tokens. With a general-purpose map each lookup chases pointers (control
 //! bytes, bucket, boxed key): two or three cache misses in a table of 262k entries. Here the
-//! slots are 8 bytes in one array (open addressing, linear probing, at most two thirds full,
+//! slots are 4 bytes in one array (open addressing, linear probing, at most two thirds full,
 //! the start slot taken from the hash's high bits by a multiply: any table size works) and
-//! hold 32 hash bits and the id, so a miss usually costs one cache line and a hit one more to
-//! compare the bytes.
+//! hold the id and, in the bits the ids leave free, hash bits (13 of them for 262k tokens),
+//! so a miss usually costs one cache line and a hit one more to compare the bytes.
 //!
 //! The table owns its keys as a [`Keys`] store indexed by token id (the vocabulary's texts,
 //! or for byte-level BPE their raw bytes) and keeps no copy of them: for Gemma's 262k tokens
-//! that is 3 MiB of slots and nothing else, where half-full 12-byte slots with their own key
-//! arena took 8.2 MiB.
+//! that is 1.5 MiB of slots and nothing else, where half-full 12-byte slots with their own key
+//! arena took 8.2 MiB (and 8-byte slots with 32 hash bits 3 MiB).
 
 use std::hash::Hasher;
 
@@ -46,17 +46,13 @@ impl Keys for ByteStrings {
     }
 }
 
-#[derive(Clone, Copy, Default)]
-struct Slot {
-    /// Bits 32..64 of the hash: a cheap filter before comparing bytes.
-    tag: u32,
-    /// Token id + 1; 0 marks an empty slot.
-    id1: u32,
-}
-
 pub(crate) struct TokenTable<K> {
-    /// More slots than ids, so a probe always ends at an empty one.
-    slots: Vec<Slot>,
+    /// More slots than ids, so a probe always ends at an empty one. A slot is the token id
+    /// + 1 in its low `id_bits` bits (0: an empty slot) and, above them, the top bits of the
+    /// key's hash: a cheap filter before comparing bytes.
+    slots: Vec<u32>,
+    /// Bits for an id + 1 (ids below `2^id_bits - 1`).
+    id_bits: u32,
     keys: K,
 }
 
@@ -75,7 +71,8 @@ impl<K: Keys> TokenTable<K> {
         let n = keys.count();
         let size = n + n / 2 + 4;
         let mut t = TokenTable {
-            slots: vec![Slot::default(); size],
+            slots: vec![0; size],
+            id_bits: u32::BITS - (n as u32).leading_zeros(),
             keys,
         };
         for id in 0..n as u32 {
@@ -85,10 +82,7 @@ impl<K: Keys> TokenTable<K> {
                 let i = match t.find(key, h) {
                     Ok(i) | Err(i) => i,
                 };
-                t.slots[i] = Slot {
-                    tag: (h >> 32) as u32,
-                    id1: id + 1,
-                };
+                t.slots[i] = t.tag(h) | (id + 1);
             }
         }
         t
@@ -99,19 +93,38 @@ impl<K: Keys> TokenTable<K> {
         &self.keys
     }
 
+    /// The hash bits a slot keeps above the id: the top `32 - id_bits` bits of `h`.
+    #[inline]
+    fn tag(&self, h: u64) -> u32 {
+        match self.id_bits {
+            32 => 0,
+            b => ((h >> 32) as u32) >> b << b,
+        }
+    }
+
+    /// The id + 1 in slot `s` (0: empty).
+    #[inline]
+    fn id1(&self, s: u32) -> u32 {
+        match self.id_bits {
+            32 => s,
+            b => s & ((1 << b) - 1),
+        }
+    }
+
     /// Finds the slot of `key`: `Ok(index)` when present, `Err(index)` of the empty slot.
     #[inline]
     fn find(&self, key: &[u8], h: u64) -> Result<usize, usize> {
         let len = self.slots.len();
-        let tag = (h >> 32) as u32;
+        let tag = self.tag(h);
         // The high bits of h * len: uniform in 0..len (Lemire's multiply-shift range).
         let mut i = ((h as u128 * len as u128) >> 64) as usize;
         loop {
             let s = self.slots[i];
-            if s.id1 == 0 {
+            let id1 = self.id1(s);
+            if id1 == 0 {
                 return Err(i);
             }
-            if s.tag == tag && self.keys.key(s.id1 - 1) == key {
+            if s ^ id1 == tag && self.keys.key(id1 - 1) == key {
                 return Ok(i);
             }
             i += 1;
@@ -126,7 +139,7 @@ impl<K: Keys> TokenTable<K> {
     pub(crate) fn get(&self, key: &[u8]) -> Option<u32> {
         self.find(key, hash(key))
             .ok()
-            .map(|i| self.slots[i].id1 - 1)
+            .map(|i| self.id1(self.slots[i]) - 1)
     }
 }
 
