@@ -275,23 +275,39 @@ enum Model {
     },
 }
 
-/// The special-token texts, for cutting them out of a text: a byte trie over their texts.
+/// The special-token texts, for cutting them out of a text: a byte trie over their texts,
+/// stored flat (Gemma's 6414 special tokens make 12.9k nodes: 0.2 MiB here, 0.8 MiB as nodes
+/// with a vector of children each).
 struct SpecialMatcher {
     /// Special token ids in llama.cpp's order (longest text first); `rank` indexes this.
     order: Vec<u32>,
-    /// Trie nodes; node 0 is the root. `children` sorted by byte.
-    nodes: Vec<TrieNode>,
+    /// Per node (node 0 is the root): the rank of the special token ending there, or
+    /// `u32::MAX`.
+    rank: Vec<u32>,
+    /// Node `v`'s children are entries `first[v]..first[v + 1]` of `child_byte` (sorted) and
+    /// `child_node`.
+    first: Vec<u32>,
+    child_byte: Vec<u8>,
+    child_node: Vec<u32>,
     /// Root children by first byte (0: none).
     root: Box<[u32; 256]>,
 }
 
+/// A trie node while the matcher is built.
 struct TrieNode {
     children: Vec<(u8, u32)>,
-    /// The rank of the special token ending here, or `u32::MAX`.
     rank: u32,
 }
 
 impl SpecialMatcher {
+    /// The child of `node` along byte `b`, if any.
+    #[inline]
+    fn child(&self, node: usize, b: u8) -> Option<usize> {
+        let (lo, hi) = (self.first[node] as usize, self.first[node + 1] as usize);
+        let k = self.child_byte[lo..hi].binary_search(&b).ok()?;
+        Some(self.child_node[lo + k] as usize)
+    }
+
     fn new(order: Vec<u32>, texts: &TokenTexts) -> SpecialMatcher {
         let mut nodes = vec![TrieNode {
             children: Vec::new(),
@@ -332,7 +348,25 @@ impl SpecialMatcher {
                 nodes[node].rank = rank as u32;
             }
         }
-        SpecialMatcher { order, nodes, root }
+        let edges = nodes.iter().map(|n| n.children.len()).sum();
+        let mut m = SpecialMatcher {
+            order,
+            rank: Vec::with_capacity(nodes.len()),
+            first: Vec::with_capacity(nodes.len() + 1),
+            child_byte: Vec::with_capacity(edges),
+            child_node: Vec::with_capacity(edges),
+            root,
+        };
+        for n in &nodes {
+            m.rank.push(n.rank);
+            m.first.push(m.child_byte.len() as u32);
+            for &(b, v) in &n.children {
+                m.child_byte.push(b);
+                m.child_node.push(v);
+            }
+        }
+        m.first.push(m.child_byte.len() as u32);
+        m
     }
 }
 
@@ -1149,17 +1183,17 @@ impl Tokenizer {
             let mut j = i + 1;
             let mut found = false;
             loop {
-                let nd = &sm.nodes[node];
-                if nd.rank != u32::MAX && !skip(sm.order[nd.rank as usize]) {
-                    s.seen[nd.rank as usize] = true;
+                let rank = sm.rank[node];
+                if rank != u32::MAX && !skip(sm.order[rank as usize]) {
+                    s.seen[rank as usize] = true;
                     found = true;
                 }
                 if j >= n {
                     break;
                 }
-                match nd.children.binary_search_by_key(&bytes[j], |c| c.0) {
-                    Ok(k) => node = nd.children[k].1 as usize,
-                    Err(_) => break,
+                match sm.child(node, bytes[j]) {
+                    Some(c) => node = c,
+                    None => break,
                 }
                 j += 1;
             }
