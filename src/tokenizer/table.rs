@@ -47,9 +47,9 @@ impl Keys for ByteStrings {
 }
 
 pub(crate) struct TokenTable<K> {
-    /// More slots than ids, so a probe always ends at an empty one. A slot is the token id
-    /// + 1 in its low `id_bits` bits (0: an empty slot) and, above them, the top bits of the
-    /// key's hash: a cheap filter before comparing bytes.
+    /// More slots than ids, so a probe always ends at an empty one. A slot holds one more
+    /// than the token id in its low `id_bits` bits (0: an empty slot) and, above them, the
+    /// top bits of the key's hash: a cheap filter before comparing bytes.
     slots: Vec<u32>,
     /// Bits for an id + 1 (ids below `2^id_bits - 1`).
     id_bits: u32,
