@@ -22,8 +22,8 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::super::avx2::f16_to_f32;
 use super::super::avx2::matvec::ScaleFirst;
+use super::super::avx2::{f16_to_f32, load32};
 use crate::quant::{self, q8_0::BlockQ8_0, DotOrder, GgmlType};
 
 /// `out[r] = row_r(w) . act` in the float order `order`, if this module has a kernel for
@@ -161,8 +161,10 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     // `b < nb`, an index of both activation slices.
     unsafe {
         let lanes = |x: &B, b: usize| {
-            let y = a.a.get_unchecked(b).qs.as_ptr();
-            super::dpbusd_at(*a.neg_bias.get_unchecked(b), quants(x), y)
+            // In a register: the rows of one product share it (the memory form, one read per
+            // row, measured Q8_0 31.5 -> 28.7 GB/s in cache).
+            let y = load32(&a.a.get_unchecked(b).qs);
+            super::dpbusd(*a.neg_bias.get_unchecked(b), quants(x), y)
         };
         super::super::avx2::matvec::rows::<_, false>(w, nb, a.d, out, lanes, quads)
     }
