@@ -939,21 +939,15 @@ impl Kernels {
                 avx2::q8_0::tile_x4(w, rows, a, put)
             })
         }
-        unsafe fn q8_0_vnni(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        // `EVEX`: the AVX512-VNNI instance of the VNNI kernels, else the AVX-VNNI one.
+        unsafe fn q8_0_vnni<const EVEX: bool>(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
             tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
-                if a[0].len() <= avxvnni::q8_0::MAX_BLOCKS {
-                    avxvnni::q8_0::tile_x4(w, rows, a, put)
-                } else {
+                if a[0].len() > avxvnni::q8_0::MAX_BLOCKS {
                     avx2::q8_0::tile_x4(w, rows, a, put)
-                }
-            })
-        }
-        unsafe fn q8_0_evex(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-            tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
-                if a[0].len() <= avx512vnni::q8_0::MAX_BLOCKS {
+                } else if EVEX {
                     avx512vnni::q8_0::tile_x4(w, rows, a, put)
                 } else {
-                    avx2::q8_0::tile_x4(w, rows, a, put)
+                    avxvnni::q8_0::tile_x4(w, rows, a, put)
                 }
             })
         }
@@ -961,8 +955,8 @@ impl Kernels {
             return None;
         }
         match (ty, order) {
-            (GgmlType::Q8_0, _) if self.isa == Isa::AvxVnni => Some(q8_0_vnni),
-            (GgmlType::Q8_0, _) if self.isa == Isa::Avx512Vnni => Some(q8_0_evex),
+            (GgmlType::Q8_0, _) if self.isa == Isa::AvxVnni => Some(q8_0_vnni::<false>),
+            (GgmlType::Q8_0, _) if self.isa == Isa::Avx512Vnni => Some(q8_0_vnni::<true>),
             (GgmlType::Q8_0, _) => Some(q8_0_avx2),
             (GgmlType::Q4_K, DotOrder::RepackedGemm) => Some(q4_k_gemm),
             (GgmlType::Q4_K, DotOrder::Tiled) => Some(q4_k_tiled),

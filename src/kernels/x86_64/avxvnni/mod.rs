@@ -244,66 +244,18 @@ pub(crate) const EVEX: bool = {
 /// This instance's instruction set: [`Isa::Avx512Vnni`] or [`Isa::AvxVnni`].
 pub(crate) const ISA: Isa = if EVEX { Isa::Avx512Vnni } else { Isa::AvxVnni };
 
-/// `vpdpbusd`'s two encodings: `$vex` with AVX-VNNI, `$evex` with AVX512-VNNI + AVX512VL,
-/// on the three ymm registers of `$acc`, `$a`, `$b` (written in assembly so that the module's
-/// functions need neither feature enabled, and LLVM cannot emit either form on its own).
+/// `asm!` of `$template` (a VNNI instruction and its operands) with this instance's encoding
+/// prefix: `{vex}` for AVX-VNNI, `{evex}` for AVX512-VNNI + AVX512VL. In assembly so that
+/// the module's functions need neither feature enabled, and LLVM cannot emit either form on
+/// its own.
 macro_rules! vnni_asm {
-    ($op:literal, $acc:ident, $a:ident, $b:ident) => {{
-        let mut acc = $acc;
-        // SAFETY: the table of this instance is handed out only on CPUs with its encoding
-        // (`Kernels::avx_vnni`, `Kernels::avx512_vnni`); the instruction only reads and
-        // writes the three vector registers (no memory, no stack, no flags).
-        unsafe {
-            if EVEX {
-                std::arch::asm!(
-                    concat!("{{evex}} ", $op, " {acc}, {a}, {b}"),
-                    acc = inout(ymm_reg) acc,
-                    a = in(ymm_reg) $a,
-                    b = in(ymm_reg) $b,
-                    options(pure, nomem, nostack, preserves_flags),
-                );
-            } else {
-                std::arch::asm!(
-                    concat!("{{vex}} ", $op, " {acc}, {a}, {b}"),
-                    acc = inout(ymm_reg) acc,
-                    a = in(ymm_reg) $a,
-                    b = in(ymm_reg) $b,
-                    options(pure, nomem, nostack, preserves_flags),
-                );
-            }
+    ($template:literal, $($operands:tt)*) => {
+        if EVEX {
+            std::arch::asm!(concat!("{{evex}} ", $template), $($operands)*)
+        } else {
+            std::arch::asm!(concat!("{{vex}} ", $template), $($operands)*)
         }
-        acc
-    }};
-}
-
-/// [`dpbusd`] with its signed operand read from memory (`vpdpbusd`'s memory form: one
-/// instruction, as the intrinsic gave, instead of a load and the instruction).
-macro_rules! vnni_asm_mem {
-    ($op:literal, $acc:ident, $a:ident, $p:ident) => {{
-        let mut acc = $acc;
-        // SAFETY: as `vnni_asm!`; the instruction reads the 32 bytes at `$p`, which the caller
-        // vouches for, and writes only `acc`.
-        unsafe {
-            if EVEX {
-                std::arch::asm!(
-                    concat!("{{evex}} ", $op, " {acc}, {a}, ymmword ptr [{p}]"),
-                    acc = inout(ymm_reg) acc,
-                    a = in(ymm_reg) $a,
-                    p = in(reg) $p,
-                    options(pure, readonly, nostack, preserves_flags),
-                );
-            } else {
-                std::arch::asm!(
-                    concat!("{{vex}} ", $op, " {acc}, {a}, ymmword ptr [{p}]"),
-                    acc = inout(ymm_reg) acc,
-                    a = in(ymm_reg) $a,
-                    p = in(reg) $p,
-                    options(pure, readonly, nostack, preserves_flags),
-                );
-            }
-        }
-        acc
-    }};
+    };
 }
 
 /// `acc + sum4(a * b)` in one `vpdpbusd`: `a`'s bytes unsigned, `b`'s signed, the four
@@ -313,18 +265,43 @@ macro_rules! vnni_asm_mem {
 /// The CPU must have AVX2, FMA, F16C, GFNI and this instance's encoding ([`EVEX`]).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub(crate) unsafe fn dpbusd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
-    vnni_asm!("vpdpbusd", acc, a, b)
+pub(crate) unsafe fn dpbusd(mut acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    // SAFETY: this instance's table is handed out only on CPUs with its encoding
+    // (`Kernels::avx_vnni`, `Kernels::avx512_vnni`); the instruction only reads and writes
+    // the three vector registers (no memory, no stack, no flags).
+    unsafe {
+        vnni_asm!(
+            "vpdpbusd {acc}, {a}, {b}",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(ymm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        )
+    };
+    acc
 }
 
-/// [`dpbusd`] of `a` and the 32 signed bytes at `b` (unaligned).
+/// [`dpbusd`] of `a` and the 32 signed bytes at `b` (unaligned), in `vpdpbusd`'s memory
+/// form (one instruction, as the intrinsic gave, instead of a load and the instruction): for
+/// activation blocks read once per row.
 ///
 /// # Safety
 /// As [`dpbusd`]; `b` must be valid for reads of 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub(crate) unsafe fn dpbusd_at(acc: __m256i, a: __m256i, b: *const i8) -> __m256i {
-    vnni_asm_mem!("vpdpbusd", acc, a, b)
+pub(crate) unsafe fn dpbusd_at(mut acc: __m256i, a: __m256i, b: *const i8) -> __m256i {
+    // SAFETY: as in `dpbusd`; the instruction reads the 32 bytes at `b`, which the caller
+    // vouches for, and writes only `acc`.
+    unsafe {
+        vnni_asm!(
+            "vpdpbusd {acc}, {a}, ymmword ptr [{b}]",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(reg) b,
+            options(pure, readonly, nostack, preserves_flags),
+        )
+    };
+    acc
 }
 
 /// `acc + madd(a, b)` in one `vpdpwssd` (i16 x i16 products, adjacent pairs summed into the
@@ -336,8 +313,18 @@ pub(crate) unsafe fn dpbusd_at(acc: __m256i, a: __m256i, b: *const i8) -> __m256
 /// As [`dpbusd`].
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub(crate) unsafe fn dpwssd(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
-    vnni_asm!("vpdpwssd", acc, a, b)
+pub(crate) unsafe fn dpwssd(mut acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    // SAFETY: as in `dpbusd`.
+    unsafe {
+        vnni_asm!(
+            "vpdpwssd {acc}, {a}, {b}",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(ymm_reg) b,
+            options(pure, nomem, nostack, preserves_flags),
+        )
+    };
+    acc
 }
 
 /// `acc` plus run pair `k`'s scaled lanes (Q2_K, Q3_K): `d0`, `d1` are two runs' exact lane
