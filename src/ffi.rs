@@ -739,9 +739,23 @@ pub unsafe extern "C" fn ferrite_token_to_piece(
         let tok = m.model.tokenizer()?;
         let id = token_arg(token, tok.n_vocab(), "token")?;
         let piece = tok.token_to_piece(id, special);
-        // SAFETY: `c_char` and `u8` have the same size and alignment; `buf` is NULL only with
-        // capacity 0 (checked) or valid for `capacity` bytes, by the caller's contract.
-        unsafe { copy_out(piece, buf.cast::<u8>(), capacity, n_out, "token_to_piece") }
+        let len = piece.len();
+        // SAFETY: as above.
+        unsafe { n_out.write(len) };
+        if len > capacity {
+            return Err(fail(
+                FERRITE_ERR_BUFFER_TOO_SMALL,
+                format!("token_to_piece: buffer of {capacity} elements is too small, {len} needed"),
+            ));
+        }
+        if len > 0 {
+            // SAFETY: `c_char` and `u8` have the same size and alignment; `buf` is non-NULL
+            // (a NULL `buf` comes with capacity 0, and `0 < len <= capacity`) and valid for
+            // `capacity` bytes by the caller's contract; it cannot overlap our own data.
+            let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), capacity) };
+            piece.write_to(dst);
+        }
+        Ok(())
     })
 }
 

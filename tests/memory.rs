@@ -120,6 +120,7 @@ fn tokenizer_part_is_within_25_percent_of_its_heap() {
         .collect();
     files.push(util::gemma_path());
     assert!(files.len() >= 4);
+    let mut off = Vec::new();
     for p in files {
         let f = GgufFile::open(&p).unwrap();
         // This thread's heap only: the other tests of this binary run in parallel.
@@ -134,8 +135,11 @@ fn tokenizer_part_is_within_25_percent_of_its_heap() {
             p.display(),
             100.0 * err
         );
-        assert!(err.abs() <= 0.25, "{}: {} vs {heap}", p.display(), est);
+        if err.abs() > 0.25 {
+            off.push(format!("{}: {est} vs {heap}", p.display()));
+        }
     }
+    assert!(off.is_empty(), "estimates off by more than 25 %: {off:#?}");
 }
 
 #[test]

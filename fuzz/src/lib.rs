@@ -94,7 +94,7 @@ pub fn check_stream(tok: &Tokenizer, ids: &[u32], special: bool) {
     let mut all = Vec::new();
     for &id in ids {
         streamed.push_str(dec.push(tok, id));
-        all.extend_from_slice(tok.token_to_piece(id, special));
+        tok.token_to_piece(id, special).append_to(&mut all);
     }
     streamed.push_str(dec.finish());
     assert!(!dec.has_pending(), "bytes held after finish");

@@ -266,7 +266,7 @@ impl<'m> Conversation<'m> {
         self.decoder.reset();
         // The reply is the text read from here on, and a last token there was no room to read.
         let reply_start = self.text.len();
-        let mut unread: &[u8] = &[];
+        let mut unread = crate::tokenizer::Piece::default();
         let stop = loop {
             if self.max_reply.is_some_and(|m| report.reply_tokens >= m) {
                 break ReplyStop::Length;
@@ -292,7 +292,7 @@ impl<'m> Conversation<'m> {
             }
             self.session.decode(id)?;
             self.ids.push(id);
-            self.text.extend_from_slice(piece);
+            piece.append_to(&mut self.text);
             self.ends.push(self.text.len());
             if !go_on {
                 break ReplyStop::Interrupted;
@@ -305,7 +305,7 @@ impl<'m> Conversation<'m> {
         report.decode_s = t1.elapsed().as_secs_f64();
         report.stop = Some(stop);
         let mut reply = self.text[reply_start..].to_vec();
-        reply.extend_from_slice(unread);
+        unread.append_to(&mut reply);
         report.reply = String::from_utf8_lossy(&reply).into_owned();
         self.messages.push(Message::new("assistant", &report.reply));
         Ok(report)

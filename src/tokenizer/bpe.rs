@@ -124,6 +124,12 @@ impl BpeModel {
         self.bytes_to_id.get(word)
     }
 
+    /// The raw bytes of token `id` (empty for a token outside the byte mapping or an id out
+    /// of range).
+    pub(crate) fn raw_bytes(&self, id: u32) -> &[u8] {
+        self.bytes_to_id.keys().get(id as usize).unwrap_or(&[])
+    }
+
     /// The raw bytes of a symbol that is no token (`id >= n_vocab`).
     fn extra_bytes(&self, id: u32) -> &[u8] {
         let (o, l) = self.extra_sym[(id - self.n_vocab) as usize];

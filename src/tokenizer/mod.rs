@@ -24,6 +24,7 @@
 //! direct splitters (`pretokenize.rs`).
 
 mod bpe;
+mod piece;
 mod pretokenize;
 mod spm;
 mod stream;
@@ -36,12 +37,14 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+pub use piece::Piece;
 pub use stream::StreamDecoder;
 pub use texts::TokenTexts;
 
 use crate::gguf::{GgufFile, MetaValue};
 use crate::{Error, Result};
 use pretokenize::PreType;
+use texts::ByteStrings;
 
 /// Token attributes, llama.cpp's `llama_token_attr` bits.
 pub mod attr {
@@ -432,6 +435,19 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Which rule gives a token's piece (by its attributes, as llama.cpp's `token_to_piece`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PieceKind {
+    /// Control, unknown and user-defined tokens: their text.
+    Text,
+    /// SPM: the text with `▁` as a space; byte-level BPE: the raw bytes.
+    Normal,
+    /// `<0xNN>`: that byte.
+    Byte,
+    /// Anything else (unused, undefined): nothing.
+    Empty,
+}
+
 /// A tokenizer for one vocabulary. Immutable once built; `Send + Sync`.
 pub struct Tokenizer {
     model: Model,
@@ -456,15 +472,10 @@ pub struct Tokenizer {
     /// End-of-generation ids, sorted.
     eog: Vec<u32>,
     special: SpecialMatcher,
-    /// `token_to_piece(id, special = true)` of every token: its text where bit `id` of
-    /// `piece_is_text` is set, else `pieces[piece_offs[k]..piece_offs[k + 1]]` for the rank
-    /// `k` of `id` among the tokens without that bit: `piece_rank[id / 64]` (the count before
-    /// word `id / 64`) plus the clear bits below `id` in its word. (Offsets for the stored
-    /// pieces only: half of Gemma's 262k tokens, 0.5 MiB less than one per token.)
-    pieces: Vec<u8>,
-    piece_offs: Vec<u32>,
-    piece_is_text: Vec<u64>,
-    piece_rank: Vec<u32>,
+    /// The pieces that are not read off a text or raw bytes (byte-level BPE tokens outside
+    /// the byte mapping), and their ids, ascending.
+    odd_pieces: ByteStrings,
+    odd_piece_ids: Vec<u32>,
     max_piece_len: usize,
 }
 
@@ -785,57 +796,35 @@ impl Tokenizer {
                 .then(a.cmp(&b))
         });
 
-        // The piece of every token (token_to_piece with special = true); a piece equal to the
-        // token's text is not stored again (a bit in `piece_is_text`).
-        let mut pieces = Vec::new();
-        let mut piece_offs = Vec::with_capacity(n / 2 + 1);
-        piece_offs.push(0u32);
-        let mut piece_is_text = vec![0u64; n.div_ceil(64)];
+        // Pieces are read off the texts (see `piece.rs`); only a byte-level BPE token with a
+        // character outside the byte mapping has one of its own (llama.cpp's `[UNK_BYTE_..]`
+        // text), kept here by id. And the longest piece, for callers' buffers.
+        let mut odd_pieces = ByteStrings::default();
+        let mut odd_piece_ids = Vec::new();
         let mut max_piece_len = 0;
+        let mut buf = Vec::new();
         for (i, t) in tokens.iter().enumerate() {
-            let start = pieces.len();
-            let a = attrs[i];
-            if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
-                pieces.extend_from_slice(t.as_bytes());
-            } else if a & attr::NORMAL != 0 {
-                if is_spm {
-                    for (k, part) in t.split('\u{2581}').enumerate() {
-                        if k > 0 {
-                            pieces.push(b' ');
+            let len = match &model {
+                Model::Bpe { model, .. } if Self::piece_kind(attrs[i]) == PieceKind::Normal => {
+                    let raw = model.raw_bytes(i as u32);
+                    if raw.is_empty() {
+                        buf.clear();
+                        decode_byte_level(t, &mut buf);
+                        if !odd_pieces.push(&buf) {
+                            return Err(Error::Tokenizer("token pieces exceed 4 GiB".into()));
                         }
-                        pieces.extend_from_slice(part.as_bytes());
+                        odd_piece_ids.push(i as u32);
+                        buf.len()
+                    } else {
+                        raw.len()
                     }
-                } else {
-                    decode_byte_level(t, &mut pieces);
                 }
-            } else if a & attr::BYTE != 0 {
-                pieces.push(
-                    t.get(3..5)
-                        .and_then(|h| u8::from_str_radix(h, 16).ok())
-                        .unwrap_or(0),
-                );
-            }
-            max_piece_len = max_piece_len.max(pieces.len() - start);
-            if pieces[start..] == *t.as_bytes() {
-                pieces.truncate(start);
-                piece_is_text[i / 64] |= 1 << (i % 64);
-            }
-            if pieces.len() > u32::MAX as usize {
-                return Err(Error::Tokenizer("token pieces exceed 4 GiB".into()));
-            }
-            if piece_is_text[i / 64] >> (i % 64) & 1 == 0 {
-                piece_offs.push(pieces.len() as u32);
-            }
+                _ => Self::simple_piece(attrs[i], t).len(),
+            };
+            max_piece_len = max_piece_len.max(len);
         }
-        pieces.shrink_to_fit();
-        piece_offs.shrink_to_fit();
-        let mut piece_rank = Vec::with_capacity(piece_is_text.len());
-        let mut stored = 0u32;
-        for (w, bits) in piece_is_text.iter().enumerate() {
-            piece_rank.push(stored);
-            let in_word = (n - 64 * w).min(64) as u32;
-            stored += in_word - bits.count_ones();
-        }
+        odd_pieces.shrink_to_fit();
+        odd_piece_ids.shrink_to_fit();
 
         // Per-token attributes llama.cpp sets by model name.
         let lname = v.name.as_deref().unwrap_or("").to_lowercase();
@@ -930,10 +919,8 @@ impl Tokenizer {
             clean_spaces,
             eog,
             special,
-            pieces,
-            piece_offs,
-            piece_is_text,
-            piece_rank,
+            odd_pieces,
+            odd_piece_ids,
             max_piece_len,
         })
     }
@@ -1005,21 +992,57 @@ impl Tokenizer {
     /// BPE text mapped back to bytes, `▁` as a space, `<0xNN>` as its byte. Control and unknown
     /// tokens give their text only when `special` is true, otherwise nothing; user-defined
     /// tokens always give their text. An id out of range gives nothing.
-    pub fn token_to_piece(&self, id: u32, special: bool) -> &[u8] {
+    pub fn token_to_piece(&self, id: u32, special: bool) -> Piece<'_> {
         let i = id as usize;
-        if i >= self.tokens().len() {
-            return &[];
+        let Some(&a) = self.attrs.get(i) else {
+            return Piece::default();
+        };
+        if !special && a & (attr::UNKNOWN | attr::CONTROL) != 0 {
+            return Piece::default();
         }
-        if !special && self.attrs[i] & (attr::UNKNOWN | attr::CONTROL) != 0 {
-            return &[];
+        match &self.model {
+            Model::Bpe { model, .. } if Self::piece_kind(a) == PieceKind::Normal => {
+                let raw = model.raw_bytes(id);
+                if !raw.is_empty() {
+                    return Piece::bytes(raw);
+                }
+                match self.odd_piece_ids.binary_search(&id) {
+                    Ok(k) => Piece::bytes(&self.odd_pieces[k]),
+                    Err(_) => Piece::default(),
+                }
+            }
+            _ => Self::simple_piece(a, self.tokens().get(i).unwrap_or("")),
         }
-        if self.piece_is_text[i / 64] >> (i % 64) & 1 != 0 {
-            return self.tokens()[i].as_bytes();
+    }
+
+    /// Which rule gives the piece of a token with attributes `a`.
+    fn piece_kind(a: u16) -> PieceKind {
+        if a & (attr::UNKNOWN | attr::CONTROL | attr::USER_DEFINED) != 0 {
+            PieceKind::Text
+        } else if a & attr::NORMAL != 0 {
+            PieceKind::Normal
+        } else if a & attr::BYTE != 0 {
+            PieceKind::Byte
+        } else {
+            PieceKind::Empty
         }
-        let word = self.piece_is_text[i / 64];
-        let below = !word & ((1u64 << (i % 64)) - 1);
-        let k = (self.piece_rank[i / 64] + below.count_ones()) as usize;
-        &self.pieces[self.piece_offs[k] as usize..self.piece_offs[k + 1] as usize]
+    }
+
+    /// The piece of a token of text `t` that is not a normal byte-level BPE token: its text,
+    /// the SPM reading of it, the byte of `<0xNN>`, or nothing.
+    fn simple_piece(a: u16, t: &str) -> Piece<'_> {
+        match Self::piece_kind(a) {
+            PieceKind::Text => Piece::bytes(t.as_bytes()),
+            PieceKind::Normal => Piece::spm(t),
+            PieceKind::Byte => {
+                let b = t
+                    .get(3..5)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .unwrap_or(0) as usize;
+                Piece::bytes(&piece::BYTE_VALUES[b..b + 1])
+            }
+            PieceKind::Empty => Piece::default(),
+        }
     }
 
     /// Text to token ids. `add_bos` is llama.cpp's `add_special`: it adds BOS when the model
@@ -1295,11 +1318,11 @@ impl Tokenizer {
         let mut text = Vec::new();
         for &id in ids {
             let mut p = self.token_to_piece(id, unparse_special);
-            if remove_space && p.first() == Some(&b' ') {
-                p = &p[1..];
+            if remove_space {
+                p = p.strip_leading_space();
             }
             remove_space = false;
-            text.extend_from_slice(p);
+            p.append_to(&mut text);
         }
         if self.clean_spaces {
             clean_up_spaces(&mut text);

@@ -42,8 +42,8 @@ impl StreamDecoder {
     /// returned text never ends inside a character.
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> &str {
         self.drop_ready();
-        self.buf
-            .extend_from_slice(tok.token_to_piece(id, self.special));
+        tok.token_to_piece(id, self.special)
+            .append_to(&mut self.buf);
         self.settle(false)
     }
 

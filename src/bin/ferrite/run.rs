@@ -212,7 +212,7 @@ pub fn run(args: &RunArgs) -> Result<(), Error> {
             .map(|(id, lp, top)| {
                 json!({
                     "id": id,
-                    "text": String::from_utf8_lossy(tok.token_to_piece(*id, false)),
+                    "text": String::from_utf8_lossy(&tok.token_to_piece(*id, false).to_vec()).into_owned(),
                     "logprob": lp,
                     "top": top.iter().map(|(i, l)| json!({"id": i, "logprob": l})).collect::<Vec<_>>(),
                 })

@@ -81,7 +81,7 @@ pub fn run(args: &TokenizeArgs) -> Result<(), Error> {
     if args.json {
         let pieces: Vec<String> = ids
             .iter()
-            .map(|&id| String::from_utf8_lossy(tok.token_to_piece(id, true)).into_owned())
+            .map(|&id| String::from_utf8_lossy(&tok.token_to_piece(id, true).to_vec()).into_owned())
             .collect();
         out.push_str(&serde_json::json!({ "ids": ids, "pieces": pieces }).to_string());
     } else {
