@@ -501,13 +501,14 @@ unsafe fn repacked_8<B: ScaleFirst>(
 }
 
 /// One prefetch per 64-byte line of the `bytes` bytes at `p` (the next rows' bytes a decode
-/// product will read; see [`dot_rows`]). A prefetch never faults, and the addresses are formed
+/// product will read; see [`dot_rows`]), into L2 (see [`PREFETCH_AHEAD`] for why not L1). A
+/// prefetch never faults, and the addresses are formed
 /// with `wrapping_add`: any `p` is allowed.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(crate) unsafe fn prefetch_lines(p: *const i8, bytes: usize) {
     for l in 0..bytes.div_ceil(64) {
         // SAFETY: a prefetch is a hint that never faults, at any address.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * l)) };
+        unsafe { _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(64 * l)) };
     }
 }

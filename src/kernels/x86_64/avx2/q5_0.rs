@@ -23,7 +23,7 @@ pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     unsafe {
         let mut acc = _mm256_setzero_ps();
         for (x, y) in w.iter().zip(a) {
-            _mm_prefetch::<_MM_HINT_T0>(
+            _mm_prefetch::<_MM_HINT_T1>(
                 (x as *const BlockQ5_0 as *const i8).wrapping_add(PREFETCH_AHEAD),
             );
             let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));

@@ -16,7 +16,15 @@ use crate::quant::q8_0::{self as reference, BlockQ8_0, BlockQ8_1};
 /// `MADV_HUGEPAGE` map) the memory keeps up with a longer distance: Gemma tg128 at one thread,
 /// alternated builds, 2 KiB 110.0-112.7 tok/s, 4 KiB 115.3-117.3, 8 KiB 122.6-125.1, 12 KiB
 /// 114.0-132.5 (best in four of five runs), 16-32 KiB no better; the 4096 x 4096 bench (4 KB
-/// pages) no worse. A prefetch never faults, so reading past the end of the weights is
+/// pages) no worse.
+///
+/// Every x86 prefetch here is `prefetcht1` (into L2, not L1): a `prefetcht0` holds one of the
+/// core's few L1 miss buffers until its line arrives from memory, which on a Zen 4 EPYC
+/// (2026-12-06) capped a streamed product at half the memory's read rate and serialized it
+/// with the arithmetic (4096 x 4096 from memory, T0 -> T1, two rounds: Q8_0 14-15 -> 25-27
+/// GB/s, Q6_K 15 -> 23, Q4_1 12-13 -> 18, IQ4_NL 13 -> 18 with the AVX512-VNNI table; Gemma
+/// tg128 at one thread 80-81 -> 100 tok/s). The demand loads then hit L2, whose latency the
+/// out-of-order core hides. A prefetch never faults, so reading past the end of the weights is
 /// harmless; the address is formed with `wrapping_add`, so no out-of-bounds pointer
 /// arithmetic happens either.
 pub(crate) const PREFETCH_AHEAD: usize = 12288;
@@ -36,7 +44,7 @@ pub unsafe fn vec_dot(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
     unsafe {
         let mut acc = _mm256_setzero_ps();
         for (x, y) in w.iter().zip(a) {
-            _mm_prefetch::<_MM_HINT_T0>(
+            _mm_prefetch::<_MM_HINT_T1>(
                 (x as *const BlockQ8_0 as *const i8).wrapping_add(PREFETCH_AHEAD),
             );
             let d = _mm256_set1_ps(f16_to_f32(x.d) * f16_to_f32(y.d));
