@@ -177,6 +177,6 @@ fuzz_target!(init: { models(); }, |data: &[u8]| {
     } else {
         assert_eq!(st, ferrite_status::FERRITE_OK);
         let piece: Vec<u8> = pbuf[..pn].iter().map(|&c| c as u8).collect();
-        assert_eq!(piece, tok.token_to_piece(id as u32, special));
+        assert_eq!(piece, tok.token_to_piece(id as u32, special).to_vec());
     }
 });
