@@ -379,8 +379,7 @@ fn token_to_c(id: u32) -> FfiResult<i32> {
 /// when it does not fit, writes nothing and reports the size needed.
 ///
 /// # Safety
-/// `dst` is NULL (only allowed with `capacity == 0`) or valid for `capacity` writes of `T`;
-/// `n_out` is valid for one write.
+/// As [`write_out`].
 unsafe fn copy_out<T: Copy>(
     src: &[T],
     dst: *mut T,
@@ -388,22 +387,42 @@ unsafe fn copy_out<T: Copy>(
     n_out: *mut usize,
     what: &str,
 ) -> FfiResult<()> {
+    // SAFETY: the caller's contract is `write_out`'s.
+    unsafe {
+        write_out(src.len(), dst, capacity, n_out, what, |d| {
+            d.copy_from_slice(src)
+        })
+    }
+}
+
+/// Sets `*n_out = len` and, when `len` elements fit the caller's buffer of `capacity`, has
+/// `fill` write exactly them (a slice of `len`); otherwise writes nothing and reports the
+/// size needed.
+///
+/// # Safety
+/// `dst` is NULL (only allowed with `capacity == 0`) or valid for `capacity` writes of `T`;
+/// `n_out` is valid for one write.
+unsafe fn write_out<T>(
+    len: usize,
+    dst: *mut T,
+    capacity: usize,
+    n_out: *mut usize,
+    what: &str,
+    fill: impl FnOnce(&mut [T]),
+) -> FfiResult<()> {
     // SAFETY: `n_out` is valid for a write (checked non-NULL by the callers).
-    unsafe { n_out.write(src.len()) };
-    if src.len() > capacity {
+    unsafe { n_out.write(len) };
+    if len > capacity {
         return Err(fail(
             FERRITE_ERR_BUFFER_TOO_SMALL,
-            format!(
-                "{what}: buffer of {capacity} elements is too small, {} needed",
-                src.len()
-            ),
+            format!("{what}: buffer of {capacity} elements is too small, {len} needed"),
         ));
     }
-    if !src.is_empty() {
-        // SAFETY: `src.len() <= capacity`, and `dst` is valid for `capacity` writes; it is
-        // non-NULL here because callers refuse NULL with a non-zero capacity and `src` is
-        // non-empty so `capacity > 0`. The caller's buffer cannot overlap our own data.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+    if len > 0 {
+        // SAFETY: `len <= capacity`, and `dst` is valid for `capacity` writes; it is non-NULL
+        // here because callers refuse NULL with a non-zero capacity and `len > 0` so
+        // `capacity > 0`. The caller's buffer cannot overlap our own data.
+        fill(unsafe { std::slice::from_raw_parts_mut(dst, len) });
     }
     Ok(())
 }
@@ -739,23 +758,20 @@ pub unsafe extern "C" fn ferrite_token_to_piece(
         let tok = m.model.tokenizer()?;
         let id = token_arg(token, tok.n_vocab(), "token")?;
         let piece = tok.token_to_piece(id, special);
-        let len = piece.len();
-        // SAFETY: as above.
-        unsafe { n_out.write(len) };
-        if len > capacity {
-            return Err(fail(
-                FERRITE_ERR_BUFFER_TOO_SMALL,
-                format!("token_to_piece: buffer of {capacity} elements is too small, {len} needed"),
-            ));
+        // SAFETY: `c_char` and `u8` have the same size and alignment; `buf` is NULL only with
+        // capacity 0 (checked) or valid for `capacity` bytes, by the caller's contract.
+        unsafe {
+            write_out(
+                piece.len(),
+                buf.cast::<u8>(),
+                capacity,
+                n_out,
+                "token_to_piece",
+                |d| {
+                    piece.write_to(d);
+                },
+            )
         }
-        if len > 0 {
-            // SAFETY: `c_char` and `u8` have the same size and alignment; `buf` is non-NULL
-            // (a NULL `buf` comes with capacity 0, and `0 < len <= capacity`) and valid for
-            // `capacity` bytes by the caller's contract; it cannot overlap our own data.
-            let dst = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), capacity) };
-            piece.write_to(dst);
-        }
-        Ok(())
     })
 }
 

@@ -798,33 +798,26 @@ impl Tokenizer {
 
         // Pieces are read off the texts (see `piece.rs`); only a byte-level BPE token with a
         // character outside the byte mapping has one of its own (llama.cpp's `[UNK_BYTE_..]`
-        // text), kept here by id. And the longest piece, for callers' buffers.
+        // text), kept here by id.
         let mut odd_pieces = ByteStrings::default();
         let mut odd_piece_ids = Vec::new();
-        let mut max_piece_len = 0;
-        let mut buf = Vec::new();
-        for (i, t) in tokens.iter().enumerate() {
-            let len = match &model {
-                Model::Bpe { model, .. } if Self::piece_kind(attrs[i]) == PieceKind::Normal => {
-                    let raw = model.raw_bytes(i as u32);
-                    if raw.is_empty() {
-                        buf.clear();
-                        decode_byte_level(t, &mut buf);
-                        if !odd_pieces.push(&buf) {
-                            return Err(Error::Tokenizer("token pieces exceed 4 GiB".into()));
-                        }
-                        odd_piece_ids.push(i as u32);
-                        buf.len()
-                    } else {
-                        raw.len()
+        if let Model::Bpe { model, .. } = &model {
+            let mut buf = Vec::new();
+            for (i, t) in tokens.iter().enumerate() {
+                if Self::piece_kind(attrs[i]) == PieceKind::Normal
+                    && model.raw_bytes(i as u32).is_empty()
+                {
+                    buf.clear();
+                    decode_byte_level(t, &mut buf);
+                    if !odd_pieces.push(&buf) {
+                        return Err(Error::Tokenizer("token pieces exceed 4 GiB".into()));
                     }
+                    odd_piece_ids.push(i as u32);
                 }
-                _ => Self::simple_piece(attrs[i], t).len(),
-            };
-            max_piece_len = max_piece_len.max(len);
+            }
+            odd_pieces.shrink_to_fit();
+            odd_piece_ids.shrink_to_fit();
         }
-        odd_pieces.shrink_to_fit();
-        odd_piece_ids.shrink_to_fit();
 
         // Per-token attributes llama.cpp sets by model name.
         let lname = v.name.as_deref().unwrap_or("").to_lowercase();
@@ -898,7 +891,7 @@ impl Tokenizer {
         }
 
         let special = SpecialMatcher::new(order, tokens);
-        Ok(Tokenizer {
+        let mut tok = Tokenizer {
             model,
             attrs,
             scores,
@@ -921,8 +914,14 @@ impl Tokenizer {
             special,
             odd_pieces,
             odd_piece_ids,
-            max_piece_len,
-        })
+            max_piece_len: 0,
+        };
+        // The longest piece, for callers' buffers, by the one rule that gives pieces.
+        tok.max_piece_len = (0..n as u32)
+            .map(|id| tok.token_to_piece(id, true).len())
+            .max()
+            .unwrap_or(0);
+        Ok(tok)
     }
 
     /// The vocabulary's texts.
