@@ -6,8 +6,8 @@
 //!
 //! A one-row `vec_dot` converts each super-block's f16 scale (and minimum) and multiplies it by
 //! the activation's `d` on its own, about six scalar instructions a scale, inside the loop.
-//! Here a row's scales are read eight super-blocks at a time (eight overlapping loads blended
-//! into one vector, [`first_dwords_8`](super::matvec::first_dwords_8)), converted by one
+//! Here a row's scales are read eight super-blocks at a time (eight 4-byte loads gathered into
+//! one vector, [`first_dwords_8`](super::matvec::first_dwords_8)), converted by one
 //! `vcvtph2ps` and multiplied by the activation's eight `d`s in one `vmulps`, before the row's
 //! loop: the same f32 products (the conversion is exact, the product one rounding either way),
 //! which the loop then broadcasts from memory. The integer work and the float chain of each

@@ -10,8 +10,8 @@
 
 use std::arch::x86_64::*;
 
+use super::super::avx2::iq4_nl as avx2;
 use super::super::avx2::matvec as rows;
-use super::super::avx2::{iq4_nl as avx2, load32};
 use super::matvec::{nibbles_32, prepare, PrepBuf, MAX_BLOCKS};
 use crate::quant::{
     self,
@@ -72,7 +72,7 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
         let table = table_u8();
         // `lanes` is called with `b < nb`, an index of both prepared slices.
         let lanes = |x: &BlockIQ4NL, b: usize| {
-            let y = load32(&a.a.get_unchecked(b).qs);
+            let y = *a.y.get_unchecked(b);
             super::dpbusd(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
         };
         match repacked {

@@ -1,6 +1,5 @@
 //! Q4_0 on AVX-VNNI: the matrix-vector product in ggml's `vec_dot` order.
 
-use super::super::avx2::load32;
 use super::matvec::{nibbles_32, Prepared};
 use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 
@@ -37,7 +36,7 @@ pub unsafe fn matvec_repacked(w: &[BlockQ4_0], a: &Prepared, act: &[BlockQ8_0], 
         let lanes = |x: &BlockQ4_0, b: usize| {
             // In a register: the eight rows of the repacked product share it (the memory
             // form, one read per row, measured 21.0 -> 19.4 GB/s in cache).
-            let y = load32(&a.a.get_unchecked(b).qs);
+            let y = *a.y.get_unchecked(b);
             super::dpbusd(*a.neg_bias.get_unchecked(b), nibbles_32(&x.qs), y)
         };
         let row = |row: &[BlockQ4_0]| super::super::avx2::q4_0::vec_dot_repacked(row, act);

@@ -12,7 +12,7 @@
 //! operation of a row's two float chains:
 //! - the activation's scales `d_a` and `s_a` are converted once per product ([`min::prepare`]);
 //! - a row's scale products `d_w * d_a` and its minimums `m` are converted eight blocks at a
-//!   time ([`min::dm_8`]: eight loads blended into one vector, `vcvtph2ps`, one `vmulps`: the same
+//!   time ([`min::dm_8`]: eight loads gathered into one vector, `vcvtph2ps`, one `vmulps`: the same
 //!   f32 values) before its loop, which then reads them from the stack;
 //! - rows go four at a time ([`min::min_matvec`]): a row's vector chain and its scalar chain
 //!   each wait four cycles per block on their previous FMA, and the rows share the
