@@ -335,14 +335,63 @@ pub(crate) unsafe fn scale_products<B: ScaleFirst>(
     // length of all three slices; the store writes 8 f32 at `b + 8 <= n8 <= n` of `out`.
     unsafe {
         for b in (0..n8).step_by(8) {
-            let d = first_dwords_8(w.as_ptr().add(b) as *const u8, std::mem::size_of::<B>());
-            let v = _mm256_mul_ps(f16_halves_8(d).0, _mm256_loadu_ps(ad.as_ptr().add(b)));
+            let dw = block_scales_8::<B>(w.as_ptr().add(b) as *const u8);
+            let v = _mm256_mul_ps(dw, _mm256_loadu_ps(ad.as_ptr().add(b)));
             _mm256_storeu_ps(out.as_mut_ptr().add(b) as *mut f32, v);
         }
         for b in n8..n {
             out.get_unchecked_mut(b)
                 .write(f16_to_f32(scale_of(w.get_unchecked(b))) * *ad.get_unchecked(b));
         }
+    }
+}
+
+/// The f16 scales (first two bytes) of the eight [`ScaleFirst`] blocks at `p`, as f32. For
+/// the 18- and 22-byte blocks (Q4_0, IQ4_NL; Q5_0) from consecutive 32-byte loads, each
+/// holding two or one of the scales at a fixed position, merged by word blends: four loads
+/// (five) for the eight instead of eight (a Zen 4 core has two load slots a cycle, and these
+/// products spend their time waiting for them, see [`first_dwords_8`]); other sizes through
+/// [`first_dwords_8`].
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `p` is valid for reading eight blocks of `B`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn block_scales_8<B: ScaleFirst>(p: *const u8) -> __m256 {
+    // SAFETY: the CPU features are this function's contract; the loads read bytes 0..128
+    // (18-byte blocks: of 144) or 0..160 (22-byte blocks: of 176) at `p`, or what
+    // `first_dwords_8` reads of eight blocks.
+    unsafe {
+        let ld = |k: usize| _mm256_loadu_si256(p.add(32 * k) as *const __m256i);
+        let h = match std::mem::size_of::<B>() {
+            18 => {
+                // Scale 2k is word 2k of load k (its low 128 bits), scale 2k + 1 word 2k + 1
+                // of its high 128 bits (byte 36k + 18 = 32k + 16 + 4k + 2).
+                let v = _mm256_blend_epi32::<0x22>(ld(0), ld(1));
+                let v = _mm256_blend_epi32::<0x44>(v, ld(2));
+                let v = _mm256_blend_epi32::<0x88>(v, ld(3));
+                let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                _mm_blend_epi16::<0xAA>(lo, hi)
+            }
+            22 => {
+                // Scale j at byte 22j: words (low half / high half) 0 / 3 of load 0, 6 / - of
+                // load 1, 1 / 4 of load 2, 7 / - of load 3, 2 / 5 of load 4.
+                let v = _mm256_blend_epi16::<0x40>(ld(0), ld(1));
+                let v = _mm256_blend_epi16::<0x12>(v, ld(2));
+                let v = _mm256_blend_epi16::<0x80>(v, ld(3));
+                let v = _mm256_blend_epi16::<0x24>(v, ld(4));
+                let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+                // Words: scales 0, 3, 6, 1, 4, 7, 2, 5 -> 0..8.
+                let m = _mm_blend_epi16::<0x38>(lo, hi);
+                let order = _mm_setr_epi8(0, 1, 6, 7, 12, 13, 2, 3, 8, 9, 14, 15, 4, 5, 10, 11);
+                _mm_shuffle_epi8(m, order)
+            }
+            size => {
+                let d = first_dwords_8(p, size);
+                return f16_halves_8(d).0;
+            }
+        };
+        _mm256_cvtph_ps(h)
     }
 }
 
