@@ -137,8 +137,9 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
             .zip(&mut buf.d)
             .zip(&mut buf.y)
         {
-            yy.write(load32(&y.qs));
-            let sum = super::dpbusd_at(_mm256_setzero_si256(), off, y.qs.as_ptr());
+            let q = load32(&y.qs);
+            yy.write(q);
+            let sum = super::dpbusd(_mm256_setzero_si256(), off, q);
             nb.write(_mm256_sub_epi32(_mm256_setzero_si256(), sum));
             d.write(f16_to_f32(y.d));
         }
