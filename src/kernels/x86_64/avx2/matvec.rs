@@ -363,7 +363,7 @@ pub(crate) unsafe fn block_scales_8<B: ScaleFirst>(p: *const u8) -> __m256 {
     // `first_dwords_8` reads of eight blocks.
     unsafe {
         let ld = |k: usize| _mm256_loadu_si256(p.add(32 * k) as *const __m256i);
-        let h = match std::mem::size_of::<B>() {
+        match std::mem::size_of::<B>() {
             18 => {
                 // Scale 2k is word 2k of load k (its low 128 bits), scale 2k + 1 word 2k + 1
                 // of its high 128 bits (byte 36k + 18 = 32k + 16 + 4k + 2).
@@ -371,7 +371,7 @@ pub(crate) unsafe fn block_scales_8<B: ScaleFirst>(p: *const u8) -> __m256 {
                 let v = _mm256_blend_epi32::<0x44>(v, ld(2));
                 let v = _mm256_blend_epi32::<0x88>(v, ld(3));
                 let (lo, hi) = (_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-                _mm_blend_epi16::<0xAA>(lo, hi)
+                _mm256_cvtph_ps(_mm_blend_epi16::<0xAA>(lo, hi))
             }
             22 => {
                 // Scale j at byte 22j: words (low half / high half) 0 / 3 of load 0, 6 / - of
@@ -384,14 +384,10 @@ pub(crate) unsafe fn block_scales_8<B: ScaleFirst>(p: *const u8) -> __m256 {
                 // Words: scales 0, 3, 6, 1, 4, 7, 2, 5 -> 0..8.
                 let m = _mm_blend_epi16::<0x38>(lo, hi);
                 let order = _mm_setr_epi8(0, 1, 6, 7, 12, 13, 2, 3, 8, 9, 14, 15, 4, 5, 10, 11);
-                _mm_shuffle_epi8(m, order)
+                _mm256_cvtph_ps(_mm_shuffle_epi8(m, order))
             }
-            size => {
-                let d = first_dwords_8(p, size);
-                return f16_halves_8(d).0;
-            }
-        };
-        _mm256_cvtph_ps(h)
+            size => f16_halves_8(first_dwords_8(p, size)).0,
+        }
     }
 }
 

@@ -70,7 +70,7 @@ pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> 
     unsafe {
         let a = prepare(ab, 128, &mut buf);
         let table = table_u8();
-        // `lanes` is called with `b < nb`, an index of both prepared slices.
+        // `lanes` is called with `b < nb`, an index of the prepared slices.
         let lanes = |x: &BlockIQ4NL, b: usize| {
             let y = *a.y.get_unchecked(b);
             super::dpbusd(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)

@@ -109,7 +109,6 @@ impl Default for PrepBuf {
 /// with AVX512-VNNI 20.7 -> 21.3 GB/s, Q8_0 34.8 -> 37.0, medians of five), and its scale
 /// as f32.
 pub struct Prepared<'a> {
-    pub(super) a: &'a [BlockQ8_0],
     pub(super) neg_bias: &'a [__m256i],
     pub(super) y: &'a [__m256i],
     pub(super) d: &'a [f32],
@@ -123,7 +122,7 @@ pub struct Prepared<'a> {
 /// # Panics
 /// If `a` is longer than [`MAX_BLOCKS`].
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> Prepared<'a> {
+pub unsafe fn prepare<'a>(a: &[BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> Prepared<'a> {
     let n = a.len();
     assert!(n <= MAX_BLOCKS);
     // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks;
@@ -144,7 +143,6 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
             d.write(f16_to_f32(y.d));
         }
         Prepared {
-            a,
             neg_bias: std::slice::from_raw_parts(buf.neg_bias.as_ptr() as *const __m256i, n),
             y: std::slice::from_raw_parts(buf.y.as_ptr() as *const __m256i, n),
             d: std::slice::from_raw_parts(buf.d.as_ptr() as *const f32, n),
@@ -152,7 +150,7 @@ pub unsafe fn prepare<'a>(a: &'a [BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) 
     }
 }
 
-/// `out[r] = row_r(w) . a` for the `out.len()` rows of `w` (`a.a.len()` blocks each), every
+/// `out[r] = row_r(w) . a` for the `out.len()` rows of `w` (`a.y.len()` blocks each), every
 /// one the bits of the format's `vec_dot`. `quants(block)` gives the block's 32 unsigned
 /// quants in value order (the offset of `a`'s preparation below their values), `scale`
 /// its f16 scale.
@@ -171,10 +169,10 @@ pub(super) unsafe fn offset_matvec<B: ScaleFirst>(
     quants: impl Fn(&B) -> __m256i + Copy,
     quads: bool,
 ) {
-    let nb = a.a.len();
+    let nb = a.y.len();
     assert!(w.len() == out.len() * nb && a.neg_bias.len() == nb && a.d.len() == nb);
     // SAFETY: the CPU features are this function's contract; `rows` calls `lanes` with
-    // `b < nb`, an index of both activation slices.
+    // `b < nb`, an index of the three prepared slices.
     unsafe {
         let lanes = |x: &B, b: usize| {
             // In a register: the rows of one product share it (the memory form, one read per
