@@ -628,7 +628,7 @@ impl Kernels {
             "matvec {ty}: {n_w} weight blocks are not {rows} rows of {per_row}"
         );
         // The formats with a whole-matrix kernel (`x86_64::avxvnni::matvec`,
-        // `x86_64::avx2::matvec`).
+        // `x86_64::avx2::matvec`, `aarch64::neon::matvec`).
         // SAFETY (both): each table exists only on CPUs with its features; `w` holds `rows`
         // rows of `per_row` blocks and `act` the matching activation blocks of `ty` (checked
         // above).
@@ -646,6 +646,18 @@ impl Kernels {
         }
         #[cfg(target_arch = "x86_64")]
         if self.isa == Isa::Avx2 && unsafe { x86_64::avx2::matvec::matvec(ty, order, w, act, out) }
+        {
+            return;
+        }
+        // SAFETY (both): as above, for the NEON tables (which exist only on CPUs with NEON,
+        // and dotprod for `NeonDotprod`).
+        #[cfg(target_arch = "aarch64")]
+        if self.isa == Isa::Neon && unsafe { aarch64::neon::matvec::matvec(ty, w, act, out) } {
+            return;
+        }
+        #[cfg(target_arch = "aarch64")]
+        if self.isa == Isa::NeonDotprod
+            && unsafe { aarch64::neon::matvec::matvec_dotprod(ty, w, act, out) }
         {
             return;
         }
@@ -779,10 +791,11 @@ impl Kernels {
     /// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
     /// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
     /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
-    /// multiplied two rows by four tokens at a time (AVX2 and AVX-VNNI tables), the Q4_K
-    /// and Q6_K super-blocks are unpacked once for four tokens (AVX2 kernels), and with the
-    /// AVX-VNNI table Q4_K and Q6_K tiles are repacked once, eight rows to a vector, into
-    /// `scratch` for the repacked-GEMM and tiled orders (`x86_64::avxvnni::PackedTile`).
+    /// multiplied two rows by four tokens at a time (AVX2, AVX-VNNI and NEON tables), the
+    /// Q4_K and Q6_K super-blocks are unpacked once for four tokens (AVX2 and NEON kernels;
+    /// `aarch64::neon::tile`), and with the AVX-VNNI table Q4_K and Q6_K tiles are repacked
+    /// once, eight rows to a vector, into `scratch` for the repacked-GEMM and tiled orders
+    /// (`x86_64::avxvnni::PackedTile`).
     ///
     /// `scratch` is [`tile_scratch_bytes`] long for the tile (less disables the unpacking
     /// and repacking, not the results) and 8-byte aligned.
@@ -878,7 +891,6 @@ impl Kernels {
             }
             // Four tokens in the same order, for a format with a four-token kernel: each
             // weight block is unpacked once for the four.
-            #[cfg(target_arch = "x86_64")]
             if t + 4 <= n {
                 let o = order_of(t);
                 if let Some(f) = self
@@ -906,8 +918,18 @@ impl Kernels {
 
     /// The four-token tile kernel of `ty` in `order`, when this table has one (each gives the
     /// bits of four calls of the table's kernel for that pair).
-    #[cfg(target_arch = "x86_64")]
     fn row_x4(&self, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
+        #[cfg(target_arch = "x86_64")]
+        return self.row_x4_x86(ty, order);
+        #[cfg(target_arch = "aarch64")]
+        return aarch64::neon::tile::row_x4(self.isa, ty, order);
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+        return None;
+    }
+
+    /// [`Self::row_x4`] of the x86 tables.
+    #[cfg(target_arch = "x86_64")]
+    fn row_x4_x86(&self, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
         use quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0};
         use x86_64::{avx2, avx512vnni, avxvnni};
         // SAFETY (all): handed out by `row_x4` only for a table whose instruction set this
@@ -965,12 +987,17 @@ impl Kernels {
         }
     }
 
-    /// [`quant::q5_0::to_q8_0`], with the AVX2 unpacking where this table may run it.
+    /// [`quant::q5_0::to_q8_0`], with the AVX2 or NEON unpacking where this table may run it.
     fn unpack_q5_0(&self, src: &[quant::q5_0::BlockQ5_0], dst: &mut [quant::q8_0::BlockQ8_0]) {
         #[cfg(target_arch = "x86_64")]
         if self.isa.has_avx2() {
             // SAFETY: this table exists only on CPUs with AVX2, FMA and F16C.
             return unsafe { x86_64::avx2::q5_0::to_q8_0(src, dst) };
+        }
+        #[cfg(target_arch = "aarch64")]
+        if self.isa.has_neon() {
+            // SAFETY: the NEON tables exist only on CPUs with NEON.
+            return unsafe { aarch64::neon::q5_0::to_q8_0(src, dst) };
         }
         quant::q5_0::to_q8_0(src, dst)
     }
@@ -990,8 +1017,7 @@ pub fn tile_scratch_bytes(tile_rows: usize, cols: usize) -> usize {
 }
 
 /// The sink of a four-token tile kernel: `put(r, [row r . a_0, .., row r . a_3])`.
-#[cfg(target_arch = "x86_64")]
-type PutFn<'a> = &'a mut Out4;
+pub(crate) type PutFn<'a> = &'a mut Out4;
 
 /// Where a four-token tile kernel writes its results: [`Out4::put`]`(r, v)` stores `v[k]` at
 /// `k * stride + r` past the start, for the four tokens `k` (a plain type rather than a
@@ -1028,13 +1054,11 @@ impl Out4 {
 
 /// The rows of a weight tile (bytes, `rows` rows) times four activation rows, in one float
 /// order: `put(r, [row r . a_0, .., row r . a_3])` for every row.
-#[cfg(target_arch = "x86_64")]
-type RowX4Fn = unsafe fn(&[u8], usize, [&[u8]; 4], PutFn);
+pub(crate) type RowX4Fn = unsafe fn(&[u8], usize, [&[u8]; 4], PutFn);
 
 /// A weight tile (bytes, `rows` rows) and four activation rows cast to blocks, their lengths
 /// checked once per tile (`rows` rows of the activations' length), handed to `run`.
-#[cfg(target_arch = "x86_64")]
-fn tile<W: BlockFormat>(
+pub(crate) fn tile<W: BlockFormat>(
     w: &[u8],
     rows: usize,
     a: [&[u8]; 4],
@@ -1053,8 +1077,7 @@ fn tile<W: BlockFormat>(
 }
 
 /// `put(r, dot(row r, a))` for every row of a tile checked by [`tile`].
-#[cfg(target_arch = "x86_64")]
-fn each_row<W: BlockFormat>(
+pub(crate) fn each_row<W: BlockFormat>(
     w: &[W],
     a: [&[W::Activation]; 4],
     put: PutFn,

@@ -18,6 +18,11 @@
 //! rounding) have NEON versions in [`ops`], bit-identical to `crate::ops` and
 //! `crate::kernels::attn`'s references, which dispatch to them on aarch64.
 //!
+//! Prefill's four-token kernels ([`tile`]: Q8_0, and Q5_0 through it, two rows by four
+//! tokens; Q4_K in the tiled and repacked GEMM orders and Q6_K in the tiled one, a
+//! super-block unpacked once for four tokens) give each token the bits of these one-token
+//! kernels.
+//!
 //! Each integer format's file has `vec_dot*` (plain NEON: `vmull_s8` + pairwise adds,
 //! [`Mull`]) and `vec_dot*_dotprod` (`sdot`, [`Sdot`]) variants; both give the same i32 lanes
 //! as x86's `maddubs` + `madd` (lane `l` of 16 bytes = the four products of bytes
@@ -66,11 +71,43 @@ macro_rules! neon_dots {
 }
 pub(crate) use neon_dots;
 
+/// As [`neon_dots!`] for four-token kernels: `$plain` and `$dotprod` take one weight row and
+/// four activation rows and give the four dot products (`$body::<D>(w, a)`), each the bits of
+/// the one-token kernel of the same order (prefill's tiles, `Kernels::matmul_tile`).
+macro_rules! neon_dots_x4 {
+    ($(#[$doc:meta])* $plain:ident, $dotprod:ident = $body:ident $(, $c:ident)? ($W:ty, $A:ty)) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// The CPU must support NEON; every `a[k]` has `w.len()` blocks.
+        #[target_feature(enable = "neon")]
+        pub unsafe fn $plain(w: &[$W], a: [&[$A]; 4]) -> [f32; 4] {
+            assert!(a.iter().all(|r| r.len() == w.len()));
+            // SAFETY: NEON is this function's contract; the lengths are checked above.
+            unsafe { $body::<$crate::kernels::aarch64::neon::Mull $(, $c)?>(w, a) }
+        }
+
+        #[doc = concat!("As [`", stringify!($plain), "`] with `sdot`.")]
+        ///
+        /// # Safety
+        /// The CPU must support NEON and the dot-product extension; every `a[k]` has
+        /// `w.len()` blocks.
+        #[target_feature(enable = "neon,dotprod")]
+        pub unsafe fn $dotprod(w: &[$W], a: [&[$A]; 4]) -> [f32; 4] {
+            assert!(a.iter().all(|r| r.len() == w.len()));
+            // SAFETY: NEON and dotprod are this function's contract; the lengths are checked.
+            unsafe { $body::<$crate::kernels::aarch64::neon::Sdot $(, $c)?>(w, a) }
+        }
+    };
+}
+pub(crate) use neon_dots_x4;
+
 pub mod bf16;
 pub mod f16;
 pub mod f32;
 pub mod iq4_nl;
 pub mod iq4_xs;
+pub mod matvec;
 pub mod ops;
 pub mod q2_k;
 pub mod q3_k;
@@ -83,6 +120,7 @@ pub mod q5_k;
 pub mod q6_k;
 pub mod q8_0;
 pub mod quantize;
+pub mod tile;
 
 /// The NEON kernel of `ty` in `order` (`dotprod`: the `sdot` variant), where there is one
 /// bit-identical to the scalar reference of that order (`None`: the table uses the reference).
@@ -337,6 +375,38 @@ pub(crate) unsafe fn lane_sum((lo, hi): (int32x4_t, int32x4_t)) -> i32 {
     unsafe { vaddvq_s32(vaddq_s32(lo, hi)) }
 }
 
+/// The exact sums of the four lanes of each of `v[0..4]`, as the four lanes of one vector
+/// (the caller bounds the sums).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn hsum_x4(v: [int32x4_t; 4]) -> int32x4_t {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe { vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3])) }
+}
+
+/// The 4 x 4 transpose: vector `j` of the result holds lane `j` of `v[0..4]`.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn transpose4(v: [int32x4_t; 4]) -> [int32x4_t; 4] {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        let t0 = vreinterpretq_s64_s32(vtrn1q_s32(v[0], v[1]));
+        let t1 = vreinterpretq_s64_s32(vtrn2q_s32(v[0], v[1]));
+        let t2 = vreinterpretq_s64_s32(vtrn1q_s32(v[2], v[3]));
+        let t3 = vreinterpretq_s64_s32(vtrn2q_s32(v[2], v[3]));
+        [
+            vreinterpretq_s32_s64(vtrn1q_s64(t0, t2)),
+            vreinterpretq_s32_s64(vtrn1q_s64(t1, t3)),
+            vreinterpretq_s32_s64(vtrn2q_s64(t0, t2)),
+            vreinterpretq_s32_s64(vtrn2q_s64(t1, t3)),
+        ]
+    }
+}
+
 /// Sixteen high bits (the bits of `b0`, then those of `b1`, least significant first) as bytes
 /// 0x10 (bit set) or 0.
 ///
@@ -368,6 +438,28 @@ pub(crate) trait I8Lanes {
     /// # Safety
     /// As [`I8Lanes::lanes16`].
     unsafe fn dot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t;
+
+    /// Four i32 lanes whose total is the exact sum of the 16 products `a[i] * b[i]`, spread
+    /// over the lanes as the implementation likes: for kernels that need only the sum (the
+    /// four-token prefill kernels, whose orders add whole runs). Exact when every
+    /// `|a[i] * b[i]| < 2^13` (weights of at most six bits times activations).
+    ///
+    /// # Safety
+    /// As [`I8Lanes::lanes16`].
+    unsafe fn sum16(a: int8x16_t, b: int8x16_t) -> int32x4_t;
+
+    /// `acc` plus four lanes whose total is the exact sum of the 32 products of `a0 * b0` and
+    /// `a1 * b1` (as [`I8Lanes::sum16`], with the same bound).
+    ///
+    /// # Safety
+    /// As [`I8Lanes::lanes16`].
+    unsafe fn sum32(
+        acc: int32x4_t,
+        a0: int8x16_t,
+        b0: int8x16_t,
+        a1: int8x16_t,
+        b1: int8x16_t,
+    ) -> int32x4_t;
 }
 
 /// Plain NEON: `vmull_s8` of each half (|product| <= 2^14, fits i16), `vpaddlq_s16` adds the
@@ -389,6 +481,38 @@ impl I8Lanes for Mull {
     unsafe fn dot(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
         // SAFETY: as `lanes16`.
         unsafe { vaddq_s32(acc, Self::lanes16(a, b)) }
+    }
+
+    /// `vmull_s8` and `vmlal_high_s8`: i16 lane `l` holds products `l` and `l + 8` (|sum| <
+    /// 2^14), `vpaddlq_s16` widens the pairs: three instructions instead of `lanes16`'s five.
+    #[inline(always)]
+    unsafe fn sum16(a: int8x16_t, b: int8x16_t) -> int32x4_t {
+        // SAFETY: NEON is available (the caller's contract); no memory access.
+        unsafe {
+            vpaddlq_s16(vmlal_high_s8(
+                vmull_s8(vget_low_s8(a), vget_low_s8(b)),
+                a,
+                b,
+            ))
+        }
+    }
+
+    /// Four products per i16 lane (|sum| < 2^15), then `vpadalq_s16` into `acc`: five
+    /// instructions instead of two `lanes16` and two adds.
+    #[inline(always)]
+    unsafe fn sum32(
+        acc: int32x4_t,
+        a0: int8x16_t,
+        b0: int8x16_t,
+        a1: int8x16_t,
+        b1: int8x16_t,
+    ) -> int32x4_t {
+        // SAFETY: NEON is available (the caller's contract); no memory access.
+        unsafe {
+            let p = vmlal_high_s8(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)), a0, b0);
+            let p = vmlal_high_s8(vmlal_s8(p, vget_low_s8(a1), vget_low_s8(b1)), a1, b1);
+            vpadalq_s16(acc, p)
+        }
     }
 }
 
@@ -418,5 +542,23 @@ impl I8Lanes for Sdot {
             );
         }
         acc
+    }
+
+    #[inline(always)]
+    unsafe fn sum16(a: int8x16_t, b: int8x16_t) -> int32x4_t {
+        // SAFETY: as `dot` (the caller's contract).
+        unsafe { Self::dot(vdupq_n_s32(0), a, b) }
+    }
+
+    #[inline(always)]
+    unsafe fn sum32(
+        acc: int32x4_t,
+        a0: int8x16_t,
+        b0: int8x16_t,
+        a1: int8x16_t,
+        b1: int8x16_t,
+    ) -> int32x4_t {
+        // SAFETY: as `dot` (the caller's contract).
+        unsafe { Self::dot(Self::dot(acc, a0, b0), a1, b1) }
     }
 }

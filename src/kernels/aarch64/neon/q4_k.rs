@@ -4,7 +4,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes};
+use super::{f16_to_f32, hsum8, hsum_x4, transpose4, I8Lanes};
 use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 
@@ -34,9 +34,51 @@ pub(super) unsafe fn scales_and_pairs(
     }
 }
 
-/// The integer work of one super-block: the eight x86 lanes (`q8_k::k_lanes`) of each of
-/// the four 64-value chunks (sub-blocks `2c`, `2c + 1`), as (lanes 0..4, lanes 4..8), and the
-/// four `min * bsum` pair sums of `scales_and_min_pairs`.
+/// A Q4_K super-block unpacked for its products with activations: the 256 quants as 16
+/// registers (chunk `c`, values `64c .. 64c + 64`: `q[4c]`, `q[4c + 1]` the low nibbles of
+/// `qs[32c .. 32c + 32]`, `q[4c + 2]`, `q[4c + 3]` their high nibbles), the eight six-bit
+/// scales (as two 4-byte groups) and the eight minimums as i16.
+struct Unpacked {
+    q: [int8x16_t; 16],
+    sc: [[u8; 4]; 2],
+    mins: int16x8_t,
+}
+
+/// Unpacks `x` (see [`Unpacked`]): once per token for a one-token product, once for four
+/// tokens in prefill ([`body_x4`]).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
+    // SAFETY: NEON is the caller's contract; the loads read 16 bytes at `32c + 16 <= 112`
+    // of the 128 bytes of `qs`.
+    unsafe {
+        let u = scales_mins(&x.scales);
+        let mins8 = vcreate_u8(u64::from(u[2]) | (u64::from(u[3]) << 32));
+        let m4 = vdupq_n_u8(0x0F);
+        let mut q = [vdupq_n_s8(0); 16];
+        for c in 0..4 {
+            let qa = vld1q_u8(x.qs.as_ptr().add(32 * c));
+            let qb = vld1q_u8(x.qs.as_ptr().add(32 * c + 16));
+            q[4 * c] = vreinterpretq_s8_u8(vandq_u8(qa, m4));
+            q[4 * c + 1] = vreinterpretq_s8_u8(vandq_u8(qb, m4));
+            q[4 * c + 2] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(qa));
+            q[4 * c + 3] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(qb));
+        }
+        Unpacked {
+            q,
+            sc: [u[0].to_le_bytes(), u[1].to_le_bytes()],
+            mins: vreinterpretq_s16_u16(vmovl_u8(mins8)),
+        }
+    }
+}
+
+/// The integer work of one super-block times one activation block: the eight x86 lanes
+/// (`q8_k::k_lanes`) of each of the four 64-value chunks (sub-blocks `2c`, `2c + 1`), as
+/// (lanes 0..4, lanes 4..8), and the four `min * bsum` pair sums of `scales_and_min_pairs`
+/// (`q8s[j] = bsums[2j] + bsums[2j + 1]`, `pairs[m] = mins[2m] q8s[2m] + mins[2m + 1]
+/// q8s[2m + 1]`).
 ///
 /// Bounds: a chunk lane holds 16 products, each at most 15 * 128 times a scale <= 63, so
 /// |lane| < 2^21, and the sum of a block's 32 lanes < 2^26; |bsum| <= 16 * 128, a pair of
@@ -45,41 +87,31 @@ pub(super) unsafe fn scales_and_pairs(
 /// # Safety
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
-unsafe fn block<D: I8Lanes>(
-    x: &BlockQ4K,
+unsafe fn products<D: I8Lanes>(
+    u: &Unpacked,
     y: &BlockQ8K,
 ) -> ([(int32x4_t, int32x4_t); 4], int32x4_t) {
     // SAFETY: the caller's CPU features; every load reads 16 bytes (or 8 i16) inside the
-    // borrowed blocks' arrays (`qs` 128 bytes, q8 `qs` 256 bytes, `bsums` 16 i16).
+    // borrowed block's arrays (q8 `qs` 256 bytes, `bsums` 16 i16).
     unsafe {
-        let (sc, pairs) = scales_and_pairs(&x.scales, &y.bsums);
-
-        let m4 = vdupq_n_u8(0x0F);
-        let q4 = x.qs.as_ptr();
+        let q8s = vpaddq_s16(
+            vld1q_s16(y.bsums.as_ptr()),
+            vld1q_s16(y.bsums.as_ptr().add(8)),
+        );
+        let pairs = vpaddq_s32(
+            vmull_s16(vget_low_s16(q8s), vget_low_s16(u.mins)),
+            vmull_high_s16(q8s, u.mins),
+        );
         let q8 = y.qs.as_ptr();
         let mut chunks = [(vdupq_n_s32(0), vdupq_n_s32(0)); 4];
         for (c, ch) in chunks.iter_mut().enumerate() {
-            let qa = vld1q_u8(q4.add(32 * c));
-            let qb = vld1q_u8(q4.add(32 * c + 16));
-            let sl = i32::from(sc[c / 2][2 * (c % 2)]);
-            let sh = i32::from(sc[c / 2][2 * (c % 2) + 1]);
+            let sl = i32::from(u.sc[c / 2][2 * (c % 2)]);
+            let sh = i32::from(u.sc[c / 2][2 * (c % 2) + 1]);
             // Low nibbles: values 64c .. 64c + 32; high nibbles: 64c + 32 .. 64c + 64.
-            let l0 = D::lanes16(
-                vreinterpretq_s8_u8(vandq_u8(qa, m4)),
-                vld1q_s8(q8.add(64 * c)),
-            );
-            let l1 = D::lanes16(
-                vreinterpretq_s8_u8(vandq_u8(qb, m4)),
-                vld1q_s8(q8.add(64 * c + 16)),
-            );
-            let h0 = D::lanes16(
-                vreinterpretq_s8_u8(vshrq_n_u8::<4>(qa)),
-                vld1q_s8(q8.add(64 * c + 32)),
-            );
-            let h1 = D::lanes16(
-                vreinterpretq_s8_u8(vshrq_n_u8::<4>(qb)),
-                vld1q_s8(q8.add(64 * c + 48)),
-            );
+            let l0 = D::lanes16(u.q[4 * c], vld1q_s8(q8.add(64 * c)));
+            let l1 = D::lanes16(u.q[4 * c + 1], vld1q_s8(q8.add(64 * c + 16)));
+            let h0 = D::lanes16(u.q[4 * c + 2], vld1q_s8(q8.add(64 * c + 32)));
+            let h1 = D::lanes16(u.q[4 * c + 3], vld1q_s8(q8.add(64 * c + 48)));
             *ch = (
                 vmlaq_n_s32(vmulq_n_s32(l0, sl), h0, sh),
                 vmlaq_n_s32(vmulq_n_s32(l1, sl), h1, sh),
@@ -87,6 +119,19 @@ unsafe fn block<D: I8Lanes>(
         }
         (chunks, pairs)
     }
+}
+
+/// [`products`] of one weight block and one activation block.
+///
+/// # Safety
+/// As [`products`].
+#[inline(always)]
+unsafe fn block<D: I8Lanes>(
+    x: &BlockQ4K,
+    y: &BlockQ8K,
+) -> ([(int32x4_t, int32x4_t); 4], int32x4_t) {
+    // SAFETY: the caller's CPU features.
+    unsafe { products::<D>(&unpack(x), y) }
 }
 
 /// The block's eight lanes (the four chunks added, exact).
@@ -141,48 +186,49 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
 }
 
 /// The body of the tiled order (as [`crate::quant::q4_k::vec_dot_tiled`]): per block the
-/// exact `s1` and `s2`.
+/// exact `s1` and `s2` ([`chunk_sums`]: this order needs only the sums).
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
+    // SAFETY: the caller's CPU features; `unpack` and `chunk_sums` read inside the borrowed
+    // blocks.
     unsafe {
         super::k_vec_dot_tiled(
             w,
             a,
             |x| x.d,
             |x, y| {
-                let (chunks, pairs) = block::<D>(x, y);
-                (
-                    super::lane_sum(total(&chunks)),
-                    Some((x.dmin, vaddvq_s32(pairs))),
-                )
+                let u = unpack(x);
+                let (sums, pairs) = chunk_sums::<D>(&u, scales_i32(&u.sc), y);
+                (vaddvq_s32(sums), Some((x.dmin, vaddvq_s32(pairs))))
             },
         )
     }
 }
 
 /// The body of the repacked orders: per block the exact `s1` (per 64-value chunk for the
-/// GEMM, per block for the GEMV) and `s2`, then the reference's scalar float steps.
+/// GEMM, per block for the GEMV) and `s2` ([`chunk_sums`]), then the reference's scalar
+/// float steps.
 #[inline(always)]
 unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let (mut acc, mut acc_m) = (0.0f32, 0.0f32);
     for (x, y) in w.iter().zip(a) {
-        // SAFETY: the caller's CPU features; `block` reads inside the borrowed blocks.
+        // SAFETY: the caller's CPU features; `unpack` and `chunk_sums` read inside the
+        // borrowed blocks; the stores write local arrays.
         unsafe {
-            let (chunks, pairs) = block::<D>(x, y);
+            let u = unpack(x);
+            let (sums, pairs) = chunk_sums::<D>(&u, scales_i32(&u.sc), y);
             let (dd, dm) = (f16_to_f32(x.d) * y.d, f16_to_f32(x.dmin) * y.d);
             match ORDER {
                 GEMV => {
-                    let s1 = super::lane_sum(total(&chunks));
-                    acc = (s1 as f32).mul_add(dd, acc);
+                    acc = (vaddvq_s32(sums) as f32).mul_add(dd, acc);
                     acc_m = (vaddvq_s32(pairs) as f32).mul_add(dm, acc_m);
                 }
                 _ => {
-                    let mut p = [0i32; 4];
+                    let (mut s, mut p) = ([0i32; 4], [0i32; 4]);
+                    vst1q_s32(s.as_mut_ptr(), sums);
                     vst1q_s32(p.as_mut_ptr(), pairs);
-                    for (ch, &pair) in chunks.iter().zip(&p) {
-                        let s1 = super::lane_sum(*ch);
+                    for (&s1, &pair) in s.iter().zip(&p) {
                         acc = (s1 as f32).mul_add(dd, acc);
                         acc_m = (pair as f32).mul_add(dm, acc_m);
                     }
@@ -195,6 +241,139 @@ unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[Bloc
 
 const GEMV: u8 = 1;
 const GEMM: u8 = 2;
+
+/// Four tokens at a time (prefill) in the tiled order (`ORDER` = [`TILED`]) or the repacked
+/// GEMM's ([`GEMM`]): each super-block is unpacked once for the four ([`unpack`]); per token
+/// only the exact sums the order needs are formed (per 64-value chunk, [`chunk_sums`]), and
+/// the float steps run on the four tokens at once, lane `k` of each vector token `k`'s,
+/// operation for operation those of [`body_tiled`] / [`body_scalar_acc`]: each result has the
+/// bits of the one-token kernel.
+///
+/// # Safety
+/// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn body_x4<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
+    // caller's contract); `unpack` and `chunk_sums` read inside the borrowed blocks.
+    unsafe {
+        let (mut acc, mut acc_m) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
+        for (b, x) in w.iter().enumerate() {
+            let u = unpack(x);
+            let sc = scales_i32(&u.sc);
+            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
+            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
+            let (d, dmin) = (f16_to_f32(x.d), f16_to_f32(x.dmin));
+            // Per token: lane c the exact sum of chunk c (its scales applied), and the four
+            // min pairs.
+            let (s0, p0) = chunk_sums::<D>(&u, sc, ys[0]);
+            let (s1, p1) = chunk_sums::<D>(&u, sc, ys[1]);
+            let (s2, p2) = chunk_sums::<D>(&u, sc, ys[2]);
+            let (s3, p3) = chunk_sums::<D>(&u, sc, ys[3]);
+            if ORDER == TILED {
+                // s1 and s2 of the four tokens (lane k: token k's).
+                let s1 = vcvtq_f32_s32(hsum_x4([s0, s1, s2, s3]));
+                let s2 = vcvtq_f32_s32(hsum_x4([p0, p1, p2, p3]));
+                let res = vfmaq_f32(vmulq_n_f32(s1, d), vdupq_n_f32(-dmin), s2);
+                acc = vfmaq_f32(acc, res, yd);
+            } else {
+                // Vector c: chunk c of the four tokens; the chunks in order.
+                let (dd, dm) = (vmulq_n_f32(yd, d), vmulq_n_f32(yd, dmin));
+                let s = transpose4([s0, s1, s2, s3]);
+                let p = transpose4([p0, p1, p2, p3]);
+                for c in 0..4 {
+                    acc = vfmaq_f32(acc, vcvtq_f32_s32(s[c]), dd);
+                    acc_m = vfmaq_f32(acc_m, vcvtq_f32_s32(p[c]), dm);
+                }
+            }
+        }
+        let mut out = [0.0f32; 4];
+        match ORDER {
+            TILED => vst1q_f32(out.as_mut_ptr(), acc),
+            _ => vst1q_f32(out.as_mut_ptr(), vsubq_f32(acc, acc_m)),
+        }
+        out
+    }
+}
+
+/// The eight six-bit scales as i32: (scales 0..4, scales 4..8).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn scales_i32(sc: &[[u8; 4]; 2]) -> (int32x4_t, int32x4_t) {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        let bytes =
+            u64::from(u32::from_le_bytes(sc[0])) | u64::from(u32::from_le_bytes(sc[1])) << 32;
+        let h = vmovl_u8(vcreate_u8(bytes));
+        (
+            vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(h))),
+            vreinterpretq_s32_u32(vmovl_high_u16(h)),
+        )
+    }
+}
+
+/// One token's exact sums of a super-block unpacked by [`unpack`]: lane `c` the sum over
+/// chunk `c` of `scale * q * y` (the chunk's eight x86 lanes added), and the four min pairs
+/// of [`products`]. (The lanes of a 32-value run share a scale, so its two halves go into one
+/// register: half the `sdot` chains of [`products`], which keeps the eight lanes apart for
+/// the `vec_dot` order.)
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn chunk_sums<D: I8Lanes>(
+    u: &Unpacked,
+    (sc_lo, sc_hi): (int32x4_t, int32x4_t),
+    y: &BlockQ8K,
+) -> (int32x4_t, int32x4_t) {
+    // SAFETY: the caller's CPU features; every load reads 16 bytes (or 8 i16) inside the
+    // borrowed block's arrays (q8 `qs` 256 bytes, `bsums` 16 i16).
+    unsafe {
+        let q8s = vpaddq_s16(
+            vld1q_s16(y.bsums.as_ptr()),
+            vld1q_s16(y.bsums.as_ptr().add(8)),
+        );
+        let pairs = vpaddq_s32(
+            vmull_s16(vget_low_s16(q8s), vget_low_s16(u.mins)),
+            vmull_high_s16(q8s, u.mins),
+        );
+        let q8 = y.qs.as_ptr();
+        // |q * y| <= 15 * 128 < 2^13: `sum32`'s bound.
+        let run = |i: usize, off: usize| {
+            let (y0, y1) = (vld1q_s8(q8.add(off)), vld1q_s8(q8.add(off + 16)));
+            D::sum32(vdupq_n_s32(0), u.q[i], y0, u.q[i + 1], y1)
+        };
+        // Chunk c: the low-nibble run (scale 2c) and the high-nibble run (scale 2c + 1).
+        let v0 = vmlaq_laneq_s32::<1>(vmulq_laneq_s32::<0>(run(0, 0), sc_lo), run(2, 32), sc_lo);
+        let v1 = vmlaq_laneq_s32::<3>(vmulq_laneq_s32::<2>(run(4, 64), sc_lo), run(6, 96), sc_lo);
+        let v2 = vmlaq_laneq_s32::<1>(
+            vmulq_laneq_s32::<0>(run(8, 128), sc_hi),
+            run(10, 160),
+            sc_hi,
+        );
+        let v3 = vmlaq_laneq_s32::<3>(
+            vmulq_laneq_s32::<2>(run(12, 192), sc_hi),
+            run(14, 224),
+            sc_hi,
+        );
+        (hsum_x4([v0, v1, v2, v3]), pairs)
+    }
+}
+
+const TILED: u8 = 3;
+
+super::neon_dots_x4! {
+    /// One Q4_K weight row times four Q8_K activation rows in the tiled order, plain NEON;
+    /// each result bit-identical to [`vec_dot_tiled`].
+    dot_tiled_x4, dot_tiled_x4_dotprod = body_x4, TILED(BlockQ4K, BlockQ8K)
+}
+
+super::neon_dots_x4! {
+    /// One Q4_K weight row times four Q8_K activation rows in the repacked GEMM order, plain
+    /// NEON; each result bit-identical to [`vec_dot_repacked_gemm`].
+    dot_gemm_x4, dot_gemm_x4_dotprod = body_x4, GEMM(BlockQ4K, BlockQ8K)
+}
 
 super::neon_dots! {
     /// Q4_K x Q8_K, plain NEON, in the order of ggml's AVX2 `ggml_vec_dot_q4_K_q8_K`;

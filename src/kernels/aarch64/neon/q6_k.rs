@@ -3,12 +3,66 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes};
+use super::{f16_to_f32, hsum8, hsum_x4, I8Lanes};
 use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 
-/// The eight x86 lanes (`q8_k::k_lanes`) of one super-block, as (lanes 0..4, lanes 4..8):
-/// the unsigned quants (0..63) when `SIGNED` is false (vec_dot, which subtracts the `bsums`
-/// correction afterwards), the signed ones (-32..31) when it is true (tiled).
+/// The 256 quants of a super-block as 16 registers, `q[8n + 4h + k]` holding bytes
+/// `16h .. 16h + 16` of the 32-value run `r = 4n + k` (values `32r + 16h ..`): unsigned
+/// (0..63) when `SIGNED` is false (vec_dot, which subtracts the `bsums` correction
+/// afterwards), signed (-32..31) when it is true (tiled). For four tokens in prefill
+/// ([`body_tiled_x4`]), which use every register four times; the one-token products take
+/// them one at a time from [`unpack_each`].
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn unpack<const SIGNED: bool>(x: &BlockQ6K) -> [int8x16_t; 16] {
+    let mut q = [unsafe { vdupq_n_s8(0) }; 16];
+    // SAFETY: the caller's CPU features.
+    unsafe { unpack_each::<SIGNED>(x, |i, v| q[i] = v) };
+    q
+}
+
+/// [`unpack`] register by register: `f(i, q[i])` in the order `i` = 0..16, so that a caller
+/// that uses each register once need not hold all sixteen (the one-token tiled order).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn unpack_each<const SIGNED: bool>(x: &BlockQ6K, mut f: impl FnMut(usize, int8x16_t)) {
+    // SAFETY: NEON is the caller's contract; every load reads 16 bytes inside the borrowed
+    // block's arrays (`ql` 128, `qh` 64 bytes).
+    unsafe {
+        let m4 = vdupq_n_u8(0x0F);
+        let m3 = vdupq_n_u8(0x03);
+        let m30 = vdupq_n_u8(0x30);
+        let mc0 = vdupq_n_u8(0xC0);
+        let off = vdupq_n_s8(if SIGNED { 32 } else { 0 });
+        for n in 0..2 {
+            let ql = x.ql.as_ptr().add(64 * n);
+            let qh = x.qh.as_ptr().add(32 * n);
+            for h in 0..2 {
+                let l0 = vld1q_u8(ql.add(16 * h));
+                let l1 = vld1q_u8(ql.add(32 + 16 * h));
+                let hb = vld1q_u8(qh.add(16 * h));
+                let runs = [
+                    vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8::<4>(vandq_u8(hb, m3))),
+                    vorrq_u8(vandq_u8(l1, m4), vandq_u8(vshlq_n_u8::<2>(hb), m30)),
+                    vorrq_u8(vshrq_n_u8::<4>(l0), vandq_u8(hb, m30)),
+                    vorrq_u8(vshrq_n_u8::<4>(l1), vshrq_n_u8::<2>(vandq_u8(hb, mc0))),
+                ];
+                for (k, &r) in runs.iter().enumerate() {
+                    f(8 * n + 4 * h + k, vsubq_s8(vreinterpretq_s8_u8(r), off));
+                }
+            }
+        }
+    }
+}
+
+/// The eight x86 lanes (`q8_k::k_lanes`) of one super-block times one activation block, as
+/// (lanes 0..4, lanes 4..8): the unsigned quants (0..63) when `SIGNED` is false (vec_dot,
+/// which subtracts the `bsums` correction afterwards), the signed ones when it is true; each
+/// register used as it is unpacked ([`unpack_each`]).
 ///
 /// Bounds: a lane holds 32 products, each at most 63 * 128 times a scale <= 128, so
 /// |lane| < 2^26.
@@ -20,45 +74,23 @@ unsafe fn lanes<D: I8Lanes, const SIGNED: bool>(
     x: &BlockQ6K,
     y: &BlockQ8K,
 ) -> (int32x4_t, int32x4_t) {
-    // SAFETY: the caller's CPU features; every load reads 16 bytes inside the borrowed
-    // blocks' arrays (`ql` 128, `qh` 64, q8 `qs` 256 bytes).
+    // SAFETY: the caller's CPU features; every load reads 16 bytes at
+    // `128n + 32k + 16h <= 240` of the activation block's 256 quants.
     unsafe {
-        let m4 = vdupq_n_u8(0x0F);
-        let m3 = vdupq_n_u8(0x03);
-        let m30 = vdupq_n_u8(0x30);
-        let mc0 = vdupq_n_u8(0xC0);
-        let off = vdupq_n_s8(if SIGNED { 32 } else { 0 });
         let mut lo = vdupq_n_s32(0);
         let mut hi = vdupq_n_s32(0);
-        for n in 0..2 {
-            let ql = x.ql.as_ptr().add(64 * n);
-            let qh = x.qh.as_ptr().add(32 * n);
-            let q8 = y.qs.as_ptr().add(128 * n);
-            for h in 0..2 {
-                // Bytes 16h .. 16h + 16 of each 32-value run of this half.
-                let l0 = vld1q_u8(ql.add(16 * h));
-                let l1 = vld1q_u8(ql.add(32 + 16 * h));
-                let hb = vld1q_u8(qh.add(16 * h));
-                let runs = [
-                    vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8::<4>(vandq_u8(hb, m3))),
-                    vorrq_u8(vandq_u8(l1, m4), vandq_u8(vshlq_n_u8::<2>(hb), m30)),
-                    vorrq_u8(vshrq_n_u8::<4>(l0), vandq_u8(hb, m30)),
-                    vorrq_u8(vshrq_n_u8::<4>(l1), vshrq_n_u8::<2>(vandq_u8(hb, mc0))),
-                ];
-                for (k, &q) in runs.iter().enumerate() {
-                    let w = vsubq_s8(vreinterpretq_s8_u8(q), off);
-                    let a = vld1q_s8(q8.add(32 * k + 16 * h));
-                    // The 16-value group 2r + h of run r = 4n + k.
-                    let sc = i32::from(x.scales[2 * (4 * n + k) + h]);
-                    let s = D::lanes16(w, a);
-                    if h == 0 {
-                        lo = vmlaq_n_s32(lo, s, sc);
-                    } else {
-                        hi = vmlaq_n_s32(hi, s, sc);
-                    }
-                }
+        unpack_each::<SIGNED>(x, |i, q| {
+            let (n, h, k) = (i / 8, i / 4 % 2, i % 4);
+            let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
+            // The 16-value group 2r + h of run r = 4n + k.
+            let sc = i32::from(x.scales[2 * (4 * n + k) + h]);
+            let s = D::lanes16(q, a);
+            if h == 0 {
+                lo = vmlaq_n_s32(lo, s, sc);
+            } else {
+                hi = vmlaq_n_s32(hi, s, sc);
             }
-        }
+        });
         (lo, hi)
     }
 }
@@ -98,17 +130,24 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
     }
 }
 
-/// The body of the tiled order (as [`crate::quant::q6_k::vec_dot_tiled`]): the signed quants'
-/// lanes through [`super::k_vec_dot_tiled`].
+/// The body of the tiled order (as [`crate::quant::q6_k::vec_dot_tiled`]): the signed
+/// quants' exact `s1` ([`tiled_sum`]: this order needs only the sum) through
+/// [`super::k_vec_dot_tiled`].
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    // SAFETY: the caller's CPU features; `unpack`, `scales_i32` and `tiled_sum` read inside
+    // the borrowed blocks.
     unsafe {
         super::k_vec_dot_tiled(
             w,
             a,
             |x| x.d,
-            |x, y| (super::lane_sum(lanes::<D, true>(x, y)), None),
+            |x, y| {
+                // Each register used as it is unpacked.
+                let (sc, mut v) = (scales_i32(x), vdupq_n_s32(0));
+                unpack_each::<true>(x, |i, q| v = tiled_step::<D>(v, i, q, &sc, y));
+                (vaddvq_s32(v), None)
+            },
         )
     }
 }
@@ -123,4 +162,132 @@ super::neon_dots! {
     /// Q6_K x Q8_K, plain NEON, in the order of ggml's tiled K-quant matmul (AVX2); bit-identical
     /// to [`crate::quant::q6_k::vec_dot_tiled`].
     vec_dot_tiled, vec_dot_tiled_dotprod = body_tiled(BlockQ6K, BlockQ8K)
+}
+
+/// Four tokens at a time (prefill) in the tiled order: each super-block is unpacked once for
+/// the four, its sixteen scales widened once into four registers; per token only the exact
+/// sum `s1` is formed, and the float steps of [`body_tiled`] run on the four tokens at once
+/// (lane `k` token `k`'s, operation for operation): each result has the bits of the
+/// one-token kernel.
+///
+/// # Safety
+/// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ6K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
+    // caller's contract); the loads read inside the borrowed blocks (16 scales, 16 bytes of
+    // quants at `128n + 32k + 16h <= 240`).
+    unsafe {
+        let mut acc = vdupq_n_f32(0.0);
+        for (b, x) in w.iter().enumerate() {
+            let q = unpack::<true>(x);
+            let sc = scales_i32(x);
+            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
+            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
+            let token = |y: &BlockQ8K| tiled_sum::<D>(&q, &sc, y);
+            let s1 = hsum_x4([token(ys[0]), token(ys[1]), token(ys[2]), token(ys[3])]);
+            let res = vmulq_n_f32(vcvtq_f32_s32(s1), f16_to_f32(x.d));
+            acc = vfmaq_f32(acc, res, yd);
+        }
+        let mut out = [0.0f32; 4];
+        vst1q_f32(out.as_mut_ptr(), acc);
+        out
+    }
+}
+
+/// The sixteen scales of `x` as i32: scale `g` (of the 16-value group `g`) in lane `g % 4` of
+/// vector `g / 4`.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn scales_i32(x: &BlockQ6K) -> [int32x4_t; 4] {
+    // SAFETY: NEON is the caller's contract; the load reads the 16 scales.
+    unsafe {
+        let sc8 = vld1q_s8(x.scales.as_ptr());
+        let (lo, hi) = (vmovl_s8(vget_low_s8(sc8)), vmovl_high_s8(sc8));
+        [
+            vmovl_s16(vget_low_s16(lo)),
+            vmovl_high_s16(lo),
+            vmovl_s16(vget_low_s16(hi)),
+            vmovl_high_s16(hi),
+        ]
+    }
+}
+
+/// Four lanes whose total is the tiled order's exact `s1` of a super-block unpacked by
+/// [`unpack`] (signed) times one activation block: each 16-value group's products summed
+/// ([`I8Lanes::sum16`]) times its scale.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn tiled_sum<D: I8Lanes>(
+    q: &[int8x16_t; 16],
+    sc: &[int32x4_t; 4],
+    y: &BlockQ8K,
+) -> int32x4_t {
+    let mut v = unsafe { vdupq_n_s32(0) };
+    // Nested constant ranges, which LLVM unrolls (a flat loop of 16 it kept, with the lane
+    // of each scale chosen at run time).
+    for n in 0..2 {
+        for h in 0..2 {
+            for k in 0..4 {
+                let i = 8 * n + 4 * h + k;
+                // SAFETY: the caller's CPU features.
+                v = unsafe { tiled_step::<D>(v, i, q[i], sc, y) };
+            }
+        }
+    }
+    v
+}
+
+/// One register of [`tiled_sum`]: `v` plus the products of unpacked register `i` (bytes
+/// `16h .. 16h + 16` of run `4n + k`, `i = 8n + 4h + k`) with its activation bytes, summed
+/// ([`I8Lanes::sum16`]) and times its group's scale.
+///
+/// # Safety
+/// As [`tiled_sum`].
+#[inline(always)]
+unsafe fn tiled_step<D: I8Lanes>(
+    v: int32x4_t,
+    i: usize,
+    q: int8x16_t,
+    sc: &[int32x4_t; 4],
+    y: &BlockQ8K,
+) -> int32x4_t {
+    let (n, h, k) = (i / 8, i / 4 % 2, i % 4);
+    // SAFETY: the caller's CPU features; the load reads 16 bytes at `128n + 32k + 16h <= 240`
+    // of the block's 256 quants.
+    unsafe {
+        // |q * y| <= 32 * 128 < 2^13: `sum16`'s bound.
+        let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
+        // The 16-value group 2r + h of run r = 4n + k.
+        mla_lane(v, D::sum16(q, a), sc, 2 * (4 * n + k) + h)
+    }
+}
+
+/// `acc + s * scale g`, the scale in lane `g % 4` of `sc[g / 4]` (`g` < 16, a constant once
+/// inlined: one multiply-accumulate by element).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn mla_lane(acc: int32x4_t, s: int32x4_t, sc: &[int32x4_t; 4], g: usize) -> int32x4_t {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        let v = sc[g / 4];
+        match g % 4 {
+            0 => vmlaq_laneq_s32::<0>(acc, s, v),
+            1 => vmlaq_laneq_s32::<1>(acc, s, v),
+            2 => vmlaq_laneq_s32::<2>(acc, s, v),
+            _ => vmlaq_laneq_s32::<3>(acc, s, v),
+        }
+    }
+}
+
+super::neon_dots_x4! {
+    /// One Q6_K weight row times four Q8_K activation rows in the tiled order, plain NEON;
+    /// each result bit-identical to [`vec_dot_tiled`].
+    dot_tiled_x4, dot_tiled_x4_dotprod = body_tiled_x4(BlockQ6K, BlockQ8K)
 }

@@ -3,6 +3,7 @@
 use std::arch::aarch64::*;
 
 use super::{f16_to_f32, hsum8, I8Lanes};
+use crate::kernels::PutFn;
 use crate::quant::q8_0::BlockQ8_0;
 
 /// The body shared by both variants, in the float order of ggml's AVX2
@@ -38,4 +39,115 @@ super::neon_dots! {
     /// order of ggml's AVX2 `ggml_vec_dot_q8_0_q8_0`; bit-identical to
     /// [`crate::quant::q8_0::vec_dot`].
     vec_dot, vec_dot_dotprod = body(BlockQ8_0, BlockQ8_0)
+}
+
+/// Four tokens at a time (prefill): each block's weights are loaded and its scale converted
+/// once for the four; each token's lanes and float chain are [`body`]'s, so each result has
+/// the bits of the one-token kernel.
+///
+/// # Safety
+/// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn body_x4<D: I8Lanes>(w: &[BlockQ8_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
+    // caller's contract); the loads read the 32 quants of each block.
+    unsafe {
+        let mut lo = [vdupq_n_f32(0.0); 4];
+        let mut hi = [vdupq_n_f32(0.0); 4];
+        for (b, x) in w.iter().enumerate() {
+            let x0 = vld1q_s8(x.qs.as_ptr());
+            let x1 = vld1q_s8(x.qs.as_ptr().add(16));
+            let dw = f16_to_f32(x.d);
+            for k in 0..4 {
+                let y = a[k].get_unchecked(b);
+                let y0 = vld1q_s8(y.qs.as_ptr());
+                let y1 = vld1q_s8(y.qs.as_ptr().add(16));
+                let d = vdupq_n_f32(dw * f16_to_f32(y.d));
+                lo[k] = vfmaq_f32(lo[k], d, vcvtq_f32_s32(D::lanes16(x0, y0)));
+                hi[k] = vfmaq_f32(hi[k], d, vcvtq_f32_s32(D::lanes16(x1, y1)));
+            }
+        }
+        std::array::from_fn(|k| hsum8(lo[k], hi[k]))
+    }
+}
+
+/// Two weight rows times four tokens (prefill): the activation blocks are loaded and their
+/// scales converted once for the two rows, the weight blocks once for the four tokens; each
+/// row and token's lanes and float chain are [`body`]'s (bit-identical results).
+///
+/// # Safety
+/// As [`body`]; `w[1]` and every `a[k]` have `w[0].len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn body_2x4<D: I8Lanes>(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4]) -> [[f32; 4]; 2] {
+    // SAFETY: the caller's CPU features; `b < w[0].len()` indexes `w[1]` and every
+    // activation row (the caller's contract); the loads read the 32 quants of each block.
+    unsafe {
+        let mut lo = [[vdupq_n_f32(0.0); 4]; 2];
+        let mut hi = [[vdupq_n_f32(0.0); 4]; 2];
+        for b in 0..w[0].len() {
+            let x = [w[0].get_unchecked(b), w[1].get_unchecked(b)];
+            let xq = x.map(|x| (vld1q_s8(x.qs.as_ptr()), vld1q_s8(x.qs.as_ptr().add(16))));
+            let dw = x.map(|x| f16_to_f32(x.d));
+            for k in 0..4 {
+                let y = a[k].get_unchecked(b);
+                let y0 = vld1q_s8(y.qs.as_ptr());
+                let y1 = vld1q_s8(y.qs.as_ptr().add(16));
+                let dy = f16_to_f32(y.d);
+                for r in 0..2 {
+                    let d = vdupq_n_f32(dw[r] * dy);
+                    let (l, h) = (D::lanes16(xq[r].0, y0), D::lanes16(xq[r].1, y1));
+                    lo[r][k] = vfmaq_f32(lo[r][k], d, vcvtq_f32_s32(l));
+                    hi[r][k] = vfmaq_f32(hi[r][k], d, vcvtq_f32_s32(h));
+                }
+            }
+        }
+        std::array::from_fn(|r| std::array::from_fn(|k| hsum8(lo[r][k], hi[r][k])))
+    }
+}
+
+/// A Q8_0 weight tile (`rows` rows of `a[0].len()` blocks) times four tokens: rows two at a
+/// time ([`body_2x4`]), the last odd one by [`body_x4`]; `put(r, ..)` per row.
+///
+/// # Safety
+/// As [`body`]; `w` is `rows` rows of `a[k].len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn tile_body<D: I8Lanes>(w: &[BlockQ8_0], rows: usize, a: [&[BlockQ8_0]; 4], put: PutFn) {
+    let nb = a[0].len();
+    assert!(w.len() == rows * nb && a.iter().all(|r| r.len() == nb));
+    let mut pairs = w.chunks_exact(2 * nb.max(1));
+    let mut r = 0;
+    for pair in &mut pairs {
+        let (w0, w1) = pair.split_at(nb);
+        // SAFETY: the caller's CPU features; both rows and the tokens have `nb` blocks.
+        let v = unsafe { body_2x4::<D>([w0, w1], a) };
+        put.put(r, v[0]);
+        put.put(r + 1, v[1]);
+        r += 2;
+    }
+    if r < rows {
+        // SAFETY: as above, for the last row.
+        put.put(r, unsafe { body_x4::<D>(pairs.remainder(), a) });
+    }
+}
+
+/// A Q8_0 weight tile (`rows` rows) times four Q8_0 activation rows, plain NEON: two rows by
+/// four tokens at a time, each result bit-identical to [`vec_dot`].
+///
+/// # Safety
+/// The CPU must support NEON; `w` is `rows` rows of the activations' length.
+#[target_feature(enable = "neon")]
+pub unsafe fn tile_x4(w: &[BlockQ8_0], rows: usize, a: [&[BlockQ8_0]; 4], put: PutFn) {
+    // SAFETY: NEON is this function's contract; `tile_body` checks the lengths.
+    unsafe { tile_body::<super::Mull>(w, rows, a, put) }
+}
+
+/// As [`tile_x4`] with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and the dot-product extension; `w` is `rows` rows of the
+/// activations' length.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn tile_x4_dotprod(w: &[BlockQ8_0], rows: usize, a: [&[BlockQ8_0]; 4], put: PutFn) {
+    // SAFETY: NEON and dotprod are this function's contract; `tile_body` checks the lengths.
+    unsafe { tile_body::<super::Sdot>(w, rows, a, put) }
 }

@@ -1,0 +1,84 @@
+//! The four-token prefill kernels of the NEON tables (`Kernels::matmul_tile`): a weight
+//! row's blocks are loaded and unpacked once for four tokens, each token's integer sums and
+//! float steps those of the one-token kernel of the same order (so the results have its
+//! bits), for the formats and orders that prefill uses most (ggml's orders as in
+//! `session::dot_order`): Q8_0 in every order (also Q5_0, whose tiles prefill unpacks to
+//! Q8_0 once), Q4_K in the tiled and repacked GEMM orders, Q6_K in the tiled order. As the
+//! x86 tables' four-token kernels, the same set.
+//!
+//! Measured without a Pi, as instructions executed under qemu (`tools/neon-count.sh`, a
+//! 64 x 2048 tile times four tokens; README "Raspberry Pi"), per weight row and token,
+//! one-token kernels -> these: see the README's table.
+
+use super::{q4_k, q6_k, q8_0};
+use crate::kernels::{each_row, tile, Isa, PutFn, RowX4Fn};
+use crate::quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType};
+
+/// The four-token kernel of (`ty`, `order`) for the NEON table `isa` (`None`: none, or not a
+/// NEON table; the caller then multiplies token by token).
+pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
+    // SAFETY (all): handed out below only for the NEON tables, which exist only on CPUs with
+    // NEON (and dotprod for `Isa::NeonDotprod`); `tile` checks the lengths the kernels need.
+    unsafe fn q8_0_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
+            q8_0::tile_x4(w, rows, a, put)
+        })
+    }
+    unsafe fn q8_0_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
+            q8_0::tile_x4_dotprod(w, rows, a, put)
+        })
+    }
+    unsafe fn q4_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe { q4_k::dot_tiled_x4(row, a) })
+        })
+    }
+    unsafe fn q4_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                q4_k::dot_tiled_x4_dotprod(row, a)
+            })
+        })
+    }
+    unsafe fn q4_k_gemm_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe { q4_k::dot_gemm_x4(row, a) })
+        })
+    }
+    unsafe fn q4_k_gemm_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                q4_k::dot_gemm_x4_dotprod(row, a)
+            })
+        })
+    }
+    unsafe fn q6_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ6K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe { q6_k::dot_tiled_x4(row, a) })
+        })
+    }
+    unsafe fn q6_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ6K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                q6_k::dot_tiled_x4_dotprod(row, a)
+            })
+        })
+    }
+    let sdot = match isa {
+        Isa::Neon => false,
+        Isa::NeonDotprod => true,
+        _ => return None,
+    };
+    Some(match (ty, order, sdot) {
+        (GgmlType::Q8_0, _, false) => q8_0_plain,
+        (GgmlType::Q8_0, _, true) => q8_0_sdot,
+        (GgmlType::Q4_K, DotOrder::Tiled, false) => q4_k_tiled_plain,
+        (GgmlType::Q4_K, DotOrder::Tiled, true) => q4_k_tiled_sdot,
+        (GgmlType::Q4_K, DotOrder::RepackedGemm, false) => q4_k_gemm_plain,
+        (GgmlType::Q4_K, DotOrder::RepackedGemm, true) => q4_k_gemm_sdot,
+        (GgmlType::Q6_K, DotOrder::Tiled, false) => q6_k_tiled_plain,
+        (GgmlType::Q6_K, DotOrder::Tiled, true) => q6_k_tiled_sdot,
+        _ => return None,
+    })
+}
