@@ -34,7 +34,8 @@ fn main() {
         "Q4_0" => GgmlType::Q4_0,
         "Q4_K" => GgmlType::Q4_K,
         "Q6_K" => GgmlType::Q6_K,
-        _ => fail("format: one of Q8_0 Q5_0 Q4_0 Q4_K Q6_K"),
+        "IQ4_NL" => GgmlType::IQ4_NL,
+        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL Q4_K Q6_K"),
     };
     let order = match args[2].as_str() {
         "vecdot" => DotOrder::VecDot,
@@ -63,7 +64,7 @@ fn main() {
     wb.iter_mut().for_each(|b| *b = next() as u8);
     let scale = half::f16::from_f32(0.01).to_le_bytes();
     let scale_offsets: &[usize] = match ty {
-        GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Q4_0 => &[0],
+        GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Q4_0 | GgmlType::IQ4_NL => &[0],
         GgmlType::Q4_K => &[0, 2],
         _ => &[208],
     };

@@ -652,12 +652,13 @@ impl Kernels {
         // SAFETY (both): as above, for the NEON tables (which exist only on CPUs with NEON,
         // and dotprod for `NeonDotprod`).
         #[cfg(target_arch = "aarch64")]
-        if self.isa == Isa::Neon && unsafe { aarch64::neon::matvec::matvec(ty, w, act, out) } {
+        if self.isa == Isa::Neon && unsafe { aarch64::neon::matvec::matvec(ty, order, w, act, out) }
+        {
             return;
         }
         #[cfg(target_arch = "aarch64")]
         if self.isa == Isa::NeonDotprod
-            && unsafe { aarch64::neon::matvec::matvec_dotprod(ty, w, act, out) }
+            && unsafe { aarch64::neon::matvec::matvec_dotprod(ty, order, w, act, out) }
         {
             return;
         }
@@ -1211,6 +1212,50 @@ mod tile_tests {
                         n,
                         &vec_dot,
                     );
+                }
+            }
+        }
+    }
+
+    /// The four-token paths of Q4_0 and IQ4_NL in the repacked orders (NEON), with the GEMV
+    /// order for the last `n % 4` tokens as prefill gives them, and their `vec_dot` order.
+    #[test]
+    fn q4_0_and_iq4_nl_tiles_equal_per_token_matvecs() {
+        use crate::quant::{iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0};
+        let mut next = rng(0x1234_5678_9abc_def1);
+        for (nb, rows) in [(1usize, 1usize), (3, 5), (8, 16), (20, 3)] {
+            for n in [1usize, 4, 6, 9] {
+                let w4: Vec<BlockQ4_0> = (0..rows * nb)
+                    .map(|_| BlockQ4_0 {
+                        d: scale(next(), 7919.0),
+                        qs: std::array::from_fn(|_| next() as u8),
+                    })
+                    .collect();
+                let wn: Vec<BlockIQ4NL> = (0..rows * nb)
+                    .map(|_| BlockIQ4NL {
+                        d: scale(next(), 7919.0),
+                        qs: std::array::from_fn(|_| next() as u8),
+                    })
+                    .collect();
+                let acts: Vec<BlockQ8_0> = (0..n * nb)
+                    .map(|_| BlockQ8_0 {
+                        d: scale(next(), 7919.0),
+                        qs: std::array::from_fn(|_| ((next() % 255) as i32 - 127) as i8),
+                    })
+                    .collect();
+                let gemm_or_gemv = |t: usize| {
+                    if t < n / 4 * 4 {
+                        DotOrder::RepackedGemm
+                    } else {
+                        DotOrder::RepackedGemv
+                    }
+                };
+                let acts = as_bytes(&acts);
+                for order_of in [&gemm_or_gemv as &dyn Fn(usize) -> DotOrder, &|_| {
+                    DotOrder::VecDot
+                }] {
+                    check(GgmlType::Q4_0, as_bytes(&w4), rows, acts, n, order_of);
+                    check(GgmlType::IQ4_NL, as_bytes(&wn), rows, acts, n, order_of);
                 }
             }
         }

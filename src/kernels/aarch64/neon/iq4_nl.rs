@@ -10,21 +10,35 @@ use crate::quant::{
     q8_0::BlockQ8_0,
 };
 
-/// The eight x86 lanes of one block as (lanes 0..4, lanes 4..8): the table values of the low
-/// nibbles (values 0..16) and of the high nibbles (values 16..32), looked up with `vqtbl1q_s8`,
-/// times the activations (table values in [-127, 113], |lane| <= 4 * 127 * 128).
+/// The 32 values of a block as i8: the table values of the low nibbles (values 0..16) and of
+/// the high nibbles (values 16..32), looked up with `vqtbl1q_s8` (table values in
+/// [-127, 113]).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn values(x: &BlockIQ4NL) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is the caller's contract; the loads read the 16-entry table and the 16
+    // bytes of `qs`.
+    unsafe {
+        let table = vld1q_s8(KVALUES.as_ptr());
+        let q = vld1q_u8(x.qs.as_ptr());
+        (
+            vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F))),
+            vqtbl1q_s8(table, vshrq_n_u8::<4>(q)),
+        )
+    }
+}
+
+/// The eight x86 lanes of one block as (lanes 0..4, lanes 4..8) (|lane| <= 4 * 127 * 128).
 ///
 /// # Safety
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
 unsafe fn lanes<D: I8Lanes>(x: &BlockIQ4NL, y: &BlockQ8_0) -> (int32x4_t, int32x4_t) {
-    // SAFETY: the caller's CPU features; the loads read the 16-entry table, the 16 bytes of
-    // `qs` and the 32 quants of the activation block.
+    // SAFETY: the caller's CPU features; the loads read the 32 quants of the activation block.
     unsafe {
-        let table = vld1q_s8(KVALUES.as_ptr());
-        let q = vld1q_u8(x.qs.as_ptr());
-        let w0 = vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F)));
-        let w1 = vqtbl1q_s8(table, vshrq_n_u8::<4>(q));
+        let (w0, w1) = values(x);
         (
             D::lanes16(w0, vld1q_s8(y.qs.as_ptr())),
             D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16))),

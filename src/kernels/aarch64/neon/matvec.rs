@@ -1,27 +1,33 @@
-//! The decode matrix-vector products of the NEON tables for Q8_0 and Q5_0 (the formats of
-//! most of a Q4_K_M model's bytes besides the K-quants: Gemma 3's output matrix and its
-//! attention and FFN inputs), four rows at a time: each activation block is loaded and its
+//! The decode matrix-vector products of the NEON tables for the formats of 32-value blocks
+//! times Q8_0 activations: Q8_0 and Q5_0 (most of a Q4_K_M model's bytes besides the
+//! K-quants: Gemma 3's output matrix and its attention and FFN inputs) and Q4_0 in ggml's
+//! `vec_dot` order, Q4_0 and IQ4_NL in its repacked orders (every matrix of a Q4_0 model with
+//! a multiple of 8 rows). Rows go four at a time: each activation block is loaded and its
 //! scale converted once for the four rows, and the loop runs once for them, where the table's
 //! one-row kernel, called per row through a function pointer, does both per row. Each row's
-//! lanes and float chain are the one-row kernel's (`q8_0::body`, `q5_0::body`), so the
-//! results have its bits. Measured as instructions under qemu (`tools/neon-count.sh`, a
-//! 64 x 2048 matrix and one token; README "Raspberry Pi").
+//! integer sums and float chain are the one-row kernel's (`q8_0::body`, `q5_0::body`,
+//! `q4_0::body`, `q4_0::body_repacked`, `iq4_nl::body_repacked`), so the results have its
+//! bits. Measured as instructions under qemu (`tools/neon-count.sh`, a 64 x 2048 matrix and
+//! one token; README "Raspberry Pi").
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes, Mull, Sdot};
-use crate::quant::{self, q5_0::BlockQ5_0, q8_0::BlockQ8_0, GgmlType};
+use super::{f16_to_f32, hsum8, hsum_x4, load_f16x4, I8Lanes, Mull, Sdot};
+use crate::quant::{
+    self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0, DotOrder, GgmlType,
+};
 
-/// `out[r] = row_r(w) . act` for Q8_0 and Q5_0 weights (every dot order: theirs is always
-/// `vec_dot`'s), plain NEON; `false` (nothing written) for other formats or bytes that are
-/// not whole aligned blocks, for the caller's row-by-row loop.
+/// `out[r] = row_r(w) . act` in `order` for the formats and orders of this module (Q8_0 and
+/// Q5_0 in every order: theirs is always `vec_dot`'s), plain NEON; `false` (nothing written)
+/// for the others or bytes that are not whole aligned blocks, for the caller's row-by-row
+/// loop.
 ///
 /// # Safety
 /// The CPU must support NEON; `w` must be `out.len()` rows of the activation's length.
 #[target_feature(enable = "neon")]
-pub unsafe fn matvec(ty: GgmlType, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     // SAFETY: NEON is this function's contract; `by_format` checks the layout.
-    unsafe { by_format::<Mull>(ty, w, act, out) }
+    unsafe { by_format::<Mull>(ty, order, w, act, out) }
 }
 
 /// As [`matvec`] with `sdot`.
@@ -30,9 +36,15 @@ pub unsafe fn matvec(ty: GgmlType, w: &[u8], act: &[u8], out: &mut [f32]) -> boo
 /// The CPU must support NEON and the dot-product extension; `w` must be `out.len()` rows of
 /// the activation's length.
 #[target_feature(enable = "neon,dotprod")]
-pub unsafe fn matvec_dotprod(ty: GgmlType, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+pub unsafe fn matvec_dotprod(
+    ty: GgmlType,
+    order: DotOrder,
+    w: &[u8],
+    act: &[u8],
+    out: &mut [f32],
+) -> bool {
     // SAFETY: NEON and dotprod are this function's contract; `by_format` checks the layout.
-    unsafe { by_format::<Sdot>(ty, w, act, out) }
+    unsafe { by_format::<Sdot>(ty, order, w, act, out) }
 }
 
 /// The body of [`matvec`] and [`matvec_dotprod`].
@@ -40,52 +52,139 @@ pub unsafe fn matvec_dotprod(ty: GgmlType, w: &[u8], act: &[u8], out: &mut [f32]
 /// # Safety
 /// As [`matvec`] (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
-unsafe fn by_format<D: I8Lanes>(ty: GgmlType, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+unsafe fn by_format<D: I8Lanes>(
+    ty: GgmlType,
+    order: DotOrder,
+    w: &[u8],
+    act: &[u8],
+    out: &mut [f32],
+) -> bool {
     let Some(a) = quant::cast_blocks::<BlockQ8_0>(act) else {
         return false;
     };
-    // SAFETY (both): the caller's CPU features; `rows` checks the lengths.
-    match ty {
-        GgmlType::Q8_0 => match quant::cast_blocks::<BlockQ8_0>(w) {
-            Some(w) => unsafe {
-                rows::<D, _>(w, a, out, |x| {
-                    let q = x.qs.as_ptr();
-                    (vld1q_s8(q), vld1q_s8(q.add(16)))
-                })
+    let repacked = matches!(order, DotOrder::RepackedGemv | DotOrder::RepackedGemm);
+    // SAFETY (all): the caller's CPU features; the weights are whole aligned blocks
+    // (`cast_blocks`) and `rows` / `rows_repacked` check the row lengths.
+    unsafe {
+        match (ty, repacked) {
+            (GgmlType::Q8_0, _) => match quant::cast_blocks::<BlockQ8_0>(w) {
+                Some(w) => rows::<D, _>(w, a, out),
+                None => return false,
             },
-            None => return false,
-        },
-        GgmlType::Q5_0 => match quant::cast_blocks::<BlockQ5_0>(w) {
-            Some(w) => unsafe { rows::<D, _>(w, a, out, |x| super::q5_0::values(x)) },
-            None => return false,
-        },
-        _ => return false,
+            (GgmlType::Q5_0, _) => match quant::cast_blocks::<BlockQ5_0>(w) {
+                Some(w) => rows::<D, _>(w, a, out),
+                None => return false,
+            },
+            (GgmlType::Q4_0, false) => match quant::cast_blocks::<BlockQ4_0>(w) {
+                Some(w) => rows::<D, _>(w, a, out),
+                None => return false,
+            },
+            (GgmlType::Q4_0, true) => match quant::cast_blocks::<BlockQ4_0>(w) {
+                Some(w) => rows_repacked::<D, _>(w, a, out),
+                None => return false,
+            },
+            (GgmlType::IQ4_NL, true) => match quant::cast_blocks::<BlockIQ4NL>(w) {
+                Some(w) => rows_repacked::<D, _>(w, a, out),
+                None => return false,
+            },
+            _ => return false,
+        }
     }
     true
 }
 
-/// A weight block whose first two bytes are its f16 scale (Q8_0, Q5_0).
-trait ScaleFirst {
+/// A block of 32 values with an f16 scale, multiplied with Q8_0 blocks.
+pub(super) trait Block32 {
+    /// Every product of a value and an activation (in [-127, 127]) is below 2^13 in
+    /// magnitude, so that one [`I8Lanes::sum32`] may add a block's 32.
+    const SMALL: bool;
+    /// The block's scale.
     fn d(&self) -> half::f16;
+    /// The 32 values as i8 (values 0..16, 16..32).
+    ///
+    /// # Safety
+    /// NEON (the caller's contract); inlined into such a function.
+    unsafe fn values(&self) -> (int8x16_t, int8x16_t);
 }
 
-impl ScaleFirst for BlockQ8_0 {
+impl Block32 for BlockQ8_0 {
+    const SMALL: bool = false;
     #[inline(always)]
     fn d(&self) -> half::f16 {
         self.d
     }
+    #[inline(always)]
+    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
+        let q = self.qs.as_ptr();
+        // SAFETY: NEON (the caller's contract); the loads read the 32 quants.
+        unsafe { (vld1q_s8(q), vld1q_s8(q.add(16))) }
+    }
 }
 
-impl ScaleFirst for BlockQ5_0 {
+impl Block32 for BlockQ5_0 {
+    const SMALL: bool = true;
     #[inline(always)]
     fn d(&self) -> half::f16 {
         self.d
     }
+    #[inline(always)]
+    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
+        // SAFETY: NEON (the caller's contract).
+        unsafe { super::q5_0::values(self) }
+    }
 }
 
-/// Every row of `w` (`out.len()` rows of `a.len()` blocks) times `a`: four rows at a time
-/// ([`rows_r`]), the last `rows % 4` one at a time. `quants(block)` gives a weight block's 32
-/// values as signed bytes (values 0..16, 16..32).
+impl Block32 for BlockQ4_0 {
+    const SMALL: bool = true;
+    #[inline(always)]
+    fn d(&self) -> half::f16 {
+        self.d
+    }
+    #[inline(always)]
+    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
+        // SAFETY: NEON (the caller's contract).
+        unsafe { super::q4_0::values(self) }
+    }
+}
+
+impl Block32 for BlockIQ4NL {
+    const SMALL: bool = false;
+    #[inline(always)]
+    fn d(&self) -> half::f16 {
+        self.d
+    }
+    #[inline(always)]
+    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
+        // SAFETY: NEON (the caller's contract).
+        unsafe { super::iq4_nl::values(self) }
+    }
+}
+
+/// Four lanes whose total is the exact sum of a block's 32 products with `(y0, y1)`: one
+/// [`I8Lanes::sum32`] for the formats whose products are small ([`Block32::SMALL`]), else
+/// two [`I8Lanes::sum16`] (any product of a weight and an activation in [-127, 127] is below
+/// 2^14, their bound).
+///
+/// # Safety
+/// As [`I8Lanes::lanes16`].
+#[inline(always)]
+pub(super) unsafe fn block_sum<D: I8Lanes, B: Block32>(
+    (w0, w1): (int8x16_t, int8x16_t),
+    y0: int8x16_t,
+    y1: int8x16_t,
+) -> int32x4_t {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if B::SMALL {
+            D::sum32(vdupq_n_s32(0), w0, y0, w1, y1)
+        } else {
+            vaddq_s32(D::sum16(w0, y0), D::sum16(w1, y1))
+        }
+    }
+}
+
+/// Every row of `w` (`out.len()` rows of `a.len()` blocks) times `a` in the `vec_dot` order:
+/// four rows at a time ([`rows_r`]), the last `rows % 4` one at a time.
 ///
 /// # Safety
 /// As [`I8Lanes::lanes16`]; inlined into a function with the CPU features.
@@ -93,12 +192,7 @@ impl ScaleFirst for BlockQ5_0 {
 /// # Panics
 /// If `w` is not `out.len()` rows of `a.len()` blocks.
 #[inline(always)]
-unsafe fn rows<D: I8Lanes, B: ScaleFirst>(
-    w: &[B],
-    a: &[BlockQ8_0],
-    out: &mut [f32],
-    quants: impl Fn(&B) -> (int8x16_t, int8x16_t) + Copy,
-) {
+unsafe fn rows<D: I8Lanes, B: Block32>(w: &[B], a: &[BlockQ8_0], out: &mut [f32]) {
     let nb = a.len();
     assert_eq!(
         w.len(),
@@ -112,11 +206,11 @@ unsafe fn rows<D: I8Lanes, B: ScaleFirst>(
         let (r0, r1) = r.split_at(nb);
         let (r1, r2) = r1.split_at(nb);
         let (r2, r3) = r2.split_at(nb);
-        o.copy_from_slice(&unsafe { rows_r::<D, B, 4>([r0, r1, r2, r3], a, quants) });
+        o.copy_from_slice(&unsafe { rows_r::<D, B, 4>([r0, r1, r2, r3], a) });
     }
     let rest = rows4.remainder().chunks_exact(nb.max(1));
     for (o, r) in quads.into_remainder().iter_mut().zip(rest) {
-        *o = unsafe { rows_r::<D, B, 1>([r], a, quants) }[0];
+        *o = unsafe { rows_r::<D, B, 1>([r], a) }[0];
     }
 }
 
@@ -127,10 +221,9 @@ unsafe fn rows<D: I8Lanes, B: ScaleFirst>(
 /// # Safety
 /// As [`rows`]; every `w[r]` has `a.len()` blocks.
 #[inline(always)]
-unsafe fn rows_r<D: I8Lanes, B: ScaleFirst, const R: usize>(
+unsafe fn rows_r<D: I8Lanes, B: Block32, const R: usize>(
     w: [&[B]; R],
     a: &[BlockQ8_0],
-    quants: impl Fn(&B) -> (int8x16_t, int8x16_t),
 ) -> [f32; R] {
     // SAFETY: the caller's CPU features; `b < a.len()` indexes every row (the caller's
     // contract); the loads read the 32 quants of each activation block.
@@ -143,7 +236,7 @@ unsafe fn rows_r<D: I8Lanes, B: ScaleFirst, const R: usize>(
             let dy = f16_to_f32(y.d);
             for r in 0..R {
                 let x = w[r].get_unchecked(b);
-                let (x0, x1) = quants(x);
+                let (x0, x1) = x.values();
                 let d = vdupq_n_f32(f16_to_f32(x.d()) * dy);
                 lo[r] = vfmaq_f32(lo[r], d, vcvtq_f32_s32(D::lanes16(x0, y0)));
                 hi[r] = vfmaq_f32(hi[r], d, vcvtq_f32_s32(D::lanes16(x1, y1)));
@@ -151,4 +244,138 @@ unsafe fn rows_r<D: I8Lanes, B: ScaleFirst, const R: usize>(
         }
         std::array::from_fn(|r| hsum8(lo[r], hi[r]))
     }
+}
+
+/// Every row of `w` (`out.len()` rows of `a.len()` blocks) times `a` in the repacked orders
+/// (`q4_0::body_repacked`: per block the exact sum, `acc = fma(sum, d_w * d_a, acc)`), four
+/// rows at a time with row `r`'s chain in lane `r` of one vector ([`repacked_4`]). The last
+/// `rows % 4` rows ride along with copies of the last row (their extra lanes dropped).
+///
+/// # Safety
+/// As [`I8Lanes::lanes16`]; inlined into a function with the CPU features.
+///
+/// # Panics
+/// If `w` is not `out.len()` rows of `a.len()` blocks.
+#[inline(always)]
+unsafe fn rows_repacked<D: I8Lanes, B: Block32>(w: &[B], a: &[BlockQ8_0], out: &mut [f32]) {
+    let (nb, n) = (a.len(), out.len());
+    assert_eq!(w.len(), n * nb, "matvec: weights are not whole rows");
+    for r0 in (0..n).step_by(4) {
+        let row = |k: usize| &w[(r0 + k).min(n - 1) * nb..][..nb];
+        // SAFETY: the caller's CPU features; every row has `nb` blocks.
+        let v = unsafe { repacked_4::<D, B>([row(0), row(1), row(2), row(3)], a) };
+        for (o, v) in out[r0..].iter_mut().zip(v) {
+            *o = v;
+        }
+    }
+}
+
+/// Four rows times `a` in the repacked orders, lane `r` row `r`'s float chain: per block the
+/// four exact sums from a tree of pairwise adds ([`hsum_x4`]), the four scale products `d_w *
+/// d_a` from one `fcvtl` and one `fmul`, one vector FMA for the four rows' scalar FMAs.
+///
+/// # Safety
+/// As [`rows_repacked`]; every `w[r]` has `a.len()` blocks.
+#[inline(always)]
+pub(super) unsafe fn repacked_4<D: I8Lanes, B: Block32>(w: [&[B]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
+    // SAFETY: the caller's CPU features; `b < a.len()` indexes every row (the caller's
+    // contract); the loads read the 32 quants of each activation block.
+    unsafe {
+        let mut acc = vdupq_n_f32(0.0);
+        for (b, y) in a.iter().enumerate() {
+            let y0 = vld1q_s8(y.qs.as_ptr());
+            let y1 = vld1q_s8(y.qs.as_ptr().add(16));
+            let x: [&B; 4] = std::array::from_fn(|r| w[r].get_unchecked(b));
+            let s = [
+                block_sum::<D, B>(x[0].values(), y0, y1),
+                block_sum::<D, B>(x[1].values(), y0, y1),
+                block_sum::<D, B>(x[2].values(), y0, y1),
+                block_sum::<D, B>(x[3].values(), y0, y1),
+            ];
+            let sums = vcvtq_f32_s32(hsum_x4(s));
+            // d_w * d_a per row, as the one-row kernel's `f16_to_f32(x.d) * f16_to_f32(y.d)`.
+            let dw = load_f16x4([x[0].d(), x[1].d(), x[2].d(), x[3].d()]);
+            let dd = vmulq_n_f32(dw, f16_to_f32(y.d));
+            acc = vfmaq_f32(acc, sums, dd);
+        }
+        let mut out = [0.0f32; 4];
+        vst1q_f32(out.as_mut_ptr(), acc);
+        out
+    }
+}
+
+/// One row times four tokens in the repacked orders (prefill: `tile::row_x4`), lane `k`
+/// token `k`'s float chain: each block's values unpacked once for the four, per token the
+/// exact block sum, then as [`repacked_4`] with the tokens in the lanes.
+///
+/// # Safety
+/// As [`rows_repacked`]; every `a[k]` has `w.len()` blocks.
+#[inline(always)]
+pub(super) unsafe fn repacked_x4<D: I8Lanes, B: Block32>(
+    w: &[B],
+    a: [&[BlockQ8_0]; 4],
+) -> [f32; 4] {
+    assert!(a.iter().all(|r| r.len() == w.len()));
+    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (asserted
+    // above); the loads read the 32 quants of each activation block.
+    unsafe {
+        let mut acc = vdupq_n_f32(0.0);
+        for (b, x) in w.iter().enumerate() {
+            let v = x.values();
+            let ys: [&BlockQ8_0; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
+            let sum = |y: &BlockQ8_0| {
+                let (y0, y1) = (vld1q_s8(y.qs.as_ptr()), vld1q_s8(y.qs.as_ptr().add(16)));
+                block_sum::<D, B>(v, y0, y1)
+            };
+            let s = [sum(ys[0]), sum(ys[1]), sum(ys[2]), sum(ys[3])];
+            let sums = vcvtq_f32_s32(hsum_x4(s));
+            // d_w * d_a per token, as the one-row kernel's `f16_to_f32(x.d) * f16_to_f32(y.d)`.
+            let dy = load_f16x4([ys[0].d, ys[1].d, ys[2].d, ys[3].d]);
+            let dd = vmulq_n_f32(dy, f16_to_f32(x.d()));
+            acc = vfmaq_f32(acc, sums, dd);
+        }
+        let mut out = [0.0f32; 4];
+        vst1q_f32(out.as_mut_ptr(), acc);
+        out
+    }
+}
+
+/// [`repacked_x4`] for Q4_0, plain NEON.
+///
+/// # Safety
+/// The CPU must support NEON; every `a[k]` has `w.len()` blocks.
+#[target_feature(enable = "neon")]
+pub unsafe fn q4_0_repacked_x4(w: &[BlockQ4_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    // SAFETY: NEON is this function's contract; `repacked_x4` checks the lengths.
+    unsafe { repacked_x4::<Mull, _>(w, a) }
+}
+
+/// [`repacked_x4`] for Q4_0 with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and dotprod; every `a[k]` has `w.len()` blocks.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn q4_0_repacked_x4_dotprod(w: &[BlockQ4_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    // SAFETY: NEON and dotprod are this function's contract; `repacked_x4` checks the lengths.
+    unsafe { repacked_x4::<Sdot, _>(w, a) }
+}
+
+/// [`repacked_x4`] for IQ4_NL, plain NEON.
+///
+/// # Safety
+/// The CPU must support NEON; every `a[k]` has `w.len()` blocks.
+#[target_feature(enable = "neon")]
+pub unsafe fn iq4_nl_repacked_x4(w: &[BlockIQ4NL], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    // SAFETY: NEON is this function's contract; `repacked_x4` checks the lengths.
+    unsafe { repacked_x4::<Mull, _>(w, a) }
+}
+
+/// [`repacked_x4`] for IQ4_NL with `sdot`.
+///
+/// # Safety
+/// The CPU must support NEON and dotprod; every `a[k]` has `w.len()` blocks.
+#[target_feature(enable = "neon,dotprod")]
+pub unsafe fn iq4_nl_repacked_x4_dotprod(w: &[BlockIQ4NL], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    // SAFETY: NEON and dotprod are this function's contract; `repacked_x4` checks the lengths.
+    unsafe { repacked_x4::<Sdot, _>(w, a) }
 }

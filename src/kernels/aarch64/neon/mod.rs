@@ -268,6 +268,29 @@ pub(crate) unsafe fn load_f16x8(p: *const half::f16) -> (float32x4_t, float32x4_
     }
 }
 
+/// Four f16 as f32 (exact conversions): one `fcvtl`.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(crate) unsafe fn load_f16x4(h: [half::f16; 4]) -> float32x4_t {
+    let bits = u64::from(h[0].to_bits())
+        | u64::from(h[1].to_bits()) << 16
+        | u64::from(h[2].to_bits()) << 32
+        | u64::from(h[3].to_bits()) << 48;
+    let out: float32x4_t;
+    // SAFETY: NEON is the caller's contract; `fcvtl` reads and writes registers only.
+    unsafe {
+        std::arch::asm!(
+            "fcvtl {out:v}.4s, {h:v}.4h",
+            h = in(vreg) vcreate_u16(bits),
+            out = lateout(vreg) out,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    out
+}
+
 /// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators held as `s[2j]`, `s[2j + 1]`
 /// (lanes 0..4, 4..8 of accumulator `j`): `(s0 + s2) + (s1 + s3)` lane-wise, the halves
 /// added, then `(t0 + t1) + (t2 + t3)` (as `crate::quant::lanes::reduce_f32x8x4`).
@@ -442,14 +465,15 @@ pub(crate) trait I8Lanes {
     /// Four i32 lanes whose total is the exact sum of the 16 products `a[i] * b[i]`, spread
     /// over the lanes as the implementation likes: for kernels that need only the sum (the
     /// four-token prefill kernels, whose orders add whole runs). Exact when every
-    /// `|a[i] * b[i]| < 2^13` (weights of at most six bits times activations).
+    /// `|a[i] * b[i]| < 2^14` (any weights but -128 times activations in [-127, 127]).
     ///
     /// # Safety
     /// As [`I8Lanes::lanes16`].
     unsafe fn sum16(a: int8x16_t, b: int8x16_t) -> int32x4_t;
 
     /// `acc` plus four lanes whose total is the exact sum of the 32 products of `a0 * b0` and
-    /// `a1 * b1` (as [`I8Lanes::sum16`], with the same bound).
+    /// `a1 * b1` (as [`I8Lanes::sum16`]). Exact when every `|product| < 2^13` (weights of at
+    /// most six bits times activations).
     ///
     /// # Safety
     /// As [`I8Lanes::lanes16`].
@@ -484,7 +508,7 @@ impl I8Lanes for Mull {
     }
 
     /// `vmull_s8` and `vmlal_high_s8`: i16 lane `l` holds products `l` and `l + 8` (|sum| <
-    /// 2^14), `vpaddlq_s16` widens the pairs: three instructions instead of `lanes16`'s five.
+    /// 2^15), `vpaddlq_s16` widens the pairs: three instructions instead of `lanes16`'s five.
     #[inline(always)]
     unsafe fn sum16(a: int8x16_t, b: int8x16_t) -> int32x4_t {
         // SAFETY: NEON is available (the caller's contract); no memory access.

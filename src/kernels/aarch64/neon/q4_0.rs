@@ -7,21 +7,34 @@ use std::arch::aarch64::*;
 use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 
+/// The 32 values of a block as i8 (the low nibbles minus 8 are values 0..16, the high
+/// nibbles minus 8 values 16..32).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn values(x: &BlockQ4_0) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is the caller's contract; the load reads the 16 bytes of `qs`.
+    unsafe {
+        let q = vld1q_u8(x.qs.as_ptr());
+        let eight = vdupq_n_s8(8);
+        (
+            vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight),
+            vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(q)), eight),
+        )
+    }
+}
+
 /// The eight x86 lanes of one block (lane `l` the four products of values `4l .. 4l + 4`,
-/// |lane| <= 4 * 8 * 128) as (lanes 0..4, lanes 4..8): the low nibbles minus 8 are values
-/// 0..16, the high nibbles minus 8 values 16..32.
+/// |lane| <= 4 * 8 * 128) as (lanes 0..4, lanes 4..8).
 ///
 /// # Safety
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
 unsafe fn lanes<D: I8Lanes>(x: &BlockQ4_0, y: &BlockQ8_0) -> (int32x4_t, int32x4_t) {
-    // SAFETY: the caller's CPU features; the loads read the 16 bytes of `qs` and the 32
-    // quants of the activation block.
+    // SAFETY: the caller's CPU features; the loads read the 32 quants of the activation block.
     unsafe {
-        let q = vld1q_u8(x.qs.as_ptr());
-        let eight = vdupq_n_s8(8);
-        let w0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);
-        let w1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8::<4>(q)), eight);
+        let (w0, w1) = values(x);
         (
             D::lanes16(w0, vld1q_s8(y.qs.as_ptr())),
             D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16))),

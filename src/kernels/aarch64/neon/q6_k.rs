@@ -260,7 +260,7 @@ unsafe fn tiled_step<D: I8Lanes>(
     // SAFETY: the caller's CPU features; the load reads 16 bytes at `128n + 32k + 16h <= 240`
     // of the block's 256 quants.
     unsafe {
-        // |q * y| <= 32 * 128 < 2^13: `sum16`'s bound.
+        // |q * y| <= 32 * 128 < 2^14: `sum16`'s bound.
         let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
         // The 16-value group 2r + h of run r = 4n + k.
         mla_lane(v, D::sum16(q, a), sc, 2 * (4 * n + k) + h)

@@ -3,16 +3,20 @@
 //! float steps those of the one-token kernel of the same order (so the results have its
 //! bits), for the formats and orders that prefill uses most (ggml's orders as in
 //! `session::dot_order`): Q8_0 in every order (also Q5_0, whose tiles prefill unpacks to
-//! Q8_0 once), Q4_K in the tiled and repacked GEMM orders, Q6_K in the tiled order. As the
-//! x86 tables' four-token kernels, the same set.
+//! Q8_0 once), Q4_K in the tiled and repacked GEMM orders, Q6_K in the tiled order (the x86
+//! tables' set), and Q4_0 and IQ4_NL in the repacked orders (`matvec::repacked_x4`: a Q4_0
+//! model's prefill).
 //!
 //! Measured without a Pi, as instructions executed under qemu (`tools/neon-count.sh`, a
 //! 64 x 2048 tile times four tokens; README "Raspberry Pi"), per weight row and token,
 //! one-token kernels -> these: see the README's table.
 
-use super::{q4_k, q6_k, q8_0};
+use super::{matvec, q4_k, q6_k, q8_0};
 use crate::kernels::{each_row, tile, Isa, PutFn, RowX4Fn};
-use crate::quant::{q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType};
+use crate::quant::{
+    iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_k::BlockQ4K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder,
+    GgmlType,
+};
 
 /// The four-token kernel of (`ty`, `order`) for the NEON table `isa` (`None`: none, or not a
 /// NEON table; the caller then multiplies token by token).
@@ -65,6 +69,34 @@ pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn>
             })
         })
     }
+    unsafe fn q4_0_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ4_0>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                matvec::q4_0_repacked_x4(row, a)
+            })
+        })
+    }
+    unsafe fn q4_0_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ4_0>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                matvec::q4_0_repacked_x4_dotprod(row, a)
+            })
+        })
+    }
+    unsafe fn iq4_nl_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockIQ4NL>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                matvec::iq4_nl_repacked_x4(row, a)
+            })
+        })
+    }
+    unsafe fn iq4_nl_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockIQ4NL>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                matvec::iq4_nl_repacked_x4_dotprod(row, a)
+            })
+        })
+    }
     let sdot = match isa {
         Isa::Neon => false,
         Isa::NeonDotprod => true,
@@ -79,6 +111,10 @@ pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn>
         (GgmlType::Q4_K, DotOrder::RepackedGemm, true) => q4_k_gemm_sdot,
         (GgmlType::Q6_K, DotOrder::Tiled, false) => q6_k_tiled_plain,
         (GgmlType::Q6_K, DotOrder::Tiled, true) => q6_k_tiled_sdot,
+        (GgmlType::Q4_0, DotOrder::RepackedGemm | DotOrder::RepackedGemv, false) => q4_0_plain,
+        (GgmlType::Q4_0, DotOrder::RepackedGemm | DotOrder::RepackedGemv, true) => q4_0_sdot,
+        (GgmlType::IQ4_NL, DotOrder::RepackedGemm | DotOrder::RepackedGemv, false) => iq4_nl_plain,
+        (GgmlType::IQ4_NL, DotOrder::RepackedGemm | DotOrder::RepackedGemv, true) => iq4_nl_sdot,
         _ => return None,
     })
 }
