@@ -79,16 +79,16 @@ unsafe fn lanes<D: I8Lanes, const SIGNED: bool>(
     unsafe {
         let mut lo = vdupq_n_s32(0);
         let mut hi = vdupq_n_s32(0);
+        let sc = scales_i32(x);
         unpack_each::<SIGNED>(x, |i, q| {
             let (n, h, k) = (i / 8, i / 4 % 2, i % 4);
             let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
             // The 16-value group 2r + h of run r = 4n + k.
-            let sc = i32::from(x.scales[2 * (4 * n + k) + h]);
-            let s = D::lanes16(q, a);
+            let (g, s) = (2 * (4 * n + k) + h, D::lanes16(q, a));
             if h == 0 {
-                lo = vmlaq_n_s32(lo, s, sc);
+                lo = mla_lane(lo, s, &sc, g);
             } else {
-                hi = vmlaq_n_s32(hi, s, sc);
+                hi = mla_lane(hi, s, &sc, g);
             }
         });
         (lo, hi)
