@@ -33,9 +33,10 @@ fn main() {
         "Q5_0" => GgmlType::Q5_0,
         "Q4_0" => GgmlType::Q4_0,
         "Q4_K" => GgmlType::Q4_K,
+        "Q5_K" => GgmlType::Q5_K,
         "Q6_K" => GgmlType::Q6_K,
         "IQ4_NL" => GgmlType::IQ4_NL,
-        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL Q4_K Q6_K"),
+        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL Q4_K Q5_K Q6_K"),
     };
     let order = match args[2].as_str() {
         "vecdot" => DotOrder::VecDot,
@@ -65,7 +66,7 @@ fn main() {
     let scale = half::f16::from_f32(0.01).to_le_bytes();
     let scale_offsets: &[usize] = match ty {
         GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Q4_0 | GgmlType::IQ4_NL => &[0],
-        GgmlType::Q4_K => &[0, 2],
+        GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
         _ => &[208],
     };
     for block in wb.chunks_exact_mut(ty.type_size()) {

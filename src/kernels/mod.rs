@@ -1094,6 +1094,7 @@ mod tile_tests {
     use super::Kernels;
     use crate::quant::q4_k::BlockQ4K;
     use crate::quant::q5_0::BlockQ5_0;
+    use crate::quant::q5_k::BlockQ5K;
     use crate::quant::q6_k::BlockQ6K;
     use crate::quant::q8_0::BlockQ8_0;
     use crate::quant::q8_k::{self, BlockQ8K};
@@ -1261,9 +1262,9 @@ mod tile_tests {
         }
     }
 
-    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q6_K tiled), also when the
-    /// tokens' orders change inside the batch (the repacked GEMM's last `n % 4` tokens take
-    /// the GEMV order).
+    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q5_K and Q6_K tiled), also
+    /// when the tokens' orders change inside the batch (the repacked GEMM's last `n % 4`
+    /// tokens take the GEMV order).
     #[test]
     fn k_quant_tiles_equal_per_token_matvecs() {
         let mut next = rng(0x9e37_79b9_7f4a_7c15);
@@ -1281,6 +1282,15 @@ mod tile_tests {
                     d: scale(next(), 91_919.0),
                     dmin: scale(next(), 91_919.0),
                     scales: std::array::from_fn(|_| next() as u8),
+                    qs: std::array::from_fn(|_| next() as u8),
+                })
+                .collect();
+            let w5: Vec<BlockQ5K> = (0..rows * nb)
+                .map(|_| BlockQ5K {
+                    d: scale(next(), 91_919.0),
+                    dmin: scale(next(), 91_919.0),
+                    scales: std::array::from_fn(|_| next() as u8),
+                    qh: std::array::from_fn(|_| next() as u8),
                     qs: std::array::from_fn(|_| next() as u8),
                 })
                 .collect();
@@ -1314,6 +1324,9 @@ mod tile_tests {
             };
             check(GgmlType::Q4_K, as_bytes(&w4), rows, acts, n, &gemm_or_gemv);
             check(GgmlType::Q4_K, as_bytes(&w4), rows, acts, n, &|_| {
+                DotOrder::Tiled
+            });
+            check(GgmlType::Q5_K, as_bytes(&w5), rows, acts, n, &|_| {
                 DotOrder::Tiled
             });
             check(GgmlType::Q6_K, as_bytes(&w6), rows, acts, n, &|_| {

@@ -38,10 +38,54 @@ pub(super) unsafe fn scales_and_pairs(
 /// registers (chunk `c`, values `64c .. 64c + 64`: `q[4c]`, `q[4c + 1]` the low nibbles of
 /// `qs[32c .. 32c + 32]`, `q[4c + 2]`, `q[4c + 3]` their high nibbles), the eight six-bit
 /// scales (as two 4-byte groups) and the eight minimums as i16.
-struct Unpacked {
-    q: [int8x16_t; 16],
-    sc: [[u8; 4]; 2],
-    mins: int16x8_t,
+pub(super) struct Unpacked {
+    pub(super) q: [int8x16_t; 16],
+    pub(super) sc: [[u8; 4]; 2],
+    pub(super) mins: int16x8_t,
+}
+
+/// A super-block with Q4_K's scales and minimums (Q4_K, Q5_K), unpacked for the sum-only
+/// products ([`chunk_sums`], [`body_x4`]).
+pub(super) trait KBlock {
+    /// The super-block's scale.
+    fn d(&self) -> half::f16;
+    /// The super-block's minimum scale.
+    fn dmin(&self) -> half::f16;
+    /// The quants, scales and minimums (see [`Unpacked`]).
+    ///
+    /// # Safety
+    /// NEON (the caller's contract); inlined into such a function.
+    unsafe fn unpacked(&self) -> Unpacked;
+}
+
+impl KBlock for BlockQ4K {
+    #[inline(always)]
+    fn d(&self) -> half::f16 {
+        self.d
+    }
+    #[inline(always)]
+    fn dmin(&self) -> half::f16 {
+        self.dmin
+    }
+    #[inline(always)]
+    unsafe fn unpacked(&self) -> Unpacked {
+        // SAFETY: NEON (the caller's contract).
+        unsafe { unpack(self) }
+    }
+}
+
+/// The eight six-bit scales (two 4-byte groups) and the eight minimums (as i16) of Q4_K's
+/// and Q5_K's 12 scale bytes.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn scales_and_mins(scales: &[u8; 12]) -> ([[u8; 4]; 2], int16x8_t) {
+    let u = scales_mins(scales);
+    let mins8 = u64::from(u[2]) | (u64::from(u[3]) << 32);
+    // SAFETY: NEON (the caller's contract); no memory access.
+    let mins = unsafe { vreinterpretq_s16_u16(vmovl_u8(vcreate_u8(mins8))) };
+    ([u[0].to_le_bytes(), u[1].to_le_bytes()], mins)
 }
 
 /// Unpacks `x` (see [`Unpacked`]): once per token for a one-token product, once for four
@@ -54,8 +98,7 @@ unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
     // SAFETY: NEON is the caller's contract; the loads read 16 bytes at `32c + 16 <= 112`
     // of the 128 bytes of `qs`.
     unsafe {
-        let u = scales_mins(&x.scales);
-        let mins8 = vcreate_u8(u64::from(u[2]) | (u64::from(u[3]) << 32));
+        let (sc, mins) = scales_and_mins(&x.scales);
         let m4 = vdupq_n_u8(0x0F);
         let mut q = [vdupq_n_s8(0); 16];
         for c in 0..4 {
@@ -66,11 +109,7 @@ unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
             q[4 * c + 2] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(qa));
             q[4 * c + 3] = vreinterpretq_s8_u8(vshrq_n_u8::<4>(qb));
         }
-        Unpacked {
-            q,
-            sc: [u[0].to_le_bytes(), u[1].to_le_bytes()],
-            mins: vreinterpretq_s16_u16(vmovl_u8(mins8)),
-        }
+        Unpacked { q, sc, mins }
     }
 }
 
@@ -252,17 +291,20 @@ const GEMM: u8 = 2;
 /// # Safety
 /// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
 #[inline(always)]
-unsafe fn body_x4<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+pub(super) unsafe fn body_x4<D: I8Lanes, B: KBlock, const ORDER: u8>(
+    w: &[B],
+    a: [&[BlockQ8K]; 4],
+) -> [f32; 4] {
     // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
     // caller's contract); `unpack` and `chunk_sums` read inside the borrowed blocks.
     unsafe {
         let (mut acc, mut acc_m) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
         for (b, x) in w.iter().enumerate() {
-            let u = unpack(x);
+            let u = x.unpacked();
             let sc = scales_i32(&u.sc);
             let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
             let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
-            let (d, dmin) = (f16_to_f32(x.d), f16_to_f32(x.dmin));
+            let (d, dmin) = (f16_to_f32(x.d()), f16_to_f32(x.dmin()));
             // Per token: lane c the exact sum of chunk c (its scales applied), and the four
             // min pairs.
             let (s0, p0) = chunk_sums::<D>(&u, sc, ys[0]);
@@ -300,7 +342,7 @@ unsafe fn body_x4<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: [&[BlockQ8K]; 
 /// # Safety
 /// NEON (the caller's contract); inlined into such a function.
 #[inline(always)]
-unsafe fn scales_i32(sc: &[[u8; 4]; 2]) -> (int32x4_t, int32x4_t) {
+pub(super) unsafe fn scales_i32(sc: &[[u8; 4]; 2]) -> (int32x4_t, int32x4_t) {
     // SAFETY: NEON is the caller's contract; no memory access.
     unsafe {
         let bytes =
@@ -322,7 +364,7 @@ unsafe fn scales_i32(sc: &[[u8; 4]; 2]) -> (int32x4_t, int32x4_t) {
 /// # Safety
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
-unsafe fn chunk_sums<D: I8Lanes>(
+pub(super) unsafe fn chunk_sums<D: I8Lanes>(
     u: &Unpacked,
     (sc_lo, sc_hi): (int32x4_t, int32x4_t),
     y: &BlockQ8K,
@@ -361,18 +403,31 @@ unsafe fn chunk_sums<D: I8Lanes>(
     }
 }
 
-const TILED: u8 = 3;
+pub(super) const TILED: u8 = 3;
+
+/// [`body_x4`] of Q4_K.
+///
+/// # Safety
+/// As [`body_x4`].
+#[inline(always)]
+unsafe fn body_x4_q4k<D: I8Lanes, const ORDER: u8>(
+    w: &[BlockQ4K],
+    a: [&[BlockQ8K]; 4],
+) -> [f32; 4] {
+    // SAFETY: the caller's contract.
+    unsafe { body_x4::<D, BlockQ4K, ORDER>(w, a) }
+}
 
 super::neon_dots_x4! {
     /// One Q4_K weight row times four Q8_K activation rows in the tiled order, plain NEON;
     /// each result bit-identical to [`vec_dot_tiled`].
-    dot_tiled_x4, dot_tiled_x4_dotprod = body_x4, TILED(BlockQ4K, BlockQ8K)
+    dot_tiled_x4, dot_tiled_x4_dotprod = body_x4_q4k, TILED(BlockQ4K, BlockQ8K)
 }
 
 super::neon_dots_x4! {
     /// One Q4_K weight row times four Q8_K activation rows in the repacked GEMM order, plain
     /// NEON; each result bit-identical to [`vec_dot_repacked_gemm`].
-    dot_gemm_x4, dot_gemm_x4_dotprod = body_x4, GEMM(BlockQ4K, BlockQ8K)
+    dot_gemm_x4, dot_gemm_x4_dotprod = body_x4_q4k, GEMM(BlockQ4K, BlockQ8K)
 }
 
 super::neon_dots! {
