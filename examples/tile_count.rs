@@ -36,7 +36,8 @@ fn main() {
         "Q5_K" => GgmlType::Q5_K,
         "Q6_K" => GgmlType::Q6_K,
         "IQ4_NL" => GgmlType::IQ4_NL,
-        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL Q4_K Q5_K Q6_K"),
+        "IQ4_XS" => GgmlType::IQ4_XS,
+        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL IQ4_XS Q4_K Q5_K Q6_K"),
     };
     let order = match args[2].as_str() {
         "vecdot" => DotOrder::VecDot,
@@ -65,7 +66,9 @@ fn main() {
     wb.iter_mut().for_each(|b| *b = next() as u8);
     let scale = half::f16::from_f32(0.01).to_le_bytes();
     let scale_offsets: &[usize] = match ty {
-        GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Q4_0 | GgmlType::IQ4_NL => &[0],
+        GgmlType::Q8_0 | GgmlType::Q5_0 | GgmlType::Q4_0 | GgmlType::IQ4_NL | GgmlType::IQ4_XS => {
+            &[0]
+        }
         GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
         _ => &[208],
     };

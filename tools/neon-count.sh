@@ -39,7 +39,7 @@ c2=$(count $r2)
 per_call=$(( (c2 - c1) / (r2 - r1) ))
 bytes=$(python3 - "$fmt" "$rows" "$cols" <<'PY'
 import sys
-size = {"Q8_0": (34, 32), "Q5_0": (22, 32), "Q4_0": (18, 32), "IQ4_NL": (18, 32), "Q4_K": (144, 256), "Q5_K": (176, 256), "Q6_K": (210, 256)}
+size = {"Q8_0": (34, 32), "Q5_0": (22, 32), "Q4_0": (18, 32), "IQ4_NL": (18, 32), "IQ4_XS": (136, 256), "Q4_K": (144, 256), "Q5_K": (176, 256), "Q6_K": (210, 256)}
 b, k = size[sys.argv[1]]
 print(int(sys.argv[2]) * int(sys.argv[3]) // k * b)
 PY

@@ -1092,6 +1092,7 @@ pub(crate) fn each_row<W: BlockFormat>(
 #[cfg(test)]
 mod tile_tests {
     use super::Kernels;
+    use crate::quant::iq4_xs::BlockIQ4XS;
     use crate::quant::q4_k::BlockQ4K;
     use crate::quant::q5_0::BlockQ5_0;
     use crate::quant::q5_k::BlockQ5K;
@@ -1262,9 +1263,9 @@ mod tile_tests {
         }
     }
 
-    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q5_K and Q6_K tiled), also
-    /// when the tokens' orders change inside the batch (the repacked GEMM's last `n % 4`
-    /// tokens take the GEMV order).
+    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q5_K, IQ4_XS and Q6_K
+    /// tiled), also when the tokens' orders change inside the batch (the repacked GEMM's last
+    /// `n % 4` tokens take the GEMV order).
     #[test]
     fn k_quant_tiles_equal_per_token_matvecs() {
         let mut next = rng(0x9e37_79b9_7f4a_7c15);
@@ -1291,6 +1292,14 @@ mod tile_tests {
                     dmin: scale(next(), 91_919.0),
                     scales: std::array::from_fn(|_| next() as u8),
                     qh: std::array::from_fn(|_| next() as u8),
+                    qs: std::array::from_fn(|_| next() as u8),
+                })
+                .collect();
+            let wx: Vec<BlockIQ4XS> = (0..rows * nb)
+                .map(|_| BlockIQ4XS {
+                    d: scale(next(), 91_919.0),
+                    scales_h: next() as u16,
+                    scales_l: std::array::from_fn(|_| next() as u8),
                     qs: std::array::from_fn(|_| next() as u8),
                 })
                 .collect();
@@ -1327,6 +1336,9 @@ mod tile_tests {
                 DotOrder::Tiled
             });
             check(GgmlType::Q5_K, as_bytes(&w5), rows, acts, n, &|_| {
+                DotOrder::Tiled
+            });
+            check(GgmlType::IQ4_XS, as_bytes(&wx), rows, acts, n, &|_| {
                 DotOrder::Tiled
             });
             check(GgmlType::Q6_K, as_bytes(&w6), rows, acts, n, &|_| {

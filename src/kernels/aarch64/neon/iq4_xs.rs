@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::I8Lanes;
+use super::{f16_to_f32, hsum_x4, mla_lane, I8Lanes};
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
 /// The signed scales `ls - 32` (-32..31) of the eight 32-value sub-blocks: the low nibble
@@ -60,18 +60,116 @@ unsafe fn body<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
     unsafe { super::k_vec_dot(w, a, |x| x.d, |x, y| lanes::<D>(x, y)) }
 }
 
-/// The body of the tiled order (as [`crate::quant::iq4_xs::vec_dot_tiled`]).
+/// The table values of sub-block `ib`'s 32 quants (values `32ib .. 32ib + 16` from the low
+/// nibbles, `32ib + 16 .. 32ib + 32` from the high ones).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function; `ib < 8`.
+#[inline(always)]
+unsafe fn sub_values(x: &BlockIQ4XS, table: int8x16_t, ib: usize) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is the caller's contract; the load reads 16 bytes at `16ib <= 112` of `qs`.
+    unsafe {
+        let q = vld1q_u8(x.qs.as_ptr().add(16 * ib));
+        (
+            vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F))),
+            vqtbl1q_s8(table, vshrq_n_u8::<4>(q)),
+        )
+    }
+}
+
+/// The signed scales as i32 in two registers (scale `ib` in lane `ib % 4` of `[ib / 4]`).
+#[inline(always)]
+unsafe fn scales_v(x: &BlockIQ4XS) -> [int32x4_t; 2] {
+    let sc = scales(x);
+    // SAFETY: NEON (the caller's contract); the loads read the local array.
+    unsafe { [vld1q_s32(sc.as_ptr()), vld1q_s32(sc.as_ptr().add(4))] }
+}
+
+/// Sub-block `ib`'s term of the tiled order's exact `s1`: its 32 products with `y` summed
+/// ([`I8Lanes::sum32_wide`]: |table value * y| <= 127 * 128 < 2^14) times its scale, added to
+/// `v`'s lanes.
+///
+/// # Safety
+/// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
+#[inline(always)]
+unsafe fn sub_sum<D: I8Lanes>(
+    v: int32x4_t,
+    (w0, w1): (int8x16_t, int8x16_t),
+    sc: &[int32x4_t; 2],
+    y: &BlockQ8K,
+    ib: usize,
+) -> int32x4_t {
+    // SAFETY: the caller's CPU features; the loads read 16 bytes at `32ib + 16 <= 240` of
+    // the activation block's 256 quants.
+    unsafe {
+        let q8 = y.qs.as_ptr().add(32 * ib);
+        let s = D::sum32_wide(vdupq_n_s32(0), w0, vld1q_s8(q8), w1, vld1q_s8(q8.add(16)));
+        mla_lane(v, s, sc, ib)
+    }
+}
+
+/// The body of the tiled order (as [`crate::quant::iq4_xs::vec_dot_tiled`]): per block the
+/// exact `s1` ([`sub_sum`]: this order needs only the sum).
 #[inline(always)]
 unsafe fn body_tiled<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
-    // SAFETY: the caller's CPU features; `lanes` reads inside the borrowed blocks.
+    // SAFETY: the caller's CPU features; the helpers read inside the borrowed blocks.
     unsafe {
         super::k_vec_dot_tiled(
             w,
             a,
             |x| x.d,
-            |x, y| (super::lane_sum(lanes::<D>(x, y)), None),
+            |x, y| {
+                let (table, sc) = (vld1q_s8(KVALUES.as_ptr()), scales_v(x));
+                let mut v = vdupq_n_s32(0);
+                for ib in 0..8 {
+                    v = sub_sum::<D>(v, sub_values(x, table, ib), &sc, y, ib);
+                }
+                (vaddvq_s32(v), None)
+            },
         )
     }
+}
+
+/// Four tokens at a time in the tiled order (prefill): each super-block's table values
+/// looked up once for the four; per token the exact `s1`, and the float steps of
+/// [`body_tiled`] on the four tokens at once (lane `k` token `k`'s): each result has the
+/// bits of the one-token kernel.
+///
+/// # Safety
+/// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockIQ4XS], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
+    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
+    // caller's contract); the helpers read inside the borrowed blocks.
+    unsafe {
+        let table = vld1q_s8(KVALUES.as_ptr());
+        let mut acc = vdupq_n_f32(0.0);
+        for (b, x) in w.iter().enumerate() {
+            let q: [(int8x16_t, int8x16_t); 8] = std::array::from_fn(|ib| sub_values(x, table, ib));
+            let sc = scales_v(x);
+            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
+            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
+            let token = |y: &BlockQ8K| {
+                let mut v = vdupq_n_s32(0);
+                for (ib, &q) in q.iter().enumerate() {
+                    v = sub_sum::<D>(v, q, &sc, y, ib);
+                }
+                v
+            };
+            let s1 = hsum_x4([token(ys[0]), token(ys[1]), token(ys[2]), token(ys[3])]);
+            let res = vmulq_n_f32(vcvtq_f32_s32(s1), f16_to_f32(x.d));
+            acc = vfmaq_f32(acc, res, yd);
+        }
+        let mut out = [0.0f32; 4];
+        vst1q_f32(out.as_mut_ptr(), acc);
+        out
+    }
+}
+
+super::neon_dots_x4! {
+    /// One IQ4_XS weight row times four Q8_K activation rows in the tiled order, plain NEON;
+    /// each result bit-identical to [`vec_dot_tiled`].
+    dot_tiled_x4, dot_tiled_x4_dotprod = body_tiled_x4(BlockIQ4XS, BlockQ8K)
 }
 
 super::neon_dots! {

@@ -160,10 +160,10 @@ impl Block32 for BlockIQ4NL {
     }
 }
 
-/// Four lanes whose total is the exact sum of a block's 32 products with `(y0, y1)`: one
+/// Four lanes whose total is the exact sum of a block's 32 products with `(y0, y1)`:
 /// [`I8Lanes::sum32`] for the formats whose products are small ([`Block32::SMALL`]), else
-/// two [`I8Lanes::sum16`] (any product of a weight and an activation in [-127, 127] is below
-/// 2^14, their bound).
+/// [`I8Lanes::sum32_wide`] (any product of a weight and an activation in [-127, 127] is
+/// below 2^14, its bound).
 ///
 /// # Safety
 /// As [`I8Lanes::lanes16`].
@@ -178,7 +178,7 @@ pub(super) unsafe fn block_sum<D: I8Lanes, B: Block32>(
         if B::SMALL {
             D::sum32(vdupq_n_s32(0), w0, y0, w1, y1)
         } else {
-            vaddq_s32(D::sum16(w0, y0), D::sum16(w1, y1))
+            D::sum32_wide(vdupq_n_s32(0), w0, y0, w1, y1)
         }
     }
 }

@@ -409,6 +409,30 @@ pub(crate) unsafe fn hsum_x4(v: [int32x4_t; 4]) -> int32x4_t {
     unsafe { vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3])) }
 }
 
+/// `acc + s * scale g`, the scale in lane `g % 4` of `sc[g / 4]` (`g < 4N`, a constant once
+/// inlined: one multiply-accumulate by element).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn mla_lane<const N: usize>(
+    acc: int32x4_t,
+    s: int32x4_t,
+    sc: &[int32x4_t; N],
+    g: usize,
+) -> int32x4_t {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        let v = sc[g / 4];
+        match g % 4 {
+            0 => vmlaq_laneq_s32::<0>(acc, s, v),
+            1 => vmlaq_laneq_s32::<1>(acc, s, v),
+            2 => vmlaq_laneq_s32::<2>(acc, s, v),
+            _ => vmlaq_laneq_s32::<3>(acc, s, v),
+        }
+    }
+}
+
 /// The 4 x 4 transpose: vector `j` of the result holds lane `j` of `v[0..4]`.
 ///
 /// # Safety
@@ -484,6 +508,18 @@ pub(crate) trait I8Lanes {
         a1: int8x16_t,
         b1: int8x16_t,
     ) -> int32x4_t;
+
+    /// As [`I8Lanes::sum32`] with [`I8Lanes::sum16`]'s bound (every `|product| < 2^14`).
+    ///
+    /// # Safety
+    /// As [`I8Lanes::lanes16`].
+    unsafe fn sum32_wide(
+        acc: int32x4_t,
+        a0: int8x16_t,
+        b0: int8x16_t,
+        a1: int8x16_t,
+        b1: int8x16_t,
+    ) -> int32x4_t;
 }
 
 /// Plain NEON: `vmull_s8` of each half (|product| <= 2^14, fits i16), `vpaddlq_s16` adds the
@@ -538,6 +574,23 @@ impl I8Lanes for Mull {
             vpadalq_s16(acc, p)
         }
     }
+
+    /// Two products per i16 lane in each of two registers, each widened into `acc`.
+    #[inline(always)]
+    unsafe fn sum32_wide(
+        acc: int32x4_t,
+        a0: int8x16_t,
+        b0: int8x16_t,
+        a1: int8x16_t,
+        b1: int8x16_t,
+    ) -> int32x4_t {
+        // SAFETY: NEON is available (the caller's contract); no memory access.
+        unsafe {
+            let p0 = vmlal_high_s8(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)), a0, b0);
+            let p1 = vmlal_high_s8(vmull_s8(vget_low_s8(a1), vget_low_s8(b1)), a1, b1);
+            vpadalq_s16(vpadalq_s16(acc, p0), p1)
+        }
+    }
 }
 
 /// The dot-product extension: `sdot` adds the four products of bytes `4l .. 4l + 4` into i32
@@ -584,5 +637,17 @@ impl I8Lanes for Sdot {
     ) -> int32x4_t {
         // SAFETY: as `dot` (the caller's contract).
         unsafe { Self::dot(Self::dot(acc, a0, b0), a1, b1) }
+    }
+
+    #[inline(always)]
+    unsafe fn sum32_wide(
+        acc: int32x4_t,
+        a0: int8x16_t,
+        b0: int8x16_t,
+        a1: int8x16_t,
+        b1: int8x16_t,
+    ) -> int32x4_t {
+        // SAFETY: as `dot` (the caller's contract); `sdot`'s lanes are i32 whatever the bound.
+        unsafe { Self::sum32(acc, a0, b0, a1, b1) }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, hsum_x4, I8Lanes};
+use super::{f16_to_f32, hsum8, hsum_x4, mla_lane, I8Lanes};
 use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 
 /// The 256 quants of a super-block as 16 registers, `q[8n + 4h + k]` holding bytes
@@ -264,25 +264,6 @@ unsafe fn tiled_step<D: I8Lanes>(
         let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
         // The 16-value group 2r + h of run r = 4n + k.
         mla_lane(v, D::sum16(q, a), sc, 2 * (4 * n + k) + h)
-    }
-}
-
-/// `acc + s * scale g`, the scale in lane `g % 4` of `sc[g / 4]` (`g` < 16, a constant once
-/// inlined: one multiply-accumulate by element).
-///
-/// # Safety
-/// NEON (the caller's contract); inlined into such a function.
-#[inline(always)]
-unsafe fn mla_lane(acc: int32x4_t, s: int32x4_t, sc: &[int32x4_t; 4], g: usize) -> int32x4_t {
-    // SAFETY: NEON is the caller's contract; no memory access.
-    unsafe {
-        let v = sc[g / 4];
-        match g % 4 {
-            0 => vmlaq_laneq_s32::<0>(acc, s, v),
-            1 => vmlaq_laneq_s32::<1>(acc, s, v),
-            2 => vmlaq_laneq_s32::<2>(acc, s, v),
-            _ => vmlaq_laneq_s32::<3>(acc, s, v),
-        }
     }
 }
 
