@@ -32,12 +32,14 @@ fn main() {
         "Q8_0" => GgmlType::Q8_0,
         "Q5_0" => GgmlType::Q5_0,
         "Q4_0" => GgmlType::Q4_0,
+        "Q2_K" => GgmlType::Q2_K,
+        "Q3_K" => GgmlType::Q3_K,
         "Q4_K" => GgmlType::Q4_K,
         "Q5_K" => GgmlType::Q5_K,
         "Q6_K" => GgmlType::Q6_K,
         "IQ4_NL" => GgmlType::IQ4_NL,
         "IQ4_XS" => GgmlType::IQ4_XS,
-        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL IQ4_XS Q4_K Q5_K Q6_K"),
+        _ => fail("format: one of Q8_0 Q5_0 Q4_0 IQ4_NL IQ4_XS Q2_K Q3_K Q4_K Q5_K Q6_K"),
     };
     let order = match args[2].as_str() {
         "vecdot" => DotOrder::VecDot,
@@ -70,6 +72,8 @@ fn main() {
             &[0]
         }
         GgmlType::Q4_K | GgmlType::Q5_K => &[0, 2],
+        GgmlType::Q2_K => &[80, 82],
+        GgmlType::Q3_K => &[108],
         _ => &[208],
     };
     for block in wb.chunks_exact_mut(ty.type_size()) {

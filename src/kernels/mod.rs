@@ -1093,6 +1093,8 @@ pub(crate) fn each_row<W: BlockFormat>(
 mod tile_tests {
     use super::Kernels;
     use crate::quant::iq4_xs::BlockIQ4XS;
+    use crate::quant::q2_k::BlockQ2K;
+    use crate::quant::q3_k::BlockQ3K;
     use crate::quant::q4_k::BlockQ4K;
     use crate::quant::q5_0::BlockQ5_0;
     use crate::quant::q5_k::BlockQ5K;
@@ -1263,8 +1265,8 @@ mod tile_tests {
         }
     }
 
-    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q5_K, IQ4_XS and Q6_K
-    /// tiled), also when the tokens' orders change inside the batch (the repacked GEMM's last
+    /// The four-token K-quant paths (Q4_K repacked GEMM and tiled, Q2_K, Q3_K, Q5_K, IQ4_XS and
+    /// Q6_K tiled), also when the tokens' orders change inside the batch (the repacked GEMM's last
     /// `n % 4` tokens take the GEMV order).
     #[test]
     fn k_quant_tiles_equal_per_token_matvecs() {
@@ -1303,6 +1305,22 @@ mod tile_tests {
                     qs: std::array::from_fn(|_| next() as u8),
                 })
                 .collect();
+            let w2: Vec<BlockQ2K> = (0..rows * nb)
+                .map(|_| BlockQ2K {
+                    scales: std::array::from_fn(|_| next() as u8),
+                    qs: std::array::from_fn(|_| next() as u8),
+                    d: scale(next(), 91_919.0),
+                    dmin: scale(next(), 91_919.0),
+                })
+                .collect();
+            let w3: Vec<BlockQ3K> = (0..rows * nb)
+                .map(|_| BlockQ3K {
+                    hmask: std::array::from_fn(|_| next() as u8),
+                    qs: std::array::from_fn(|_| next() as u8),
+                    scales: std::array::from_fn(|_| next() as u8),
+                    d: scale(next(), 91_919.0),
+                })
+                .collect();
             let w6: Vec<BlockQ6K> = (0..rows * nb)
                 .map(|_| BlockQ6K {
                     ql: std::array::from_fn(|_| next() as u8),
@@ -1339,6 +1357,12 @@ mod tile_tests {
                 DotOrder::Tiled
             });
             check(GgmlType::IQ4_XS, as_bytes(&wx), rows, acts, n, &|_| {
+                DotOrder::Tiled
+            });
+            check(GgmlType::Q2_K, as_bytes(&w2), rows, acts, n, &|_| {
+                DotOrder::Tiled
+            });
+            check(GgmlType::Q3_K, as_bytes(&w3), rows, acts, n, &|_| {
                 DotOrder::Tiled
             });
             check(GgmlType::Q6_K, as_bytes(&w6), rows, acts, n, &|_| {

@@ -4,18 +4,18 @@
 //! bits), for the formats and orders that prefill uses most (ggml's orders as in
 //! `session::dot_order`): Q8_0 in every order (also Q5_0, whose tiles prefill unpacks to
 //! Q8_0 once), Q4_K in the tiled and repacked GEMM orders, Q6_K in the tiled order (the x86
-//! tables' set), Q5_K in the tiled order (Q4_K's kernel with Q5_K's unpacking), IQ4_XS in
-//! the tiled order, and Q4_0 and IQ4_NL in the repacked orders (`matvec::repacked_x4`: a Q4_0 model's prefill).
+//! tables' set), Q5_K in the tiled order (Q4_K's kernel with Q5_K's unpacking), Q2_K, Q3_K
+//! and IQ4_XS in the tiled order, and Q4_0 and IQ4_NL in the repacked orders (`matvec::repacked_x4`: a Q4_0 model's prefill).
 //!
 //! Measured without a Pi, as instructions executed under qemu (`tools/neon-count.sh`, a
 //! 64 x 2048 tile times four tokens; README "Raspberry Pi"), per weight row and token,
 //! one-token kernels -> these: see the README's table.
 
-use super::{iq4_xs, matvec, q4_k, q5_k, q6_k, q8_0};
+use super::{iq4_xs, matvec, q2_k, q3_k, q4_k, q5_k, q6_k, q8_0};
 use crate::kernels::{each_row, tile, Isa, PutFn, RowX4Fn};
 use crate::quant::{
-    iq4_nl::BlockIQ4NL, iq4_xs::BlockIQ4XS, q4_0::BlockQ4_0, q4_k::BlockQ4K, q5_k::BlockQ5K,
-    q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
+    iq4_nl::BlockIQ4NL, iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q3_k::BlockQ3K, q4_0::BlockQ4_0,
+    q4_k::BlockQ4K, q5_k::BlockQ5K, q6_k::BlockQ6K, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
 
 /// The four-token kernel of (`ty`, `order`) for the NEON table `isa` (`None`: none, or not a
@@ -121,6 +121,30 @@ pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn>
             })
         })
     }
+    unsafe fn q2_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ2K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe { q2_k::dot_tiled_x4(row, a) })
+        })
+    }
+    unsafe fn q2_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ2K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                q2_k::dot_tiled_x4_dotprod(row, a)
+            })
+        })
+    }
+    unsafe fn q3_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ3K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe { q3_k::dot_tiled_x4(row, a) })
+        })
+    }
+    unsafe fn q3_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+        tile::<BlockQ3K>(w, rows, a, put, |w, a, put| {
+            each_row(w, a, put, |row, a| unsafe {
+                q3_k::dot_tiled_x4_dotprod(row, a)
+            })
+        })
+    }
     let sdot = match isa {
         Isa::Neon => false,
         Isa::NeonDotprod => true,
@@ -135,6 +159,10 @@ pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn>
         (GgmlType::Q4_K, DotOrder::RepackedGemm, true) => q4_k_gemm_sdot,
         (GgmlType::Q5_K, DotOrder::Tiled, false) => q5_k_tiled_plain,
         (GgmlType::Q5_K, DotOrder::Tiled, true) => q5_k_tiled_sdot,
+        (GgmlType::Q2_K, DotOrder::Tiled, false) => q2_k_tiled_plain,
+        (GgmlType::Q2_K, DotOrder::Tiled, true) => q2_k_tiled_sdot,
+        (GgmlType::Q3_K, DotOrder::Tiled, false) => q3_k_tiled_plain,
+        (GgmlType::Q3_K, DotOrder::Tiled, true) => q3_k_tiled_sdot,
         (GgmlType::IQ4_XS, DotOrder::Tiled, false) => iq4_xs_tiled_plain,
         (GgmlType::IQ4_XS, DotOrder::Tiled, true) => iq4_xs_tiled_sdot,
         (GgmlType::Q6_K, DotOrder::Tiled, false) => q6_k_tiled_plain,
