@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum_x4, mla_lane, I8Lanes};
+use super::{mla_lane, I8Lanes};
 use crate::quant::{iq4_nl::KVALUES, iq4_xs::BlockIQ4XS, q8_k::BlockQ8K};
 
 /// The signed scales `ls - 32` (-32..31) of the eight 32-value sub-blocks: the low nibble
@@ -139,30 +139,27 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockIQ4XS], a: &[BlockQ8K]) -> f32 {
 /// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
 #[inline(always)]
 unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockIQ4XS], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
-    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
-    // caller's contract); the helpers read inside the borrowed blocks.
+    // SAFETY: the caller's CPU features and lengths; the helpers read inside the borrowed
+    // blocks.
     unsafe {
         let table = vld1q_s8(KVALUES.as_ptr());
-        let mut acc = vdupq_n_f32(0.0);
-        for (b, x) in w.iter().enumerate() {
-            let q: [(int8x16_t, int8x16_t); 8] = std::array::from_fn(|ib| sub_values(x, table, ib));
-            let sc = scales_v(x);
-            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
-            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
-            let token = |y: &BlockQ8K| {
+        super::k_tiled_x4(
+            w,
+            a,
+            |x| (x.d, None),
+            |x| {
+                let q: [(int8x16_t, int8x16_t); 8] =
+                    std::array::from_fn(|ib| sub_values(x, table, ib));
+                (q, scales_v(x))
+            },
+            |_, (q, sc), y| {
                 let mut v = vdupq_n_s32(0);
                 for (ib, &q) in q.iter().enumerate() {
-                    v = sub_sum::<D>(v, q, &sc, y, ib);
+                    v = sub_sum::<D>(v, q, sc, y, ib);
                 }
-                v
-            };
-            let s1 = hsum_x4([token(ys[0]), token(ys[1]), token(ys[2]), token(ys[3])]);
-            let res = vmulq_n_f32(vcvtq_f32_s32(s1), f16_to_f32(x.d));
-            acc = vfmaq_f32(acc, res, yd);
-        }
-        let mut out = [0.0f32; 4];
-        vst1q_f32(out.as_mut_ptr(), acc);
-        out
+                (v, None)
+            },
+        )
     }
 }
 

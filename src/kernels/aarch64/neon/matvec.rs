@@ -107,57 +107,30 @@ pub(super) trait Block32 {
     unsafe fn values(&self) -> (int8x16_t, int8x16_t);
 }
 
-impl Block32 for BlockQ8_0 {
-    const SMALL: bool = false;
-    #[inline(always)]
-    fn d(&self) -> half::f16 {
-        self.d
-    }
-    #[inline(always)]
-    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
-        let q = self.qs.as_ptr();
-        // SAFETY: NEON (the caller's contract); the loads read the 32 quants.
-        unsafe { (vld1q_s8(q), vld1q_s8(q.add(16))) }
-    }
+/// `Block32` for block types with a field `d`: `SMALL` and `values(x)` given.
+macro_rules! block32 {
+    ($($B:ty: $small:expr, |$x:ident| $values:expr;)*) => {$(
+        impl Block32 for $B {
+            const SMALL: bool = $small;
+            #[inline(always)]
+            fn d(&self) -> half::f16 {
+                self.d
+            }
+            #[inline(always)]
+            unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
+                let $x = self;
+                // SAFETY: NEON (the caller's contract); the loads read inside the block.
+                unsafe { $values }
+            }
+        }
+    )*};
 }
 
-impl Block32 for BlockQ5_0 {
-    const SMALL: bool = true;
-    #[inline(always)]
-    fn d(&self) -> half::f16 {
-        self.d
-    }
-    #[inline(always)]
-    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
-        // SAFETY: NEON (the caller's contract).
-        unsafe { super::q5_0::values(self) }
-    }
-}
-
-impl Block32 for BlockQ4_0 {
-    const SMALL: bool = true;
-    #[inline(always)]
-    fn d(&self) -> half::f16 {
-        self.d
-    }
-    #[inline(always)]
-    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
-        // SAFETY: NEON (the caller's contract).
-        unsafe { super::q4_0::values(self) }
-    }
-}
-
-impl Block32 for BlockIQ4NL {
-    const SMALL: bool = false;
-    #[inline(always)]
-    fn d(&self) -> half::f16 {
-        self.d
-    }
-    #[inline(always)]
-    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
-        // SAFETY: NEON (the caller's contract).
-        unsafe { super::iq4_nl::values(self) }
-    }
+block32! {
+    BlockQ8_0: false, |x| (vld1q_s8(x.qs.as_ptr()), vld1q_s8(x.qs.as_ptr().add(16)));
+    BlockQ5_0: true, |x| super::q5_0::values(x);
+    BlockQ4_0: true, |x| super::q4_0::values(x);
+    BlockIQ4NL: false, |x| super::iq4_nl::values(x);
 }
 
 /// Four lanes whose total is the exact sum of a block's 32 products with `(y0, y1)`:
@@ -340,42 +313,33 @@ pub(super) unsafe fn repacked_x4<D: I8Lanes, B: Block32>(
     }
 }
 
-/// [`repacked_x4`] for Q4_0, plain NEON.
-///
-/// # Safety
-/// The CPU must support NEON; every `a[k]` has `w.len()` blocks.
-#[target_feature(enable = "neon")]
-pub unsafe fn q4_0_repacked_x4(w: &[BlockQ4_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    // SAFETY: NEON is this function's contract; `repacked_x4` checks the lengths.
-    unsafe { repacked_x4::<Mull, _>(w, a) }
+/// The plain and `sdot` instances of [`repacked_x4`] for a block type.
+macro_rules! repacked_x4_fns {
+    ($($B:ty: $plain:ident, $sdot:ident;)*) => {$(
+        #[doc = concat!("[`repacked_x4`] for `", stringify!($B), "`, plain NEON.")]
+        ///
+        /// # Safety
+        /// The CPU must support NEON; every `a[k]` has `w.len()` blocks.
+        #[target_feature(enable = "neon")]
+        pub unsafe fn $plain(w: &[$B], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+            // SAFETY: NEON is this function's contract; `repacked_x4` checks the lengths.
+            unsafe { repacked_x4::<Mull, _>(w, a) }
+        }
+
+        #[doc = concat!("[`repacked_x4`] for `", stringify!($B), "` with `sdot`.")]
+        ///
+        /// # Safety
+        /// The CPU must support NEON and dotprod; every `a[k]` has `w.len()` blocks.
+        #[target_feature(enable = "neon,dotprod")]
+        pub unsafe fn $sdot(w: &[$B], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+            // SAFETY: NEON and dotprod are this function's contract; `repacked_x4` checks
+            // the lengths.
+            unsafe { repacked_x4::<Sdot, _>(w, a) }
+        }
+    )*};
 }
 
-/// [`repacked_x4`] for Q4_0 with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and dotprod; every `a[k]` has `w.len()` blocks.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn q4_0_repacked_x4_dotprod(w: &[BlockQ4_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    // SAFETY: NEON and dotprod are this function's contract; `repacked_x4` checks the lengths.
-    unsafe { repacked_x4::<Sdot, _>(w, a) }
-}
-
-/// [`repacked_x4`] for IQ4_NL, plain NEON.
-///
-/// # Safety
-/// The CPU must support NEON; every `a[k]` has `w.len()` blocks.
-#[target_feature(enable = "neon")]
-pub unsafe fn iq4_nl_repacked_x4(w: &[BlockIQ4NL], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    // SAFETY: NEON is this function's contract; `repacked_x4` checks the lengths.
-    unsafe { repacked_x4::<Mull, _>(w, a) }
-}
-
-/// [`repacked_x4`] for IQ4_NL with `sdot`.
-///
-/// # Safety
-/// The CPU must support NEON and dotprod; every `a[k]` has `w.len()` blocks.
-#[target_feature(enable = "neon,dotprod")]
-pub unsafe fn iq4_nl_repacked_x4_dotprod(w: &[BlockIQ4NL], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    // SAFETY: NEON and dotprod are this function's contract; `repacked_x4` checks the lengths.
-    unsafe { repacked_x4::<Sdot, _>(w, a) }
+repacked_x4_fns! {
+    BlockQ4_0: q4_0_repacked_x4, q4_0_repacked_x4_dotprod;
+    BlockIQ4NL: iq4_nl_repacked_x4, iq4_nl_repacked_x4_dotprod;
 }

@@ -388,6 +388,56 @@ pub(crate) unsafe fn k_vec_dot_tiled<B>(
     acc
 }
 
+/// The tiled order's float steps for four tokens at once (prefill), lane `k` of each vector
+/// token `k`'s, operation for operation those of [`k_vec_dot_tiled`]: per block
+/// `u = unpack(x)` once for the four tokens; per token `(s1, s2) = sums(x, &u, y)`, four
+/// lanes whose total is the exact `s1` and, for the formats with minimums, four whose total
+/// is `s2`; then `res = fma(-dmin, s2, d * s1)` (`d * s1` without minimums) and
+/// `acc = fma(res, d_a, acc)`.
+///
+/// # Safety
+/// The CPU must support NEON and whatever `unpack` and `sums` need; inlined into such a
+/// function. Every `a[k]` has `w.len()` blocks (checked by the callers).
+#[inline(always)]
+pub(crate) unsafe fn k_tiled_x4<B, U>(
+    w: &[B],
+    a: [&[crate::quant::q8_k::BlockQ8K]; 4],
+    d: impl Fn(&B) -> (half::f16, Option<half::f16>),
+    unpack: impl Fn(&B) -> U,
+    sums: impl Fn(&B, &U, &crate::quant::q8_k::BlockQ8K) -> (int32x4_t, Option<int32x4_t>),
+) -> [f32; 4] {
+    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
+    // caller's contract); the store writes a local array.
+    unsafe {
+        let mut acc = vdupq_n_f32(0.0);
+        for (b, x) in w.iter().enumerate() {
+            let u = unpack(x);
+            let ys: [&crate::quant::q8_k::BlockQ8K; 4] =
+                std::array::from_fn(|k| a[k].get_unchecked(b));
+            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
+            let t = [
+                sums(x, &u, ys[0]),
+                sums(x, &u, ys[1]),
+                sums(x, &u, ys[2]),
+                sums(x, &u, ys[3]),
+            ];
+            let s1 = vcvtq_f32_s32(hsum_x4([t[0].0, t[1].0, t[2].0, t[3].0]));
+            let (dx, dmin) = d(x);
+            let mut res = vmulq_n_f32(s1, f16_to_f32(dx));
+            if let (Some(dmin), Some(p0), Some(p1), Some(p2), Some(p3)) =
+                (dmin, t[0].1, t[1].1, t[2].1, t[3].1)
+            {
+                let s2 = vcvtq_f32_s32(hsum_x4([p0, p1, p2, p3]));
+                res = vfmaq_f32(res, vdupq_n_f32(-f16_to_f32(dmin)), s2);
+            }
+            acc = vfmaq_f32(acc, res, yd);
+        }
+        let mut out = [0.0f32; 4];
+        vst1q_f32(out.as_mut_ptr(), acc);
+        out
+    }
+}
+
 /// The exact sum of eight lanes held as (lanes 0..4, lanes 4..8).
 ///
 /// # Safety

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, hsum_x4, I8Lanes};
+use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{q2_k::BlockQ2K, q8_k::BlockQ8K};
 
 /// The eight x86 lanes (`q8_k::k_lanes`) of one super-block's quants (0..3) with their 4-bit
@@ -126,21 +126,24 @@ super::neon_dots! {
 /// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
 #[inline(always)]
 unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ2K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
-    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
-    // caller's contract); the loads read 16 bytes at `32r + 16k <= 240` of the activation
-    // blocks' quants, and `mins` inside the borrowed blocks.
+    // SAFETY: the caller's CPU features and lengths; the loads read 16 bytes at
+    // `32r + 16k <= 240` of the activation blocks' quants, and `mins` inside the borrowed
+    // blocks.
     unsafe {
-        let mut acc = vdupq_n_f32(0.0);
-        for (b, x) in w.iter().enumerate() {
-            // Register 2r + k: the 16-value group 2r + k, scaled.
-            let mut q = [vdupq_n_s8(0); 16];
-            super::two_bit_fields(&x.qs, |r, k, f| {
-                let w = vmulq_u8(f, vdupq_n_u8(x.scales[2 * r + k] & 0x0F));
-                q[2 * r + k] = vreinterpretq_s8_u8(w);
-            });
-            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
-            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
-            let sums = |y: &BlockQ8K| {
+        super::k_tiled_x4(
+            w,
+            a,
+            |x| (x.d, Some(x.dmin)),
+            |x| {
+                // Register 2r + k: the 16-value group 2r + k, scaled.
+                let mut q = [vdupq_n_s8(0); 16];
+                super::two_bit_fields(&x.qs, |r, k, f| {
+                    let w = vmulq_u8(f, vdupq_n_u8(x.scales[2 * r + k] & 0x0F));
+                    q[2 * r + k] = vreinterpretq_s8_u8(w);
+                });
+                q
+            },
+            |x, q, y| {
                 let q8 = y.qs.as_ptr();
                 let mut v = vdupq_n_s32(0);
                 for r in 0..8 {
@@ -148,18 +151,9 @@ unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ2K], a: [&[BlockQ8K]; 4]) -> [f32
                     v = D::sum32(v, q[2 * r], a0, q[2 * r + 1], a1);
                 }
                 let (m0, m1) = mins(x, y);
-                (v, vaddq_s32(m0, m1))
-            };
-            let t = [sums(ys[0]), sums(ys[1]), sums(ys[2]), sums(ys[3])];
-            let s1 = vcvtq_f32_s32(hsum_x4([t[0].0, t[1].0, t[2].0, t[3].0]));
-            let s2 = vcvtq_f32_s32(hsum_x4([t[0].1, t[1].1, t[2].1, t[3].1]));
-            let (d, dmin) = (f16_to_f32(x.d), f16_to_f32(x.dmin));
-            let res = vfmaq_f32(vmulq_n_f32(s1, d), vdupq_n_f32(-dmin), s2);
-            acc = vfmaq_f32(acc, res, yd);
-        }
-        let mut out = [0.0f32; 4];
-        vst1q_f32(out.as_mut_ptr(), acc);
-        out
+                (v, Some(vaddq_s32(m0, m1)))
+            },
+        )
     }
 }
 

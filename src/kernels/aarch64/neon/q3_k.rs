@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum_x4, mla_lane, I8Lanes};
+use super::{mla_lane, I8Lanes};
 use crate::quant::{
     q3_k::{unpack_scales, BlockQ3K},
     q8_k::BlockQ8K,
@@ -88,45 +88,43 @@ super::neon_dots! {
 /// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
 #[inline(always)]
 unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ3K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
-    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
-    // caller's contract); the loads read 16 bytes inside the borrowed blocks' arrays
-    // (`hmask` 32, q8 `qs` 256 bytes: `32r + 16k <= 240`) and the local scales.
+    // SAFETY: the caller's CPU features and lengths; the loads read 16 bytes inside the
+    // borrowed blocks' arrays (`hmask` 32, q8 `qs` 256 bytes: `32r + 16k <= 240`) and the
+    // local scales.
     unsafe {
         let four = vdupq_n_u8(4);
-        let mut acc = vdupq_n_f32(0.0);
-        for (b, x) in w.iter().enumerate() {
-            let sc8 = unpack_scales(&x.scales).map(i32::from);
-            let sc: [int32x4_t; 4] = std::array::from_fn(|j| vld1q_s32(sc8.as_ptr().add(4 * j)));
-            let hm = [
-                vld1q_u8(x.hmask.as_ptr()),
-                vld1q_u8(x.hmask.as_ptr().add(16)),
-            ];
-            // Register 2r + k: the 16-value group 2r + k.
-            let mut q = [vdupq_n_s8(0); 16];
-            super::two_bit_fields(&x.qs, |r, k, low| {
-                let sub = vbicq_u8(four, vtstq_u8(hm[k], vdupq_n_u8(1 << r)));
-                q[2 * r + k] = vsubq_s8(vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(sub));
-            });
-            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
-            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
-            let sum = |y: &BlockQ8K| {
+        super::k_tiled_x4(
+            w,
+            a,
+            |x| (x.d, None),
+            |x| {
+                let sc8 = unpack_scales(&x.scales).map(i32::from);
+                let sc: [int32x4_t; 4] =
+                    std::array::from_fn(|j| vld1q_s32(sc8.as_ptr().add(4 * j)));
+                let hm = [
+                    vld1q_u8(x.hmask.as_ptr()),
+                    vld1q_u8(x.hmask.as_ptr().add(16)),
+                ];
+                // Register 2r + k: the 16-value group 2r + k.
+                let mut q = [vdupq_n_s8(0); 16];
+                super::two_bit_fields(&x.qs, |r, k, low| {
+                    let sub = vbicq_u8(four, vtstq_u8(hm[k], vdupq_n_u8(1 << r)));
+                    q[2 * r + k] = vsubq_s8(vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(sub));
+                });
+                (q, sc)
+            },
+            |_, (q, sc), y| {
                 let q8 = y.qs.as_ptr();
                 let mut v = vdupq_n_s32(0);
                 for r in 0..8 {
                     for k in 0..2 {
                         let s = D::sum16(q[2 * r + k], vld1q_s8(q8.add(32 * r + 16 * k)));
-                        v = mla_lane(v, s, &sc, 2 * r + k);
+                        v = mla_lane(v, s, sc, 2 * r + k);
                     }
                 }
-                v
-            };
-            let s1 = hsum_x4([sum(ys[0]), sum(ys[1]), sum(ys[2]), sum(ys[3])]);
-            let res = vmulq_n_f32(vcvtq_f32_s32(s1), f16_to_f32(x.d));
-            acc = vfmaq_f32(acc, res, yd);
-        }
-        let mut out = [0.0f32; 4];
-        vst1q_f32(out.as_mut_ptr(), acc);
-        out
+                (v, None)
+            },
+        )
     }
 }
 

@@ -45,7 +45,7 @@ pub(super) struct Unpacked {
 }
 
 /// A super-block with Q4_K's scales and minimums (Q4_K, Q5_K), unpacked for the sum-only
-/// products ([`chunk_sums`], [`body_x4`]).
+/// products ([`chunk_sums`], [`body_tiled_x4`]).
 pub(super) trait KBlock {
     /// The super-block's scale.
     fn d(&self) -> half::f16;
@@ -89,7 +89,7 @@ pub(super) unsafe fn scales_and_mins(scales: &[u8; 12]) -> ([[u8; 4]; 2], int16x
 }
 
 /// Unpacks `x` (see [`Unpacked`]): once per token for a one-token product, once for four
-/// tokens in prefill ([`body_x4`]).
+/// tokens in prefill ([`body_tiled_x4`], [`body_gemm_x4`]).
 ///
 /// # Safety
 /// NEON (the caller's contract); inlined into such a function.
@@ -133,14 +133,7 @@ unsafe fn products<D: I8Lanes>(
     // SAFETY: the caller's CPU features; every load reads 16 bytes (or 8 i16) inside the
     // borrowed block's arrays (q8 `qs` 256 bytes, `bsums` 16 i16).
     unsafe {
-        let q8s = vpaddq_s16(
-            vld1q_s16(y.bsums.as_ptr()),
-            vld1q_s16(y.bsums.as_ptr().add(8)),
-        );
-        let pairs = vpaddq_s32(
-            vmull_s16(vget_low_s16(q8s), vget_low_s16(u.mins)),
-            vmull_high_s16(q8s, u.mins),
-        );
+        let pairs = min_pairs(u.mins, y);
         let q8 = y.qs.as_ptr();
         let mut chunks = [(vdupq_n_s32(0), vdupq_n_s32(0)); 4];
         for (c, ch) in chunks.iter_mut().enumerate() {
@@ -157,6 +150,27 @@ unsafe fn products<D: I8Lanes>(
             );
         }
         (chunks, pairs)
+    }
+}
+
+/// The four `min * bsum` pair sums of `scales_and_min_pairs`: `q8s[j] = bsums[2j] +
+/// bsums[2j + 1]`, `pairs[m] = mins[2m] q8s[2m] + mins[2m + 1] q8s[2m + 1]` (|bsum| <= 16 *
+/// 128, a pair of them fits i16, times a minimum <= 63 fits i32).
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+unsafe fn min_pairs(mins: int16x8_t, y: &BlockQ8K) -> int32x4_t {
+    // SAFETY: NEON is the caller's contract; the loads read the 16 i16 of `bsums`.
+    unsafe {
+        let q8s = vpaddq_s16(
+            vld1q_s16(y.bsums.as_ptr()),
+            vld1q_s16(y.bsums.as_ptr().add(8)),
+        );
+        vpaddq_s32(
+            vmull_s16(vget_low_s16(q8s), vget_low_s16(mins)),
+            vmull_high_s16(q8s, mins),
+        )
     }
 }
 
@@ -281,58 +295,75 @@ unsafe fn body_scalar_acc<D: I8Lanes, const ORDER: u8>(w: &[BlockQ4K], a: &[Bloc
 const GEMV: u8 = 1;
 const GEMM: u8 = 2;
 
-/// Four tokens at a time (prefill) in the tiled order (`ORDER` = [`TILED`]) or the repacked
-/// GEMM's ([`GEMM`]): each super-block is unpacked once for the four ([`unpack`]); per token
-/// only the exact sums the order needs are formed (per 64-value chunk, [`chunk_sums`]), and
-/// the float steps run on the four tokens at once, lane `k` of each vector token `k`'s,
-/// operation for operation those of [`body_tiled`] / [`body_scalar_acc`]: each result has the
-/// bits of the one-token kernel.
+/// Four tokens at a time (prefill) in the tiled order: each super-block is unpacked once for
+/// the four ([`KBlock::unpacked`]), per token only the exact sums are formed
+/// ([`chunk_sums`]), and the float steps of [`body_tiled`] run on the four tokens at once
+/// ([`super::k_tiled_x4`]): each result has the bits of the one-token kernel. Q4_K's and
+/// Q5_K's.
 ///
 /// # Safety
 /// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
 #[inline(always)]
-pub(super) unsafe fn body_x4<D: I8Lanes, B: KBlock, const ORDER: u8>(
+pub(super) unsafe fn body_tiled_x4<D: I8Lanes, B: KBlock>(
     w: &[B],
     a: [&[BlockQ8K]; 4],
 ) -> [f32; 4] {
+    // SAFETY: the caller's CPU features and lengths; `unpacked` and `chunk_sums` read inside
+    // the borrowed blocks.
+    unsafe {
+        super::k_tiled_x4(
+            w,
+            a,
+            |x| (x.d(), Some(x.dmin())),
+            |x| {
+                let u = x.unpacked();
+                let sc = scales_i32(&u.sc);
+                (u, sc)
+            },
+            |_, (u, sc), y| {
+                let (sums, pairs) = chunk_sums::<D>(u, *sc, y);
+                (sums, Some(pairs))
+            },
+        )
+    }
+}
+
+/// Four tokens at a time (prefill) in the repacked GEMM order: each super-block unpacked once
+/// for the four; per token the exact sums of each 64-value chunk ([`chunk_sums`]); then the
+/// float steps of [`body_scalar_acc`] on the four tokens at once, lane `k` of each vector
+/// token `k`'s (the chunks in order: vector `c` holds chunk `c` of the four tokens): each
+/// result has the bits of the one-token kernel.
+///
+/// # Safety
+/// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
+#[inline(always)]
+unsafe fn body_gemm_x4<D: I8Lanes>(w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
     // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
     // caller's contract); `unpack` and `chunk_sums` read inside the borrowed blocks.
     unsafe {
         let (mut acc, mut acc_m) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
         for (b, x) in w.iter().enumerate() {
-            let u = x.unpacked();
+            let u = unpack(x);
             let sc = scales_i32(&u.sc);
             let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
             let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
-            let (d, dmin) = (f16_to_f32(x.d()), f16_to_f32(x.dmin()));
+            let (d, dmin) = (f16_to_f32(x.d), f16_to_f32(x.dmin));
             // Per token: lane c the exact sum of chunk c (its scales applied), and the four
             // min pairs.
             let (s0, p0) = chunk_sums::<D>(&u, sc, ys[0]);
             let (s1, p1) = chunk_sums::<D>(&u, sc, ys[1]);
             let (s2, p2) = chunk_sums::<D>(&u, sc, ys[2]);
             let (s3, p3) = chunk_sums::<D>(&u, sc, ys[3]);
-            if ORDER == TILED {
-                // s1 and s2 of the four tokens (lane k: token k's).
-                let s1 = vcvtq_f32_s32(hsum_x4([s0, s1, s2, s3]));
-                let s2 = vcvtq_f32_s32(hsum_x4([p0, p1, p2, p3]));
-                let res = vfmaq_f32(vmulq_n_f32(s1, d), vdupq_n_f32(-dmin), s2);
-                acc = vfmaq_f32(acc, res, yd);
-            } else {
-                // Vector c: chunk c of the four tokens; the chunks in order.
-                let (dd, dm) = (vmulq_n_f32(yd, d), vmulq_n_f32(yd, dmin));
-                let s = transpose4([s0, s1, s2, s3]);
-                let p = transpose4([p0, p1, p2, p3]);
-                for c in 0..4 {
-                    acc = vfmaq_f32(acc, vcvtq_f32_s32(s[c]), dd);
-                    acc_m = vfmaq_f32(acc_m, vcvtq_f32_s32(p[c]), dm);
-                }
+            let (dd, dm) = (vmulq_n_f32(yd, d), vmulq_n_f32(yd, dmin));
+            let s = transpose4([s0, s1, s2, s3]);
+            let p = transpose4([p0, p1, p2, p3]);
+            for c in 0..4 {
+                acc = vfmaq_f32(acc, vcvtq_f32_s32(s[c]), dd);
+                acc_m = vfmaq_f32(acc_m, vcvtq_f32_s32(p[c]), dm);
             }
         }
         let mut out = [0.0f32; 4];
-        match ORDER {
-            TILED => vst1q_f32(out.as_mut_ptr(), acc),
-            _ => vst1q_f32(out.as_mut_ptr(), vsubq_f32(acc, acc_m)),
-        }
+        vst1q_f32(out.as_mut_ptr(), vsubq_f32(acc, acc_m));
         out
     }
 }
@@ -372,14 +403,7 @@ pub(super) unsafe fn chunk_sums<D: I8Lanes>(
     // SAFETY: the caller's CPU features; every load reads 16 bytes (or 8 i16) inside the
     // borrowed block's arrays (q8 `qs` 256 bytes, `bsums` 16 i16).
     unsafe {
-        let q8s = vpaddq_s16(
-            vld1q_s16(y.bsums.as_ptr()),
-            vld1q_s16(y.bsums.as_ptr().add(8)),
-        );
-        let pairs = vpaddq_s32(
-            vmull_s16(vget_low_s16(q8s), vget_low_s16(u.mins)),
-            vmull_high_s16(q8s, u.mins),
-        );
+        let pairs = min_pairs(u.mins, y);
         let q8 = y.qs.as_ptr();
         // |q * y| <= 15 * 128 < 2^13: `sum32`'s bound.
         let run = |i: usize, off: usize| {
@@ -403,31 +427,26 @@ pub(super) unsafe fn chunk_sums<D: I8Lanes>(
     }
 }
 
-pub(super) const TILED: u8 = 3;
-
-/// [`body_x4`] of Q4_K.
+/// [`body_tiled_x4`] of Q4_K.
 ///
 /// # Safety
-/// As [`body_x4`].
+/// As [`body_tiled_x4`].
 #[inline(always)]
-unsafe fn body_x4_q4k<D: I8Lanes, const ORDER: u8>(
-    w: &[BlockQ4K],
-    a: [&[BlockQ8K]; 4],
-) -> [f32; 4] {
+unsafe fn body_tiled_x4_q4k<D: I8Lanes>(w: &[BlockQ4K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
     // SAFETY: the caller's contract.
-    unsafe { body_x4::<D, BlockQ4K, ORDER>(w, a) }
+    unsafe { body_tiled_x4::<D, BlockQ4K>(w, a) }
 }
 
 super::neon_dots_x4! {
     /// One Q4_K weight row times four Q8_K activation rows in the tiled order, plain NEON;
     /// each result bit-identical to [`vec_dot_tiled`].
-    dot_tiled_x4, dot_tiled_x4_dotprod = body_x4_q4k, TILED(BlockQ4K, BlockQ8K)
+    dot_tiled_x4, dot_tiled_x4_dotprod = body_tiled_x4_q4k(BlockQ4K, BlockQ8K)
 }
 
 super::neon_dots_x4! {
     /// One Q4_K weight row times four Q8_K activation rows in the repacked GEMM order, plain
     /// NEON; each result bit-identical to [`vec_dot_repacked_gemm`].
-    dot_gemm_x4, dot_gemm_x4_dotprod = body_x4_q4k, GEMM(BlockQ4K, BlockQ8K)
+    dot_gemm_x4, dot_gemm_x4_dotprod = body_gemm_x4(BlockQ4K, BlockQ8K)
 }
 
 super::neon_dots! {

@@ -3,9 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::q4_k::{
-    body_x4, chunk_sums, scales_and_mins, scales_and_pairs, scales_i32, KBlock, Unpacked, TILED,
-};
+use super::q4_k::{chunk_sums, scales_and_mins, scales_and_pairs, scales_i32, KBlock, Unpacked};
 use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{q5_k::BlockQ5K, q8_k::BlockQ8K};
 
@@ -141,7 +139,7 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
     }
 }
 
-/// Four tokens at a time in the tiled order (prefill): `q4_k::body_x4` with Q5_K's
+/// Four tokens at a time in the tiled order (prefill): `q4_k::body_tiled_x4` with Q5_K's
 /// unpacking, each result the bits of [`body_tiled`].
 ///
 /// # Safety
@@ -149,7 +147,7 @@ unsafe fn body_tiled<D: I8Lanes>(w: &[BlockQ5K], a: &[BlockQ8K]) -> f32 {
 #[inline(always)]
 unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ5K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
     // SAFETY: the caller's contract.
-    unsafe { body_x4::<D, BlockQ5K, TILED>(w, a) }
+    unsafe { super::q4_k::body_tiled_x4::<D, BlockQ5K>(w, a) }
 }
 
 super::neon_dots_x4! {

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, hsum_x4, mla_lane, I8Lanes};
+use super::{f16_to_f32, hsum8, mla_lane, I8Lanes};
 use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 
 /// The 256 quants of a super-block as 16 registers, `q[8n + 4h + k]` holding bytes
@@ -174,24 +174,16 @@ super::neon_dots! {
 /// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
 #[inline(always)]
 unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ6K], a: [&[BlockQ8K]; 4]) -> [f32; 4] {
-    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
-    // caller's contract); the loads read inside the borrowed blocks (16 scales, 16 bytes of
-    // quants at `128n + 32k + 16h <= 240`).
+    // SAFETY: the caller's CPU features and lengths; the helpers read inside the borrowed
+    // blocks.
     unsafe {
-        let mut acc = vdupq_n_f32(0.0);
-        for (b, x) in w.iter().enumerate() {
-            let q = unpack::<true>(x);
-            let sc = scales_i32(x);
-            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
-            let yd = vld1q_f32([ys[0].d, ys[1].d, ys[2].d, ys[3].d].as_ptr());
-            let token = |y: &BlockQ8K| tiled_sum::<D>(&q, &sc, y);
-            let s1 = hsum_x4([token(ys[0]), token(ys[1]), token(ys[2]), token(ys[3])]);
-            let res = vmulq_n_f32(vcvtq_f32_s32(s1), f16_to_f32(x.d));
-            acc = vfmaq_f32(acc, res, yd);
-        }
-        let mut out = [0.0f32; 4];
-        vst1q_f32(out.as_mut_ptr(), acc);
-        out
+        super::k_tiled_x4(
+            w,
+            a,
+            |x| (x.d, None),
+            |x| (unpack::<true>(x), scales_i32(x)),
+            |_, (q, sc), y| (tiled_sum::<D>(q, sc, y), None),
+        )
     }
 }
 

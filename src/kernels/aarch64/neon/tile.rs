@@ -5,11 +5,13 @@
 //! `session::dot_order`): Q8_0 in every order (also Q5_0, whose tiles prefill unpacks to
 //! Q8_0 once), Q4_K in the tiled and repacked GEMM orders, Q6_K in the tiled order (the x86
 //! tables' set), Q5_K in the tiled order (Q4_K's kernel with Q5_K's unpacking), Q2_K, Q3_K
-//! and IQ4_XS in the tiled order, and Q4_0 and IQ4_NL in the repacked orders (`matvec::repacked_x4`: a Q4_0 model's prefill).
+//! and IQ4_XS in the tiled order, and Q4_0 and IQ4_NL in the repacked orders
+//! (`matvec::repacked_x4`: a Q4_0 model's prefill). Every format of the K-quant and Q4_0
+//! model files but Q4_1 and Q5_1.
 //!
 //! Measured without a Pi, as instructions executed under qemu (`tools/neon-count.sh`, a
-//! 64 x 2048 tile times four tokens; README "Raspberry Pi"), per weight row and token,
-//! one-token kernels -> these: see the README's table.
+//! 64 x 2048 tile times four tokens), per weight row and token, the one-token kernels
+//! against these: the table in README "Raspberry Pi".
 
 use super::{iq4_xs, matvec, q2_k, q3_k, q4_k, q5_k, q6_k, q8_0};
 use crate::kernels::{each_row, tile, Isa, PutFn, RowX4Fn};
@@ -21,8 +23,44 @@ use crate::quant::{
 /// The four-token kernel of (`ty`, `order`) for the NEON table `isa` (`None`: none, or not a
 /// NEON table; the caller then multiplies token by token).
 pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn> {
-    // SAFETY (all): handed out below only for the NEON tables, which exist only on CPUs with
-    // NEON (and dotprod for `Isa::NeonDotprod`); `tile` checks the lengths the kernels need.
+    // Each pair: the tile function of a one-row, four-token kernel's plain and `sdot`
+    // variants (`$B` the weight block).
+    macro_rules! each_row_x4 {
+        ($($plain:ident, $sdot:ident = $B:ty: $f:path, $f_sdot:path;)*) => {$(
+            // SAFETY (both): handed out below only for the NEON tables, which exist only on
+            // CPUs with NEON (and dotprod for `Isa::NeonDotprod`); `tile` checks the lengths.
+            unsafe fn $plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+                tile::<$B>(w, rows, a, put, |w, a, put| {
+                    each_row(w, a, put, |row, a| unsafe { $f(row, a) })
+                })
+            }
+            unsafe fn $sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+                tile::<$B>(w, rows, a, put, |w, a, put| {
+                    each_row(w, a, put, |row, a| unsafe { $f_sdot(row, a) })
+                })
+            }
+        )*};
+    }
+    each_row_x4! {
+        q4_k_tiled_plain, q4_k_tiled_sdot =
+            BlockQ4K: q4_k::dot_tiled_x4, q4_k::dot_tiled_x4_dotprod;
+        q4_k_gemm_plain, q4_k_gemm_sdot = BlockQ4K: q4_k::dot_gemm_x4, q4_k::dot_gemm_x4_dotprod;
+        q5_k_tiled_plain, q5_k_tiled_sdot =
+            BlockQ5K: q5_k::dot_tiled_x4, q5_k::dot_tiled_x4_dotprod;
+        q6_k_tiled_plain, q6_k_tiled_sdot =
+            BlockQ6K: q6_k::dot_tiled_x4, q6_k::dot_tiled_x4_dotprod;
+        q2_k_tiled_plain, q2_k_tiled_sdot =
+            BlockQ2K: q2_k::dot_tiled_x4, q2_k::dot_tiled_x4_dotprod;
+        q3_k_tiled_plain, q3_k_tiled_sdot =
+            BlockQ3K: q3_k::dot_tiled_x4, q3_k::dot_tiled_x4_dotprod;
+        iq4_xs_tiled_plain, iq4_xs_tiled_sdot =
+            BlockIQ4XS: iq4_xs::dot_tiled_x4, iq4_xs::dot_tiled_x4_dotprod;
+        q4_0_plain, q4_0_sdot =
+            BlockQ4_0: matvec::q4_0_repacked_x4, matvec::q4_0_repacked_x4_dotprod;
+        iq4_nl_plain, iq4_nl_sdot =
+            BlockIQ4NL: matvec::iq4_nl_repacked_x4, matvec::iq4_nl_repacked_x4_dotprod;
+    }
+    // SAFETY (both): as above; `tile_x4` takes the whole tile (two rows at a time).
     unsafe fn q8_0_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
         tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
             q8_0::tile_x4(w, rows, a, put)
@@ -31,118 +69,6 @@ pub(crate) fn row_x4(isa: Isa, ty: GgmlType, order: DotOrder) -> Option<RowX4Fn>
     unsafe fn q8_0_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
         tile::<BlockQ8_0>(w, rows, a, put, |w, a, put| unsafe {
             q8_0::tile_x4_dotprod(w, rows, a, put)
-        })
-    }
-    unsafe fn q4_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { q4_k::dot_tiled_x4(row, a) })
-        })
-    }
-    unsafe fn q4_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                q4_k::dot_tiled_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn q4_k_gemm_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { q4_k::dot_gemm_x4(row, a) })
-        })
-    }
-    unsafe fn q4_k_gemm_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ4K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                q4_k::dot_gemm_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn q6_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ6K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { q6_k::dot_tiled_x4(row, a) })
-        })
-    }
-    unsafe fn q6_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ6K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                q6_k::dot_tiled_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn q4_0_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ4_0>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                matvec::q4_0_repacked_x4(row, a)
-            })
-        })
-    }
-    unsafe fn q4_0_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ4_0>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                matvec::q4_0_repacked_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn iq4_nl_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockIQ4NL>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                matvec::iq4_nl_repacked_x4(row, a)
-            })
-        })
-    }
-    unsafe fn iq4_nl_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockIQ4NL>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                matvec::iq4_nl_repacked_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn q5_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ5K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { q5_k::dot_tiled_x4(row, a) })
-        })
-    }
-    unsafe fn q5_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ5K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                q5_k::dot_tiled_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn iq4_xs_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockIQ4XS>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { iq4_xs::dot_tiled_x4(row, a) })
-        })
-    }
-    unsafe fn iq4_xs_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockIQ4XS>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                iq4_xs::dot_tiled_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn q2_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ2K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { q2_k::dot_tiled_x4(row, a) })
-        })
-    }
-    unsafe fn q2_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ2K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                q2_k::dot_tiled_x4_dotprod(row, a)
-            })
-        })
-    }
-    unsafe fn q3_k_tiled_plain(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ3K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe { q3_k::dot_tiled_x4(row, a) })
-        })
-    }
-    unsafe fn q3_k_tiled_sdot(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
-        tile::<BlockQ3K>(w, rows, a, put, |w, a, put| {
-            each_row(w, a, put, |row, a| unsafe {
-                q3_k::dot_tiled_x4_dotprod(row, a)
-            })
         })
     }
     let sdot = match isa {
