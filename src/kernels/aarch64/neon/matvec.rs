@@ -63,31 +63,39 @@ unsafe fn by_format<D: I8Lanes>(
         return false;
     };
     let repacked = matches!(order, DotOrder::RepackedGemv | DotOrder::RepackedGemm);
-    // SAFETY (all): the caller's CPU features; the weights are whole aligned blocks
-    // (`cast_blocks`) and `rows` / `rows_repacked` check the row lengths.
+    // SAFETY (all): the caller's CPU features; `run` casts the weights to whole aligned
+    // blocks and `rows` / `rows_repacked` check the row lengths.
     unsafe {
         match (ty, repacked) {
-            (GgmlType::Q8_0, _) => match quant::cast_blocks::<BlockQ8_0>(w) {
-                Some(w) => rows::<D, _>(w, a, out),
-                None => return false,
-            },
-            (GgmlType::Q5_0, _) => match quant::cast_blocks::<BlockQ5_0>(w) {
-                Some(w) => rows::<D, _>(w, a, out),
-                None => return false,
-            },
-            (GgmlType::Q4_0, false) => match quant::cast_blocks::<BlockQ4_0>(w) {
-                Some(w) => rows::<D, _>(w, a, out),
-                None => return false,
-            },
-            (GgmlType::Q4_0, true) => match quant::cast_blocks::<BlockQ4_0>(w) {
-                Some(w) => rows_repacked::<D, _>(w, a, out),
-                None => return false,
-            },
-            (GgmlType::IQ4_NL, true) => match quant::cast_blocks::<BlockIQ4NL>(w) {
-                Some(w) => rows_repacked::<D, _>(w, a, out),
-                None => return false,
-            },
-            _ => return false,
+            (GgmlType::Q8_0, _) => run::<D, BlockQ8_0>(w, a, out, false),
+            (GgmlType::Q5_0, _) => run::<D, BlockQ5_0>(w, a, out, false),
+            (GgmlType::Q4_0, _) => run::<D, BlockQ4_0>(w, a, out, repacked),
+            (GgmlType::IQ4_NL, true) => run::<D, BlockIQ4NL>(w, a, out, true),
+            _ => false,
+        }
+    }
+}
+
+/// The weight bytes `w` as blocks of `B` times `a`: [`rows_repacked`] if `repacked`, else
+/// [`rows`]; `false` (nothing written) if they are not whole aligned blocks.
+///
+/// # Safety
+/// As [`by_format`].
+#[inline(always)]
+unsafe fn run<D: I8Lanes, B: Block32 + quant::Pod>(
+    w: &[u8],
+    a: &[BlockQ8_0],
+    out: &mut [f32],
+    repacked: bool,
+) -> bool {
+    let Some(w) = quant::cast_blocks::<B>(w) else {
+        return false;
+    };
+    // SAFETY: the caller's CPU features; both check the row lengths.
+    unsafe {
+        match repacked {
+            true => rows_repacked::<D, B>(w, a, out),
+            false => rows::<D, B>(w, a, out),
         }
     }
     true

@@ -8,32 +8,6 @@ use super::{f16_to_f32, hsum8, hsum_x4, transpose4, I8Lanes};
 use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 
-/// The eight six-bit scales of a Q4_K/Q5_K block (as two 4-byte groups) and the four
-/// `min * bsum` pair sums of `scales_and_min_pairs` (`q8s[j] = bsums[2j] + bsums[2j + 1]`,
-/// `pairs[m] = mins[2m] q8s[2m] + mins[2m + 1] q8s[2m + 1]`; |bsum| <= 16 * 128, a pair of
-/// them fits i16, times a minimum <= 63 fits i32).
-///
-/// # Safety
-/// NEON (the caller's contract); inlined into such a function.
-#[inline(always)]
-pub(super) unsafe fn scales_and_pairs(
-    scales: &[u8; 12],
-    bsums: &[i16; 16],
-) -> ([[u8; 4]; 2], int32x4_t) {
-    // SAFETY: NEON is the caller's contract; the loads read the 16 i16 of `bsums`.
-    unsafe {
-        let u = scales_mins(scales);
-        let q8s = vpaddq_s16(vld1q_s16(bsums.as_ptr()), vld1q_s16(bsums.as_ptr().add(8)));
-        let mins8 = vcreate_u8(u64::from(u[2]) | (u64::from(u[3]) << 32));
-        let mins = vreinterpretq_s16_u16(vmovl_u8(mins8));
-        let pairs = vpaddq_s32(
-            vmull_s16(vget_low_s16(q8s), vget_low_s16(mins)),
-            vmull_high_s16(q8s, mins),
-        );
-        ([u[0].to_le_bytes(), u[1].to_le_bytes()], pairs)
-    }
-}
-
 /// A Q4_K super-block unpacked for its products with activations: the 256 quants as 16
 /// registers (chunk `c`, values `64c .. 64c + 64`: `q[4c]`, `q[4c + 1]` the low nibbles of
 /// `qs[32c .. 32c + 32]`, `q[4c + 2]`, `q[4c + 3]` their high nibbles), the eight six-bit
@@ -126,7 +100,7 @@ unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
 /// # Safety
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
-unsafe fn products<D: I8Lanes>(
+pub(super) unsafe fn products<D: I8Lanes>(
     u: &Unpacked,
     y: &BlockQ8K,
 ) -> ([(int32x4_t, int32x4_t); 4], int32x4_t) {

@@ -3,13 +3,13 @@
 
 use std::arch::aarch64::*;
 
-use super::q4_k::{chunk_sums, scales_and_mins, scales_and_pairs, scales_i32, KBlock, Unpacked};
+use super::q4_k::{chunk_sums, products, scales_and_mins, scales_i32, total, KBlock, Unpacked};
 use super::{f16_to_f32, hsum8, I8Lanes};
 use crate::quant::{q5_k::BlockQ5K, q8_k::BlockQ8K};
 
 /// The integer work of one super-block: its eight x86 lanes (`q8_k::k_lanes` of the quants
 /// 0..31 with the sub-block scales) as (lanes 0..4, lanes 4..8), and the four `min * bsum`
-/// pair sums.
+/// pair sums: Q4_K's ([`products`], [`total`]) on Q5_K's unpacking ([`KBlock::unpacked`]).
 ///
 /// Bounds: a lane holds 32 products, each at most 31 * 128 times a scale <= 63, so
 /// |lane| < 2^23.
@@ -18,40 +18,10 @@ use crate::quant::{q5_k::BlockQ5K, q8_k::BlockQ8K};
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
 unsafe fn block<D: I8Lanes>(x: &BlockQ5K, y: &BlockQ8K) -> (int32x4_t, int32x4_t, int32x4_t) {
-    // SAFETY: the caller's CPU features; every load reads 16 bytes inside the borrowed
-    // blocks' arrays (`qs` 128, `qh` 32, q8 `qs` 256 bytes).
+    // SAFETY: the caller's CPU features; both read inside the borrowed blocks.
     unsafe {
-        let (sc, pairs) = scales_and_pairs(&x.scales, &y.bsums);
-        let m4 = vdupq_n_u8(0x0F);
-        let h16 = vdupq_n_u8(0x10);
-        let qh = [vld1q_u8(x.qh.as_ptr()), vld1q_u8(x.qh.as_ptr().add(16))];
-        let q5 = x.qs.as_ptr();
-        let q8 = y.qs.as_ptr();
-        let mut lo = vdupq_n_s32(0);
-        let mut hi = vdupq_n_s32(0);
-        for c in 0..4 {
-            let sl = i32::from(sc[c / 2][2 * (c % 2)]);
-            let sh = i32::from(sc[c / 2][2 * (c % 2) + 1]);
-            // Sub-block 2c: low nibbles and bit 2c of qh (values 64c .. 64c + 32); sub-block
-            // 2c + 1: high nibbles and bit 2c + 1 (values 64c + 32 .. 64c + 64).
-            let (b1, b2) = (vdupq_n_u8(1 << (2 * c)), vdupq_n_u8(2 << (2 * c)));
-            for (h, &qhh) in qh.iter().enumerate() {
-                let q = vld1q_u8(q5.add(32 * c + 16 * h));
-                let wl = vorrq_u8(vandq_u8(q, m4), vandq_u8(vtstq_u8(qhh, b1), h16));
-                let wh = vorrq_u8(vshrq_n_u8::<4>(q), vandq_u8(vtstq_u8(qhh, b2), h16));
-                let sl16 = D::lanes16(vreinterpretq_s8_u8(wl), vld1q_s8(q8.add(64 * c + 16 * h)));
-                let sh16 = D::lanes16(
-                    vreinterpretq_s8_u8(wh),
-                    vld1q_s8(q8.add(64 * c + 32 + 16 * h)),
-                );
-                let s = vmlaq_n_s32(vmulq_n_s32(sl16, sl), sh16, sh);
-                if h == 0 {
-                    lo = vaddq_s32(lo, s);
-                } else {
-                    hi = vaddq_s32(hi, s);
-                }
-            }
-        }
+        let (chunks, pairs) = products::<D>(&x.unpacked(), y);
+        let (lo, hi) = total(&chunks);
         (lo, hi, pairs)
     }
 }

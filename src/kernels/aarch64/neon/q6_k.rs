@@ -6,25 +6,25 @@ use std::arch::aarch64::*;
 use super::{f16_to_f32, hsum8, mla_lane, I8Lanes};
 use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 
-/// The 256 quants of a super-block as 16 registers, `q[8n + 4h + k]` holding bytes
-/// `16h .. 16h + 16` of the 32-value run `r = 4n + k` (values `32r + 16h ..`): unsigned
-/// (0..63) when `SIGNED` is false (vec_dot, which subtracts the `bsums` correction
-/// afterwards), signed (-32..31) when it is true (tiled). For four tokens in prefill
-/// ([`body_tiled_x4`]), which use every register four times; the one-token products take
-/// them one at a time from [`unpack_each`].
+/// The 256 signed quants (-32..31, the tiled order's) of a super-block as 16 registers,
+/// `q[8n + 4h + k]` holding bytes `16h .. 16h + 16` of the 32-value run `r = 4n + k` (values
+/// `32r + 16h ..`): for four tokens in prefill ([`body_tiled_x4`]), which use every register
+/// four times; the one-token products take them one at a time from [`unpack_each`].
 ///
 /// # Safety
 /// NEON (the caller's contract); inlined into such a function.
 #[inline(always)]
-unsafe fn unpack<const SIGNED: bool>(x: &BlockQ6K) -> [int8x16_t; 16] {
+unsafe fn unpack_signed(x: &BlockQ6K) -> [int8x16_t; 16] {
     let mut q = [unsafe { vdupq_n_s8(0) }; 16];
     // SAFETY: the caller's CPU features.
-    unsafe { unpack_each::<SIGNED>(x, |i, v| q[i] = v) };
+    unsafe { unpack_each::<true>(x, |i, v| q[i] = v) };
     q
 }
 
-/// [`unpack`] register by register: `f(i, q[i])` in the order `i` = 0..16, so that a caller
-/// that uses each register once need not hold all sixteen (the one-token tiled order).
+/// [`unpack_signed`] register by register: `f(i, q[i])` in the order `i` = 0..16, so that a
+/// caller that uses each register once need not hold all sixteen (the one-token products);
+/// the quants unsigned (0..63, vec_dot's: it subtracts the `bsums` correction afterwards)
+/// when `SIGNED` is false.
 ///
 /// # Safety
 /// NEON (the caller's contract); inlined into such a function.
@@ -60,9 +60,8 @@ unsafe fn unpack_each<const SIGNED: bool>(x: &BlockQ6K, mut f: impl FnMut(usize,
 }
 
 /// The eight x86 lanes (`q8_k::k_lanes`) of one super-block times one activation block, as
-/// (lanes 0..4, lanes 4..8): the unsigned quants (0..63) when `SIGNED` is false (vec_dot,
-/// which subtracts the `bsums` correction afterwards), the signed ones when it is true; each
-/// register used as it is unpacked ([`unpack_each`]).
+/// (lanes 0..4, lanes 4..8), of the unsigned quants (0..63: vec_dot subtracts the `bsums`
+/// correction afterwards); each register used as it is unpacked ([`unpack_each`]).
 ///
 /// Bounds: a lane holds 32 products, each at most 63 * 128 times a scale <= 128, so
 /// |lane| < 2^26.
@@ -70,17 +69,14 @@ unsafe fn unpack_each<const SIGNED: bool>(x: &BlockQ6K, mut f: impl FnMut(usize,
 /// # Safety
 /// The CPU must support NEON (and dotprod for [`Sdot`]); inlined into such a function.
 #[inline(always)]
-unsafe fn lanes<D: I8Lanes, const SIGNED: bool>(
-    x: &BlockQ6K,
-    y: &BlockQ8K,
-) -> (int32x4_t, int32x4_t) {
+unsafe fn lanes<D: I8Lanes>(x: &BlockQ6K, y: &BlockQ8K) -> (int32x4_t, int32x4_t) {
     // SAFETY: the caller's CPU features; every load reads 16 bytes at
     // `128n + 32k + 16h <= 240` of the activation block's 256 quants.
     unsafe {
         let mut lo = vdupq_n_s32(0);
         let mut hi = vdupq_n_s32(0);
         let sc = scales_i32(x);
-        unpack_each::<SIGNED>(x, |i, q| {
+        unpack_each::<false>(x, |i, q| {
             let (n, h, k) = (i / 8, i / 4 % 2, i % 4);
             let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
             // The 16-value group 2r + h of run r = 4n + k.
@@ -107,7 +103,7 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ6K], a: &[BlockQ8K]) -> f32 {
         let mut acc_lo = vdupq_n_f32(0.0);
         let mut acc_hi = vdupq_n_f32(0.0);
         for (x, y) in w.iter().zip(a) {
-            let (lo, hi) = lanes::<D, false>(x, y);
+            let (lo, hi) = lanes::<D>(x, y);
             let sc = vld1q_s8(x.scales.as_ptr());
             let (sc0, sc1) = (vmovl_s8(vget_low_s8(sc)), vmovl_high_s8(sc));
             let b0 = vld1q_s16(y.bsums.as_ptr());
@@ -181,7 +177,7 @@ unsafe fn body_tiled_x4<D: I8Lanes>(w: &[BlockQ6K], a: [&[BlockQ8K]; 4]) -> [f32
             w,
             a,
             |x| (x.d, None),
-            |x| (unpack::<true>(x), scales_i32(x)),
+            |x| (unpack_signed(x), scales_i32(x)),
             |_, (q, sc), y| (tiled_sum::<D>(q, sc, y), None),
         )
     }
@@ -208,7 +204,7 @@ unsafe fn scales_i32(x: &BlockQ6K) -> [int32x4_t; 4] {
 }
 
 /// Four lanes whose total is the tiled order's exact `s1` of a super-block unpacked by
-/// [`unpack`] (signed) times one activation block: each 16-value group's products summed
+/// [`unpack_signed`] (signed) times one activation block: each 16-value group's products summed
 /// ([`I8Lanes::sum16`]) times its scale.
 ///
 /// # Safety

@@ -41,36 +41,6 @@ super::neon_dots! {
     vec_dot, vec_dot_dotprod = body(BlockQ8_0, BlockQ8_0)
 }
 
-/// Four tokens at a time (prefill): each block's weights are loaded and its scale converted
-/// once for the four; each token's lanes and float chain are [`body`]'s, so each result has
-/// the bits of the one-token kernel.
-///
-/// # Safety
-/// As [`body`]; every `a[k]` has `w.len()` blocks (checked by the callers).
-#[inline(always)]
-unsafe fn body_x4<D: I8Lanes>(w: &[BlockQ8_0], a: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    // SAFETY: the caller's CPU features; `b < w.len()` indexes every activation row (the
-    // caller's contract); the loads read the 32 quants of each block.
-    unsafe {
-        let mut lo = [vdupq_n_f32(0.0); 4];
-        let mut hi = [vdupq_n_f32(0.0); 4];
-        for (b, x) in w.iter().enumerate() {
-            let x0 = vld1q_s8(x.qs.as_ptr());
-            let x1 = vld1q_s8(x.qs.as_ptr().add(16));
-            let dw = f16_to_f32(x.d);
-            for k in 0..4 {
-                let y = a[k].get_unchecked(b);
-                let y0 = vld1q_s8(y.qs.as_ptr());
-                let y1 = vld1q_s8(y.qs.as_ptr().add(16));
-                let d = vdupq_n_f32(dw * f16_to_f32(y.d));
-                lo[k] = vfmaq_f32(lo[k], d, vcvtq_f32_s32(D::lanes16(x0, y0)));
-                hi[k] = vfmaq_f32(hi[k], d, vcvtq_f32_s32(D::lanes16(x1, y1)));
-            }
-        }
-        std::array::from_fn(|k| hsum8(lo[k], hi[k]))
-    }
-}
-
 /// Two weight rows times four tokens (prefill): the activation blocks are loaded and their
 /// scales converted once for the two rows, the weight blocks once for the four tokens; each
 /// row and token's lanes and float chain are [`body`]'s (bit-identical results).
@@ -106,7 +76,9 @@ unsafe fn body_2x4<D: I8Lanes>(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4]) -> [[
 }
 
 /// A Q8_0 weight tile (`rows` rows of `a[0].len()` blocks) times four tokens: rows two at a
-/// time ([`body_2x4`]), the last odd one by [`body_x4`]; `put(r, ..)` per row.
+/// time ([`body_2x4`]); a last odd row goes with a copy of itself (its second result
+/// dropped: tiles of an odd number of rows are rare, and a one-row kernel would repeat this
+/// one); `put(r, ..)` per row.
 ///
 /// # Safety
 /// As [`body`]; `w` is `rows` rows of `a[k].len()` blocks (checked by the callers).
@@ -126,7 +98,8 @@ unsafe fn tile_body<D: I8Lanes>(w: &[BlockQ8_0], rows: usize, a: [&[BlockQ8_0]; 
     }
     if r < rows {
         // SAFETY: as above, for the last row.
-        put.put(r, unsafe { body_x4::<D>(pairs.remainder(), a) });
+        let last = pairs.remainder();
+        put.put(r, unsafe { body_2x4::<D>([last, last], a) }[0]);
     }
 }
 
