@@ -4,6 +4,9 @@
 
 use std::arch::x86_64::*;
 
+use super::matvec::prefetch_lines;
+use super::q8_0::PREFETCH_AHEAD;
+
 use crate::quant::lanes;
 
 /// Eight f16 from `p` widened to f32 (`_mm256_cvtph_ps`, exact).
@@ -28,10 +31,17 @@ pub unsafe fn vec_dot(w: &[half::f16], a: &[half::f16]) -> f32 {
     debug_assert_eq!(w.len(), a.len());
     let np = w.len() / 32 * 32;
     // SAFETY: the CPU features are this function's contract; every load reads 8 values at
-    // `i + 8k < np <= len` of the borrowed slices, and the stores write the local array.
+    // `i + 8k < np <= len` of the borrowed slices, and the stores write the local array; a
+    // prefetch never faults (its address is formed with `wrapping_add`).
     unsafe {
         let mut acc = [_mm256_setzero_ps(); 4];
         for i in (0..np).step_by(32) {
+            // Decode streams a matrix row after row through this kernel: fetch the
+            // weights PREFETCH_AHEAD bytes ahead (the next rows) into L2.
+            prefetch_lines(
+                (w.as_ptr().add(i) as *const i8).wrapping_add(PREFETCH_AHEAD),
+                64,
+            );
             for (k, acc) in acc.iter_mut().enumerate() {
                 let o = i + 8 * k;
                 *acc = _mm256_fmadd_ps(load8(w.as_ptr().add(o)), load8(a.as_ptr().add(o)), *acc);

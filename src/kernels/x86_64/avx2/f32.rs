@@ -5,6 +5,9 @@
 
 use std::arch::x86_64::*;
 
+use super::matvec::prefetch_lines;
+use super::q8_0::PREFETCH_AHEAD;
+
 /// Bit-identical to [`crate::quant::f32::vec_dot`] (ggml's `ggml_vec_dot_f32`, `GGML_SIMD`
 /// with the AVX mappings of `simd-mappings.h`): groups of 32 into four 8-lane
 /// `_mm256_fmadd_ps` accumulators (`GGML_F32_STEP` 32, `GGML_F32_EPR` 8), reduced as
@@ -22,10 +25,17 @@ pub unsafe fn vec_dot(w: &[f32], a: &[f32]) -> f32 {
     let np = n / 32 * 32;
     let (pw, pa) = (w.as_ptr(), a.as_ptr());
     // SAFETY: the CPU features are this function's contract; every load reads 8 values at
-    // `i + 8k`, `i + 8k + 8 <= np <= n`, of the borrowed slices (unaligned loads).
+    // `i + 8k`, `i + 8k + 8 <= np <= n`, of the borrowed slices (unaligned loads); a
+    // prefetch never faults (its address is formed with `wrapping_add`).
     let mut sum = unsafe {
         let mut s = [_mm256_setzero_ps(); 4];
         for i in (0..np).step_by(32) {
+            // Decode streams a matrix row after row through this kernel: fetch the
+            // weights PREFETCH_AHEAD bytes ahead (the next rows) into L2.
+            prefetch_lines(
+                (w.as_ptr().add(i) as *const i8).wrapping_add(PREFETCH_AHEAD),
+                128,
+            );
             for (k, s) in s.iter_mut().enumerate() {
                 let o = i + 8 * k;
                 *s = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(o)), _mm256_loadu_ps(pa.add(o)), *s);
