@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Instructions a NEON kernel table executes for one prefill weight tile, counted under qemu
 # (where NEON code runs but cannot be timed): examples/tile_count.rs built for aarch64 runs
-# the tile R1 and R2 times under `qemu-aarch64 -singlestep -d nochain,exec` (one log line per
-# executed instruction); the difference of the two counts divided by R2 - R1 is one call,
+# the tile R1 and R2 times under qemu with an instruction-counting plugin
+# (tools/aarch64-count.sh); the difference of the two counts divided by R2 - R1 is one call,
 # with loading and setup cancelled out. Deterministic: the same binary gives the same count.
 #
 # A count is a proxy for speed, not a timing: it says how much work a kernel asks of the
@@ -20,8 +20,8 @@ cd "$repo"
 [[ $# -eq 6 ]] || { echo "usage: tools/neon-count.sh TABLE FORMAT ORDER ROWS COLS TOKENS" >&2; exit 2; }
 table=$1 fmt=$2 order=$3 rows=$4 cols=$5 n=$6
 case $table in
-    neon) cpu=cortex-a72 ;;
-    dotprod) cpu=cortex-a76 ;;
+    neon) core=a72 ;;
+    dotprod) core=a76 ;;
     *) echo "error: neon-count: TABLE is neon or dotprod" >&2; exit 2 ;;
 esac
 command -v qemu-aarch64 >/dev/null 2>&1 || { echo "error: neon-count: run tools/cross-aarch64.sh once first (installs qemu-user and the linker)" >&2; exit 1; }
@@ -30,8 +30,8 @@ target=aarch64-unknown-linux-gnu
 cargo build --quiet --release --target "$target" --example tile_count
 bin=${CARGO_TARGET_DIR:-$repo/target}/$target/release/examples/tile_count
 count() { # REPEATS
-    qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu "$cpu" -singlestep -d nochain,exec -D /dev/stdout \
-        "$bin" "$table" "$fmt" "$order" "$rows" "$cols" "$n" "$1" | grep -c '^Trace'
+    "$repo/tools/aarch64-count.sh" "$core" "$bin" "$table" "$fmt" "$order" "$rows" "$cols" "$n" "$1" \
+        2>&1 >/dev/null | sed -n 's/^insns: //p'
 }
 r1=1 r2=3
 c1=$(count $r1)

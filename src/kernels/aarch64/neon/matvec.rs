@@ -12,7 +12,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, hsum_x4, load_f16x4, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, f16x4_to_f32, hsum8, hsum_x4, load_f16x4, I8Lanes, Mull, Sdot};
 use crate::quant::{
     self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0, DotOrder, GgmlType,
 };
@@ -113,11 +113,56 @@ pub(super) trait Block32 {
     /// # Safety
     /// NEON (the caller's contract); inlined into such a function.
     unsafe fn values(&self) -> (int8x16_t, int8x16_t);
+
+    /// The block at `*p`: its scale's bits put into lane `LANE` of `d` (lane 0 may zero the
+    /// others: the first of a gather), its values; `*p` advanced past it.
+    ///
+    /// # Safety
+    /// NEON (the caller's contract); `*p` points to a block; inlined into such a function.
+    #[inline(always)]
+    unsafe fn next<const LANE: i32>(
+        p: &mut *const Self,
+        d: uint16x4_t,
+    ) -> (uint16x4_t, (int8x16_t, int8x16_t))
+    where
+        Self: Sized,
+    {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let x = &**p;
+            *p = p.add(1);
+            (vset_lane_u16::<LANE>(x.d().to_bits(), d), x.values())
+        }
+    }
 }
 
-/// `Block32` for block types with a field `d`: `SMALL` and `values(x)` given.
+/// An `asm!` that loads a block's f16 scale into lane `$lane` of `$d` and advances `$q` by
+/// two (`ld1 {d.h}[lane], [q], #2`; lane 0 by `ldr h`, which zeroes the other lanes, so a
+/// gather does not wait on the previous one), then runs `$rest` (which continue from `$q`).
+macro_rules! scale_then {
+    ($lane:expr, $d:ident, $q:ident, [$($rest:literal),*], $($ops:tt)*) => {
+        match $lane {
+            0 => std::arch::asm!("ldr {d:h}, [{q}], #2", $($rest,)*
+                d = inout(vreg) $d, q = inout(reg) $q, $($ops)*),
+            1 => std::arch::asm!("ld1 {{{d:v}.h}}[1], [{q}], #2", $($rest,)*
+                d = inout(vreg) $d, q = inout(reg) $q, $($ops)*),
+            2 => std::arch::asm!("ld1 {{{d:v}.h}}[2], [{q}], #2", $($rest,)*
+                d = inout(vreg) $d, q = inout(reg) $q, $($ops)*),
+            _ => std::arch::asm!("ld1 {{{d:v}.h}}[3], [{q}], #2", $($rest,)*
+                d = inout(vreg) $d, q = inout(reg) $q, $($ops)*),
+        }
+    };
+}
+
+/// `Block32` for a block type with its field `d` first: `SMALL`, `values(x)` and, for
+/// [`Block32::next`], the instructions after the scale's load (post-indexed from `{q}`, to
+/// the block's end) and the values from the registers they loaded. The compiler's own loads
+/// of a block, addressed from an index shared by the rows, take an address addition per row
+/// besides the loads (Q8_0, 64 rows of 640 with `sdot`: 359 -> 275 instructions a row,
+/// `tools/neon-count.sh`).
 macro_rules! block32 {
-    ($($B:ty: $small:expr, |$x:ident| $values:expr;)*) => {$(
+    ($($B:ty: $small:expr, |$x:ident| $values:expr,
+        [$($rest:literal),*], ($($out:ident),*) => $from:expr;)*) => {$(
         impl Block32 for $B {
             const SMALL: bool = $small;
             #[inline(always)]
@@ -130,15 +175,50 @@ macro_rules! block32 {
                 // SAFETY: NEON (the caller's contract); the loads read inside the block.
                 unsafe { $values }
             }
+            #[inline(always)]
+            unsafe fn next<const LANE: i32>(
+                p: &mut *const Self,
+                d: uint16x4_t,
+            ) -> (uint16x4_t, (int8x16_t, int8x16_t)) {
+                const _: () = assert!(std::mem::offset_of!($B, d) == 0);
+                let (mut d, mut q) = (d, *p as *const u8);
+                $(let $out: uint8x16_t;)*
+                // SAFETY: NEON (the caller's contract); the loads read the block at `*p` (the
+                // caller's contract), advancing `q` by its size, and write registers only.
+                unsafe {
+                    scale_then!(LANE, d, q, [$($rest),*], $($out = out(vreg) $out,)*
+                        options(pure, readonly, nostack, preserves_flags));
+                    debug_assert_eq!(q, p.add(1) as *const u8);
+                    *p = q as *const Self;
+                    (d, $from)
+                }
+            }
         }
     )*};
 }
 
 block32! {
-    BlockQ8_0: false, |x| (vld1q_s8(x.qs.as_ptr()), vld1q_s8(x.qs.as_ptr().add(16)));
-    BlockQ5_0: true, |x| super::q5_0::values(x);
-    BlockQ4_0: true, |x| super::q4_0::values(x);
-    BlockIQ4NL: false, |x| super::iq4_nl::values(x);
+    BlockQ8_0: false, |x| (vld1q_s8(x.qs.as_ptr()), vld1q_s8(x.qs.as_ptr().add(16))),
+        ["ldp {q0:q}, {q1:q}, [{q}], #32"], (q0, q1) =>
+        (vreinterpretq_s8_u8(q0), vreinterpretq_s8_u8(q1));
+    BlockQ5_0: true, |x| super::q5_0::values(x),
+        ["ld1r {{{h:v}.4s}}, [{q}], #4", "ldr {qs:q}, [{q}], #16"], (h, qs) =>
+        super::q5_0::values_of(qs, h);
+    BlockQ4_0: true, |x| super::q4_0::values(x),
+        ["ldr {qs:q}, [{q}], #16"], (qs) => super::q4_0::values_of(qs);
+}
+
+impl Block32 for BlockIQ4NL {
+    const SMALL: bool = false;
+    #[inline(always)]
+    fn d(&self) -> half::f16 {
+        self.d
+    }
+    #[inline(always)]
+    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
+        // SAFETY: NEON (the caller's contract); the loads read inside the block.
+        unsafe { super::iq4_nl::values(self) }
+    }
 }
 
 /// Four lanes whose total is the exact sum of a block's 32 products with `(y0, y1)`:
@@ -195,9 +275,12 @@ unsafe fn rows<D: I8Lanes, B: Block32>(w: &[B], a: &[BlockQ8_0], out: &mut [f32]
     }
 }
 
-/// `R` rows times `a`, each row's operations those of the one-row kernel: per block
+/// `R <= 4` rows times `a`, each row's operations those of the one-row kernel: per block
 /// `acc = fma(d_w * d_a, lanes, acc)` on the eight x86 lanes (as two registers), `hsum8` at
-/// the end; the activation block's loads and scale shared by the rows.
+/// the end. The activation block's loads and scale are shared by the rows; the rows' scales
+/// are gathered into one vector, converted and multiplied as one (`fcvtl`, `fmul`: the same
+/// f32 products), and each row's FMAs take their product by lane; each row is read through a
+/// pointer that [`Block32::next`] advances a block at a time (post-indexed loads).
 ///
 /// # Safety
 /// As [`rows`]; every `w[r]` has `a.len()` blocks.
@@ -206,21 +289,51 @@ unsafe fn rows_r<D: I8Lanes, B: Block32, const R: usize>(
     w: [&[B]; R],
     a: &[BlockQ8_0],
 ) -> [f32; R] {
-    // SAFETY: the caller's CPU features; `b < a.len()` indexes every row (the caller's
-    // contract); the loads read the 32 quants of each activation block.
+    const { assert!(R >= 1 && R <= 4) };
+    // SAFETY: the caller's CPU features; each row pointer advances one block per activation
+    // block, `a.len()` times over a row of `a.len()` blocks (the caller's contract), so every
+    // block read is inside its row; the loads read the 32 quants of each activation block.
     unsafe {
         let mut lo = [vdupq_n_f32(0.0); R];
         let mut hi = [vdupq_n_f32(0.0); R];
-        for (b, y) in a.iter().enumerate() {
-            let y0 = vld1q_s8(y.qs.as_ptr());
-            let y1 = vld1q_s8(y.qs.as_ptr().add(16));
-            let dy = f16_to_f32(y.d);
+        let mut p: [*const B; R] = std::array::from_fn(|r| w[r].as_ptr());
+        let mut y = a.as_ptr();
+        for _ in 0..a.len() {
+            let (dy, (y0, y1)) = BlockQ8_0::next::<0>(&mut y, vdup_n_u16(0));
+            let mut h = dy;
+            let mut v = [(vdupq_n_s8(0), vdupq_n_s8(0)); R];
             for r in 0..R {
-                let x = w[r].get_unchecked(b);
-                let (x0, x1) = x.values();
-                let d = vdupq_n_f32(f16_to_f32(x.d()) * dy);
-                lo[r] = vfmaq_f32(lo[r], d, vcvtq_f32_s32(D::lanes16(x0, y0)));
-                hi[r] = vfmaq_f32(hi[r], d, vcvtq_f32_s32(D::lanes16(x1, y1)));
+                (h, v[r]) = match r {
+                    0 => B::next::<0>(&mut p[r], h),
+                    1 => B::next::<1>(&mut p[r], h),
+                    2 => B::next::<2>(&mut p[r], h),
+                    _ => B::next::<3>(&mut p[r], h),
+                };
+            }
+            let dy = f16_to_f32(half::f16::from_bits(vget_lane_u16::<0>(dy)));
+            let d = vmulq_n_f32(f16x4_to_f32(h), dy);
+            for r in 0..R {
+                let (x0, x1) = v[r];
+                let l0 = vcvtq_f32_s32(D::lanes16(x0, y0));
+                let l1 = vcvtq_f32_s32(D::lanes16(x1, y1));
+                (lo[r], hi[r]) = match r {
+                    0 => (
+                        vfmaq_laneq_f32::<0>(lo[r], l0, d),
+                        vfmaq_laneq_f32::<0>(hi[r], l1, d),
+                    ),
+                    1 => (
+                        vfmaq_laneq_f32::<1>(lo[r], l0, d),
+                        vfmaq_laneq_f32::<1>(hi[r], l1, d),
+                    ),
+                    2 => (
+                        vfmaq_laneq_f32::<2>(lo[r], l0, d),
+                        vfmaq_laneq_f32::<2>(hi[r], l1, d),
+                    ),
+                    _ => (
+                        vfmaq_laneq_f32::<3>(lo[r], l0, d),
+                        vfmaq_laneq_f32::<3>(hi[r], l1, d),
+                    ),
+                };
             }
         }
         std::array::from_fn(|r| hsum8(lo[r], hi[r]))

@@ -268,6 +268,25 @@ pub(crate) unsafe fn load_f16x8(p: *const half::f16) -> (float32x4_t, float32x4_
     }
 }
 
+/// Four f16 (as bits) as f32 (exact conversions): one `fcvtl`.
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(crate) unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
+    let out: float32x4_t;
+    // SAFETY: NEON is the caller's contract; `fcvtl` reads and writes registers only.
+    unsafe {
+        std::arch::asm!(
+            "fcvtl {out:v}.4s, {h:v}.4h",
+            h = in(vreg) h,
+            out = lateout(vreg) out,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    out
+}
+
 /// Four f16 as f32 (exact conversions): one `fcvtl`.
 ///
 /// # Safety

@@ -15,8 +15,17 @@ use crate::quant::{q4_0::BlockQ4_0, q8_0::BlockQ8_0};
 #[inline(always)]
 pub(super) unsafe fn values(x: &BlockQ4_0) -> (int8x16_t, int8x16_t) {
     // SAFETY: NEON is the caller's contract; the load reads the 16 bytes of `qs`.
+    unsafe { values_of(vld1q_u8(x.qs.as_ptr())) }
+}
+
+/// [`values`] of a block whose 16 bytes `qs` are `q`.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn values_of(q: uint8x16_t) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is the caller's contract; no memory access.
     unsafe {
-        let q = vld1q_u8(x.qs.as_ptr());
         let eight = vdupq_n_s8(8);
         (
             vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight),

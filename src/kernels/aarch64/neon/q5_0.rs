@@ -16,16 +16,27 @@ use crate::quant::{q5_0::BlockQ5_0, q8_0::BlockQ8_0};
 /// NEON (the caller's contract); inlined into such a function.
 #[inline(always)]
 pub(super) unsafe fn values(x: &BlockQ5_0) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is the caller's contract; the load reads the 16 bytes of `qs`.
+    unsafe {
+        let h = vreinterpretq_u8_u32(vdupq_n_u32(u32::from_le_bytes(x.qh)));
+        values_of(vld1q_u8(x.qs.as_ptr()), h)
+    }
+}
+
+/// [`values`] of a block whose 16 bytes `qs` are `q` and whose four bytes `qh` are in each
+/// 32-bit lane of `h`.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn values_of(q: uint8x16_t, h: uint8x16_t) -> (int8x16_t, int8x16_t) {
     const SPREAD: [[u8; 16]; 2] = [
         [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1],
         [2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3],
     ];
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
-    // SAFETY: NEON is the caller's contract; the loads read the 16 bytes of `qs` and the
-    // 16-byte constants.
+    // SAFETY: NEON is the caller's contract; the loads read the 16-byte constants.
     unsafe {
-        let q = vld1q_u8(x.qs.as_ptr());
-        let h = vreinterpretq_u8_u32(vdupq_n_u32(u32::from_le_bytes(x.qh)));
         let bit = vld1q_u8(BIT.as_ptr());
         let sixteen = vdupq_n_u8(16);
         let set0 = vtstq_u8(vqtbl1q_u8(h, vld1q_u8(SPREAD[0].as_ptr())), bit);
