@@ -590,7 +590,9 @@ impl Kernels {
     }
 
     /// `out[r] = row_r(w) . act` for every row of the weight `w` (type `ty`, `out.len()`
-    /// rows). `act` must be in `ty.vec_dot_type()` format with as many values as a row.
+    /// rows). `act` must be in `ty.vec_dot_type()` format with as many values as a row, its
+    /// quants in [-127, 127] as the quantizers give them (the NEON kernels add two products
+    /// in 16 bits; a -128 there may give another result, never undefined behaviour).
     ///
     /// The whole weight and the activation are checked once (length and alignment); the row
     /// loop then calls the kernel with no further checks.

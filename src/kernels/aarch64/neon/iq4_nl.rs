@@ -40,8 +40,8 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockIQ4NL, y: &BlockQ8_0) -> (int32x4_t, int32x
     unsafe {
         let (w0, w1) = values(x);
         (
-            D::lanes16(w0, vld1q_s8(y.qs.as_ptr())),
-            D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16))),
+            D::lanes16_y(w0, vld1q_s8(y.qs.as_ptr())),
+            D::lanes16_y(w1, vld1q_s8(y.qs.as_ptr().add(16))),
         )
     }
 }

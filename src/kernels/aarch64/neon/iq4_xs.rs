@@ -44,8 +44,8 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockIQ4XS, y: &BlockQ8K) -> (int32x4_t, int32x4
             let q = vld1q_u8(x.qs.as_ptr().add(16 * ib));
             let w0 = vqtbl1q_s8(table, vandq_u8(q, m4));
             let w1 = vqtbl1q_s8(table, vshrq_n_u8::<4>(q));
-            let s0 = D::lanes16(w0, vld1q_s8(q8.add(32 * ib)));
-            let s1 = D::lanes16(w1, vld1q_s8(q8.add(32 * ib + 16)));
+            let s0 = D::lanes16_y(w0, vld1q_s8(q8.add(32 * ib)));
+            let s1 = D::lanes16_y(w1, vld1q_s8(q8.add(32 * ib + 16)));
             lo = vmlaq_n_s32(lo, s0, sc);
             hi = vmlaq_n_s32(hi, s1, sc);
         }

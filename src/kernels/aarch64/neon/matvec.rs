@@ -314,8 +314,8 @@ unsafe fn rows_r<D: I8Lanes, B: Block32, const R: usize>(
             let d = vmulq_n_f32(f16x4_to_f32(h), dy);
             for r in 0..R {
                 let (x0, x1) = v[r];
-                let l0 = vcvtq_f32_s32(D::lanes16(x0, y0));
-                let l1 = vcvtq_f32_s32(D::lanes16(x1, y1));
+                let l0 = vcvtq_f32_s32(D::lanes16_y(x0, y0));
+                let l1 = vcvtq_f32_s32(D::lanes16_y(x1, y1));
                 (lo[r], hi[r]) = match r {
                     0 => (
                         vfmaq_laneq_f32::<0>(lo[r], l0, d),

@@ -38,7 +38,7 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockQ3K, y: &BlockQ8K) -> (int32x4_t, int32x4_t
             let sub = vbicq_u8(four, vtstq_u8(hm[k], vdupq_n_u8(1 << r)));
             let w = vsubq_s8(vreinterpretq_s8_u8(low), vreinterpretq_s8_u8(sub));
             let a = vld1q_s8(q8.add(32 * r + 16 * k));
-            acc[k] = vmlaq_n_s32(acc[k], D::lanes16(w, a), i32::from(sc[2 * r + k]));
+            acc[k] = vmlaq_n_s32(acc[k], D::lanes16_y(w, a), i32::from(sc[2 * r + k]));
         });
         (acc[0], acc[1])
     }

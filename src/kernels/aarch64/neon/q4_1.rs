@@ -24,8 +24,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ4_1], a: &[BlockQ8_1]) -> f32 {
             let q = vld1q_u8(x.qs.as_ptr());
             let w0 = vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F)));
             let w1 = vreinterpretq_s8_u8(vshrq_n_u8::<4>(q));
-            let lo = D::lanes16(w0, vld1q_s8(y.qs.as_ptr()));
-            let hi = D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16)));
+            let lo = D::lanes16_y(w0, vld1q_s8(y.qs.as_ptr()));
+            let hi = D::lanes16_y(w1, vld1q_s8(y.qs.as_ptr().add(16)));
             let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));

@@ -114,10 +114,10 @@ pub(super) unsafe fn products<D: I8Lanes>(
             let sl = i32::from(u.sc[c / 2][2 * (c % 2)]);
             let sh = i32::from(u.sc[c / 2][2 * (c % 2) + 1]);
             // Low nibbles: values 64c .. 64c + 32; high nibbles: 64c + 32 .. 64c + 64.
-            let l0 = D::lanes16(u.q[4 * c], vld1q_s8(q8.add(64 * c)));
-            let l1 = D::lanes16(u.q[4 * c + 1], vld1q_s8(q8.add(64 * c + 16)));
-            let h0 = D::lanes16(u.q[4 * c + 2], vld1q_s8(q8.add(64 * c + 32)));
-            let h1 = D::lanes16(u.q[4 * c + 3], vld1q_s8(q8.add(64 * c + 48)));
+            let l0 = D::lanes16_y(u.q[4 * c], vld1q_s8(q8.add(64 * c)));
+            let l1 = D::lanes16_y(u.q[4 * c + 1], vld1q_s8(q8.add(64 * c + 16)));
+            let h0 = D::lanes16_y(u.q[4 * c + 2], vld1q_s8(q8.add(64 * c + 32)));
+            let h1 = D::lanes16_y(u.q[4 * c + 3], vld1q_s8(q8.add(64 * c + 48)));
             *ch = (
                 vmlaq_n_s32(vmulq_n_s32(l0, sl), h0, sh),
                 vmlaq_n_s32(vmulq_n_s32(l1, sl), h1, sh),

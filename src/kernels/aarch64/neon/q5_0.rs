@@ -60,8 +60,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
         let mut acc_hi = vdupq_n_f32(0.0);
         for (x, y) in w.iter().zip(a) {
             let (w0, w1) = values(x);
-            let lo = D::lanes16(w0, vld1q_s8(y.qs.as_ptr()));
-            let hi = D::lanes16(w1, vld1q_s8(y.qs.as_ptr().add(16)));
+            let lo = D::lanes16_y(w0, vld1q_s8(y.qs.as_ptr()));
+            let hi = D::lanes16_y(w1, vld1q_s8(y.qs.as_ptr().add(16)));
             let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));

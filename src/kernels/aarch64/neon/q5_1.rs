@@ -26,8 +26,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ5_1], a: &[BlockQ8_1]) -> f32 {
             // bits 16..32.
             let u0 = vorrq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), high_bits(x.qh[0], x.qh[1]));
             let u1 = vorrq_u8(vshrq_n_u8::<4>(q), high_bits(x.qh[2], x.qh[3]));
-            let lo = D::lanes16(vreinterpretq_s8_u8(u0), vld1q_s8(y.qs.as_ptr()));
-            let hi = D::lanes16(vreinterpretq_s8_u8(u1), vld1q_s8(y.qs.as_ptr().add(16)));
+            let lo = D::lanes16_y(vreinterpretq_s8_u8(u0), vld1q_s8(y.qs.as_ptr()));
+            let hi = D::lanes16_y(vreinterpretq_s8_u8(u1), vld1q_s8(y.qs.as_ptr().add(16)));
             let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
             acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(lo));
             acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(hi));

@@ -80,7 +80,7 @@ unsafe fn lanes<D: I8Lanes>(x: &BlockQ6K, y: &BlockQ8K) -> (int32x4_t, int32x4_t
             let (n, h, k) = (i / 8, i / 4 % 2, i % 4);
             let a = vld1q_s8(y.qs.as_ptr().add(128 * n + 32 * k + 16 * h));
             // The 16-value group 2r + h of run r = 4n + k.
-            let (g, s) = (2 * (4 * n + k) + h, D::lanes16(q, a));
+            let (g, s) = (2 * (4 * n + k) + h, D::lanes16_y(q, a));
             if h == 0 {
                 lo = mla_lane(lo, s, &sc, g);
             } else {

@@ -27,8 +27,8 @@ unsafe fn body<D: I8Lanes>(w: &[BlockQ8_0], a: &[BlockQ8_0]) -> f32 {
             let y0 = vld1q_s8(y.qs.as_ptr());
             let y1 = vld1q_s8(y.qs.as_ptr().add(16));
             let d = vdupq_n_f32(f16_to_f32(x.d) * f16_to_f32(y.d));
-            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(D::lanes16(x0, y0)));
-            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(D::lanes16(x1, y1)));
+            acc_lo = vfmaq_f32(acc_lo, d, vcvtq_f32_s32(D::lanes16_y(x0, y0)));
+            acc_hi = vfmaq_f32(acc_hi, d, vcvtq_f32_s32(D::lanes16_y(x1, y1)));
         }
         hsum8(acc_lo, acc_hi)
     }
@@ -65,7 +65,7 @@ unsafe fn body_2x4<D: I8Lanes>(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4]) -> [[
                 let dy = f16_to_f32(y.d);
                 for r in 0..2 {
                     let d = vdupq_n_f32(dw[r] * dy);
-                    let (l, h) = (D::lanes16(xq[r].0, y0), D::lanes16(xq[r].1, y1));
+                    let (l, h) = (D::lanes16_y(xq[r].0, y0), D::lanes16_y(xq[r].1, y1));
                     lo[r][k] = vfmaq_f32(lo[r][k], d, vcvtq_f32_s32(l));
                     hi[r][k] = vfmaq_f32(hi[r][k], d, vcvtq_f32_s32(h));
                 }
