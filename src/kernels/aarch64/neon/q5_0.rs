@@ -37,12 +37,16 @@ pub(super) unsafe fn values_of(q: uint8x16_t, h: uint8x16_t) -> (int8x16_t, int8
     const BIT: [u8; 16] = [1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128];
     // SAFETY: NEON is the caller's contract; the loads read the 16-byte constants.
     unsafe {
+        // A value is `nibble - 16` where its fifth bit is clear, i.e. the nibble under a high
+        // nibble 0xF (as i8); `clear` is 0xFF there: one `mvn` for the block, then per half a
+        // `tbl` (the half's two bytes of bits spread over its bytes), a `cmtst` and one
+        // instruction that puts the nibbles under it (`bsl`, `sri`): 7 in all.
         let bit = vld1q_u8(BIT.as_ptr());
-        let sixteen = vdupq_n_u8(16);
-        let set0 = vtstq_u8(vqtbl1q_u8(h, vld1q_u8(SPREAD[0].as_ptr())), bit);
-        let set1 = vtstq_u8(vqtbl1q_u8(h, vld1q_u8(SPREAD[1].as_ptr())), bit);
-        let w0 = vsubq_u8(vandq_u8(q, vdupq_n_u8(0x0F)), vbicq_u8(sixteen, set0));
-        let w1 = vsubq_u8(vshrq_n_u8::<4>(q), vbicq_u8(sixteen, set1));
+        let not_h = vmvnq_u8(h);
+        let clear0 = vtstq_u8(vqtbl1q_u8(not_h, vld1q_u8(SPREAD[0].as_ptr())), bit);
+        let clear1 = vtstq_u8(vqtbl1q_u8(not_h, vld1q_u8(SPREAD[1].as_ptr())), bit);
+        let w0 = vbslq_u8(vdupq_n_u8(0x0F), q, clear0);
+        let w1 = vsriq_n_u8::<4>(clear1, q);
         (vreinterpretq_s8_u8(w0), vreinterpretq_s8_u8(w1))
     }
 }
