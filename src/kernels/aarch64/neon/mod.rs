@@ -478,6 +478,23 @@ pub(crate) unsafe fn hsum_x4(v: [int32x4_t; 4]) -> int32x4_t {
     unsafe { vpaddq_s32(vpaddq_s32(v[0], v[1]), vpaddq_s32(v[2], v[3])) }
 }
 
+/// `v` itself, through an empty `asm!` that hides where it came from: for scale vectors made
+/// by widening (`sxtl`/`uxtl`) and then used by element (`mla v, v, s.s[k]`), which the
+/// compiler otherwise rewrites as a `dup` and a widening of each scale before a plain `mla`
+/// (two more instructions per use; Q6_K's `vec_dot` had 33 of them a super-block).
+///
+/// # Safety
+/// The CPU must support NEON.
+#[inline(always)]
+pub(crate) unsafe fn opaque(v: int32x4_t) -> int32x4_t {
+    let mut v = v;
+    // SAFETY: an empty instruction string; the register is only named.
+    unsafe {
+        std::arch::asm!("/* {v:v} */", v = inout(vreg) v, options(pure, nomem, nostack, preserves_flags));
+    }
+    v
+}
+
 /// `acc + s * scale g`, the scale in lane `g % 4` of `sc[g / 4]` (`g < 4N`, a constant once
 /// inlined: one multiply-accumulate by element).
 ///

@@ -3,7 +3,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, mla_lane, I8Lanes};
+use super::{f16_to_f32, hsum8, mla_lane, opaque, I8Lanes};
 use crate::quant::{q6_k::BlockQ6K, q8_k::BlockQ8K};
 
 /// The 256 signed quants (-32..31, the tiled order's) of a super-block as 16 registers,
@@ -200,6 +200,7 @@ unsafe fn scales_i32(x: &BlockQ6K) -> [int32x4_t; 4] {
             vmovl_s16(vget_low_s16(hi)),
             vmovl_high_s16(hi),
         ]
+        .map(|v| opaque(v))
     }
 }
 
