@@ -14,7 +14,8 @@ use std::arch::aarch64::*;
 
 use super::{f16_to_f32, f16x4_to_f32, hsum8, hsum_x4, load_f16x4, I8Lanes, Mull, Sdot};
 use crate::quant::{
-    self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q5_0::BlockQ5_0, q8_0::BlockQ8_0, DotOrder, GgmlType,
+    self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_k::BlockQ4K, q5_0::BlockQ5_0, q8_0::BlockQ8_0,
+    q8_k::BlockQ8K, DotOrder, GgmlType,
 };
 
 /// `out[r] = row_r(w) . act` in `order` for the formats and orders of this module (Q8_0 and
@@ -59,6 +60,10 @@ unsafe fn by_format<D: I8Lanes>(
     act: &[u8],
     out: &mut [f32],
 ) -> bool {
+    if ty == GgmlType::Q4_K && order == DotOrder::RepackedGemv {
+        // SAFETY: the caller's CPU features; `q4_k_gemv` checks the layout.
+        return unsafe { q4_k_gemv::<D>(w, act, out) };
+    }
     let Some(a) = quant::cast_blocks::<BlockQ8_0>(act) else {
         return false;
     };
@@ -96,6 +101,34 @@ unsafe fn run<D: I8Lanes, B: Block32 + quant::Pod>(
         match repacked {
             true => rows_repacked::<D, B>(w, a, out),
             false => rows::<D, B>(w, a, out),
+        }
+    }
+    true
+}
+
+/// Q4_K times Q8_K in the repacked GEMV order, four rows at a time
+/// ([`super::q4_k::gemv_x4`]; the last `rows % 4` ride along with copies of the last row,
+/// their extra lanes dropped); `false` (nothing written) if the bytes are not whole aligned
+/// blocks.
+///
+/// # Safety
+/// As [`by_format`].
+#[inline(always)]
+unsafe fn q4_k_gemv<D: I8Lanes>(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+    let (Some(w), Some(a)) = (
+        quant::cast_blocks::<BlockQ4K>(w),
+        quant::cast_blocks::<BlockQ8K>(act),
+    ) else {
+        return false;
+    };
+    let (nb, n) = (a.len(), out.len());
+    assert_eq!(w.len(), n * nb, "matvec: weights are not whole rows");
+    for r0 in (0..n).step_by(4) {
+        let row = |k: usize| &w[(r0 + k).min(n - 1) * nb..][..nb];
+        // SAFETY: the caller's CPU features; every row has `nb` blocks.
+        let v = unsafe { super::q4_k::gemv_x4::<D>([row(0), row(1), row(2), row(3)], a) };
+        for (o, v) in out[r0..].iter_mut().zip(v) {
+            *o = v;
         }
     }
     true
