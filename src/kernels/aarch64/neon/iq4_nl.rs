@@ -18,11 +18,19 @@ use crate::quant::{
 /// NEON (the caller's contract); inlined into such a function.
 #[inline(always)]
 pub(super) unsafe fn values(x: &BlockIQ4NL) -> (int8x16_t, int8x16_t) {
-    // SAFETY: NEON is the caller's contract; the loads read the 16-entry table and the 16
-    // bytes of `qs`.
+    // SAFETY: NEON is the caller's contract; the load reads the 16 bytes of `qs`.
+    unsafe { values_of(vld1q_u8(x.qs.as_ptr())) }
+}
+
+/// [`values`] of a block whose 16 bytes `qs` are `q`.
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(super) unsafe fn values_of(q: uint8x16_t) -> (int8x16_t, int8x16_t) {
+    // SAFETY: NEON is the caller's contract; the load reads the 16-entry table.
     unsafe {
         let table = vld1q_s8(KVALUES.as_ptr());
-        let q = vld1q_u8(x.qs.as_ptr());
         (
             vqtbl1q_s8(table, vandq_u8(q, vdupq_n_u8(0x0F))),
             vqtbl1q_s8(table, vshrq_n_u8::<4>(q)),

@@ -239,19 +239,8 @@ block32! {
         super::q5_0::values_of(qs, h);
     BlockQ4_0: true, |x| super::q4_0::values(x),
         ["ldr {qs:q}, [{q}], #16"], (qs) => super::q4_0::values_of(qs);
-}
-
-impl Block32 for BlockIQ4NL {
-    const SMALL: bool = false;
-    #[inline(always)]
-    fn d(&self) -> half::f16 {
-        self.d
-    }
-    #[inline(always)]
-    unsafe fn values(&self) -> (int8x16_t, int8x16_t) {
-        // SAFETY: NEON (the caller's contract); the loads read inside the block.
-        unsafe { super::iq4_nl::values(self) }
-    }
+    BlockIQ4NL: false, |x| super::iq4_nl::values(x),
+        ["ldr {qs:q}, [{q}], #16"], (qs) => super::iq4_nl::values_of(qs);
 }
 
 /// Four lanes whose total is the exact sum of a block's 32 products with `(y0, y1)`:
@@ -405,24 +394,30 @@ unsafe fn rows_repacked<D: I8Lanes, B: Block32>(w: &[B], a: &[BlockQ8_0], out: &
 /// As [`rows_repacked`]; every `w[r]` has `a.len()` blocks.
 #[inline(always)]
 pub(super) unsafe fn repacked_4<D: I8Lanes, B: Block32>(w: [&[B]; 4], a: &[BlockQ8_0]) -> [f32; 4] {
-    // SAFETY: the caller's CPU features; `b < a.len()` indexes every row (the caller's
-    // contract); the loads read the 32 quants of each activation block.
+    // SAFETY: the caller's CPU features; each row pointer advances one block per activation
+    // block, `a.len()` times over a row of `a.len()` blocks (the caller's contract).
     unsafe {
         let mut acc = vdupq_n_f32(0.0);
-        for (b, y) in a.iter().enumerate() {
-            let y0 = vld1q_s8(y.qs.as_ptr());
-            let y1 = vld1q_s8(y.qs.as_ptr().add(16));
-            let x: [&B; 4] = std::array::from_fn(|r| w[r].get_unchecked(b));
+        // Each row read through a pointer advanced a block at a time ([`Block32::next`]),
+        // the rows' scales gathered into one vector on the way.
+        let mut p: [*const B; 4] = std::array::from_fn(|r| w[r].as_ptr());
+        let mut y = a.as_ptr();
+        for _ in 0..a.len() {
+            let (dy, (y0, y1)) = BlockQ8_0::next::<0>(&mut y, vdup_n_u16(0));
+            let (h, v0) = B::next::<0>(&mut p[0], dy);
+            let (h, v1) = B::next::<1>(&mut p[1], h);
+            let (h, v2) = B::next::<2>(&mut p[2], h);
+            let (h, v3) = B::next::<3>(&mut p[3], h);
             let s = [
-                block_sum::<D, B>(x[0].values(), y0, y1),
-                block_sum::<D, B>(x[1].values(), y0, y1),
-                block_sum::<D, B>(x[2].values(), y0, y1),
-                block_sum::<D, B>(x[3].values(), y0, y1),
+                block_sum::<D, B>(v0, y0, y1),
+                block_sum::<D, B>(v1, y0, y1),
+                block_sum::<D, B>(v2, y0, y1),
+                block_sum::<D, B>(v3, y0, y1),
             ];
             let sums = vcvtq_f32_s32(hsum_x4(s));
             // d_w * d_a per row, as the one-row kernel's `f16_to_f32(x.d) * f16_to_f32(y.d)`.
-            let dw = load_f16x4([x[0].d(), x[1].d(), x[2].d(), x[3].d()]);
-            let dd = vmulq_n_f32(dw, f16_to_f32(y.d));
+            let dy = f16_to_f32(half::f16::from_bits(vget_lane_u16::<0>(dy)));
+            let dd = vmulq_n_f32(f16x4_to_f32(h), dy);
             acc = vfmaq_f32(acc, sums, dd);
         }
         let mut out = [0.0f32; 4];
