@@ -171,12 +171,13 @@ pub(super) trait Block32 {
 
 /// An `asm!` that loads a block's f16 scale into lane `$lane` of `$d` and advances `$q` by
 /// two (`ld1 {d.h}[lane], [q], #2`; lane 0 by `ldr h`, which zeroes the other lanes, so a
-/// gather does not wait on the previous one), then runs `$rest` (which continue from `$q`).
+/// gather neither waits on the previous one nor needs `$d` set: an output only, which saves
+/// the zeroing the compiler would do), then runs `$rest` (which continue from `$q`).
 macro_rules! scale_then {
     ($lane:expr, $d:ident, $q:ident, [$($rest:literal),*], $($ops:tt)*) => {
         match $lane {
             0 => std::arch::asm!("ldr {d:h}, [{q}], #2", $($rest,)*
-                d = inout(vreg) $d, q = inout(reg) $q, $($ops)*),
+                d = out(vreg) $d, q = inout(reg) $q, $($ops)*),
             1 => std::arch::asm!("ld1 {{{d:v}.h}}[1], [{q}], #2", $($rest,)*
                 d = inout(vreg) $d, q = inout(reg) $q, $($ops)*),
             2 => std::arch::asm!("ld1 {{{d:v}.h}}[2], [{q}], #2", $($rest,)*
