@@ -297,17 +297,8 @@ pub(crate) unsafe fn load_f16x4(h: [half::f16; 4]) -> float32x4_t {
         | u64::from(h[1].to_bits()) << 16
         | u64::from(h[2].to_bits()) << 32
         | u64::from(h[3].to_bits()) << 48;
-    let out: float32x4_t;
-    // SAFETY: NEON is the caller's contract; `fcvtl` reads and writes registers only.
-    unsafe {
-        std::arch::asm!(
-            "fcvtl {out:v}.4s, {h:v}.4h",
-            h = in(vreg) vcreate_u16(bits),
-            out = lateout(vreg) out,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    out
+    // SAFETY: NEON is the caller's contract.
+    unsafe { f16x4_to_f32(vcreate_u16(bits)) }
 }
 
 /// ggml's `GGML_F32x8_REDUCE` of four 8-lane accumulators held as `s[2j]`, `s[2j + 1]`

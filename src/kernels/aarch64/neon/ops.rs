@@ -23,27 +23,7 @@ use std::arch::aarch64::*;
 
 use half::f16;
 
-use super::{f16_to_f32, hsum8, load_f16x8, reduce8x4};
-
-/// Four f16 (as bits) widened to f32: `fcvtl`.
-///
-/// # Safety
-/// The CPU must support NEON.
-#[inline(always)]
-unsafe fn f16x4_to_f32(h: uint16x4_t) -> float32x4_t {
-    let f: float32x4_t;
-    // SAFETY: NEON is the caller's contract; the instruction reads and writes registers only
-    // (no memory, stack or flags).
-    unsafe {
-        std::arch::asm!(
-            "fcvtl {f:v}.4s, {h:v}.4h",
-            f = out(vreg) f,
-            h = in(vreg) h,
-            options(pure, nomem, nostack, preserves_flags)
-        );
-    }
-    f
-}
+use super::{f16_to_f32, f16x4_to_f32, hsum8, load_f16x8, reduce8x4};
 
 /// Four f32 narrowed to f16 bits, to nearest with ties to even: `fcvtn`.
 ///
