@@ -2,13 +2,16 @@
 //! times Q8_0 activations: Q8_0 and Q5_0 (most of a Q4_K_M model's bytes besides the
 //! K-quants: Gemma 3's output matrix and its attention and FFN inputs) and Q4_0 in ggml's
 //! `vec_dot` order, Q4_0 and IQ4_NL in its repacked orders (every matrix of a Q4_0 model with
-//! a multiple of 8 rows). Rows go four at a time: each activation block is loaded and its
-//! scale converted once for the four rows, and the loop runs once for them, where the table's
-//! one-row kernel, called per row through a function pointer, does both per row. Each row's
+//! a multiple of 8 rows), and Q4_K in the repacked GEMV order (`q4_k::gemv_x4`, every Q4_K
+//! matrix of a K-quant model). Rows go four at a time: each activation block is loaded and
+//! its scale converted once for the four rows, the rows' scales are gathered into one vector
+//! and converted once, each row is read through a pointer that post-indexed loads advance
+//! ([`Block32::next`]), and the loop runs once for the four, where the table's one-row
+//! kernel, called per row through a function pointer, does all of it per row. Each row's
 //! integer sums and float chain are the one-row kernel's (`q8_0::body`, `q5_0::body`,
-//! `q4_0::body`, `q4_0::body_repacked`, `iq4_nl::body_repacked`), so the results have its
-//! bits. Measured as instructions under qemu (`tools/neon-count.sh`, a 64 x 2048 matrix and
-//! one token; README "Raspberry Pi").
+//! `q4_0::body`, `q4_0::body_repacked`, `iq4_nl::body_repacked`, `q4_k::body_scalar_acc`),
+//! so the results have its bits. Measured as instructions under qemu
+//! (`tools/neon-count.sh`; README "Raspberry Pi").
 
 use std::arch::aarch64::*;
 
@@ -147,26 +150,18 @@ pub(super) trait Block32 {
     /// NEON (the caller's contract); inlined into such a function.
     unsafe fn values(&self) -> (int8x16_t, int8x16_t);
 
-    /// The block at `*p`: its scale's bits put into lane `LANE` of `d` (lane 0 may zero the
-    /// others: the first of a gather), its values; `*p` advanced past it.
+    /// The block at `*p`: its scale's bits put into lane `LANE` of `d` (lane 0 sets the
+    /// others to zero and ignores `d`: the first of a gather), its values; `*p` advanced past
+    /// it.
     ///
     /// # Safety
     /// NEON (the caller's contract); `*p` points to a block; inlined into such a function.
-    #[inline(always)]
     unsafe fn next<const LANE: i32>(
         p: &mut *const Self,
         d: uint16x4_t,
     ) -> (uint16x4_t, (int8x16_t, int8x16_t))
     where
-        Self: Sized,
-    {
-        // SAFETY: the caller's contract.
-        unsafe {
-            let x = &**p;
-            *p = p.add(1);
-            (vset_lane_u16::<LANE>(x.d().to_bits(), d), x.values())
-        }
-    }
+        Self: Sized;
 }
 
 /// An `asm!` that loads a block's f16 scale into lane `$lane` of `$d` and advances `$q` by
