@@ -2,7 +2,8 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, hsum8, I8Lanes};
+use super::matvec::Block32;
+use super::{f16_to_f32, f16x4_to_f32, hsum8, I8Lanes};
 use crate::kernels::PutFn;
 use crate::quant::q8_0::BlockQ8_0;
 
@@ -49,25 +50,49 @@ super::neon_dots! {
 /// As [`body`]; `w[1]` and every `a[k]` have `w[0].len()` blocks (checked by the callers).
 #[inline(always)]
 unsafe fn body_2x4<D: I8Lanes>(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4]) -> [[f32; 4]; 2] {
-    // SAFETY: the caller's CPU features; `b < w[0].len()` indexes `w[1]` and every
-    // activation row (the caller's contract); the loads read the 32 quants of each block.
+    // SAFETY: the caller's CPU features; every pointer advances one block per weight block
+    // of `w[0]`, over rows of `w[0].len()` blocks (the caller's contract).
     unsafe {
         let mut lo = [[vdupq_n_f32(0.0); 4]; 2];
         let mut hi = [[vdupq_n_f32(0.0); 4]; 2];
-        for b in 0..w[0].len() {
-            let x = [w[0].get_unchecked(b), w[1].get_unchecked(b)];
-            let xq = x.map(|x| (vld1q_s8(x.qs.as_ptr()), vld1q_s8(x.qs.as_ptr().add(16))));
-            let dw = x.map(|x| f16_to_f32(x.d));
-            for k in 0..4 {
-                let y = a[k].get_unchecked(b);
-                let y0 = vld1q_s8(y.qs.as_ptr());
-                let y1 = vld1q_s8(y.qs.as_ptr().add(16));
-                let dy = f16_to_f32(y.d);
+        // Rows and tokens read through pointers advanced a block at a time, their scales
+        // gathered on the way ([`Block32::next`]): the two rows' in one vector, the four
+        // tokens' in another, converted once each; row r's four products `d_w * d_a` are
+        // one multiply by lane (the same f32 products), taken by lane by the FMAs.
+        let mut pw = w.map(|r| r.as_ptr());
+        let mut pa = a.map(|r| r.as_ptr());
+        for _ in 0..w[0].len() {
+            let (hw, x0) = BlockQ8_0::next::<0>(&mut pw[0], vdup_n_u16(0));
+            let (hw, x1) = BlockQ8_0::next::<1>(&mut pw[1], hw);
+            let (hy, y0) = BlockQ8_0::next::<0>(&mut pa[0], vdup_n_u16(0));
+            let (hy, y1) = BlockQ8_0::next::<1>(&mut pa[1], hy);
+            let (hy, y2) = BlockQ8_0::next::<2>(&mut pa[2], hy);
+            let (hy, y3) = BlockQ8_0::next::<3>(&mut pa[3], hy);
+            let (dw, dy) = (f16x4_to_f32(hw), f16x4_to_f32(hy));
+            let dd = [vmulq_laneq_f32::<0>(dy, dw), vmulq_laneq_f32::<1>(dy, dw)];
+            let xq = [x0, x1];
+            for (k, (y0, y1)) in [y0, y1, y2, y3].into_iter().enumerate() {
                 for r in 0..2 {
-                    let d = vdupq_n_f32(dw[r] * dy);
                     let (l, h) = (D::lanes16_y(xq[r].0, y0), D::lanes16_y(xq[r].1, y1));
-                    lo[r][k] = vfmaq_f32(lo[r][k], d, vcvtq_f32_s32(l));
-                    hi[r][k] = vfmaq_f32(hi[r][k], d, vcvtq_f32_s32(h));
+                    let (l, h) = (vcvtq_f32_s32(l), vcvtq_f32_s32(h));
+                    (lo[r][k], hi[r][k]) = match k {
+                        0 => (
+                            vfmaq_laneq_f32::<0>(lo[r][k], l, dd[r]),
+                            vfmaq_laneq_f32::<0>(hi[r][k], h, dd[r]),
+                        ),
+                        1 => (
+                            vfmaq_laneq_f32::<1>(lo[r][k], l, dd[r]),
+                            vfmaq_laneq_f32::<1>(hi[r][k], h, dd[r]),
+                        ),
+                        2 => (
+                            vfmaq_laneq_f32::<2>(lo[r][k], l, dd[r]),
+                            vfmaq_laneq_f32::<2>(hi[r][k], h, dd[r]),
+                        ),
+                        _ => (
+                            vfmaq_laneq_f32::<3>(lo[r][k], l, dd[r]),
+                            vfmaq_laneq_f32::<3>(hi[r][k], h, dd[r]),
+                        ),
+                    };
                 }
             }
         }
