@@ -15,7 +15,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{f16_to_f32, f16x4_to_f32, hsum8, hsum_x4, load_f16x4, I8Lanes, Mull, Sdot};
+use super::{f16_to_f32, f16x4_to_f32, fma_lane, hsum8, hsum_x4, load_f16x4, I8Lanes, Mull, Sdot};
 use crate::quant::{
     self, iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0, q4_k::BlockQ4K, q5_0::BlockQ5_0, q8_0::BlockQ8_0,
     q8_k::BlockQ8K, DotOrder, GgmlType,
@@ -110,9 +110,8 @@ unsafe fn run<D: I8Lanes, B: Block32 + quant::Pod>(
 }
 
 /// Q4_K times Q8_K in the repacked GEMV order, four rows at a time
-/// ([`super::q4_k::gemv_x4`]; the last `rows % 4` ride along with copies of the last row,
-/// their extra lanes dropped); `false` (nothing written) if the bytes are not whole aligned
-/// blocks.
+/// ([`super::q4_k::gemv_x4`], [`by_quads`]); `false` (nothing written) if the bytes are not
+/// whole aligned blocks.
 ///
 /// # Safety
 /// As [`by_format`].
@@ -124,17 +123,30 @@ unsafe fn q4_k_gemv<D: I8Lanes>(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
     ) else {
         return false;
     };
-    let (nb, n) = (a.len(), out.len());
+    // SAFETY: the caller's CPU features; `by_quads` hands out rows of `a.len()` blocks.
+    by_quads(w, a.len(), out, |rows| unsafe {
+        super::q4_k::gemv_x4::<D>(rows, a)
+    });
+    true
+}
+
+/// `out[r0..r0 + 4] = f(rows r0 .. r0 + 4 of w)` for every group of four of the `out.len()`
+/// rows of `nb` blocks in `w`; the last `rows % 4` rows ride along with copies of the last
+/// row (their extra lanes dropped). For the four-rows-in-the-lanes kernels.
+///
+/// # Panics
+/// If `w` is not `out.len()` rows of `nb` blocks.
+#[inline(always)]
+fn by_quads<B>(w: &[B], nb: usize, out: &mut [f32], mut f: impl FnMut([&[B]; 4]) -> [f32; 4]) {
+    let n = out.len();
     assert_eq!(w.len(), n * nb, "matvec: weights are not whole rows");
     for r0 in (0..n).step_by(4) {
         let row = |k: usize| &w[(r0 + k).min(n - 1) * nb..][..nb];
-        // SAFETY: the caller's CPU features; every row has `nb` blocks.
-        let v = unsafe { super::q4_k::gemv_x4::<D>([row(0), row(1), row(2), row(3)], a) };
+        let v = f([row(0), row(1), row(2), row(3)]);
         for (o, v) in out[r0..].iter_mut().zip(v) {
             *o = v;
         }
     }
-    true
 }
 
 /// A block of 32 values with an f16 scale, multiplied with Q8_0 blocks.
@@ -334,24 +346,8 @@ unsafe fn rows_r<D: I8Lanes, B: Block32, const R: usize>(
                 let (x0, x1) = v[r];
                 let l0 = vcvtq_f32_s32(D::lanes16_y(x0, y0));
                 let l1 = vcvtq_f32_s32(D::lanes16_y(x1, y1));
-                (lo[r], hi[r]) = match r {
-                    0 => (
-                        vfmaq_laneq_f32::<0>(lo[r], l0, d),
-                        vfmaq_laneq_f32::<0>(hi[r], l1, d),
-                    ),
-                    1 => (
-                        vfmaq_laneq_f32::<1>(lo[r], l0, d),
-                        vfmaq_laneq_f32::<1>(hi[r], l1, d),
-                    ),
-                    2 => (
-                        vfmaq_laneq_f32::<2>(lo[r], l0, d),
-                        vfmaq_laneq_f32::<2>(hi[r], l1, d),
-                    ),
-                    _ => (
-                        vfmaq_laneq_f32::<3>(lo[r], l0, d),
-                        vfmaq_laneq_f32::<3>(hi[r], l1, d),
-                    ),
-                };
+                lo[r] = fma_lane(lo[r], l0, d, r);
+                hi[r] = fma_lane(hi[r], l1, d, r);
             }
         }
         std::array::from_fn(|r| hsum8(lo[r], hi[r]))
@@ -370,16 +366,10 @@ unsafe fn rows_r<D: I8Lanes, B: Block32, const R: usize>(
 /// If `w` is not `out.len()` rows of `a.len()` blocks.
 #[inline(always)]
 unsafe fn rows_repacked<D: I8Lanes, B: Block32>(w: &[B], a: &[BlockQ8_0], out: &mut [f32]) {
-    let (nb, n) = (a.len(), out.len());
-    assert_eq!(w.len(), n * nb, "matvec: weights are not whole rows");
-    for r0 in (0..n).step_by(4) {
-        let row = |k: usize| &w[(r0 + k).min(n - 1) * nb..][..nb];
-        // SAFETY: the caller's CPU features; every row has `nb` blocks.
-        let v = unsafe { repacked_4::<D, B>([row(0), row(1), row(2), row(3)], a) };
-        for (o, v) in out[r0..].iter_mut().zip(v) {
-            *o = v;
-        }
-    }
+    // SAFETY: the caller's CPU features; `by_quads` hands out rows of `a.len()` blocks.
+    by_quads(w, a.len(), out, |rows| unsafe {
+        repacked_4::<D, B>(rows, a)
+    });
 }
 
 /// Four rows times `a` in the repacked orders, lane `r` row `r`'s float chain: per block the

@@ -486,6 +486,29 @@ pub(crate) unsafe fn opaque(v: int32x4_t) -> int32x4_t {
     v
 }
 
+/// `acc + b * v[k]`, fused (`vfmaq_laneq_f32` with the lane `k < 4` a constant once inlined:
+/// one FMA by element): the float twin of [`mla_lane`].
+///
+/// # Safety
+/// NEON (the caller's contract); inlined into such a function.
+#[inline(always)]
+pub(crate) unsafe fn fma_lane(
+    acc: float32x4_t,
+    b: float32x4_t,
+    v: float32x4_t,
+    k: usize,
+) -> float32x4_t {
+    // SAFETY: NEON is the caller's contract; no memory access.
+    unsafe {
+        match k {
+            0 => vfmaq_laneq_f32::<0>(acc, b, v),
+            1 => vfmaq_laneq_f32::<1>(acc, b, v),
+            2 => vfmaq_laneq_f32::<2>(acc, b, v),
+            _ => vfmaq_laneq_f32::<3>(acc, b, v),
+        }
+    }
+}
+
 /// `acc + s * scale g`, the scale in lane `g % 4` of `sc[g / 4]` (`g < 4N`, a constant once
 /// inlined: one multiply-accumulate by element).
 ///
