@@ -6,7 +6,8 @@
 //!
 //! Per block of a row, as ggml's AVX2 `ggml_vec_dot_q4_1_q8_1`: the eight exact i32 lanes of
 //! the unsigned quants times the activation, `acc = fma(d_w * d_a, f32(lanes), acc)`, and
-//! beside it the scalar chain `summs = fma(m, s_a, summs)`; the row's result is
+//! beside it the scalar chain `summs = fma(m, s_a, summs)` (four rows' chains in the lanes of one
+//! 128-bit FMA); the row's result is
 //! `hsum_float_8(acc) + summs`. See `avxvnni/q4_1.rs` for what makes it faster than a loop of
 //! one-row dot products. With the AVX2 table (4096 x 4096 from memory, against the one-row
 //! kernels): Q4_1 17.2 -> 22.6, Q5_1 15.6 -> 19.6 GB/s.
@@ -35,7 +36,7 @@ impl ScaleMin for crate::quant::q5_1::BlockQ5_1 {
 }
 
 /// Defines module `min` with the target features `$features`: `PrepBuf`, `Prepared`,
-/// `prepare`, `dm_8`, `min_matvec`, `dot_rows` and `matvec_bytes` (the entry point, taking the
+/// `prepare`, `dm_rows`, `min_matvec`, `dot_rows` and `matvec_bytes` (the entry point, taking the
 /// format's lanes as a closure).
 macro_rules! min_products {
     ($features:literal) => {
@@ -43,9 +44,7 @@ macro_rules! min_products {
         /// (`avx2/minmatvec.rs`).
         pub(crate) mod min {
             use std::arch::x86_64::*;
-            use $crate::kernels::x86_64::avx2::matvec::{
-                f16_halves_8, first_dwords_8, prefetch_lines, MAX_BLOCKS,
-            };
+            use $crate::kernels::x86_64::avx2::matvec::{f16_halves_8, prefetch_lines, MAX_BLOCKS};
             use $crate::kernels::x86_64::avx2::q8_0::PREFETCH_AHEAD;
             use $crate::kernels::x86_64::avx2::{f16_to_f32, hsum_ps, load32};
             use $crate::quant::q8_0::BlockQ8_1;
@@ -136,10 +135,13 @@ macro_rules! min_products {
                 }
             }
 
-            /// `dd[b] = f32(w[b].d) * ad[b]` and `mm[b] = f32(w[b].m)` for a row of blocks whose first
-            /// four bytes are the f16 `d` and `m` ([`first_dwords_8`], [`f16_halves_8`]), eight blocks at a
-            /// time: the same f32 values as one block at a time (exact conversions; one rounding of the
-            /// product either way).
+            /// For `R <= 4` rows `w` (lane `r` of each entry from row `r`, the lanes from `R`
+            /// on copies of row 0's): `dd[b][r] = f32(w_r[b].d) * ad[b]` and `mm[b][r] =
+            /// f32(w_r[b].m)` for blocks whose first four bytes are the f16 `d` and `m`, two
+            /// blocks of the four rows at a time (eight 4-byte loads into one vector,
+            /// [`f16_halves_8`], one `vmulps`): the same f32 values as one block and row at a
+            /// time (exact conversions; one rounding of the product either way). Block-major,
+            /// so that the loop reads the rows' four minimums of a block in one load.
             ///
             /// # Safety
             #[doc = concat!("The CPU must support the target features ", $features, ";")]
@@ -147,40 +149,55 @@ macro_rules! min_products {
             /// and `m` (asserted for Q4_1 and Q5_1 at compile time) and `dm(x)` returns them.
             #[inline]
             #[target_feature(enable = $features)]
-            unsafe fn dm_8<B>(
-                w: &[B],
+            unsafe fn dm_rows<B, const R: usize>(
+                w: [&[B]; R],
                 ad: &[f32],
                 dm: impl Fn(&B) -> (half::f16, half::f16),
-                dd: &mut [std::mem::MaybeUninit<f32>],
-                mm: &mut [std::mem::MaybeUninit<f32>],
+                dd: &mut [std::mem::MaybeUninit<__m128>],
+                mm: &mut [std::mem::MaybeUninit<__m128>],
             ) {
-                let n = w.len();
+                let n = ad.len();
                 assert!(
-                    ad.len() == n
+                    (1..=4).contains(&R)
+                        && w.iter().all(|r| r.len() == n)
                         && dd.len() == n
                         && mm.len() == n
                         && std::mem::size_of::<B>() >= 4
                 );
-                let n8 = n / 8 * 8;
-                // SAFETY: the CPU features are this function's contract; `first_dwords_8` reads the eight
-                // blocks `b .. b + 8 <= n8 <= n` of `w`; every other index is below `n`, the length of all
-                // four slices; the stores write 8 f32 at `b + 8 <= n`.
+                let row = |r: usize| w[if r < R { r } else { 0 }];
+                let n2 = n / 2 * 2;
+                // SAFETY: the CPU features are this function's contract; every block index is
+                // below `n`, the length of every row and of `ad`, `dd` and `mm`; a block's
+                // first four bytes are inside it (`size_of::<B>() >= 4`); the stores write
+                // two `__m128` entries `b, b + 1 < n` of `dd` and `mm`.
                 unsafe {
-                    for b in (0..n8).step_by(8) {
-                        let v = first_dwords_8(
-                            w.as_ptr().add(b) as *const u8,
-                            std::mem::size_of::<B>(),
+                    for b in (0..n2).step_by(2) {
+                        let ld = |r: usize, k: usize| {
+                            let x: *const B = row(r).as_ptr().add(b + k);
+                            std::ptr::read_unaligned(x as *const i32)
+                        };
+                        let half = |k| _mm_setr_epi32(ld(0, k), ld(1, k), ld(2, k), ld(3, k));
+                        let (d, m) = f16_halves_8(_mm256_set_m128i(half(1), half(0)));
+                        let a = _mm256_set_m128(
+                            _mm_broadcast_ss(ad.get_unchecked(b + 1)),
+                            _mm_broadcast_ss(ad.get_unchecked(b)),
                         );
-                        let (d, m) = f16_halves_8(v);
-                        let d = _mm256_mul_ps(d, _mm256_loadu_ps(ad.as_ptr().add(b)));
+                        let d = _mm256_mul_ps(d, a);
                         _mm256_storeu_ps(dd.as_mut_ptr().add(b) as *mut f32, d);
                         _mm256_storeu_ps(mm.as_mut_ptr().add(b) as *mut f32, m);
                     }
-                    for b in n8..n {
-                        let (d, m) = dm(w.get_unchecked(b));
-                        dd.get_unchecked_mut(b)
-                            .write(f16_to_f32(d) * *ad.get_unchecked(b));
-                        mm.get_unchecked_mut(b).write(f16_to_f32(m));
+                    if n2 < n {
+                        let b = n2;
+                        let (dv, mv) = (
+                            std::array::from_fn::<f32, 4, _>(|r| {
+                                f16_to_f32(dm(row(r).get_unchecked(b)).0) * *ad.get_unchecked(b)
+                            }),
+                            std::array::from_fn::<f32, 4, _>(|r| {
+                                f16_to_f32(dm(row(r).get_unchecked(b)).1)
+                            }),
+                        );
+                        dd.get_unchecked_mut(b).write(_mm_loadu_ps(dv.as_ptr()));
+                        mm.get_unchecked_mut(b).write(_mm_loadu_ps(mv.as_ptr()));
                     }
                 }
             }
@@ -245,37 +262,41 @@ macro_rules! min_products {
             ) -> [f32; R] {
                 let nb = a.a.len();
                 assert!(w.iter().all(|r| r.len() == nb) && nb <= MAX_BLOCKS);
-                let mut dd = [[const { std::mem::MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
-                let mut mm = [[const { std::mem::MaybeUninit::<f32>::uninit() }; MAX_BLOCKS]; R];
+                let mut dd = [const { std::mem::MaybeUninit::<__m128>::uninit() }; MAX_BLOCKS];
+                let mut mm = [const { std::mem::MaybeUninit::<__m128>::uninit() }; MAX_BLOCKS];
                 // SAFETY: the CPU features are this function's contract; `b < nb` indexes every slice
-                // (asserted above); `dm_8` writes the first `nb` entries of each `dd` and `mm` row
-                // before they are read; the prefetch never faults (its address is formed with
+                // (asserted above); `dm_rows` writes the first `nb` entries of `dd` and `mm` before
+                // they are read; the prefetch never faults (its address is formed with
                 // `wrapping_add` and a prefetch of any address is allowed).
                 unsafe {
-                    for ((row, dd), mm) in w.iter().zip(&mut dd).zip(&mut mm) {
-                        dm_8(row, a.d, B::dm, &mut dd[..nb], &mut mm[..nb]);
-                    }
+                    dm_rows(w, a.d, B::dm, &mut dd[..nb], &mut mm[..nb]);
                     // One prefetch stream over the next rows' bytes, as `matvec::dot_rows`.
                     let step = R * std::mem::size_of::<B>();
                     let mut pf =
                         (w[0].as_ptr() as *const i8).wrapping_add(nb * step + PREFETCH_AHEAD);
                     let mut acc = [_mm256_setzero_ps(); R];
-                    let mut summs = [0.0f32; R];
+                    // The rows' scalar chains `summs = fma(m, s_a, summs)`, one per lane: the
+                    // same roundings as four scalar FMAs, in one instruction and one load of
+                    // the four minimums (Q4_1 in L2 with AVX512-VNNI: the scalar chains took a
+                    // fifth of the time).
+                    let mut summs = _mm_setzero_ps();
                     for b in 0..nb {
                         prefetch_lines(pf, step);
                         pf = pf.wrapping_add(step);
                         let yq = load32(&a.a.get_unchecked(b).qs);
-                        let s = *a.s.get_unchecked(b);
+                        let s = _mm_broadcast_ss(a.s.get_unchecked(b));
+                        summs = _mm_fmadd_ps(mm.get_unchecked(b).assume_init(), s, summs);
+                        let dd = dd.get_unchecked(b).as_ptr() as *const f32;
                         for r in 0..R {
-                            let m = *(mm[r].as_ptr().add(b) as *const f32);
-                            summs[r] = m.mul_add(s, summs[r]);
                             let x = w[r].get_unchecked(b);
                             let lanes = lanes(x, yq);
-                            let d = _mm256_broadcast_ss(&*(dd[r].as_ptr().add(b) as *const f32));
+                            let d = _mm256_broadcast_ss(&*dd.add(r));
                             acc[r] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc[r]);
                         }
                     }
-                    std::array::from_fn(|r| hsum_ps(acc[r]) + summs[r])
+                    let mut summs_r = [0.0f32; 4];
+                    _mm_storeu_ps(summs_r.as_mut_ptr(), summs);
+                    std::array::from_fn(|r| hsum_ps(acc[r]) + summs_r[r])
                 }
             }
         }

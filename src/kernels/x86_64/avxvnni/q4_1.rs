@@ -11,13 +11,17 @@
 //! What makes it faster than a loop of one-row dot products, none of which changes an
 //! operation of a row's two float chains:
 //! - the activation's scales `d_a` and `s_a` are converted once per product ([`min::prepare`]);
-//! - a row's scale products `d_w * d_a` and its minimums `m` are converted eight blocks at a
-//!   time ([`min::dm_8`]: eight loads gathered into one vector, `vcvtph2ps`, one `vmulps`: the same
-//!   f32 values) before its loop, which then reads them from the stack;
-//! - rows go four at a time ([`min::min_matvec`]): a row's vector chain and its scalar chain
-//!   each wait four cycles per block on their previous FMA, and the rows share the
-//!   activation's loads and the loop (Q4_1: four rows 23 -> 25-27 GB/s against two; Q5_1,
-//!   once its fifth bits took two instructions (`fifth_bits_32`), 25.5 -> 27.7 in cache).
+//! - the rows' scale products `d_w * d_a` and minimums `m` are converted two blocks of four
+//!   rows at a time before the loop ([`min::dm_rows`]: eight loads gathered into one vector,
+//!   `vcvtph2ps`, one `vmulps`: the same f32 values), stored block-major;
+//! - rows go four at a time ([`min::min_matvec`]): a row's vector chain waits four cycles per
+//!   block on its previous FMA, and the rows share the activation's loads and the loop (Q4_1:
+//!   four rows 23 -> 25-27 GB/s against two; Q5_1, once its fifth bits took two instructions
+//!   (`fifth_bits_32`), 25.5 -> 27.7 in cache);
+//! - the four rows' scalar chains `summs = fma(m, s_a, summs)` run as the four lanes of one
+//!   128-bit FMA, the rows' minimums of a block one load (the same roundings as scalar FMAs;
+//!   256 x 4096 in L2 on the Zen 4 EPYC, alternated: Q4_1 20.1-22.0 -> 25.0-25.2 GB/s, Q5_1
+//!   19.0-19.8 -> 21.5-21.8; from memory 15.5-16.9 -> 17.6-19.3 and 15.1-16.1 -> 16.7-17.1).
 
 use std::arch::x86_64::*;
 
