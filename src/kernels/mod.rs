@@ -467,13 +467,16 @@ impl Kernels {
     }
 
     /// The AVX-VNNI table's kernels in the EVEX encoding, if this CPU has AVX2, FMA, F16C,
-    /// AVX512-VNNI, AVX512VL and GFNI.
+    /// AVX512-VNNI, AVX512F, AVX512VL, AVX512BW and GFNI (every AVX512-VNNI CPU has the
+    /// three, and its decode products are compiled with them).
     pub fn avx512_vnni() -> Option<Kernels> {
         #[cfg(target_arch = "x86_64")]
         {
             if Kernels::avx2().is_some()
                 && is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx512f")
                 && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512bw")
                 && is_x86_feature_detected!("gfni")
             {
                 // Detected above: the table's contract holds.

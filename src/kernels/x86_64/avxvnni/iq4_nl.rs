@@ -36,51 +36,52 @@ const _: () = assert!(std::mem::offset_of!(BlockIQ4NL, d) == 0);
 /// Rows four at a time in the `vec_dot` order (else two).
 const QUADS: bool = true;
 
-/// `out[r] = row_r(w) . act` for the IQ4_NL weight bytes `w` and the Q8_0 activation bytes
-/// `act` in the float order `order`: [`DotOrder::VecDot`] as [`crate::quant::iq4_nl::vec_dot`]
-/// (rows four at a time, [`rows`](super::super::avx2::matvec::rows)), the repacked orders
-/// as [`crate::quant::iq4_nl::vec_dot_repacked`] (rows eight at a time,
-/// [`repacked`](super::super::avx2::matvec::repacked)). `false`
-/// (nothing written) for any other order, a row longer than [`MAX_BLOCKS`], or bytes that
-/// are not whole aligned blocks.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
-/// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    let repacked = match order {
-        DotOrder::VecDot => false,
-        DotOrder::RepackedGemv | DotOrder::RepackedGemm => true,
-        _ => return false,
-    };
-    let (Some(w), Some(ab)) = (
-        quant::cast_blocks::<BlockIQ4NL>(w),
-        quant::cast_blocks::<BlockQ8_0>(act),
-    ) else {
-        return false;
-    };
-    let nb = ab.len();
-    if nb > MAX_BLOCKS || w.len() != out.len() * nb {
-        return false;
-    }
-    let mut buf = PrepBuf::default();
-    // SAFETY: the CPU features and the layout are this function's contract; every row slice
-    // below has `nb` blocks.
-    unsafe {
-        let a = prepare(ab, 128, &mut buf);
-        let table = table_u8();
-        // `lanes` is called with `b < nb`, an index of the prepared slices.
-        let lanes = |x: &BlockIQ4NL, b: usize| {
-            let y = *a.y.get_unchecked(b);
-            super::dpbusd(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
+vnni_entry! {
+    /// `out[r] = row_r(w) . act` for the IQ4_NL weight bytes `w` and the Q8_0 activation bytes
+    /// `act` in the float order `order`: [`DotOrder::VecDot`] as [`crate::quant::iq4_nl::vec_dot`]
+    /// (rows four at a time, [`rows`](super::super::avx2::matvec::rows)), the repacked orders
+    /// as [`crate::quant::iq4_nl::vec_dot_repacked`] (rows eight at a time,
+    /// [`repacked`](super::super::avx2::matvec::repacked)). `false`
+    /// (nothing written) for any other order, a row longer than [`MAX_BLOCKS`], or bytes that
+    /// are not whole aligned blocks.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
+    /// activation's length.
+    pub unsafe fn matvec(order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+        let repacked = match order {
+            DotOrder::VecDot => false,
+            DotOrder::RepackedGemv | DotOrder::RepackedGemm => true,
+            _ => return false,
         };
-        match repacked {
-            true => rows::repacked(w, a.d, out, lanes, |row| avx2::vec_dot_repacked(row, ab)),
-            false => rows::rows::<_, true>(w, nb, a.d, out, lanes, QUADS),
+        let (Some(w), Some(ab)) = (
+            quant::cast_blocks::<BlockIQ4NL>(w),
+            quant::cast_blocks::<BlockQ8_0>(act),
+        ) else {
+            return false;
+        };
+        let nb = ab.len();
+        if nb > MAX_BLOCKS || w.len() != out.len() * nb {
+            return false;
         }
+        let mut buf = PrepBuf::default();
+        // SAFETY: the CPU features and the layout are this function's contract; every row slice
+        // below has `nb` blocks.
+        unsafe {
+            let a = prepare(ab, 128, &mut buf);
+            let table = table_u8();
+            // `lanes` is called with `b < nb`, an index of the prepared slices.
+            let lanes = |x: &BlockIQ4NL, b: usize| {
+                let y = *a.y.get_unchecked(b);
+                super::dpbusd(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
+            };
+            match repacked {
+                true => rows::repacked(w, a.d, out, lanes, |row| avx2::vec_dot_repacked(row, ab)),
+                false => rows::rows::<_, true>(w, nb, a.d, out, lanes, QUADS),
+            }
+        }
+        true
     }
-    true
 }
 
 /// The 32 weights of a block as unsigned bytes (table value + 128), in value order.

@@ -40,26 +40,27 @@ unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
 
 super::super::avx2::lane_dots!(BlockIQ4XS, "iq4_xs", "avx2,fma,f16c,gfni");
 
-/// `out[r] = row_r(w) . act` for the IQ4_XS weight bytes `w` and the Q8_K activation bytes
-/// `act`, each the bits of [`vec_dot`]: [`block_lanes`] and `vec_dot`'s float step, with the
-/// row's scale products eight super-blocks at a time ([`k_rows`](super::kmatvec::k_rows));
-/// `false` (nothing written) if the row is longer than
-/// [`MAX_SUPER`](super::super::avx2::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole aligned
-/// blocks.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
-/// the activation's length.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    let Some((w, a)) = super::kmatvec::blocks::<BlockIQ4XS>(w, act, out) else {
-        return false;
-    };
-    // SAFETY: the CPU features are this function's contract; the row loop calls the closure
-    // with `b < nb`, an index of `a`; `d` is the low half of bytes 0..4 of a block.
-    unsafe {
-        let lanes = |x: &BlockIQ4XS, b: usize| block_lanes(x, a.get_unchecked(b));
-        super::kmatvec::lane_rows::<_, false>(w, a, out, 0, lanes);
+vnni_entry! {
+    /// `out[r] = row_r(w) . act` for the IQ4_XS weight bytes `w` and the Q8_K activation bytes
+    /// `act`, each the bits of [`vec_dot`]: [`block_lanes`] and `vec_dot`'s float step, with the
+    /// row's scale products eight super-blocks at a time ([`k_rows`](super::kmatvec::k_rows));
+    /// `false` (nothing written) if the row is longer than
+    /// [`MAX_SUPER`](super::super::avx2::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole aligned
+    /// blocks.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
+    /// the activation's length.
+    pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+        let Some((w, a)) = super::kmatvec::blocks::<BlockIQ4XS>(w, act, out) else {
+            return false;
+        };
+        // SAFETY: the CPU features are this function's contract; the row loop calls the closure
+        // with `b < nb`, an index of `a`; `d` is the low half of bytes 0..4 of a block.
+        unsafe {
+            let lanes = |x: &BlockIQ4XS, b: usize| block_lanes(x, a.get_unchecked(b));
+            super::kmatvec::lane_rows::<_, false>(w, a, out, 0, lanes);
+        }
+        true
     }
-    true
 }

@@ -64,7 +64,11 @@
 //! encoding, which [`crate::kernels::Kernels::avx_vnni`] and
 //! [`crate::kernels::Kernels::avx512_vnni`] check before they hand out a table. Neither VNNI
 //! feature is enabled for the compiler: the two instructions are written in assembly, so it
-//! cannot emit one of the wrong encoding on its own.
+//! cannot emit one of the wrong encoding on its own. The decode entry points (each
+//! `matvec` inside `vnni_entry! { .. }`, a macro of `x86_64/mod.rs`) take their target
+//! features from the instance: the EVEX instance adds AVX512F and AVX512VL, which lets the
+//! compiler fold broadcast loads into the FMAs and use 32 registers (the code inlined into them
+//! stays 256-bit).
 
 use std::arch::x86_64::*;
 

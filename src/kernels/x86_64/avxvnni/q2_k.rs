@@ -55,25 +55,26 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
 
 super::super::avx2::lane_dots!(mins BlockQ2K, "q2_k", "avx2,fma,f16c,gfni");
 
-/// `out[r] = row_r(w) . act` for the Q2_K weight bytes `w` and the Q8_K activation bytes
-/// `act`, each the bits of [`vec_dot`]: [`block_sums`] and `vec_dot`'s float steps, with the
-/// row's `d` and `dmin` products eight super-blocks at a time
-/// ([`k_rows`](super::kmatvec::k_rows)); `false` (nothing written) if the row is longer
-/// than [`MAX_SUPER`](super::super::avx2::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole
-/// aligned blocks.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
-/// the activation's length.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    let Some((w, a)) = super::kmatvec::blocks::<BlockQ2K>(w, act, out) else {
-        return false;
-    };
-    // SAFETY: the CPU features are this function's contract; the row loop calls the closure
-    // with `b < nb`, an index of `a`; `d` and `dmin` are bytes 80..84 of a block.
-    unsafe {
-        super::kmatvec::mins_rows(w, a, out, 80, |x, b| block_sums(x, a.get_unchecked(b)));
+vnni_entry! {
+    /// `out[r] = row_r(w) . act` for the Q2_K weight bytes `w` and the Q8_K activation bytes
+    /// `act`, each the bits of [`vec_dot`]: [`block_sums`] and `vec_dot`'s float steps, with the
+    /// row's `d` and `dmin` products eight super-blocks at a time
+    /// ([`k_rows`](super::kmatvec::k_rows)); `false` (nothing written) if the row is longer
+    /// than [`MAX_SUPER`](super::super::avx2::kmatvec::MAX_SUPER) super-blocks or the bytes are not whole
+    /// aligned blocks.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
+    /// the activation's length.
+    pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+        let Some((w, a)) = super::kmatvec::blocks::<BlockQ2K>(w, act, out) else {
+            return false;
+        };
+        // SAFETY: the CPU features are this function's contract; the row loop calls the closure
+        // with `b < nb`, an index of `a`; `d` and `dmin` are bytes 80..84 of a block.
+        unsafe {
+            super::kmatvec::mins_rows(w, a, out, 80, |x, b| block_sums(x, a.get_unchecked(b)));
+        }
+        true
     }
-    true
 }

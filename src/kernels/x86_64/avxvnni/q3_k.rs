@@ -50,46 +50,47 @@ unsafe fn block_lanes(x: &BlockQ3K, y: &BlockQ8K) -> __m256i {
 
 super::super::avx2::lane_dots!(BlockQ3K, "q3_k", "avx2,fma,f16c,gfni");
 
-/// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
-/// `act`, each the bits of [`vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`); `false`
-/// (nothing written) if the row is longer than `MAX_SUPER` (64) super-blocks or the bytes are
-/// not whole aligned blocks.
-///
-/// Faster than a loop of [`vec_dot`] with the same integers per lane and the same float work:
-/// - the quants are made unsigned (`q + 4`, 0..=7) and `vpdpbusd` sums four products into
-///   each lane from a bias `-4 * sum4(y)` prepared once per product, not once per row; two runs
-///   share the work of placing their bits: one byte gets both runs' 2-bit fields (an `and`)
-///   and both high bits (a `gf2p8affineqb` of the hmask byte, or'ed in), and one
-///   `gf2p8affineqb` per run takes its quant out of it (five instructions per two runs instead
-///   of six: Q3_K 23.1 -> 24.5 GB/s from memory, 25.4 -> 26.8 in cache);
-/// - two runs' lane sums (each at most 4 * 4 * 128 in magnitude) are packed as the i16
-///   halves of each lane and one `vpdpwssd` applies both runs' scales: per run 1.5
-///   multiply-unit instructions instead of 3 (two `maddubs` and a `vpdpwssd`).
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
-/// the activation's length.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    let Some((w, a)) = super::kmatvec::blocks::<BlockQ3K>(w, act, out) else {
-        return false;
-    };
-    // SAFETY: the CPU features are this function's contract; the loads read `y.qs`; `d` is
-    // the high half of bytes 106..110 (the last two scale bytes, then `d`).
-    unsafe {
-        let four = _mm256_set1_epi8(4);
-        // -4 * sum4(y) per run.
-        let bias = |y: &BlockQ8K| -> [__m256i; 8] {
-            std::array::from_fn(|r| {
-                let s = super::dpbusd_at(_mm256_setzero_si256(), four, y.qs.as_ptr().add(32 * r));
-                _mm256_sub_epi32(_mm256_setzero_si256(), s)
-            })
+vnni_entry! {
+    /// `out[r] = row_r(w) . act` for the Q3_K weight bytes `w` and the Q8_K activation bytes
+    /// `act`, each the bits of [`vec_dot`] (ggml's AVX2 `ggml_vec_dot_q3_K_q8_K`); `false`
+    /// (nothing written) if the row is longer than `MAX_SUPER` (64) super-blocks or the bytes are
+    /// not whole aligned blocks.
+    ///
+    /// Faster than a loop of [`vec_dot`] with the same integers per lane and the same float work:
+    /// - the quants are made unsigned (`q + 4`, 0..=7) and `vpdpbusd` sums four products into
+    ///   each lane from a bias `-4 * sum4(y)` prepared once per product, not once per row; two runs
+    ///   share the work of placing their bits: one byte gets both runs' 2-bit fields (an `and`)
+    ///   and both high bits (a `gf2p8affineqb` of the hmask byte, or'ed in), and one
+    ///   `gf2p8affineqb` per run takes its quant out of it (five instructions per two runs instead
+    ///   of six: Q3_K 23.1 -> 24.5 GB/s from memory, 25.4 -> 26.8 in cache);
+    /// - two runs' lane sums (each at most 4 * 4 * 128 in magnitude) are packed as the i16
+    ///   halves of each lane and one `vpdpwssd` applies both runs' scales: per run 1.5
+    ///   multiply-unit instructions instead of 3 (two `maddubs` and a `vpdpwssd`).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of
+    /// the activation's length.
+    pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+        let Some((w, a)) = super::kmatvec::blocks::<BlockQ3K>(w, act, out) else {
+            return false;
         };
-        super::kmatvec::prepared_lane_rows::<_, _, true>(w, a, out, 106, bias, |x, y, b| {
-            block_lanes_prepared(x, y, b)
-        });
+        // SAFETY: the CPU features are this function's contract; the loads read `y.qs`; `d` is
+        // the high half of bytes 106..110 (the last two scale bytes, then `d`).
+        unsafe {
+            let four = _mm256_set1_epi8(4);
+            // -4 * sum4(y) per run.
+            let bias = |y: &BlockQ8K| -> [__m256i; 8] {
+                std::array::from_fn(|r| {
+                    let s = super::dpbusd_at(_mm256_setzero_si256(), four, y.qs.as_ptr().add(32 * r));
+                    _mm256_sub_epi32(_mm256_setzero_si256(), s)
+                })
+            };
+            super::kmatvec::prepared_lane_rows::<_, _, true>(w, a, out, 106, bias, |x, y, b| {
+                block_lanes_prepared(x, y, b)
+            });
+        }
+        true
     }
-    true
 }
 
 /// [`block_lanes`] with the activation's bias prepared: the same eight i32 lanes.

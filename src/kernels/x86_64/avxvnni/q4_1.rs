@@ -31,21 +31,22 @@ use crate::quant::q4_1::BlockQ4_1;
 const _: () = assert!(std::mem::offset_of!(BlockQ4_1, d) == 0);
 const _: () = assert!(std::mem::offset_of!(BlockQ4_1, m) == 2);
 
-/// `out[r] = row_r(w) . act` for the Q4_1 weight bytes `w` and the Q8_1 activation bytes
-/// `act`, each the bits of [`crate::quant::q4_1::vec_dot`]; `false` (nothing written) if the
-/// row is longer than [`MAX_BLOCKS`] or the bytes are not whole aligned blocks.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
-/// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    // SAFETY: the CPU features and the layout are this function's contract.
-    unsafe {
-        let lanes =
-            |x: &BlockQ4_1, yq| super::dpbusd(_mm256_setzero_si256(), nibbles_32(&x.qs), yq);
-        min::matvec_bytes::<BlockQ4_1>(w, act, out, lanes)
+vnni_entry! {
+    /// `out[r] = row_r(w) . act` for the Q4_1 weight bytes `w` and the Q8_1 activation bytes
+    /// `act`, each the bits of [`crate::quant::q4_1::vec_dot`]; `false` (nothing written) if the
+    /// row is longer than [`MAX_BLOCKS`] or the bytes are not whole aligned blocks.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
+    /// activation's length.
+    pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+        // SAFETY: the CPU features and the layout are this function's contract.
+        unsafe {
+            let lanes =
+                |x: &BlockQ4_1, yq| super::dpbusd(_mm256_setzero_si256(), nibbles_32(&x.qs), yq);
+            min::matvec_bytes::<BlockQ4_1>(w, act, out, lanes)
+        }
     }
 }
 
-super::super::avx2::minmatvec::min_products!("avx2,fma,f16c,gfni");
+vnni_min_products!();

@@ -9,23 +9,24 @@ use crate::quant::q5_1::BlockQ5_1;
 const _: () = assert!(std::mem::offset_of!(BlockQ5_1, d) == 0);
 const _: () = assert!(std::mem::offset_of!(BlockQ5_1, m) == 2);
 
-/// `out[r] = row_r(w) . act` for the Q5_1 weight bytes `w` and the Q8_1 activation bytes
-/// `act`, each the bits of [`crate::quant::q5_1::vec_dot`] (ggml's AVX2
-/// `ggml_vec_dot_q5_1_q8_1`): the quants (the nibble and the fifth bit, 0..=31, unsigned)
-/// into [`super::q4_1::min::min_matvec`]; `false` (nothing written) if the row is longer than
-/// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS) or the bytes are not whole aligned blocks.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
-/// activation's length.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    // SAFETY: the CPU features and the layout are this function's contract.
-    unsafe {
-        let lanes = |x: &BlockQ5_1, yq| {
-            let q = _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
-            super::dpbusd(_mm256_setzero_si256(), q, yq)
-        };
-        matvec_bytes::<BlockQ5_1>(w, act, out, lanes)
+vnni_entry! {
+    /// `out[r] = row_r(w) . act` for the Q5_1 weight bytes `w` and the Q8_1 activation bytes
+    /// `act`, each the bits of [`crate::quant::q5_1::vec_dot`] (ggml's AVX2
+    /// `ggml_vec_dot_q5_1_q8_1`): the quants (the nibble and the fifth bit, 0..=31, unsigned)
+    /// into [`super::q4_1::min::min_matvec`]; `false` (nothing written) if the row is longer than
+    /// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS) or the bytes are not whole aligned blocks.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows of the
+    /// activation's length.
+    pub unsafe fn matvec(w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
+        // SAFETY: the CPU features and the layout are this function's contract.
+        unsafe {
+            let lanes = |x: &BlockQ5_1, yq| {
+                let q = _mm256_or_si256(nibbles_32(&x.qs), fifth_bits_32(&x.qh));
+                super::dpbusd(_mm256_setzero_si256(), q, yq)
+            };
+            matvec_bytes::<BlockQ5_1>(w, act, out, lanes)
+        }
     }
 }

@@ -114,18 +114,19 @@ unsafe fn dot_2x4(w: [&[BlockQ8_0]; 2], a: [&[BlockQ8_0]; 4], prep: &[Prepared])
     }
 }
 
-/// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q8_0::vec_dot`] (ggml's AVX2
-/// `ggml_vec_dot_q8_0_q8_0`), `a` prepared with offset 128: the weights made unsigned
-/// (`w ^ 0x80 = w + 128`); see [`super::matvec::offset_matvec`].
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with offset 128.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn matvec(w: &[BlockQ8_0], a: &super::matvec::Prepared, out: &mut [f32]) {
-    // SAFETY: the CPU features are this function's contract; the load reads the block.
-    unsafe {
-        let k80 = _mm256_set1_epi8(0x80u8 as i8);
-        let quants = |x: &BlockQ8_0| _mm256_xor_si256(load32(&x.qs), k80);
-        super::matvec::offset_matvec(w, a, out, quants, false)
+vnni_entry! {
+    /// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q8_0::vec_dot`] (ggml's AVX2
+    /// `ggml_vec_dot_q8_0_q8_0`), `a` prepared with offset 128: the weights made unsigned
+    /// (`w ^ 0x80 = w + 128`); see [`super::matvec::offset_matvec`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is prepared with offset 128.
+    pub unsafe fn matvec(w: &[BlockQ8_0], a: &super::matvec::Prepared, out: &mut [f32]) {
+        // SAFETY: the CPU features are this function's contract; the load reads the block.
+        unsafe {
+            let k80 = _mm256_set1_epi8(0x80u8 as i8);
+            let quants = |x: &BlockQ8_0| _mm256_xor_si256(load32(&x.qs), k80);
+            super::matvec::offset_matvec(w, a, out, quants, false)
+        }
     }
 }
