@@ -95,7 +95,7 @@ unsafe fn weights_u8(x: &BlockIQ4NL, table: __m256i) -> __m256i {
 /// The unsigned table in both 128-bit halves.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
-unsafe fn table_u8() -> __m256i {
+pub(super) unsafe fn table_u8() -> __m256i {
     // SAFETY: the CPU features are this function's contract; reads the 16-byte table.
     unsafe { _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES_U8.as_ptr() as *const __m128i)) }
 }
