@@ -58,14 +58,8 @@ vnni_entry! {
         // SAFETY: the CPU features are this function's contract; the row loop calls the closure
         // with `b < nb`, an index of `a`; `d` is the low half of bytes 0..4 of a block.
         unsafe {
-            let k128 = _mm256_set1_epi8(-128);
             // -128 * sum4(y) per sub-block.
-            let bias = |y: &BlockQ8K| -> [__m256i; 8] {
-                std::array::from_fn(|r| {
-                    let s = super::dpbusd_at(_mm256_setzero_si256(), k128, y.qs.as_ptr().add(32 * r));
-                    _mm256_sub_epi32(_mm256_setzero_si256(), s)
-                })
-            };
+            let bias = |y: &BlockQ8K| super::run_biases(y, 128);
             let table = super::iq4_nl::table_u8();
             super::kmatvec::prepared_lane_rows::<_, _, false>(w, a, out, 0, bias, |x, y, b| {
                 block_lanes_prepared(x, y, b, table)

@@ -285,6 +285,26 @@ pub(crate) unsafe fn dpbusd(mut acc: __m256i, a: __m256i, b: __m256i) -> __m256i
     acc
 }
 
+/// The bias of a Q8_K activation super-block's eight 32-value runs for weights read as
+/// unsigned bytes `q + offset`: per run, `-offset * sum4(y)` in each i32 lane (`offset` as
+/// an unsigned byte: 4 for Q3_K, 128 for IQ4_XS's table). Prepared once per product.
+///
+/// # Safety
+/// As [`dpbusd`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(crate) unsafe fn run_biases(y: &BlockQ8K, offset: u8) -> [__m256i; 8] {
+    // SAFETY: the CPU features are this function's contract; each run's 32 quants lie inside
+    // `y.qs` (256 bytes).
+    unsafe {
+        let k = _mm256_set1_epi8(offset as i8);
+        std::array::from_fn(|r| {
+            let s = dpbusd_at(_mm256_setzero_si256(), k, y.qs.as_ptr().add(32 * r));
+            _mm256_sub_epi32(_mm256_setzero_si256(), s)
+        })
+    }
+}
+
 /// [`dpbusd`] of `a` and the 32 signed bytes at `b` (unaligned), in `vpdpbusd`'s memory
 /// form (one instruction, as the intrinsic gave, instead of a load and the instruction): for
 /// activation blocks read once per row.

@@ -77,14 +77,8 @@ vnni_entry! {
         // SAFETY: the CPU features are this function's contract; the loads read `y.qs`; `d` is
         // the high half of bytes 106..110 (the last two scale bytes, then `d`).
         unsafe {
-            let four = _mm256_set1_epi8(4);
             // -4 * sum4(y) per run.
-            let bias = |y: &BlockQ8K| -> [__m256i; 8] {
-                std::array::from_fn(|r| {
-                    let s = super::dpbusd_at(_mm256_setzero_si256(), four, y.qs.as_ptr().add(32 * r));
-                    _mm256_sub_epi32(_mm256_setzero_si256(), s)
-                })
-            };
+            let bias = |y: &BlockQ8K| super::run_biases(y, 4);
             super::kmatvec::prepared_lane_rows::<_, _, true>(w, a, out, 106, bias, |x, y, b| {
                 block_lanes_prepared(x, y, b)
             });
