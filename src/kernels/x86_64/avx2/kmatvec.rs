@@ -13,13 +13,24 @@
 //! which the loop then broadcasts from memory. The integer work and the float chain of each
 //! row are the format's own (`lane_rows` and `mins_rows` give the float work of the
 //! `lane_dots!` formats, one place for both tables and all their callers).
-//! One prefetch stream runs `PREFETCH_AHEAD` bytes ahead of the row being read (without it
+//! One prefetch stream runs [`K_PREFETCH_AHEAD`] bytes ahead of the row being read (without it
 //! the scale pass waits on memory at each row's first touch: IQ4_XS with AVX-VNNI 15.5 GB/s
 //! from memory, with it 25.6). Measured (4096 x 4096 from memory, against the one-row
 //! kernels): AVX-VNNI Q4_K 25.0 -> 27.6 GB/s, Q5_K 24.6 -> 26.3, Q6_K 27.2 -> 32.8; AVX2 Q2_K
 //! 14.8 -> 16.6, Q3_K 13.2 -> 14.8, IQ4_XS 17.0 -> 19.8, Q4_K 26.2 -> 29.0, Q6_K 27.9 -> 32.3.
 
 use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, DotOrder, GgmlType};
+
+/// How far beyond the next row the K-quant row loops prefetch, in bytes: 8 KiB, shorter than
+/// the other products' [`PREFETCH_AHEAD`](super::q8_0::PREFETCH_AHEAD) (12 KiB). With the
+/// weights in 4 KB pages (the `cargo bench` matrices; a model file the kernel did not give
+/// huge pages) the longer distance starves these slower loops: 4096 x 4096 from memory on the
+/// Zen 4 EPYC, 12 KiB and 8 KiB alternated, AVX512-VNNI Q3_K 14.0-15.0 -> 16.3-17.5 GB/s,
+/// IQ4_XS 15.2-17.4 -> 18.3, Q2_K 14.7-14.9 -> 15.1-15.3, Q4_K, Q5_K, Q6_K unchanged; AVX2
+/// Q2_K 12.7-13.6 -> 14.2-14.5, Q3_K 11.7-11.9 -> 13.3-13.5, IQ4_XS 14.9-15.4 -> 16.2-16.4
+/// (4 KiB: Q3_K and Q4_K 5-10 % slower than 8; 1-2 KiB far slower). In 2 MB pages the two
+/// distances are level. (The Q4_0 .. Q8_0 products measured no different at 8 KiB.)
+pub(crate) const K_PREFETCH_AHEAD: usize = 8192;
 
 /// The longest row taken, in super-blocks (16384 values, as
 /// [`MAX_BLOCKS`](super::matvec::MAX_BLOCKS)): a row's scale products live on the stack.
@@ -56,11 +67,11 @@ macro_rules! k_products {
             use std::arch::x86_64::*;
             use std::mem::MaybeUninit;
             use $crate::kernels::x86_64::avx2::f16_to_f32;
+            use $crate::kernels::x86_64::avx2::kmatvec::K_PREFETCH_AHEAD;
             use $crate::kernels::x86_64::avx2::kmatvec::MAX_SUPER;
             use $crate::kernels::x86_64::avx2::matvec::{
                 f16_halves_8, first_dwords_8, prefetch_lines,
             };
-            use $crate::kernels::x86_64::avx2::q8_0::PREFETCH_AHEAD;
             let nb = a.len();
             let size = std::mem::size_of::<B>();
             assert!(nb <= MAX_SUPER && w.len() == out.len() * nb && dword + 4 <= size);
@@ -100,7 +111,7 @@ macro_rules! k_products {
                     }
                     // One prefetch stream over the rows ahead, as `avx2::matvec::dot_rows`: without
                     // it the scale pass above waits on memory at each row's first touch.
-                    let mut pf = (p as *const i8).wrapping_add(nb * size + PREFETCH_AHEAD);
+                    let mut pf = (p as *const i8).wrapping_add(nb * size + K_PREFETCH_AHEAD);
                     let mut acc = zero;
                     for (b, x) in row.iter().enumerate() {
                         prefetch_lines(pf, size);
@@ -135,11 +146,11 @@ macro_rules! k_products {
         ) -> [f32; 4] {
             use std::arch::x86_64::*;
             use std::mem::MaybeUninit;
+            use $crate::kernels::x86_64::avx2::kmatvec::K_PREFETCH_AHEAD;
             use $crate::kernels::x86_64::avx2::kmatvec::MAX_SUPER;
             use $crate::kernels::x86_64::avx2::matvec::{
                 f16_halves_8, first_dwords_8, prefetch_lines,
             };
-            use $crate::kernels::x86_64::avx2::q8_0::PREFETCH_AHEAD;
             use $crate::kernels::x86_64::avx2::{f16_to_f32, hsum4_i32, q4_k};
             use $crate::quant::q4_k::BlockQ4K;
             let nb = a.len();
@@ -206,7 +217,7 @@ macro_rules! k_products {
                 let dm = dm.as_ptr() as *const f32;
                 // One prefetch stream over the next four rows, as `avx2::matvec::dot_rows`.
                 let step = 4 * size;
-                let mut pf = (p as *const i8).wrapping_add(4 * nb * size + PREFETCH_AHEAD);
+                let mut pf = (p as *const i8).wrapping_add(4 * nb * size + K_PREFETCH_AHEAD);
                 let (mut acc, mut acc_m) = (_mm_setzero_ps(), _mm_setzero_ps());
                 for (b, y) in a.iter().enumerate() {
                     prefetch_lines(pf, step);
