@@ -5,7 +5,6 @@
 use std::arch::x86_64::*;
 
 use super::{f16_to_f32, hsum4_i32, hsum_i32, hsum_i32_128, hsum_ps, load32};
-use crate::kernels::scales_mins;
 use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 
 /// The exact integer sums of one super-block, as ggml's AVX2 `ggml_vec_dot_q4_K_q8_K` builds
@@ -35,10 +34,9 @@ struct Unpacked {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
     // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
-    // `x.qs`.
+    // `x.qs` and bytes 4..20 of the 144-byte block (`scales` and the first bytes of `qs`).
     unsafe {
-        let u = scales_mins(&x.scales);
-        let sc: [u8; 8] = std::array::from_fn(|j| (u[j / 4] >> (8 * (j % 4))) as u8);
+        let (sc, mins) = scales_mins_i16((x as *const BlockQ4K as *const u8).add(4));
         let m4 = _mm256_set1_epi8(0x0F);
         Unpacked {
             q4: std::array::from_fn(|c| {
@@ -48,14 +46,77 @@ unsafe fn unpack(x: &BlockQ4K) -> Unpacked {
                     _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4),
                 )
             }),
-            sc: std::array::from_fn(|c| {
-                (
-                    _mm256_set1_epi16(i16::from(sc[2 * c])),
-                    _mm256_set1_epi16(i16::from(sc[2 * c + 1])),
-                )
-            }),
-            mins: _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, u[3] as i32, u[2] as i32)),
+            sc: std::array::from_fn(|c| (sc[2 * c], sc[2 * c + 1])),
+            mins,
         }
+    }
+}
+
+/// A K-quant super-block's eight sub-block scales, each broadcast as i16 to a whole vector
+/// (for `madd`), and its eight minimums as i16, from the 12 packed bytes at `p`
+/// ([`scales_mins_vec`], then one `vpshufb` per scale).
+///
+/// # Safety
+/// As [`scales_mins_vec`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scales_mins_i16(p: *const u8) -> ([__m256i; 8], __m128i) {
+    // SAFETY: the CPU features are this function's contract; `scales_mins_vec` reads the 16
+    // bytes at `p`, which the caller vouches for.
+    unsafe {
+        let sm = scales_mins_vec(p);
+        let both = _mm256_broadcastsi128_si256(sm);
+        let z = -128;
+        let mins = _mm_shuffle_epi8(
+            sm,
+            _mm_setr_epi8(8, z, 9, z, 10, z, 11, z, 12, z, 13, z, 14, z, 15, z),
+        );
+        let sc = std::array::from_fn(|j| {
+            _mm256_shuffle_epi8(both, _mm256_set1_epi16((0x8000 | j as u16) as i16))
+        });
+        (sc, mins)
+    }
+}
+
+/// The eight 6-bit scales (bytes 0..8) and eight 6-bit minimums (bytes 8..16) packed in the
+/// 12 bytes at `p` (a K-quant super-block's `scales`), the bytes of
+/// [`scales_mins`](crate::kernels::scales_mins), in ten vector instructions instead of that
+/// function's scalar work and a move and broadcast per scale (the scalar unpacking was a third
+/// of the Q4_K decode loop's instructions).
+///
+/// # Safety
+/// The CPU must support AVX2; `p` must be valid for reading 16 bytes (the 12 and 4 more).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scales_mins_vec(p: *const u8) -> __m128i {
+    // SAFETY: the CPU features are this function's contract; reads the 16 bytes at `p`.
+    unsafe {
+        let b = _mm_loadu_si128(p as *const __m128i);
+        // Scales 0..4: bytes 0..4 & 63; scales 4..8: bytes 8..12 & 15; minimums 0..4: bytes
+        // 4..8 & 63; minimums 4..8: bytes 8..12 >> 4 ...
+        let t = _mm_shuffle_epi8(
+            b,
+            _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11),
+        );
+        let lo = _mm_or_si128(
+            _mm_and_si128(
+                t,
+                _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0),
+            ),
+            _mm_and_si128(
+                _mm_srli_epi16::<4>(t),
+                _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15),
+            ),
+        );
+        // ... and the top two bits of scales 4..8 from bits 7:6 of bytes 0..4, of minimums
+        // 4..8 from bits 7:6 of bytes 4..8 (to bits 5:4).
+        let z = -128;
+        let u = _mm_shuffle_epi8(
+            b,
+            _mm_setr_epi8(z, z, z, z, 0, 1, 2, 3, z, z, z, z, 4, 5, 6, 7),
+        );
+        let hi = _mm_and_si128(_mm_srli_epi16::<2>(u), _mm_set1_epi8(0x30));
+        _mm_or_si128(lo, hi)
     }
 }
 

@@ -4,7 +4,6 @@
 use std::arch::x86_64::*;
 
 use super::{f16_to_f32, hsum_i32, hsum_i32_128, hsum_ps, load32};
-use crate::kernels::scales_mins;
 use crate::quant::{q5_k::BlockQ5K, q8_k::BlockQ8K};
 
 /// The exact integer sums of one super-block, as ggml's AVX2 `ggml_vec_dot_q5_K_q8_K` builds
@@ -21,9 +20,8 @@ pub(crate) unsafe fn block_sums(x: &BlockQ5K, y: &BlockQ8K) -> (__m256i, __m128i
     // SAFETY: the CPU features are this function's contract; the loads read the borrowed
     // blocks only (32-byte runs of `x.qs`, `x.qh` and `y.qs`, the 16 `bsums`).
     unsafe {
-        let u = scales_mins(&x.scales);
-        let sc: [u8; 8] = std::array::from_fn(|j| (u[j / 4] >> (8 * (j % 4))) as u8);
-        let mins = _mm_cvtepu8_epi16(_mm_set_epi32(0, 0, u[3] as i32, u[2] as i32));
+        // `scales` is bytes 4..16 of the 176-byte block: 16 bytes readable from there.
+        let (sc, mins) = super::q4_k::scales_mins_i16((x as *const BlockQ5K as *const u8).add(4));
         let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
         let q8s = _mm_hadd_epi16(
             _mm256_castsi256_si128(bs),
@@ -50,14 +48,8 @@ pub(crate) unsafe fn block_sums(x: &BlockQ5K, y: &BlockQ8K) -> (__m256i, __m128i
             hb = _mm256_srli_epi16::<2>(hb);
             let q8l = load32(&*(y.qs.as_ptr().add(64 * c) as *const [i8; 32]));
             let q8h = load32(&*(y.qs.as_ptr().add(64 * c + 32) as *const [i8; 32]));
-            let pl = _mm256_madd_epi16(
-                _mm256_set1_epi16(i16::from(sc[2 * c])),
-                _mm256_maddubs_epi16(q5l, q8l),
-            );
-            let ph = _mm256_madd_epi16(
-                _mm256_set1_epi16(i16::from(sc[2 * c + 1])),
-                _mm256_maddubs_epi16(q5h, q8h),
-            );
+            let pl = _mm256_madd_epi16(sc[2 * c], _mm256_maddubs_epi16(q5l, q8l));
+            let ph = _mm256_madd_epi16(sc[2 * c + 1], _mm256_maddubs_epi16(q5h, q8h));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
         (sumi, mins)
