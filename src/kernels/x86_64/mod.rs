@@ -18,13 +18,16 @@ macro_rules! vnni_k_products {
 }
 // The decode entry points of each instance (`vnni_entry! { fn .. }`) and the Q4_1/Q5_1 row
 // loop inlined into them are compiled with the instance's target features: the AVX-VNNI
-// table's plainly; the AVX512-VNNI table's with AVX512F and VL as well (which every
-// AVX512-VNNI CPU has), so that LLVM folds each row's broadcast scale into its FMA (`{1to8}`)
-// and has 32 vector registers. 256 x 4096 in L2 on the Zen 4 EPYC, alternated: Q4_0 25.2-25.5
-// -> 28.1-28.4 GB/s, Q4_1, Q5_0, Q5_1, IQ4_NL +2-4 %, the K-quants unchanged. (With AVX512BW
-// too, Q5_K and Q6_K gained 3-5 % and Q4_K lost 7 %.) The K-quant row loop the entry points'
-// closures inline into must have the same features (a closure has its function's, and one
-// with more than the loop is called instead of inlined: Q2_K 16.6 -> 11-12 GB/s).
+// table's plainly; the AVX512-VNNI table's with AVX512F, VL and BW as well (which every
+// AVX512-VNNI CPU has, and `Kernels::avx512_vnni` checks), so that LLVM folds each row's
+// broadcast scale into its FMA (`{1to8}`) and has 32 vector registers for the byte
+// instructions too (without BW, `vpshufb`, `vpmaddubsw` and the byte `and`s must stay in the
+// 16 VEX registers and the 4-row Q4_K loop spent a sixth of its instructions on register
+// moves). 256 x 4096 in L2 on the Zen 4 EPYC, alternated: F and VL, Q4_0 25.2-25.5 -> 28.1-28.4
+// GB/s, Q4_1, Q5_0, Q5_1, IQ4_NL +2-4 %; BW too, Q4_K +5 %, its repacked GEMV +7 %, Q5_K +6 %,
+// Q6_K +4 %, Q3_K +3 %, the rest level. The K-quant row loop the entry points' closures inline
+// into must have the same features (a closure has its function's, and one with more than the
+// loop is called instead of inlined: Q2_K 16.6 -> 11-12 GB/s).
 macro_rules! vnni_entry {
     ($($item:item)*) => {
         $( #[target_feature(enable = "avx2,fma,f16c,gfni")] $item )*
@@ -39,17 +42,21 @@ pub mod avxvnni;
 
 macro_rules! vnni_k_products {
     () => {
-        super::super::avx2::kmatvec::k_products!("avx2,fma,f16c,gfni,avx512vnni,avx512f,avx512vl");
+        super::super::avx2::kmatvec::k_products!(
+            "avx2,fma,f16c,gfni,avx512vnni,avx512f,avx512vl,avx512bw"
+        );
     };
 }
 macro_rules! vnni_entry {
     ($($item:item)*) => {
-        $( #[target_feature(enable = "avx2,fma,f16c,gfni,avx512f,avx512vl")] $item )*
+        $( #[target_feature(enable = "avx2,fma,f16c,gfni,avx512f,avx512vl,avx512bw")] $item )*
     };
 }
 macro_rules! vnni_min_products {
     () => {
-        super::super::avx2::minmatvec::min_products!("avx2,fma,f16c,gfni,avx512f,avx512vl");
+        super::super::avx2::minmatvec::min_products!(
+            "avx2,fma,f16c,gfni,avx512f,avx512vl,avx512bw"
+        );
     };
 }
 /// The AVX-VNNI kernels again, with the EVEX encoding of their two VNNI instructions, for CPUs

@@ -66,9 +66,9 @@
 //! feature is enabled for the compiler: the two instructions are written in assembly, so it
 //! cannot emit one of the wrong encoding on its own. The decode entry points (each
 //! `matvec` inside `vnni_entry! { .. }`, a macro of `x86_64/mod.rs`) take their target
-//! features from the instance: the EVEX instance adds AVX512F and AVX512VL, which lets the
-//! compiler fold broadcast loads into the FMAs and use 32 registers (the code inlined into them
-//! stays 256-bit).
+//! features from the instance: the EVEX instance adds AVX512F, AVX512VL and AVX512BW, which
+//! lets the compiler fold broadcast loads into the FMAs and use 32 registers (the code inlined
+//! into them stays 256-bit).
 
 use std::arch::x86_64::*;
 
