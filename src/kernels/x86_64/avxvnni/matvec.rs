@@ -248,27 +248,3 @@ pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
         _mm256_gf2p8affine_epi64_epi8::<0>(one_hot, _mm256_shuffle_epi8(h, to_row4))
     }
 }
-
-/// Bits `2s + 1 : 2s` of each byte moved to bits 1:0 (the `s`-th 2-bit field), `s` = 0..4.
-const TWO_BITS: [i64; 4] = [two_bits(0), two_bits(2), two_bits(4), two_bits(6)];
-
-/// The `s`-th 2-bit field of each byte of `q` (`(q >> 2s) & 3`, `s` < 4): one `and` for the
-/// lowest, one `gf2p8affineqb` for the others (Q2_K's quants, Q3_K's low bits).
-///
-/// # Safety
-/// The CPU must support AVX2 and GFNI (the table's features).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub(super) unsafe fn two_bit_field(q: __m256i, s: usize) -> __m256i {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        match s {
-            0 => _mm256_and_si256(q, _mm256_set1_epi8(3)),
-            _ => _mm256_gf2p8affine_epi64_epi8::<0>(q, _mm256_set1_epi64x(TWO_BITS[s])),
-        }
-    }
-}
-
-const fn two_bits(k: u32) -> i64 {
-    bit_matrix_rows(0, 1 << k) | bit_matrix_rows(1, 1 << (k + 1))
-}

@@ -328,6 +328,33 @@ pub(crate) unsafe fn dpbusd_at(mut acc: __m256i, a: __m256i, b: *const i8) -> __
     acc
 }
 
+/// [`dpbusd_at`] of the 32 bytes at `b + OFF`, the offset in the instruction's address (no
+/// address arithmetic per call when the same base is read at several offsets).
+///
+/// # Safety
+/// As [`dpbusd`]; `b + OFF` must be valid for reads of 32 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(crate) unsafe fn dpbusd_at_off<const OFF: usize>(
+    mut acc: __m256i,
+    a: __m256i,
+    b: *const i8,
+) -> __m256i {
+    // SAFETY: as in `dpbusd`; the instruction reads the 32 bytes at `b + OFF`, which the
+    // caller vouches for, and writes only `acc`.
+    unsafe {
+        vnni_asm!(
+            "vpdpbusd {acc}, {a}, ymmword ptr [{b} + {off}]",
+            acc = inout(ymm_reg) acc,
+            a = in(ymm_reg) a,
+            b = in(reg) b,
+            off = const OFF,
+            options(pure, readonly, nostack, preserves_flags),
+        )
+    };
+    acc
+}
+
 /// `acc + madd(a, b)` in one `vpdpwssd` (i16 x i16 products, adjacent pairs summed into the
 /// i32 lanes of `acc`; exact unless the sum leaves i32, which every caller's bounds exclude).
 /// In assembly like [`dpbusd`] (LLVM would also split the intrinsic back into `vpmaddwd` and
