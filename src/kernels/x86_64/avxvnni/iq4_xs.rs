@@ -99,20 +99,32 @@ unsafe fn block_lanes_prepared(
             _mm256_permute4x64_epi64::<0b11_10_11_10>(ls),
         ];
         let mut acc = [_mm256_setzero_si256(); 2];
-        for ib in 0..8 {
-            let q = x.qs.as_ptr().add(16 * ib) as *const [u8; 16];
-            let v = _mm256_shuffle_epi8(table_u8, super::matvec::nibbles_32(&*q));
-            let q8 = _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
-            let d = super::dpbusd(bias[ib], v, q8);
-            let h = halves[ib / 4];
-            let sc = match ib % 4 {
-                0 => _mm256_shuffle_epi32::<0x00>(h),
-                1 => _mm256_shuffle_epi32::<0x55>(h),
-                2 => _mm256_shuffle_epi32::<0xAA>(h),
-                _ => _mm256_shuffle_epi32::<0xFF>(h),
+        let yq = y.qs.as_ptr();
+        // Sub-block `ib`, written out so that its activation quants are `vpdpbusd`'s memory
+        // operand at a constant offset (no load or address arithmetic of their own).
+        macro_rules! sub_block {
+            ($ib:literal) => {
+                let q = x.qs.as_ptr().add(16 * $ib) as *const [u8; 16];
+                let v = _mm256_shuffle_epi8(table_u8, super::matvec::nibbles_32(&*q));
+                let d = super::dpbusd_at_off::<{ 32 * $ib }>(bias[$ib], v, yq);
+                let h = halves[$ib / 4];
+                let sc = match $ib % 4 {
+                    0 => _mm256_shuffle_epi32::<0x00>(h),
+                    1 => _mm256_shuffle_epi32::<0x55>(h),
+                    2 => _mm256_shuffle_epi32::<0xAA>(h),
+                    _ => _mm256_shuffle_epi32::<0xFF>(h),
+                };
+                acc[$ib % 2] = _mm256_add_epi32(acc[$ib % 2], _mm256_mullo_epi32(d, sc));
             };
-            acc[ib % 2] = _mm256_add_epi32(acc[ib % 2], _mm256_mullo_epi32(d, sc));
         }
+        sub_block!(0);
+        sub_block!(1);
+        sub_block!(2);
+        sub_block!(3);
+        sub_block!(4);
+        sub_block!(5);
+        sub_block!(6);
+        sub_block!(7);
         _mm256_add_epi32(acc[0], acc[1])
     }
 }

@@ -96,34 +96,42 @@ unsafe fn block_lanes_prepared(x: &BlockQ3K, y: &BlockQ8K, bias: &[__m256i; 8]) 
     unsafe {
         let scales = scales(x);
         let hbits = _mm256_loadu_si256(x.hmask.as_ptr() as *const __m256i);
-        let mut acc = _mm256_setzero_si256();
-        for (h, pair_high) in PAIR_HIGH.iter().enumerate() {
-            let q3 = _mm256_loadu_si256(x.qs.as_ptr().add(32 * h) as *const __m256i);
-            let mut d = [_mm256_setzero_si256(); 4];
-            for p in 0..2 {
-                // Runs 4h + 2p and 4h + 2p + 1 from one byte: their two 2-bit fields (the
-                // nibble `p` of the `qs` byte, kept in place) and their two high bits (bits
-                // 4h + 2p and 4h + 2p + 1 of the hmask byte, moved into the other nibble).
-                let fields = _mm256_and_si256(q3, _mm256_set1_epi8(0x0F << (4 * p)));
-                let highs =
-                    _mm256_gf2p8affine_epi64_epi8::<0>(hbits, _mm256_set1_epi64x(pair_high[p]));
+        let yq = y.qs.as_ptr();
+        let q3 = [0, 1].map(|h| _mm256_loadu_si256(x.qs.as_ptr().add(32 * h) as *const __m256i));
+        // Runs 4h + 2p and 4h + 2p + 1 from one byte: their two 2-bit fields (the nibble `p`
+        // of the `qs` byte, kept in place) and their two high bits (bits 4h + 2p and
+        // 4h + 2p + 1 of the hmask byte, moved into the other nibble); each run's quant
+        // q + 4 (its field in bits 1:0, its high bit in bit 2) times its 32 activation quants
+        // at byte `32 * run` (`vpdpbusd`'s memory operand at a constant offset), from the
+        // run's bias. Written out for those constant offsets.
+        macro_rules! run_pair {
+            ($h:literal, $p:literal) => {{
+                let fields = _mm256_and_si256(q3[$h], _mm256_set1_epi8(0x0F << (4 * $p)));
+                let highs = _mm256_gf2p8affine_epi64_epi8::<0>(
+                    hbits,
+                    _mm256_set1_epi64x(PAIR_HIGH[$h][$p]),
+                );
                 let both = _mm256_or_si256(fields, highs);
-                for k in 0..2 {
-                    let run = 4 * h + 2 * p + k; // values 32 * run .. 32 * run + 32
-                                                 // The run's quant q + 4 (its field in bits 1:0, its high bit in bit 2).
-                    let q = _mm256_gf2p8affine_epi64_epi8::<0>(
-                        both,
-                        _mm256_set1_epi64x(PAIR_QUANT[p][k]),
-                    );
-                    let q8 = y.qs.as_ptr().add(32 * run);
-                    d[2 * p + k] = super::dpbusd_at(bias[run], q, q8);
-                }
-            }
-            for p in 0..2 {
-                // Runs 4h + 2p and 4h + 2p + 1.
-                acc = super::dpwssd_run_pair(acc, d[2 * p], d[2 * p + 1], scales, 2 * h + p);
-            }
+                let quant = |k: usize| {
+                    _mm256_gf2p8affine_epi64_epi8::<0>(both, _mm256_set1_epi64x(PAIR_QUANT[$p][k]))
+                };
+                const R0: usize = 4 * $h + 2 * $p;
+                const R1: usize = R0 + 1;
+                (
+                    super::dpbusd_at_off::<{ 32 * R0 }>(bias[R0], quant(0), yq),
+                    super::dpbusd_at_off::<{ 32 * R1 }>(bias[R1], quant(1), yq),
+                )
+            }};
         }
+        let mut acc = _mm256_setzero_si256();
+        let (d0, d1) = run_pair!(0, 0);
+        acc = super::dpwssd_run_pair(acc, d0, d1, scales, 0);
+        let (d0, d1) = run_pair!(0, 1);
+        acc = super::dpwssd_run_pair(acc, d0, d1, scales, 1);
+        let (d0, d1) = run_pair!(1, 0);
+        acc = super::dpwssd_run_pair(acc, d0, d1, scales, 2);
+        let (d0, d1) = run_pair!(1, 1);
+        acc = super::dpwssd_run_pair(acc, d0, d1, scales, 3);
         acc
     }
 }
