@@ -24,8 +24,8 @@
 //!           weights made unsigned and the bias prepared once per tile
 //! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
-//! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), each run's
-//!           lanes by `vpdpbusd`, two runs packed as i16 halves and scaled by one `vpdpwssd`
+//! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), each group's
+//!           quants looked up as `q * scale` by `vpshufb`, one `vpdpbusd` per run
 //! q3_k.rs   decode: the matrix-vector product, quants made unsigned by two `gf2p8affineqb`
 //!           a run and the bias prepared once per product, two runs scaled by one
 //!           `vpdpwssd`; prefill: dot products, the high bits by one shift and `andnot` a run
@@ -33,7 +33,8 @@
 //!           (scale products eight super-blocks at a time, a prefetch stream) that q2_k.rs,
 //!           q3_k.rs and iq4_xs.rs decode through, and Q4_K, Q5_K and Q6_K through it
 //! iq4_xs.rs decode and prefill: IQ4_XS dot products, the scales unpacked in one vector and
-//!           applied by `vpdpwssd` ([`dpwssd`]), the nibbles by one `gf2p8affineqb`
+//!           applied by `vpdpwssd` ([`dpwssd`]), the nibbles by one `gf2p8affineqb`; the
+//!           decode product two sub-blocks per load against a rearranged activation
 //! ```
 //!
 //! Measured, and left out because they were no faster: Q4_1/Q5_1 one-row dot products with
