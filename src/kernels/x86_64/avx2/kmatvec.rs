@@ -13,7 +13,7 @@
 //! which the loop then broadcasts from memory. The integer work and the float chain of each
 //! row are the format's own (`lane_rows` and `mins_rows` give the float work of the
 //! `lane_dots!` formats, one place for both tables and all their callers).
-//! One prefetch stream runs [`K_PREFETCH_AHEAD`] bytes ahead of the row being read (without it
+//! One prefetch stream runs `K_PREFETCH_AHEAD` bytes ahead of the row being read (without it
 //! the scale pass waits on memory at each row's first touch: IQ4_XS with AVX-VNNI 15.5 GB/s
 //! from memory, with it 25.6). Measured (4096 x 4096 from memory, against the one-row
 //! kernels): AVX-VNNI Q4_K 25.0 -> 27.6 GB/s, Q5_K 24.6 -> 26.3, Q6_K 27.2 -> 32.8; AVX2 Q2_K
