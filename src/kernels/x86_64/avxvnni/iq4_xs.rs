@@ -110,7 +110,7 @@ unsafe fn pair_act(y: &BlockQ8K) -> PairAct {
 /// `2k + 1` in one load, their low nibbles by one `and` and their high nibbles by one
 /// `gf2p8affineqb` (sub-block `2k` in the low 128-bit lane, `2k + 1` in the high one), against
 /// the activation laid out the same way ([`PairAct`]); each lane scaled by its sub-block's
-/// scale (one `vpermd` per pair). The low-nibble products of all pairs add up in `lo`, whose
+/// scale (one `vpshufd` per pair: the scales in pair order, [`scales_i32_pairs`]). The low-nibble products of all pairs add up in `lo`, whose
 /// two halves then add to lanes 0..4 (as `block_lanes`' lanes: each lane the same sum of
 /// `sc * sum4(v * y)` over the sub-blocks), the high-nibble ones in `hi` to lanes 4..8: the
 /// same eight integers. Against a sub-block at a time (a broadcast load and a `gf2p8affineqb`
@@ -120,7 +120,8 @@ unsafe fn pair_act(y: &BlockQ8K) -> PairAct {
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn block_lanes_pairs(x: &BlockIQ4XS, a: &PairAct, table_u8: __m256i) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
-    // `x.qs` (128 bytes).
+    // `x.qs` (128 bytes) and, as `vpdpbusd` operands, of `a.y` at offsets 64k and 64k + 32
+    // (k < 4: inside its 256 bytes).
     unsafe {
         let ls = scales_i32_pairs(x);
         let m4 = _mm256_set1_epi8(0x0F);
