@@ -71,4 +71,89 @@ pub(crate) unsafe fn block_lanes(x: &BlockIQ4XS, y: &BlockQ8K) -> __m256i {
     }
 }
 
+/// An activation super-block laid out for [`block_lanes_pairs`] (once per product): for
+/// sub-block pair `k` (sub-blocks `2k`, `2k + 1`), `y[2k]` holds the first 16 quants of
+/// sub-block `2k` then the first 16 of `2k + 1` (the values of their low nibbles), `y[2k + 1]`
+/// their last 16 (high nibbles); `abs[j]` is `|y[j]|`.
+#[derive(Clone, Copy)]
+pub(crate) struct PairAbs {
+    y: [__m256i; 8],
+    abs: [__m256i; 8],
+}
+
+/// [`PairAbs`] of `y`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn pair_abs(y: &BlockQ8K) -> PairAbs {
+    // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
+    // `y.qs` (256 bytes).
+    unsafe {
+        let run = |ib: usize| _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
+        let mut out = PairAbs {
+            y: [_mm256_setzero_si256(); 8],
+            abs: [_mm256_setzero_si256(); 8],
+        };
+        for k in 0..4 {
+            let (a, b) = (run(2 * k), run(2 * k + 1));
+            out.y[2 * k] = _mm256_permute2x128_si256::<0x20>(a, b);
+            out.y[2 * k + 1] = _mm256_permute2x128_si256::<0x31>(a, b);
+        }
+        for j in 0..8 {
+            out.abs[j] = _mm256_abs_epi8(out.y[j]);
+        }
+        out
+    }
+}
+
+/// [`block_lanes`] two sub-blocks at a time (the decode product): the 32 quant bytes of
+/// sub-blocks `2k` and `2k + 1` in one load (sub-block `2k` in the low 128-bit lane), their low
+/// and high nibbles looked up in the table, against the activation laid out the same way
+/// ([`PairAbs`]); the products by `maddubs(|y|, sign(v, y))` (IQ4_NL's form: `|y| * (v * sgn
+/// y) = v * y`, a pair at most 2 * 127 * 127, exact, one `sign` fewer than `block_lanes`'),
+/// then `madd` with the pair's scales (sub-block `2k`'s in the low lane, `2k + 1`'s in the
+/// high one: one `vpshufb`). The low-nibble sums of all pairs add up in `lo`, whose two halves
+/// then add to lanes 0..4, the high-nibble ones in `hi` to lanes 4..8: each lane the same sum
+/// of `sc * sum4(v * y)` over the sub-blocks as `block_lanes`' lane.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn block_lanes_pairs(x: &BlockIQ4XS, a: &PairAbs) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the loads read the 16 table
+    // values and 32-byte runs of `x.qs` (128 bytes).
+    unsafe {
+        let table =
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(KVALUES.as_ptr() as *const __m128i));
+        let ls = scales(x);
+        let m4 = _mm256_set1_epi8(0x0F);
+        let mut lo = _mm256_setzero_si256();
+        let mut hi = _mm256_setzero_si256();
+        for k in 0..4 {
+            let q = _mm256_loadu_si256(x.qs.as_ptr().add(32 * k) as *const __m256i);
+            let vl = _mm256_shuffle_epi8(table, _mm256_and_si256(q, m4));
+            let vh = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4));
+            let pl = _mm256_maddubs_epi16(a.abs[2 * k], _mm256_sign_epi8(vl, a.y[2 * k]));
+            let ph = _mm256_maddubs_epi16(a.abs[2 * k + 1], _mm256_sign_epi8(vh, a.y[2 * k + 1]));
+            // Slots `k` (sub-block 2k) and `4 + k` (2k + 1) of `scales`' order.
+            let (e, o) = (2 * k as i8, 2 * (4 + k) as i8);
+            #[rustfmt::skip]
+            let ctrl = _mm256_setr_epi8(
+                e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1, e, e + 1,
+                o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1, o, o + 1,
+            );
+            let sc = super::pshufb(ls, ctrl);
+            lo = _mm256_add_epi32(lo, _mm256_madd_epi16(sc, pl));
+            hi = _mm256_add_epi32(hi, _mm256_madd_epi16(sc, ph));
+        }
+        _mm256_add_epi32(
+            _mm256_permute2x128_si256::<0x20>(lo, hi),
+            _mm256_permute2x128_si256::<0x31>(lo, hi),
+        )
+    }
+}
+
 super::lane_dots!(BlockIQ4XS, "iq4_xs");

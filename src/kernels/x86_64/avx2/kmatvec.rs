@@ -19,7 +19,7 @@
 //! kernels): AVX-VNNI Q4_K 25.0 -> 27.6 GB/s, Q5_K 24.6 -> 26.3, Q6_K 27.2 -> 32.8; AVX2 Q2_K
 //! 14.8 -> 16.6, Q3_K 13.2 -> 14.8, IQ4_XS 17.0 -> 19.8, Q4_K 26.2 -> 29.0, Q6_K 27.9 -> 32.3.
 
-use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, DotOrder, GgmlType};
+use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q8_k::BlockQ8K, DotOrder, GgmlType};
 
 /// How far beyond the next row the K-quant row loops prefetch, in bytes: 8 KiB, shorter than
 /// the other products' [`PREFETCH_AHEAD`](super::q8_0::PREFETCH_AHEAD) (12 KiB). With the
@@ -520,8 +520,11 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let Some((w, a)) = blocks::<BlockIQ4XS>(w, act, out) else {
                     return false;
                 };
-                let lanes = |x: &BlockIQ4XS, b: usize| iq4_xs::block_lanes(x, a.get_unchecked(b));
-                lane_rows::<_, false>(w, a, out, 0, lanes);
+                let prep = |y: &BlockQ8K| iq4_xs::pair_abs(y);
+                let lanes = |x: &BlockIQ4XS, _: &BlockQ8K, p: &iq4_xs::PairAbs| {
+                    iq4_xs::block_lanes_pairs(x, p)
+                };
+                prepared_lane_rows::<_, _, false>(w, a, out, 0, prep, lanes);
             }
             _ => return k_matvec(ty, order, w, act, out),
         }
