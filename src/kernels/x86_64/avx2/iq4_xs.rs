@@ -91,18 +91,32 @@ pub(crate) unsafe fn pair_abs(y: &BlockQ8K) -> PairAbs {
     // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
     // `y.qs` (256 bytes).
     unsafe {
+        let y = pair_runs(y);
+        PairAbs {
+            y,
+            abs: y.map(|v| _mm256_abs_epi8(v)),
+        }
+    }
+}
+
+/// The activation quants of a super-block in sub-block pair order: for pair `k` (sub-blocks
+/// `2k`, `2k + 1`), `[2k]` holds the first 16 quants of sub-block `2k` then the first 16 of
+/// `2k + 1`, `[2k + 1]` their last 16 ([`PairAbs`] here, the VNNI tables' `PairAct`).
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn pair_runs(y: &BlockQ8K) -> [__m256i; 8] {
+    // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
+    // `y.qs` (256 bytes).
+    unsafe {
         let run = |ib: usize| _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
-        let mut out = PairAbs {
-            y: [_mm256_setzero_si256(); 8],
-            abs: [_mm256_setzero_si256(); 8],
-        };
+        let mut out = [_mm256_setzero_si256(); 8];
         for k in 0..4 {
             let (a, b) = (run(2 * k), run(2 * k + 1));
-            out.y[2 * k] = _mm256_permute2x128_si256::<0x20>(a, b);
-            out.y[2 * k + 1] = _mm256_permute2x128_si256::<0x31>(a, b);
-        }
-        for j in 0..8 {
-            out.abs[j] = _mm256_abs_epi8(out.y[j]);
+            out[2 * k] = _mm256_permute2x128_si256::<0x20>(a, b);
+            out[2 * k + 1] = _mm256_permute2x128_si256::<0x31>(a, b);
         }
         out
     }

@@ -70,10 +70,10 @@ vnni_entry! {
     }
 }
 
-/// An activation super-block laid out for [`block_lanes_pairs`]: for sub-block pair `k`
-/// (sub-blocks `2k`, `2k + 1`), `y[2k]` holds the first 16 quants of sub-block `2k` then the
-/// first 16 of `2k + 1` (the values of their low nibbles), `y[2k + 1]` their last 16 (high
-/// nibbles); `bias[j]` is `-128 * sum4` of `y[j]`.
+/// An activation super-block laid out for [`block_lanes_pairs`]: `y` its quants in sub-block
+/// pair order (`avx2::iq4_xs::pair_runs`: for pair `k`, `y[2k]` the first 16 quants of
+/// sub-blocks `2k` and `2k + 1`, the values of their low nibbles, `y[2k + 1]` their last 16);
+/// `bias[j]` is `-128 * sum4` of `y[j]`.
 #[derive(Clone, Copy)]
 struct PairAct {
     y: [__m256i; 8],
@@ -84,25 +84,15 @@ struct PairAct {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
 unsafe fn pair_act(y: &BlockQ8K) -> PairAct {
-    // SAFETY: the CPU features are this function's contract; the loads read 32-byte runs of
-    // `y.qs` (256 bytes).
+    // SAFETY: the CPU features are this function's contract (`pair_runs` reads `y.qs`).
     unsafe {
-        let run = |ib: usize| _mm256_loadu_si256(y.qs.as_ptr().add(32 * ib) as *const __m256i);
-        let mut out = PairAct {
-            y: [_mm256_setzero_si256(); 8],
-            bias: [_mm256_setzero_si256(); 8],
-        };
-        for k in 0..4 {
-            let (a, b) = (run(2 * k), run(2 * k + 1));
-            out.y[2 * k] = _mm256_permute2x128_si256::<0x20>(a, b);
-            out.y[2 * k + 1] = _mm256_permute2x128_si256::<0x31>(a, b);
-        }
+        let y = super::super::avx2::iq4_xs::pair_runs(y);
         let k = _mm256_set1_epi8(128u8 as i8);
-        for j in 0..8 {
-            let s = super::dpbusd(_mm256_setzero_si256(), k, out.y[j]);
-            out.bias[j] = _mm256_sub_epi32(_mm256_setzero_si256(), s);
-        }
-        out
+        let bias = y.map(|v| {
+            let s = super::dpbusd(_mm256_setzero_si256(), k, v);
+            _mm256_sub_epi32(_mm256_setzero_si256(), s)
+        });
+        PairAct { y, bias }
     }
 }
 
