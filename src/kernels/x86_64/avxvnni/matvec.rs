@@ -138,8 +138,7 @@ pub unsafe fn prepare<'a>(a: &[BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> 
         {
             let q = load32(&y.qs);
             yy.write(q);
-            let sum = super::dpbusd(_mm256_setzero_si256(), off, q);
-            nb.write(_mm256_sub_epi32(_mm256_setzero_si256(), sum));
+            nb.write(super::neg_bias(off, q));
             d.write(f16_to_f32(y.d));
         }
         Prepared {

@@ -286,9 +286,22 @@ pub(crate) unsafe fn dpbusd(mut acc: __m256i, a: __m256i, b: __m256i) -> __m256i
     acc
 }
 
-/// The bias of a Q8_K activation super-block's eight 32-value runs for weights read as
-/// unsigned bytes `q + offset`: per run, `-offset * sum4(y)` in each i32 lane (`offset` as
-/// an unsigned byte: 4 for Q3_K, 128 for IQ4_XS's table). Prepared once per product.
+/// `-sum4(k * y)` in each i32 lane: the bias of weights read as unsigned bytes `q + offset`
+/// (`k` the offset in every byte) against the activation quants `y`, so that
+/// `vpdpbusd(bias, q + offset, y)` gives the exact sums of four products `q * y`. Prepared
+/// once per product (or tile) by every VNNI product with an offset.
+///
+/// # Safety
+/// As [`dpbusd`].
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(crate) unsafe fn neg_bias(k: __m256i, y: __m256i) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe { _mm256_sub_epi32(_mm256_setzero_si256(), dpbusd(_mm256_setzero_si256(), k, y)) }
+}
+
+/// The biases ([`neg_bias`]) of a Q8_K activation super-block's eight 32-value runs for
+/// weights read as unsigned bytes `q + offset` (Q3_K: 4).
 ///
 /// # Safety
 /// As [`dpbusd`].
@@ -300,37 +313,17 @@ pub(crate) unsafe fn run_biases(y: &BlockQ8K, offset: u8) -> [__m256i; 8] {
     unsafe {
         let k = _mm256_set1_epi8(offset as i8);
         std::array::from_fn(|r| {
-            let s = dpbusd_at(_mm256_setzero_si256(), k, y.qs.as_ptr().add(32 * r));
-            _mm256_sub_epi32(_mm256_setzero_si256(), s)
+            neg_bias(
+                k,
+                _mm256_loadu_si256(y.qs.as_ptr().add(32 * r) as *const __m256i),
+            )
         })
     }
 }
 
-/// [`dpbusd`] of `a` and the 32 signed bytes at `b` (unaligned), in `vpdpbusd`'s memory
-/// form (one instruction, as the intrinsic gave, instead of a load and the instruction): for
-/// activation blocks read once per row.
-///
-/// # Safety
-/// As [`dpbusd`]; `b` must be valid for reads of 32 bytes.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub(crate) unsafe fn dpbusd_at(mut acc: __m256i, a: __m256i, b: *const i8) -> __m256i {
-    // SAFETY: as in `dpbusd`; the instruction reads the 32 bytes at `b`, which the caller
-    // vouches for, and writes only `acc`.
-    unsafe {
-        vnni_asm!(
-            "vpdpbusd {acc}, {a}, ymmword ptr [{b}]",
-            acc = inout(ymm_reg) acc,
-            a = in(ymm_reg) a,
-            b = in(reg) b,
-            options(pure, readonly, nostack, preserves_flags),
-        )
-    };
-    acc
-}
-
-/// [`dpbusd_at`] of the 32 bytes at `b + OFF`, the offset in the instruction's address (no
-/// address arithmetic per call when the same base is read at several offsets).
+/// [`dpbusd`] of `a` and the 32 signed bytes at `b + OFF` (unaligned), in `vpdpbusd`'s memory
+/// form with the offset in the instruction's address: one instruction, no load or address
+/// arithmetic of its own, for activation runs read at constant offsets from one base.
 ///
 /// # Safety
 /// As [`dpbusd`]; `b + OFF` must be valid for reads of 32 bytes.

@@ -54,10 +54,7 @@ pub unsafe fn tile_x4(
         for (b, p) in buf[..nb].iter_mut().enumerate() {
             let ys: [&BlockQ8_0; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
             p.write(Prepared {
-                neg_bias: ys.map(|y| {
-                    let bias = super::dpbusd_at(_mm256_setzero_si256(), k80, y.qs.as_ptr());
-                    _mm256_sub_epi32(_mm256_setzero_si256(), bias)
-                }),
+                neg_bias: ys.map(|y| super::neg_bias(k80, load32(&y.qs))),
                 d: ys.map(|y| f16_to_f32(y.d)),
             });
         }
