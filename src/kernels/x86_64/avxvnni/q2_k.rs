@@ -38,44 +38,30 @@ unsafe fn block_sums(x: &BlockQ2K, y: &BlockQ8K) -> (__m256i, __m256i) {
         // Run 4h + s (s = 0..4): bits 2s + 1 : 2s of half h's bytes, with 4s added (the place
         // of the run's groups' tables in `tables[h]`), looked up as `q * sc` and multiplied
         // by the run's 32 activation quants at byte `32 * run`.
+        // (Field 0 by an `and`, which needs no place; the others by `gf2p8affineqb`, whose
+        // constant term adds it.)
         macro_rules! run {
-            ($h:literal, $s:literal, $field:expr) => {
-                let qsc = _mm256_shuffle_epi8(tables[$h], $field);
+            ($h:literal, $s:literal) => {
+                let field = if $s == 0 {
+                    _mm256_and_si256(q2[$h], _mm256_set1_epi8(3))
+                } else {
+                    _mm256_gf2p8affine_epi64_epi8::<{ 4 * $s }>(
+                        q2[$h],
+                        _mm256_set1_epi64x(TWO_BITS[$s]),
+                    )
+                };
+                let qsc = _mm256_shuffle_epi8(tables[$h], field);
                 acc[$s % 2] = super::dpbusd_at_off::<{ 32 * (4 * $h + $s) }>(acc[$s % 2], qsc, yq);
             };
         }
-        run!(0, 0, _mm256_and_si256(q2[0], _mm256_set1_epi8(3)));
-        run!(
-            0,
-            1,
-            _mm256_gf2p8affine_epi64_epi8::<4>(q2[0], _mm256_set1_epi64x(TWO_BITS[1]))
-        );
-        run!(
-            0,
-            2,
-            _mm256_gf2p8affine_epi64_epi8::<8>(q2[0], _mm256_set1_epi64x(TWO_BITS[2]))
-        );
-        run!(
-            0,
-            3,
-            _mm256_gf2p8affine_epi64_epi8::<12>(q2[0], _mm256_set1_epi64x(TWO_BITS[3]))
-        );
-        run!(1, 0, _mm256_and_si256(q2[1], _mm256_set1_epi8(3)));
-        run!(
-            1,
-            1,
-            _mm256_gf2p8affine_epi64_epi8::<4>(q2[1], _mm256_set1_epi64x(TWO_BITS[1]))
-        );
-        run!(
-            1,
-            2,
-            _mm256_gf2p8affine_epi64_epi8::<8>(q2[1], _mm256_set1_epi64x(TWO_BITS[2]))
-        );
-        run!(
-            1,
-            3,
-            _mm256_gf2p8affine_epi64_epi8::<12>(q2[1], _mm256_set1_epi64x(TWO_BITS[3]))
-        );
+        run!(0, 0);
+        run!(0, 1);
+        run!(0, 2);
+        run!(0, 3);
+        run!(1, 0);
+        run!(1, 1);
+        run!(1, 2);
+        run!(1, 3);
         let acc = _mm256_add_epi32(acc[0], acc[1]);
         (acc, mins)
     }
