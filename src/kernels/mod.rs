@@ -1178,11 +1178,14 @@ mod tile_tests {
     #[test]
     fn q8_0_and_q5_0_tiles_equal_per_token_matvecs() {
         let mut next = rng(0x2545_f491_4f6c_dd1d);
-        // 513 blocks: longer than the AVX-VNNI kernel's prepared rows (it hands them to AVX2).
+        // 513 blocks: longer than the AVX-VNNI kernel's prepared rows (it hands them to AVX2),
+        // and four of the AVX2 kernel's 128-block chunks and one block; 137: a last chunk of
+        // nine (its last eight scales overlapping the eight before); 67 rows: two row groups.
         for (nb, rows_list) in [
             (1usize, &[1usize, 2, 3, 16][..]),
             (3, &[1, 2, 3, 16]),
             (20, &[1, 2, 3, 16]),
+            (137, &[2, 67]),
             (513, &[3]),
         ] {
             for &rows in rows_list {
