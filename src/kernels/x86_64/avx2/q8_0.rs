@@ -238,11 +238,10 @@ pub unsafe fn tile_x4(
     let mut ya = [const { MaybeUninit::<[__m256i; 4]>::uninit() }; CHUNK];
     let mut dy = [[const { MaybeUninit::<f32>::uninit() }; CHUNK]; 4];
     let mut dd = [const { MaybeUninit::<f32>::uninit() }; 8 * CHUNK];
-    let mut acc = [[[_mm256_setzero_ps(); 4]; 2]; GROUP_ROWS / 2];
     for g0 in (0..rows).step_by(GROUP_ROWS) {
         let pairs = (rows - g0).min(GROUP_ROWS) / 2;
+        let mut acc = [[[_mm256_setzero_ps(); 4]; 2]; GROUP_ROWS / 2];
         let acc = &mut acc[..pairs];
-        acc.fill([[_mm256_setzero_ps(); 4]; 2]);
         for c0 in (0..nb).step_by(CHUNK) {
             let n = (nb - c0).min(CHUNK);
             for (b, y) in ya[..n].iter_mut().enumerate() {
