@@ -76,7 +76,14 @@ vnni_entry! {
                 super::dpbusd(*a.neg_bias.get_unchecked(b), weights_u8(x, table), y)
             };
             match repacked {
-                true => rows::repacked(w, a.d, out, lanes, |row| avx2::vec_dot_repacked(row, ab)),
+                true => {
+                    let weights = |x: __m256i| {
+                        let [lo, hi] = super::q4_0::nibbles_in_place(x);
+                        [_mm256_shuffle_epi8(table, lo), _mm256_shuffle_epi8(table, hi)]
+                    };
+                    let row = |row: &[BlockIQ4NL]| avx2::vec_dot_repacked(row, ab);
+                    super::matvec::repacked_rows_in_lanes(w, &a, out, weights, row)
+                }
                 false => rows::rows::<_, true>(w, nb, a.d, out, lanes, QUADS),
             }
         }

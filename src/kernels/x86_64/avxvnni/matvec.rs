@@ -43,6 +43,9 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
         (GgmlType::IQ4_NL, _) => return unsafe { super::iq4_nl::matvec(order, w, act, out) },
         (GgmlType::Q3_K, DotOrder::VecDot) => return unsafe { super::q3_k::matvec(w, act, out) },
         (GgmlType::Q2_K, DotOrder::VecDot) => return unsafe { super::q2_k::matvec(w, act, out) },
+        (GgmlType::Q4_K, DotOrder::RepackedGemv) => {
+            return unsafe { super::q4_k::matvec_gemv(w, act, out) }
+        }
         (GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K, _) => {
             return unsafe { super::kmatvec::k_matvec(ty, order, w, act, out) }
         }
@@ -86,6 +89,7 @@ pub(crate) use super::super::avx2::matvec::MAX_BLOCKS;
 /// Storage for one prepared activation row (about 34 KB; on the caller's stack).
 pub struct PrepBuf {
     neg_bias: [MaybeUninit<__m256i>; MAX_BLOCKS],
+    bias_sum: [MaybeUninit<i32>; MAX_BLOCKS],
     y: [MaybeUninit<__m256i>; MAX_BLOCKS],
     d: [MaybeUninit<f32>; MAX_BLOCKS],
 }
@@ -96,6 +100,7 @@ impl Default for PrepBuf {
     fn default() -> PrepBuf {
         PrepBuf {
             neg_bias: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
+            bias_sum: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
             y: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
             d: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
         }
@@ -110,6 +115,9 @@ impl Default for PrepBuf {
 /// as f32.
 pub struct Prepared<'a> {
     pub(super) neg_bias: &'a [__m256i],
+    /// Per block the sum of `neg_bias`'s eight lanes, `-offset * sum(y)`: the bias of a whole
+    /// block's sum, for [`repacked_rows_in_lanes`].
+    pub(super) bias_sum: &'a [i32],
     pub(super) y: &'a [__m256i],
     pub(super) d: &'a [f32],
 }
@@ -130,19 +138,23 @@ pub unsafe fn prepare<'a>(a: &[BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> 
     // made.
     unsafe {
         let off = _mm256_set1_epi8(offset as i8);
-        for (((y, nb), d), yy) in a
+        for ((((y, nb), bs), d), yy) in a
             .iter()
             .zip(&mut buf.neg_bias)
+            .zip(&mut buf.bias_sum)
             .zip(&mut buf.d)
             .zip(&mut buf.y)
         {
             let q = load32(&y.qs);
             yy.write(q);
-            nb.write(super::neg_bias(off, q));
+            let bias = super::neg_bias(off, q);
+            nb.write(bias);
+            bs.write(super::super::avx2::hsum_i32(bias));
             d.write(f16_to_f32(y.d));
         }
         Prepared {
             neg_bias: std::slice::from_raw_parts(buf.neg_bias.as_ptr() as *const __m256i, n),
+            bias_sum: std::slice::from_raw_parts(buf.bias_sum.as_ptr() as *const i32, n),
             y: std::slice::from_raw_parts(buf.y.as_ptr() as *const __m256i, n),
             d: std::slice::from_raw_parts(buf.d.as_ptr() as *const f32, n),
         }
@@ -245,5 +257,105 @@ pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
         );
         let one_hot = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
         _mm256_gf2p8affine_epi64_epi8::<0>(one_hot, _mm256_shuffle_epi8(h, to_row4))
+    }
+}
+
+/// `out[r] = row_r(w) . a` in ggml's repacked GEMV order (`vec_dot_repacked` of Q4_0 and
+/// IQ4_NL: per block the exact integer sum of the row, `acc = fma(sumi, d_w * d_a, acc)`),
+/// eight rows at a time with row `r` in lane `r` from the start: the eight rows' 16 quant
+/// bytes of a block are transposed (two 128-bit loads to a vector, a 4 x 4 transpose of
+/// dwords per half), so that transposed dword `k` holds bytes `4k .. 4k + 4` of every row,
+/// whose low nibbles are values `4k ..` and high nibbles values `16 + 4k ..`; `weights`
+/// turns such a vector into the rows' unsigned weights for the low and the high nibbles,
+/// and each meets its four activation quants broadcast to every lane
+/// ([`super::dpbusd_bcast_at`]). The block's bias is one broadcast of `a.bias_sum`. The
+/// integer sums are exact, so they equal those of [`repacked`](super::super::avx2::matvec::repacked)'s
+/// lanes added across by `hadd`s: the same bits, with 8 shuffles a block for eight rows in
+/// place of a tree of 6 `hadd`s, 2 permutes and 8 nibble-spreading instructions (a
+/// `vpdpbusd` per 4 bytes instead of per 32 is the same count: eight a block). Rows beyond
+/// the last multiple of eight go through `row`.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` prepared with the offset
+/// that `weights` adds.
+///
+/// # Panics
+/// If `w` is not `out.len()` rows of `a`'s length, or `B` is not an 18-byte block with its
+/// 16 quant bytes at byte 2.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
+    w: &[B],
+    a: &Prepared,
+    out: &mut [f32],
+    weights: impl Fn(__m256i) -> [__m256i; 2] + Copy,
+    row: impl Fn(&[B]) -> f32,
+) {
+    use super::super::avx2::matvec::{f16_halves_8, first_dwords_8, prefetch_lines};
+    use super::super::avx2::q8_0::PREFETCH_AHEAD;
+    let nb = a.y.len();
+    let size = std::mem::size_of::<B>();
+    assert!(size == 18 && w.len() == out.len() * nb && a.d.len() == nb && a.bias_sum.len() == nb);
+    let rb = nb * size;
+    let mut groups = out.chunks_exact_mut(8);
+    let mut rows = w.chunks_exact(8 * nb);
+    for (o, g) in (&mut groups).zip(&mut rows) {
+        // SAFETY: the CPU features are this function's contract; `g` is eight rows of `nb`
+        // blocks of 18 bytes (asserted above), so for `b < nb` and `r < 8` the 16 bytes at
+        // `p + r * rb + b * 18 + 2` lie in block `b` of row `r`; `first_dwords_8` at
+        // `p + b * 18` reads `7 * rb + 4` bytes, within the eight rows (as in `repacked_8`);
+        // `b < nb` indexes the prepared slices, and the 32 bytes at `a.y[b]` hold the
+        // broadcast offsets `0 .. 32`; a prefetch never faults.
+        unsafe {
+            let p = g.as_ptr() as *const u8;
+            let step = 8 * size;
+            let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
+            let mut acc = _mm256_setzero_ps();
+            for b in 0..nb {
+                prefetch_lines(pf, step);
+                pf = pf.wrapping_add(step);
+                let q = |r: usize| p.add(r * rb + b * size + 2) as *const __m128i;
+                // Rows r (low half) and r + 4 (high half).
+                let r0 = _mm256_loadu2_m128i(q(4), q(0));
+                let r1 = _mm256_loadu2_m128i(q(5), q(1));
+                let r2 = _mm256_loadu2_m128i(q(6), q(2));
+                let r3 = _mm256_loadu2_m128i(q(7), q(3));
+                let t0 = _mm256_unpacklo_epi32(r0, r1);
+                let t1 = _mm256_unpackhi_epi32(r0, r1);
+                let t2 = _mm256_unpacklo_epi32(r2, r3);
+                let t3 = _mm256_unpackhi_epi32(r2, r3);
+                // x[k]: dword k of rows 0..4 (low half) and 4..8 (high half).
+                let x = [
+                    _mm256_unpacklo_epi64(t0, t2),
+                    _mm256_unpackhi_epi64(t0, t2),
+                    _mm256_unpacklo_epi64(t1, t3),
+                    _mm256_unpackhi_epi64(t1, t3),
+                ];
+                let y = a.y.as_ptr().add(b) as *const i8;
+                let mut lo = _mm256_set1_epi32(*a.bias_sum.get_unchecked(b));
+                let mut hi = _mm256_setzero_si256();
+                macro_rules! dword {
+                    ($k:literal) => {
+                        let [l, h] = weights(x[$k]);
+                        lo = super::dpbusd_bcast_at::<{ 4 * $k }>(lo, l, y);
+                        hi = super::dpbusd_bcast_at::<{ 16 + 4 * $k }>(hi, h, y);
+                    };
+                }
+                dword!(0);
+                dword!(1);
+                dword!(2);
+                dword!(3);
+                let sumi = _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
+                // The eight rows' f16 scales of block `b`, one per lane.
+                let dw = f16_halves_8(first_dwords_8(p.add(b * size), rb)).0;
+                let d = _mm256_mul_ps(dw, _mm256_set1_ps(*a.d.get_unchecked(b)));
+                acc = _mm256_fmadd_ps(sumi, d, acc);
+            }
+            _mm256_storeu_ps(o.as_mut_ptr(), acc);
+        }
+    }
+    let rest = rows.remainder().chunks_exact(nb.max(1));
+    for (o, r) in groups.into_remainder().iter_mut().zip(rest) {
+        *o = row(r);
     }
 }

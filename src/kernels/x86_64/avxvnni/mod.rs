@@ -349,6 +349,40 @@ pub(crate) unsafe fn dpbusd_at_off<const OFF: usize>(
     acc
 }
 
+/// [`dpbusd`] of `a` and the four signed bytes at `b + OFF` repeated in every i32 lane: with
+/// AVX512-VNNI one `vpdpbusd` with an embedded broadcast (`{1to8}`), with AVX-VNNI a
+/// `vpbroadcastd` load and a `vpdpbusd`. For products whose lanes are rows
+/// ([`matvec::repacked_rows_in_lanes`]).
+///
+/// # Safety
+/// As [`dpbusd`]; `b + OFF` must be valid for reads of 4 bytes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,gfni")]
+pub(crate) unsafe fn dpbusd_bcast_at<const OFF: usize>(
+    mut acc: __m256i,
+    a: __m256i,
+    b: *const i8,
+) -> __m256i {
+    // SAFETY: as in `dpbusd`; the instruction (or the load) reads the 4 bytes at `b + OFF`,
+    // which the caller vouches for, and writes only `acc`.
+    unsafe {
+        if EVEX {
+            std::arch::asm!(
+                "{{evex}} vpdpbusd {acc}, {a}, dword ptr [{b} + {off}]{{1to8}}",
+                acc = inout(ymm_reg) acc,
+                a = in(ymm_reg) a,
+                b = in(reg) b,
+                off = const OFF,
+                options(pure, readonly, nostack, preserves_flags),
+            );
+            acc
+        } else {
+            let y = _mm256_set1_epi32(std::ptr::read_unaligned(b.add(OFF) as *const i32));
+            dpbusd(acc, a, y)
+        }
+    }
+}
+
 /// `acc + madd(a, b)` in one `vpdpwssd` (i16 x i16 products, adjacent pairs summed into the
 /// i32 lanes of `acc`; exact unless the sum leaves i32, which every caller's bounds exclude).
 /// In assembly like [`dpbusd`] (LLVM would also split the intrinsic back into `vpmaddwd` and
