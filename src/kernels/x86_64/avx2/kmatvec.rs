@@ -19,7 +19,9 @@
 //! kernels): AVX-VNNI Q4_K 25.0 -> 27.6 GB/s, Q5_K 24.6 -> 26.3, Q6_K 27.2 -> 32.8; AVX2 Q2_K
 //! 14.8 -> 16.6, Q3_K 13.2 -> 14.8, IQ4_XS 17.0 -> 19.8, Q4_K 26.2 -> 29.0, Q6_K 27.9 -> 32.3.
 
-use crate::quant::{iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q8_k::BlockQ8K, DotOrder, GgmlType};
+use crate::quant::{
+    iq4_xs::BlockIQ4XS, q2_k::BlockQ2K, q4_k::BlockQ4K, q8_k::BlockQ8K, DotOrder, GgmlType,
+};
 
 /// How far beyond the next row the K-quant row loops prefetch, in bytes: 8 KiB, shorter than
 /// the other products' [`PREFETCH_AHEAD`](super::q8_0::PREFETCH_AHEAD) (12 KiB). With the
@@ -120,133 +122,6 @@ macro_rules! k_products {
                     }
                     *o = finish(acc);
                 }
-            }
-        }
-
-        /// Four adjacent Q4_K rows (`w`: 4 rows of `a.len() <= MAX_SUPER` super-blocks) times
-        /// the activation in the repacked GEMV order, each row the bits of
-        /// `q4_k::vec_dot_repacked_gemv`: per super-block `acc = fma(f32(s1), d * d_a, acc)`,
-        /// `acc_m = fma(f32(s2), dmin * d_a, acc_m)`, then `acc - acc_m`, with row `r` in lane
-        /// `r` of 128-bit vectors. The rows' exact sums `s1` (eight lanes) and `s2` (four) are
-        /// added across by `hadd`s, four rows at once, instead of a scalar reduction and two
-        /// scalar FMAs per row and super-block (the one-row loop's ~12 extra instructions on
-        /// ~70). The rows' scale products are made before the loop as in [`k_rows`], eight
-        /// super-blocks at a time, and stored block-major (a 4 x 8 transpose).
-        ///
-        /// # Safety
-        #[doc = concat!("The CPU must support the target features ", $features, ".")]
-        ///
-        /// # Panics
-        /// If `w` is not four rows of `a.len() <= MAX_SUPER` super-blocks.
-        #[inline]
-        #[target_feature(enable = $features)]
-        pub(crate) unsafe fn q4_k_gemv_x4(
-            w: &[$crate::quant::q4_k::BlockQ4K],
-            a: &[$crate::quant::q8_k::BlockQ8K],
-        ) -> [f32; 4] {
-            use std::arch::x86_64::*;
-            use std::mem::MaybeUninit;
-            use $crate::kernels::x86_64::avx2::kmatvec::K_PREFETCH_AHEAD;
-            use $crate::kernels::x86_64::avx2::kmatvec::MAX_SUPER;
-            use $crate::kernels::x86_64::avx2::matvec::{
-                f16_halves_8, first_dwords_8, prefetch_lines,
-            };
-            use $crate::kernels::x86_64::avx2::{f16_to_f32, hsum4_i32, q4_k};
-            use $crate::quant::q4_k::BlockQ4K;
-            let nb = a.len();
-            let size = std::mem::size_of::<BlockQ4K>();
-            assert!(nb <= MAX_SUPER && w.len() == 4 * nb);
-            let nb8 = nb / 8 * 8;
-            // `dd[4b + r]`, `dm[4b + r]`: row `r`'s `d * d_a` and `dmin * d_a` of super-block `b`.
-            let mut dd = [const { MaybeUninit::<f32>::uninit() }; 4 * MAX_SUPER];
-            let mut dm = [const { MaybeUninit::<f32>::uninit() }; 4 * MAX_SUPER];
-            // SAFETY: the CPU features are this function's contract; `r * nb + b < 4 * nb`
-            // indexes `w` and `b < nb` `a` (asserted above); `first_dwords_8` at block `b` of a
-            // row reads `7 * size + 4` bytes, inside the row's blocks `b..b + 8 <= nb8`; the
-            // 256-bit stores write `dd`/`dm` entries `4b .. 4b + 32 <= 4 * nb8`, and every entry
-            // below `4 * nb` is written before it is read; a prefetch never faults.
-            unsafe {
-                let p = w.as_ptr() as *const u8;
-                let row = |r: usize| p.add(r * nb * size);
-                // Four rows' eight products (one vector per row, lane = super-block) to
-                // block-major order: per 128-bit half a 4 x 4 transpose, then the halves put
-                // two super-blocks to a 256-bit store.
-                let store8 = |v: [__m256; 4], out: *mut f32| {
-                    let t0 = _mm256_unpacklo_ps(v[0], v[1]);
-                    let t1 = _mm256_unpackhi_ps(v[0], v[1]);
-                    let t2 = _mm256_unpacklo_ps(v[2], v[3]);
-                    let t3 = _mm256_unpackhi_ps(v[2], v[3]);
-                    // u_k: super-block k (low half) and k + 4 (high half), rows 0..4.
-                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
-                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
-                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
-                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
-                    _mm256_storeu_ps(out, _mm256_permute2f128_ps::<0x20>(u0, u1));
-                    _mm256_storeu_ps(out.add(8), _mm256_permute2f128_ps::<0x20>(u2, u3));
-                    _mm256_storeu_ps(out.add(16), _mm256_permute2f128_ps::<0x31>(u0, u1));
-                    _mm256_storeu_ps(out.add(24), _mm256_permute2f128_ps::<0x31>(u2, u3));
-                };
-                for b in (0..nb8).step_by(8) {
-                    let ad = _mm256_setr_ps(
-                        a[b].d,
-                        a[b + 1].d,
-                        a[b + 2].d,
-                        a[b + 3].d,
-                        a[b + 4].d,
-                        a[b + 5].d,
-                        a[b + 6].d,
-                        a[b + 7].d,
-                    );
-                    let (mut lo, mut hi) = ([_mm256_setzero_ps(); 4], [_mm256_setzero_ps(); 4]);
-                    for r in 0..4 {
-                        let (l, h) = f16_halves_8(first_dwords_8(row(r).add(b * size), size));
-                        lo[r] = _mm256_mul_ps(l, ad);
-                        hi[r] = _mm256_mul_ps(h, ad);
-                    }
-                    store8(lo, dd.as_mut_ptr().add(4 * b) as *mut f32);
-                    store8(hi, dm.as_mut_ptr().add(4 * b) as *mut f32);
-                }
-                for b in nb8..nb {
-                    for r in 0..4 {
-                        let x = w.get_unchecked(r * nb + b);
-                        dd[4 * b + r].write(f16_to_f32(x.d) * a[b].d);
-                        dm[4 * b + r].write(f16_to_f32(x.dmin) * a[b].d);
-                    }
-                }
-                let dd = dd.as_ptr() as *const f32;
-                let dm = dm.as_ptr() as *const f32;
-                // One prefetch stream over the next four rows, as `avx2::matvec::dot_rows`.
-                let step = 4 * size;
-                let mut pf = (p as *const i8).wrapping_add(4 * nb * size + K_PREFETCH_AHEAD);
-                let (mut acc, mut acc_m) = (_mm_setzero_ps(), _mm_setzero_ps());
-                for (b, y) in a.iter().enumerate() {
-                    prefetch_lines(pf, step);
-                    pf = pf.wrapping_add(step);
-                    // Written out, not `from_fn`: LLVM leaves that closure out of line in the
-                    // AVX512-VNNI instance (a call per row and super-block: half the speed).
-                    let x = |r: usize| w.get_unchecked(r * nb + b);
-                    let s = [
-                        q4_k::block_sums(x(0), y),
-                        q4_k::block_sums(x(1), y),
-                        q4_k::block_sums(x(2), y),
-                        q4_k::block_sums(x(3), y),
-                    ];
-                    let s1 = hsum4_i32([
-                        q4_k::lanes(&s[0].0),
-                        q4_k::lanes(&s[1].0),
-                        q4_k::lanes(&s[2].0),
-                        q4_k::lanes(&s[3].0),
-                    ]);
-                    let s2 = _mm_hadd_epi32(
-                        _mm_hadd_epi32(s[0].1, s[1].1),
-                        _mm_hadd_epi32(s[2].1, s[3].1),
-                    );
-                    acc = _mm_fmadd_ps(_mm_cvtepi32_ps(s1), _mm_loadu_ps(dd.add(4 * b)), acc);
-                    acc_m = _mm_fmadd_ps(_mm_cvtepi32_ps(s2), _mm_loadu_ps(dm.add(4 * b)), acc_m);
-                }
-                let mut out = [0.0f32; 4];
-                _mm_storeu_ps(out.as_mut_ptr(), _mm_sub_ps(acc, acc_m));
-                out
             }
         }
 
@@ -402,23 +277,19 @@ macro_rules! k_products {
                 match (ty, order) {
                     (GgmlType::Q4_K, DotOrder::RepackedGemv) => {
                         // `q4_k::vec_dot_repacked`'s GEMV steps: two scalar chains, `acc - acc_m`.
+                        // (Row by row: the tables' products take rows eight at a time in
+                        // lanes, `q4_k::gemv_8_rows`, and leave only the rows beyond the
+                        // last multiple of eight, of a matrix not in that order in a model.)
                         let Some((w, a)) = blocks::<BlockQ4K>(w, act, out) else {
                             return false;
                         };
-                        let nb = a.len();
-                        let quad_rows = out.len() / 4 * 4;
-                        let (out4, rest) = out.split_at_mut(quad_rows);
-                        let (w4, w_rest) = w.split_at(quad_rows * nb);
-                        for (o, rows) in out4.chunks_exact_mut(4).zip(w4.chunks_exact(4 * nb)) {
-                            o.copy_from_slice(&q4_k_gemv_x4(rows, a));
-                        }
                         let step = |(acc, acc_m): (f32, f32), x: &BlockQ4K, b: usize, dd, dm| {
                             let (c, mins) = q4_k::block_sums(x, a.get_unchecked(b));
                             let acc = (hsum_i32(q4_k::lanes(&c)) as f32).mul_add(dd, acc);
                             (acc, (hsum_i32_128(mins) as f32).mul_add(dm, acc_m))
                         };
                         let finish = |(acc, acc_m): (f32, f32)| acc - acc_m;
-                        k_rows::<_, _, false>(w_rest, a, rest, 0, (0.0, 0.0), step, finish);
+                        k_rows::<_, _, false>(w, a, out, 0, (0.0, 0.0), step, finish);
                     }
                     (GgmlType::Q4_K, DotOrder::VecDot) => {
                         let Some((w, a)) = blocks::<BlockQ4K>(w, act, out) else {
@@ -499,7 +370,7 @@ k_products!("avx2,fma,f16c");
 /// length.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &mut [f32]) -> bool {
-    use super::{iq4_xs, q2_k, q3_k};
+    use super::{iq4_xs, q2_k, q3_k, q4_k};
     // SAFETY (all): the CPU features are this function's contract; the row loop calls the closure
     // with `b < nb`, an index of `a`; the scale bytes are inside each block (Q2_K: `d`, `dmin` at
     // 80..84; Q3_K: `d` the high half of 106..110; IQ4_XS: `d` at 0..2).
@@ -515,6 +386,16 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
             }
             (GgmlType::Q3_K, DotOrder::VecDot) => {
                 return q3_k::matvec(w, act, out);
+            }
+            (GgmlType::Q4_K, DotOrder::RepackedGemv) => {
+                // Groups of eight rows with rows in lanes, the rest four and one at a time.
+                let Some((wb, a)) = blocks::<BlockQ4K>(w, act, out) else {
+                    return false;
+                };
+                let s1 = |q, rb, y, sc| q4_k::s1_maddubs(q, rb, y, sc);
+                let done = q4_k::gemv_8_rows(wb, a, out, s1);
+                let rest = done * a.len() * std::mem::size_of::<BlockQ4K>();
+                return k_matvec(ty, order, &w[rest..], act, &mut out[done..]);
             }
             (GgmlType::IQ4_XS, DotOrder::VecDot) => {
                 let Some((w, a)) = blocks::<BlockIQ4XS>(w, act, out) else {

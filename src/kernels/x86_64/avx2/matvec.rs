@@ -542,6 +542,38 @@ unsafe fn repacked_8<B: ScaleFirst>(
     }
 }
 
+/// The 16 bytes at `p + r * stride` of eight rows `r`, transposed to dwords: `x[k]` holds
+/// bytes `4k .. 4k + 4` of row `r` in lane `r` (rows 0..4 in the low 128-bit half, 4..8 in
+/// the high half): two 128-bit loads to a vector, then a 4 x 4 transpose of dwords per half,
+/// eight shuffles. For the decode products that keep rows in lanes (ggml's repacked GEMV
+/// orders, see `avxvnni::matvec::repacked_rows_in_lanes` and [`super::q4_k::gemv_8_rows`]).
+///
+/// # Safety
+/// The CPU must support AVX2; the 16 bytes at `p + r * stride` must be readable for `r < 8`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn rows8_dwords(p: *const u8, stride: usize) -> [__m256i; 4] {
+    // SAFETY: the CPU features are this function's contract; the eight loads read what the
+    // caller vouches for.
+    unsafe {
+        let q = |r: usize| p.add(r * stride) as *const __m128i;
+        let r0 = _mm256_loadu2_m128i(q(4), q(0));
+        let r1 = _mm256_loadu2_m128i(q(5), q(1));
+        let r2 = _mm256_loadu2_m128i(q(6), q(2));
+        let r3 = _mm256_loadu2_m128i(q(7), q(3));
+        let t0 = _mm256_unpacklo_epi32(r0, r1);
+        let t1 = _mm256_unpackhi_epi32(r0, r1);
+        let t2 = _mm256_unpacklo_epi32(r2, r3);
+        let t3 = _mm256_unpackhi_epi32(r2, r3);
+        [
+            _mm256_unpacklo_epi64(t0, t2),
+            _mm256_unpackhi_epi64(t0, t2),
+            _mm256_unpacklo_epi64(t1, t3),
+            _mm256_unpackhi_epi64(t1, t3),
+        ]
+    }
+}
+
 /// One prefetch per 64-byte line of the `bytes` bytes at `p` (the next rows' bytes a decode
 /// product will read; see [`dot_rows`]), into L2 (see [`PREFETCH_AHEAD`] for why not L1). A
 /// prefetch never faults, and the addresses are formed

@@ -336,3 +336,204 @@ pub unsafe fn vec_dot_tiled(w: &[BlockQ4K], a: &[BlockQ8K]) -> f32 {
         acc
     }
 }
+
+/// Q4_K's repacked GEMV order eight rows at a time, row `r` in lane `r` of every vector from
+/// the start: the rows of `w` (each `a.len()` super-blocks) in groups of eight, the rows
+/// beyond the last multiple of eight left to the caller (returned: the rows done). Each row
+/// is the bits of [`vec_dot_repacked_gemv`]: per super-block `acc = fma(f32(s1), d * d_a,
+/// acc)`, `acc_m = fma(f32(s2), dmin * d_a, acc_m)`, then `acc - acc_m`, with `s1 = sum_j
+/// sc_j * S_j` (`S_j` the exact sum of sub-block `j`'s 32 products) and `s2 = sum_j m_j *
+/// B_j` (`B_j` the activation's 32-value sum) exact integers, as in the one- and four-row
+/// kernels: only the way to them differs.
+///
+/// The eight rows' 12 scale bytes are transposed to dwords ([`rows8_dwords`]) and the 6-bit
+/// scales and minimums unpacked in lanes, for eight rows at once in ten instructions
+/// (`get_scale_min_k4` on whole dwords); `s2` is four `madd`s of the minimums as i16 pairs
+/// against the activation's sums paired to match. `s1(q, rb, y, sc)` gives the rows' `s1` of
+/// one super-block: `q` its quants in row 0 (`q + r * rb` in row `r`), `y` the activation's
+/// quants, `sc` the rows' scales (sub-block `j`: byte `j % 4` of each lane of `sc[j / 4]`,
+/// see [`scale_lanes`]); the instruction set's integer work (AVX2 [`s1_maddubs`], VNNI
+/// `avxvnni::q4_k`).
+///
+/// Measured on Zen 4 with the matrix in L2, against the four-row kernel it replaced (each
+/// row's lanes added across by `hadd`s before the float steps, the scales unpacked row by
+/// row): AVX512-VNNI 22.5 -> 35.5 GB/s, AVX2 21.2 -> 28.8.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C (and what `s1` uses).
+///
+/// # Panics
+/// If `w` is not `out.len()` rows of `a.len() <= MAX_SUPER` super-blocks.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn gemv_8_rows(
+    w: &[BlockQ4K],
+    a: &[BlockQ8K],
+    out: &mut [f32],
+    s1: impl Fn(*const u8, usize, *const i8, [__m256i; 2]) -> __m256i + Copy,
+) -> usize {
+    use super::kmatvec::{K_PREFETCH_AHEAD, MAX_SUPER};
+    use super::matvec::{f16_halves_8, first_dwords_8, prefetch_lines, rows8_dwords};
+    const QS: usize = std::mem::offset_of!(BlockQ4K, qs);
+    const _: () = assert!(
+        std::mem::offset_of!(BlockQ4K, d) == 0
+            && std::mem::offset_of!(BlockQ4K, scales) == 4
+            && QS == 16
+    );
+    let nb = a.len();
+    let size = std::mem::size_of::<BlockQ4K>();
+    assert!(nb <= MAX_SUPER && w.len() == out.len() * nb);
+    let rb = nb * size;
+    // Per super-block the activation's 32-value sums as i16 pairs matching the minimums':
+    // (B0, B2), (B1, B3), (B4, B6), (B5, B7), low half first (|B| <= 32 * 127: an i16).
+    let mut pairs = [[0i32; 4]; MAX_SUPER];
+    for (p, y) in pairs.iter_mut().zip(a) {
+        let s = |j: usize| i32::from(y.bsums[2 * j]) + i32::from(y.bsums[2 * j + 1]);
+        let pair = |lo: usize, hi: usize| (s(lo) & 0xFFFF) | (s(hi) << 16);
+        *p = [pair(0, 2), pair(1, 3), pair(4, 6), pair(5, 7)];
+    }
+    let rows8 = out.len() / 8 * 8;
+    for (o, g) in out[..rows8].chunks_exact_mut(8).zip(w.chunks_exact(8 * nb)) {
+        // SAFETY: the CPU features are this function's contract; `g` is eight rows of `nb`
+        // super-blocks, so for `b < nb` and `r < 8` the 16 bytes at `p + r * rb + b * size +
+        // 4` (the scales and the first quant bytes) lie in block `b` of row `r`, and `s1` gets
+        // the quants of block `b` of row 0 with the row stride; `first_dwords_8` at
+        // `p + b * size` reads `7 * rb + 4` bytes, within the eight rows; `b < nb` indexes `a`
+        // and `pairs`; a prefetch never faults.
+        unsafe {
+            let p = g.as_ptr() as *const u8;
+            let step = 8 * size;
+            let mut pf = (p as *const i8).wrapping_add(8 * rb + K_PREFETCH_AHEAD);
+            let (m4, c3f, c30) = (
+                _mm256_set1_epi8(0x0F),
+                _mm256_set1_epi8(0x3F),
+                _mm256_set1_epi8(0x30),
+            );
+            let ff = _mm256_set1_epi32(0x00FF_00FF);
+            let mut acc = _mm256_setzero_ps();
+            let mut acc_m = _mm256_setzero_ps();
+            for b in 0..nb {
+                prefetch_lines(pf, step);
+                pf = pf.wrapping_add(step);
+                let x = p.add(b * size);
+                // Scale bytes 0..4, 4..8 and 8..12 of each row, unpacked as get_scale_min_k4:
+                // sub-blocks 0..4 `q[j] & 63` and `q[j + 4] & 63`, sub-blocks 4..8 the low
+                // (high) nibble of `q[j + 4]` with the top two bits of `q[j - 4]` (`q[j]`).
+                let [d0, d1, d2, _] = rows8_dwords(x.add(4), rb);
+                let sc = [
+                    _mm256_and_si256(d0, c3f),
+                    _mm256_or_si256(
+                        _mm256_and_si256(d2, m4),
+                        _mm256_and_si256(_mm256_srli_epi32::<2>(d0), c30),
+                    ),
+                ];
+                let m_lo = _mm256_and_si256(d1, c3f);
+                let m_hi = _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi32::<4>(d2), m4),
+                    _mm256_and_si256(_mm256_srli_epi32::<2>(d1), c30),
+                );
+                let s1 = s1(x.add(QS), rb, a.get_unchecked(b).qs.as_ptr(), sc);
+                let pr = pairs.get_unchecked(b);
+                let min_pair =
+                    |m: __m256i, k: usize| _mm256_madd_epi16(m, _mm256_set1_epi32(pr[k]));
+                let s2 = _mm256_add_epi32(
+                    _mm256_add_epi32(
+                        min_pair(_mm256_and_si256(m_lo, ff), 0),
+                        min_pair(_mm256_and_si256(_mm256_srli_epi32::<8>(m_lo), ff), 1),
+                    ),
+                    _mm256_add_epi32(
+                        min_pair(_mm256_and_si256(m_hi, ff), 2),
+                        min_pair(_mm256_and_si256(_mm256_srli_epi32::<8>(m_hi), ff), 3),
+                    ),
+                );
+                // The eight rows' d (low halves) and dmin (high halves).
+                let (d, dmin) = f16_halves_8(first_dwords_8(x, rb));
+                let da = _mm256_set1_ps(a.get_unchecked(b).d);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(d, da), acc);
+                acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2), _mm256_mul_ps(dmin, da), acc_m);
+            }
+            _mm256_storeu_ps(o.as_mut_ptr(), _mm256_sub_ps(acc, acc_m));
+        }
+    }
+    rows8
+}
+
+/// The scale of sub-block `j` (`J`) of each lane's row from [`gemv_8_rows`]'s `sc` (byte
+/// `j % 4` of `sc[j / 4]`), in each i32 lane: as an i32 (`PAIR` false) or as the same i16
+/// twice (`PAIR` true, for a `madd` with i16 pair sums). One `vpshufb`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn scale_lanes<const J: usize, const PAIR: bool>(sc: [__m256i; 2]) -> __m256i {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let k = (J % 4) as i8;
+        let z = -128i8;
+        let hi = if PAIR { k } else { z };
+        let ctl = |i: i8| [4 * i + k, z, 4 * i + hi, z];
+        let [a, b, c, d] = [ctl(0), ctl(1), ctl(2), ctl(3)];
+        #[rustfmt::skip]
+        let m = _mm256_setr_epi8(
+            a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3],
+            c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3],
+            a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3],
+            c[0], c[1], c[2], c[3], d[0], d[1], d[2], d[3],
+        );
+        _mm256_shuffle_epi8(sc[J / 4], m)
+    }
+}
+
+/// [`gemv_8_rows`]' `s1` with AVX2: per sub-block the eight transposed dwords' nibbles times
+/// four activation quants broadcast by `maddubs`, added as i16 (eight pair sums of at most
+/// `2 * 15 * 128` each: below 2^15), then one `madd` with the rows' scales as i16 pairs.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `q + r * rb` (`r < 8`) must be readable for 128
+/// bytes and `y` for 256.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn s1_maddubs(
+    q: *const u8,
+    rb: usize,
+    y: *const i8,
+    sc: [__m256i; 2],
+) -> __m256i {
+    use super::matvec::rows8_dwords;
+    // SAFETY: the CPU features are this function's contract; the reads are the caller's.
+    unsafe {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let bcast =
+            |off: usize| _mm256_set1_epi32(std::ptr::read_unaligned(y.add(off) as *const i32));
+        let mut s1 = _mm256_setzero_si256();
+        macro_rules! chunk {
+            ($c:literal) => {{
+                let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                for h in 0..2 {
+                    let x = rows8_dwords(q.add(32 * $c + 16 * h), rb);
+                    for (k, x) in x.into_iter().enumerate() {
+                        let off = 64 * $c + 16 * h + 4 * k;
+                        let l = _mm256_and_si256(x, m4);
+                        let u = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
+                        lo = _mm256_add_epi16(lo, _mm256_maddubs_epi16(l, bcast(off)));
+                        hi = _mm256_add_epi16(hi, _mm256_maddubs_epi16(u, bcast(off + 32)));
+                    }
+                }
+                s1 = _mm256_add_epi32(
+                    s1,
+                    _mm256_madd_epi16(lo, scale_lanes::<{ 2 * $c }, true>(sc)),
+                );
+                s1 = _mm256_add_epi32(
+                    s1,
+                    _mm256_madd_epi16(hi, scale_lanes::<{ 2 * $c + 1 }, true>(sc)),
+                );
+            }};
+        }
+        chunk!(0);
+        chunk!(1);
+        chunk!(2);
+        chunk!(3);
+        s1
+    }
+}

@@ -291,7 +291,7 @@ pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
     weights: impl Fn(__m256i) -> [__m256i; 2] + Copy,
     row: impl Fn(&[B]) -> f32,
 ) {
-    use super::super::avx2::matvec::{f16_halves_8, first_dwords_8, prefetch_lines};
+    use super::super::avx2::matvec::{f16_halves_8, first_dwords_8, prefetch_lines, rows8_dwords};
     use super::super::avx2::q8_0::PREFETCH_AHEAD;
     let nb = a.y.len();
     let size = std::mem::size_of::<B>();
@@ -314,23 +314,8 @@ pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
             for b in 0..nb {
                 prefetch_lines(pf, step);
                 pf = pf.wrapping_add(step);
-                let q = |r: usize| p.add(r * rb + b * size + 2) as *const __m128i;
-                // Rows r (low half) and r + 4 (high half).
-                let r0 = _mm256_loadu2_m128i(q(4), q(0));
-                let r1 = _mm256_loadu2_m128i(q(5), q(1));
-                let r2 = _mm256_loadu2_m128i(q(6), q(2));
-                let r3 = _mm256_loadu2_m128i(q(7), q(3));
-                let t0 = _mm256_unpacklo_epi32(r0, r1);
-                let t1 = _mm256_unpackhi_epi32(r0, r1);
-                let t2 = _mm256_unpacklo_epi32(r2, r3);
-                let t3 = _mm256_unpackhi_epi32(r2, r3);
-                // x[k]: dword k of rows 0..4 (low half) and 4..8 (high half).
-                let x = [
-                    _mm256_unpacklo_epi64(t0, t2),
-                    _mm256_unpackhi_epi64(t0, t2),
-                    _mm256_unpacklo_epi64(t1, t3),
-                    _mm256_unpackhi_epi64(t1, t3),
-                ];
+                // x[k]: bytes 4k .. 4k + 4 of the eight rows' quants, row r in lane r.
+                let x = rows8_dwords(p.add(b * size + 2), rb);
                 let y = a.y.as_ptr().add(b) as *const i8;
                 let mut lo = _mm256_set1_epi32(*a.bias_sum.get_unchecked(b));
                 let mut hi = _mm256_setzero_si256();

@@ -210,12 +210,12 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f3
 
 vnni_entry! {
     /// `out[r] = row_r(w) . act` for Q4_K weight bytes `w` and Q8_K activation bytes `act` in
-    /// ggml's repacked GEMV order (each row the bits of [`crate::quant::q4_k::vec_dot_repacked`]
-    /// in that order: per super-block `acc = fma(f32(s1), d * d_a, acc)`, `acc_m =
-    /// fma(f32(s2), dmin * d_a, acc_m)`, then `acc - acc_m`), eight rows at a time with row
-    /// `r` in lane `r` from the start ([`gemv_8`]); the rows beyond the last multiple of eight
-    /// through the K-quant row loop. `false` (nothing written) where that loop would refuse
-    /// the product (a row over `MAX_SUPER` super-blocks, bytes that are not whole blocks).
+    /// ggml's repacked GEMV order, each row the bits of
+    /// [`crate::quant::q4_k::vec_dot_repacked`] in that order: eight rows at a time with rows
+    /// in lanes ([`avx2::q4_k::gemv_8_rows`](super::super::avx2::q4_k::gemv_8_rows), with
+    /// [`s1_vnni`]), the rows beyond the last multiple of eight through the K-quant row loop.
+    /// `false` (nothing written) for a row over `MAX_SUPER` super-blocks or bytes that are not
+    /// whole blocks.
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` must be `out.len()` rows
@@ -225,188 +225,74 @@ vnni_entry! {
         let Some((wb, a)) = super::kmatvec::blocks::<BlockQ4K>(w, act, out) else {
             return false;
         };
-        let nb = a.len();
-        // The activation's sub-block sums in `vpdpwssd` pairs (see `gemv_8`).
-        let mut pairs = [[0i32; 4]; MAX_BLOCKS];
-        for (p, y) in pairs.iter_mut().zip(a) {
-            let s = |j: usize| i32::from(y.bsums[2 * j]) + i32::from(y.bsums[2 * j + 1]);
-            let pair = |lo: usize, hi: usize| (s(lo) & 0xFFFF) | (s(hi) << 16);
-            *p = [pair(0, 2), pair(1, 3), pair(4, 6), pair(5, 7)];
-        }
-        let rows8 = out.len() / 8 * 8;
-        let (out8, rest) = out.split_at_mut(rows8);
-        for (o, g) in out8.chunks_exact_mut(8).zip(wb.chunks_exact(8 * nb)) {
-            // SAFETY: the CPU features are this function's contract; `g` is eight rows of
-            // `nb <= MAX_SUPER` super-blocks (checked by `blocks`), `pairs` has `nb` entries.
-            o.copy_from_slice(&unsafe { gemv_8(g, a, &pairs[..nb]) });
-        }
-        let size = std::mem::size_of::<BlockQ4K>();
-        // SAFETY: as above; the rest of the rows, of the same length.
+        // SAFETY: the CPU features and the layout are this function's contract.
         unsafe {
+            let s1 = |q, rb, y, sc| s1_vnni(q, rb, y, sc);
+            let done = super::super::avx2::q4_k::gemv_8_rows(wb, a, out, s1);
+            let rest = done * a.len() * std::mem::size_of::<BlockQ4K>();
             super::kmatvec::k_matvec(
                 GgmlType::Q4_K,
                 DotOrder::RepackedGemv,
-                &w[rows8 * nb * size..],
+                &w[rest..],
                 act,
-                rest,
+                &mut out[done..],
             )
         }
     }
 }
 
-/// Eight Q4_K rows (`w`: 8 rows of `a.len()` super-blocks) times the activation in the
-/// repacked GEMV order (see [`matvec_gemv`]), row `r` in lane `r` of every vector: per
-/// 16-byte half of a 32-byte quant chunk, the eight rows' bytes are transposed (two 128-bit
-/// loads to a vector, a 4 x 4 transpose of dwords per half), so that one `vpdpbusd` of a
-/// transposed dword's low (high) nibbles with four activation quants broadcast adds four
-/// products of every row's sub-block `2c` (`2c + 1`): each sub-block's sums `S_j` come out
-/// one per lane, exact, with no horizontal additions. The rows' 6-bit scales and minimums
-/// are unpacked in the same lanes from their transposed 12 scale bytes (ten instructions for
-/// eight rows), `s1 = sum_j sc_j * S_j` by `vpmulld`, and `s2 = sum_j m_j * bsum_j` by four
-/// `vpdpwssd` of the minimums as i16 pairs against `pairs` (per super-block the activation's
-/// 32-value sums `B_j` as `B_0 | B_2 << 16`, `B_1 | B_3 << 16`, `B_4 | B_6 << 16`,
-/// `B_5 | B_7 << 16`). `s1` and `s2` are the exact integers of the four-row and one-row
-/// kernels, so the float steps after them give the same bits.
+/// `s1` of `avx2::q4_k::gemv_8_rows` with VNNI: per 16-byte half of each 32-byte quant
+/// chunk, the eight rows' bytes transposed to dwords, and one `vpdpbusd` of a dword's low
+/// (high) nibbles with four activation quants broadcast adds four products of every row's
+/// sub-block `2c` (`2c + 1`) into its lane; each sub-block's exact sum `S_j` (up to
+/// `32 * 15 * 128`, an i32) times the rows' scales by `vpmulld`.
 ///
 /// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
-///
-/// # Panics
-/// If `w` is not 8 rows of `a.len()` super-blocks or `pairs` not `a.len()` long.
+/// The CPU must support AVX2, FMA, F16C, GFNI and this instance's VNNI encoding; `q + r * rb`
+/// (`r < 8`) must be readable for 128 bytes and `y` for 256.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
-unsafe fn gemv_8(w: &[BlockQ4K], a: &[BlockQ8K], pairs: &[[i32; 4]]) -> [f32; 8] {
-    use super::super::avx2::kmatvec::K_PREFETCH_AHEAD;
-    use super::super::avx2::matvec::{f16_halves_8, first_dwords_8, prefetch_lines};
-    const QS: usize = std::mem::offset_of!(BlockQ4K, qs);
-    const SCALES: usize = std::mem::offset_of!(BlockQ4K, scales);
-    const _: () = assert!(std::mem::offset_of!(BlockQ4K, d) == 0 && SCALES == 4 && QS == 16);
-    let nb = a.len();
-    let size = std::mem::size_of::<BlockQ4K>();
-    assert!(w.len() == 8 * nb && pairs.len() == nb);
-    let rb = nb * size;
-    // SAFETY: the CPU features are this function's contract; for `b < nb` and `r < 8` the 16
-    // bytes at `p + r * rb + b * size + off` (`off` = 4, the 12 scale bytes and the first four
-    // quant bytes; or 16 + 16 i, `i < 8`, inside `qs`) lie in block `b` of row `r`;
-    // `first_dwords_8` at `p + b * size` reads `7 * rb + 4` bytes, within the eight rows; the
-    // activation reads are at offsets below 256 of `a[b].qs`; a prefetch never faults.
+unsafe fn s1_vnni(q: *const u8, rb: usize, y: *const i8, sc: [__m256i; 2]) -> __m256i {
+    use super::super::avx2::matvec::rows8_dwords;
+    use super::super::avx2::q4_k::scale_lanes;
+    // SAFETY: the CPU features are this function's contract; the reads are the caller's.
     unsafe {
-        let p = w.as_ptr() as *const u8;
-        let step = 8 * size;
-        let mut pf = (p as *const i8).wrapping_add(8 * rb + K_PREFETCH_AHEAD);
-        // Rows 0..4 and 4..8 of 16 bytes at `off` of block `b`, transposed to dwords: `x[k]`
-        // holds bytes `4k .. 4k + 4` of rows 0..4 (low half) and 4..8 (high half).
-        let rows_t = |b: usize, off: usize| -> [__m256i; 4] {
-            let q = |r: usize| p.add(r * rb + b * size + off) as *const __m128i;
-            let r0 = _mm256_loadu2_m128i(q(4), q(0));
-            let r1 = _mm256_loadu2_m128i(q(5), q(1));
-            let r2 = _mm256_loadu2_m128i(q(6), q(2));
-            let r3 = _mm256_loadu2_m128i(q(7), q(3));
-            let t0 = _mm256_unpacklo_epi32(r0, r1);
-            let t1 = _mm256_unpackhi_epi32(r0, r1);
-            let t2 = _mm256_unpacklo_epi32(r2, r3);
-            let t3 = _mm256_unpackhi_epi32(r2, r3);
-            [
-                _mm256_unpacklo_epi64(t0, t2),
-                _mm256_unpackhi_epi64(t0, t2),
-                _mm256_unpacklo_epi64(t1, t3),
-                _mm256_unpackhi_epi64(t1, t3),
-            ]
-        };
         let m4 = _mm256_set1_epi8(0x0F);
         let high = _mm256_set1_epi64x(super::matvec::HIGH_NIBBLE);
-        let byte = |v: __m256i, k: u32| -> __m256i {
-            _mm256_and_si256(
-                _mm256_srlv_epi32(v, _mm256_set1_epi32(8 * k as i32)),
-                _mm256_set1_epi32(0xFF),
-            )
-        };
-        let mut acc = _mm256_setzero_ps();
-        let mut acc_m = _mm256_setzero_ps();
-        for b in 0..nb {
-            prefetch_lines(pf, step);
-            pf = pf.wrapping_add(step);
-            // The scales: bytes 0..4, 4..8, 8..12 of `scales` (get_scale_min_k4).
-            let [d0, d1, d2, _] = rows_t(b, SCALES);
-            let c3f = _mm256_set1_epi8(0x3F);
-            let c30 = _mm256_set1_epi8(0x30);
-            let sc_lo = _mm256_and_si256(d0, c3f);
-            let m_lo = _mm256_and_si256(d1, c3f);
-            let sc_hi = _mm256_or_si256(
-                _mm256_and_si256(d2, m4),
-                _mm256_and_si256(_mm256_srli_epi32::<2>(d0), c30),
-            );
-            let m_hi = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi32::<4>(d2), m4),
-                _mm256_and_si256(_mm256_srli_epi32::<2>(d1), c30),
-            );
-            let y = a.get_unchecked(b).qs.as_ptr();
-            let mut s1 = _mm256_setzero_si256();
-            macro_rules! chunk {
-                ($c:literal, $sc:expr, $k0:literal) => {{
-                    let mut lo = _mm256_setzero_si256();
-                    let mut hi = _mm256_setzero_si256();
-                    macro_rules! half {
-                        ($h:literal) => {{
-                            let x = rows_t(b, QS + 32 * $c + 16 * $h);
-                            macro_rules! dword {
-                                ($k:literal) => {
-                                    lo = super::dpbusd_bcast_at::<{ 64 * $c + 16 * $h + 4 * $k }>(
-                                        lo,
-                                        _mm256_and_si256(x[$k], m4),
-                                        y,
-                                    );
-                                    hi = super::dpbusd_bcast_at::<
-                                        { 64 * $c + 32 + 16 * $h + 4 * $k },
-                                    >(
-                                        hi, _mm256_gf2p8affine_epi64_epi8::<0>(x[$k], high), y
-                                    );
-                                };
-                            }
-                            dword!(0);
-                            dword!(1);
-                            dword!(2);
-                            dword!(3);
-                        }};
-                    }
-                    half!(0);
-                    half!(1);
-                    // Sub-blocks 2c and 2c + 1: scale bytes k0 and k0 + 1 of `$sc`.
-                    s1 = _mm256_add_epi32(s1, _mm256_mullo_epi32(lo, byte($sc, $k0)));
-                    s1 = _mm256_add_epi32(s1, _mm256_mullo_epi32(hi, byte($sc, $k0 + 1)));
-                }};
-            }
-            chunk!(0, sc_lo, 0);
-            chunk!(1, sc_lo, 2);
-            chunk!(2, sc_hi, 0);
-            chunk!(3, sc_hi, 2);
-            // s2: the minimums as i16 pairs (m0, m2), (m1, m3), (m4, m6), (m5, m7).
-            let ff = _mm256_set1_epi32(0x00FF_00FF);
-            let pr = pairs.get_unchecked(b);
-            let mut s2 = super::dpwssd(
-                _mm256_setzero_si256(),
-                _mm256_and_si256(m_lo, ff),
-                _mm256_set1_epi32(pr[0]),
-            );
-            s2 = super::dpwssd(
-                s2,
-                _mm256_and_si256(_mm256_srli_epi32::<8>(m_lo), ff),
-                _mm256_set1_epi32(pr[1]),
-            );
-            s2 = super::dpwssd(s2, _mm256_and_si256(m_hi, ff), _mm256_set1_epi32(pr[2]));
-            s2 = super::dpwssd(
-                s2,
-                _mm256_and_si256(_mm256_srli_epi32::<8>(m_hi), ff),
-                _mm256_set1_epi32(pr[3]),
-            );
-            // The eight rows' d (low halves) and dmin (high halves).
-            let (d, dmin) = f16_halves_8(first_dwords_8(p.add(b * size), rb));
-            let da = _mm256_set1_ps(a.get_unchecked(b).d);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(d, da), acc);
-            acc_m = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s2), _mm256_mul_ps(dmin, da), acc_m);
+        let mut s1 = _mm256_setzero_si256();
+        macro_rules! chunk {
+            ($c:literal) => {{
+                let (mut lo, mut hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+                macro_rules! half {
+                    ($h:literal) => {{
+                        let x = rows8_dwords(q.add(32 * $c + 16 * $h), rb);
+                        macro_rules! dword {
+                            ($k:literal) => {{
+                                const OFF: usize = 64 * $c + 16 * $h + 4 * $k;
+                                let l = _mm256_and_si256(x[$k], m4);
+                                let u = _mm256_gf2p8affine_epi64_epi8::<0>(x[$k], high);
+                                lo = super::dpbusd_bcast_at::<OFF>(lo, l, y);
+                                hi = super::dpbusd_bcast_at::<{ OFF + 32 }>(hi, u, y);
+                            }};
+                        }
+                        dword!(0);
+                        dword!(1);
+                        dword!(2);
+                        dword!(3);
+                    }};
+                }
+                half!(0);
+                half!(1);
+                let sl = scale_lanes::<{ 2 * $c }, false>(sc);
+                let sh = scale_lanes::<{ 2 * $c + 1 }, false>(sc);
+                s1 = _mm256_add_epi32(s1, _mm256_mullo_epi32(lo, sl));
+                s1 = _mm256_add_epi32(s1, _mm256_mullo_epi32(hi, sh));
+            }};
         }
-        let mut out = [0.0f32; 8];
-        _mm256_storeu_ps(out.as_mut_ptr(), _mm256_sub_ps(acc, acc_m));
-        out
+        chunk!(0);
+        chunk!(1);
+        chunk!(2);
+        chunk!(3);
+        s1
     }
 }
