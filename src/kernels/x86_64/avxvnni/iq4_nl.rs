@@ -41,7 +41,7 @@ vnni_entry! {
     /// `act` in the float order `order`: [`DotOrder::VecDot`] as [`crate::quant::iq4_nl::vec_dot`]
     /// (rows four at a time, [`rows`](super::super::avx2::matvec::rows)), the repacked orders
     /// as [`crate::quant::iq4_nl::vec_dot_repacked`] (rows eight at a time,
-    /// [`repacked`](super::super::avx2::matvec::repacked)). `false`
+    /// [`repacked_rows_in_lanes`](super::matvec::repacked_rows_in_lanes)). `false`
     /// (nothing written) for any other order, a row longer than [`MAX_BLOCKS`], or bytes that
     /// are not whole aligned blocks.
     ///

@@ -261,27 +261,22 @@ pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
 }
 
 /// `out[r] = row_r(w) . a` in ggml's repacked GEMV order (`vec_dot_repacked` of Q4_0 and
-/// IQ4_NL: per block the exact integer sum of the row, `acc = fma(sumi, d_w * d_a, acc)`),
-/// eight rows at a time with row `r` in lane `r` from the start: the eight rows' 16 quant
-/// bytes of a block are transposed (two 128-bit loads to a vector, a 4 x 4 transpose of
-/// dwords per half), so that transposed dword `k` holds bytes `4k .. 4k + 4` of every row,
-/// whose low nibbles are values `4k ..` and high nibbles values `16 + 4k ..`; `weights`
-/// turns such a vector into the rows' unsigned weights for the low and the high nibbles,
-/// and each meets its four activation quants broadcast to every lane
-/// ([`super::dpbusd_bcast_at`]). The block's bias is one broadcast of `a.bias_sum`. The
-/// integer sums are exact, so they equal those of [`repacked`](super::super::avx2::matvec::repacked)'s
-/// lanes added across by `hadd`s: the same bits, with 8 shuffles a block for eight rows in
-/// place of a tree of 6 `hadd`s, 2 permutes and 8 nibble-spreading instructions (a
-/// `vpdpbusd` per 4 bytes instead of per 32 is the same count: eight a block). Rows beyond
-/// the last multiple of eight go through `row`.
+/// IQ4_NL), eight rows at a time with row `r` in lane `r`
+/// ([`repacked_in_lanes`](super::super::avx2::matvec::repacked_in_lanes)): per transposed
+/// dword `k` of the rows' quants, `weights` gives the rows' unsigned weights of its low and
+/// high nibbles (values `4k ..` and `16 + 4k ..`), and each meets its four activation quants
+/// broadcast to every lane in one `vpdpbusd` ([`super::dpbusd_bcast_at`]; the embedded
+/// broadcast of AVX512-VNNI); the block's bias is one broadcast of `a.bias_sum`. A
+/// `vpdpbusd` per 4 bytes of eight rows is as many as one per 32 bytes of one row; what goes
+/// is the `hadd` tree that added each row's lanes across. Rows beyond the last multiple of
+/// eight go through `row`.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` prepared with the offset
 /// that `weights` adds.
 ///
 /// # Panics
-/// If `w` is not `out.len()` rows of `a`'s length, or `B` is not an 18-byte block with its
-/// 16 quant bytes at byte 2.
+/// As `repacked_in_lanes`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,gfni")]
 pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
@@ -291,56 +286,28 @@ pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
     weights: impl Fn(__m256i) -> [__m256i; 2] + Copy,
     row: impl Fn(&[B]) -> f32,
 ) {
-    use super::super::avx2::matvec::{f16_halves_8, first_dwords_8, prefetch_lines, rows8_dwords};
-    use super::super::avx2::q8_0::PREFETCH_AHEAD;
-    let nb = a.y.len();
-    let size = std::mem::size_of::<B>();
-    assert!(size == 18 && w.len() == out.len() * nb && a.d.len() == nb && a.bias_sum.len() == nb);
-    let rb = nb * size;
-    let mut groups = out.chunks_exact_mut(8);
-    let mut rows = w.chunks_exact(8 * nb);
-    for (o, g) in (&mut groups).zip(&mut rows) {
-        // SAFETY: the CPU features are this function's contract; `g` is eight rows of `nb`
-        // blocks of 18 bytes (asserted above), so for `b < nb` and `r < 8` the 16 bytes at
-        // `p + r * rb + b * 18 + 2` lie in block `b` of row `r`; `first_dwords_8` at
-        // `p + b * 18` reads `7 * rb + 4` bytes, within the eight rows (as in `repacked_8`);
-        // `b < nb` indexes the prepared slices, and the 32 bytes at `a.y[b]` hold the
-        // broadcast offsets `0 .. 32`; a prefetch never faults.
-        unsafe {
-            let p = g.as_ptr() as *const u8;
-            let step = 8 * size;
-            let mut pf = (p as *const i8).wrapping_add(8 * rb + PREFETCH_AHEAD);
-            let mut acc = _mm256_setzero_ps();
-            for b in 0..nb {
-                prefetch_lines(pf, step);
-                pf = pf.wrapping_add(step);
-                // x[k]: bytes 4k .. 4k + 4 of the eight rows' quants, row r in lane r.
-                let x = rows8_dwords(p.add(b * size + 2), rb);
-                let y = a.y.as_ptr().add(b) as *const i8;
-                let mut lo = _mm256_set1_epi32(*a.bias_sum.get_unchecked(b));
-                let mut hi = _mm256_setzero_si256();
-                macro_rules! dword {
-                    ($k:literal) => {
-                        let [l, h] = weights(x[$k]);
-                        lo = super::dpbusd_bcast_at::<{ 4 * $k }>(lo, l, y);
-                        hi = super::dpbusd_bcast_at::<{ 16 + 4 * $k }>(hi, h, y);
-                    };
-                }
-                dword!(0);
-                dword!(1);
-                dword!(2);
-                dword!(3);
-                let sumi = _mm256_cvtepi32_ps(_mm256_add_epi32(lo, hi));
-                // The eight rows' f16 scales of block `b`, one per lane.
-                let dw = f16_halves_8(first_dwords_8(p.add(b * size), rb)).0;
-                let d = _mm256_mul_ps(dw, _mm256_set1_ps(*a.d.get_unchecked(b)));
-                acc = _mm256_fmadd_ps(sumi, d, acc);
+    assert!(a.y.len() == a.bias_sum.len());
+    // SAFETY: the CPU features are this function's contract; `repacked_in_lanes` calls `sums`
+    // with `b` below the row length, an index of the prepared slices, whose `a.y[b]` holds
+    // the 32 bytes read at offsets `0 .. 32`.
+    unsafe {
+        let sums = |x: [__m256i; 4], b: usize| {
+            let y = a.y.as_ptr().add(b) as *const i8;
+            let mut lo = _mm256_set1_epi32(*a.bias_sum.get_unchecked(b));
+            let mut hi = _mm256_setzero_si256();
+            macro_rules! dword {
+                ($k:literal) => {
+                    let [l, h] = weights(x[$k]);
+                    lo = super::dpbusd_bcast_at::<{ 4 * $k }>(lo, l, y);
+                    hi = super::dpbusd_bcast_at::<{ 16 + 4 * $k }>(hi, h, y);
+                };
             }
-            _mm256_storeu_ps(o.as_mut_ptr(), acc);
-        }
-    }
-    let rest = rows.remainder().chunks_exact(nb.max(1));
-    for (o, r) in groups.into_remainder().iter_mut().zip(rest) {
-        *o = row(r);
+            dword!(0);
+            dword!(1);
+            dword!(2);
+            dword!(3);
+            _mm256_add_epi32(lo, hi)
+        };
+        super::super::avx2::matvec::repacked_in_lanes(w, a.d, out, sums, row)
     }
 }

@@ -25,7 +25,7 @@ vnni_entry! {
     /// `out[r] = row_r(w) . a` in the bits of [`crate::quant::q4_0::vec_dot_repacked`] (ggml's
     /// repacked `ggml_gemv/gemm_q4_0_8x8_q8_0`, AVX2; decode of Q4_0 weights with a multiple of
     /// 8 rows), `a` prepared with [`OFFSET`]: eight rows at a time
-    /// ([`super::super::avx2::matvec::repacked`]).
+    /// ([`super::matvec::repacked_rows_in_lanes`]).
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `a` is `act` prepared with [`OFFSET`].
