@@ -979,10 +979,44 @@ impl Kernels {
                 }
             })
         }
+        // Q4_0 and IQ4_NL in the repacked GEMM order: eight rows in lanes, a block's weights
+        // unpacked once for four tokens (`avx2::matvec::repacked_in_lanes_x4`); `ISA` the
+        // table whose integer work it takes (2 AVX512-VNNI, 1 AVX-VNNI, 0 AVX2).
+        unsafe fn repacked_gemm<W: BlockFormat<Activation = BlockQ8_0>, const ISA: u8>(
+            w: &[u8],
+            rows: usize,
+            a: [&[u8]; 4],
+            put: PutFn,
+        ) {
+            tile::<W>(w, rows, a, put, |wb, a, put| unsafe {
+                let bytes = quant::as_bytes(wb);
+                let done = match ISA {
+                    2 => avx512vnni::matvec::repacked_tile_x4(W::TYPE, bytes, a, put),
+                    1 => avxvnni::matvec::repacked_tile_x4(W::TYPE, bytes, a, put),
+                    _ => avx2::matvec::repacked_tile_x4(W::TYPE, bytes, a, put),
+                };
+                assert!(done, "a repacked tile kernel for {}", W::TYPE);
+            })
+        }
         if !self.isa.has_avx2() {
             return None;
         }
+        let vnni: u8 = match self.isa {
+            Isa::Avx512Vnni => 2,
+            Isa::AvxVnni => 1,
+            _ => 0,
+        };
         match (ty, order) {
+            (GgmlType::Q4_0, DotOrder::RepackedGemm) => Some(match vnni {
+                2 => repacked_gemm::<quant::q4_0::BlockQ4_0, 2>,
+                1 => repacked_gemm::<quant::q4_0::BlockQ4_0, 1>,
+                _ => repacked_gemm::<quant::q4_0::BlockQ4_0, 0>,
+            }),
+            (GgmlType::IQ4_NL, DotOrder::RepackedGemm) => Some(match vnni {
+                2 => repacked_gemm::<quant::iq4_nl::BlockIQ4NL, 2>,
+                1 => repacked_gemm::<quant::iq4_nl::BlockIQ4NL, 1>,
+                _ => repacked_gemm::<quant::iq4_nl::BlockIQ4NL, 0>,
+            }),
             (GgmlType::Q8_0, _) if self.isa == Isa::AvxVnni => Some(q8_0_vnni::<false>),
             (GgmlType::Q8_0, _) if self.isa == Isa::Avx512Vnni => Some(q8_0_vnni::<true>),
             (GgmlType::Q8_0, _) => Some(q8_0_avx2),
@@ -1235,7 +1269,16 @@ mod tile_tests {
     fn q4_0_and_iq4_nl_tiles_equal_per_token_matvecs() {
         use crate::quant::{iq4_nl::BlockIQ4NL, q4_0::BlockQ4_0};
         let mut next = rng(0x1234_5678_9abc_def1);
-        for (nb, rows) in [(1usize, 1usize), (3, 5), (8, 16), (20, 3)] {
+        // Groups of eight rows with and without a remainder (the x86 four-token kernels take
+        // rows eight at a time), and a row longer than their stack buffers (x86 `MAX_BLOCKS`).
+        for (nb, rows) in [
+            (1usize, 1usize),
+            (3, 5),
+            (8, 16),
+            (20, 3),
+            (4, 13),
+            (513, 9),
+        ] {
             for n in [1usize, 4, 6, 9] {
                 let w4: Vec<BlockQ4_0> = (0..rows * nb)
                     .map(|_| BlockQ4_0 {

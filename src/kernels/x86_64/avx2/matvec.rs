@@ -126,10 +126,13 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                         let table = _mm256_broadcastsi128_si256(_mm_loadu_si128(
                             quant::iq4_nl::KVALUES.as_ptr() as *const __m128i,
                         ));
-                        let sums = |x, b: usize| {
-                            let y = a.get_unchecked(b).qs.as_ptr();
-                            let abs_y = ay.as_ptr().add(b) as *const i8;
-                            iq4_nl_in_lanes(x, table, y, abs_y)
+                        let m4 = _mm256_set1_epi8(0x0F);
+                        let sums = |x: [__m256i; 4], b: usize| {
+                            let u = x.map(|x| {
+                                let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
+                                [_mm256_and_si256(x, m4), hi].map(|n| _mm256_shuffle_epi8(table, n))
+                            });
+                            iq4_nl_in_lanes(u, a.get_unchecked(b).qs.as_ptr())
                         };
                         repacked_in_lanes(w, ad, out, sums, row)
                     }
@@ -199,8 +202,16 @@ unsafe fn offset_matvec<B: ScaleFirst>(
                 for (s, v) in bias_sum.iter_mut().zip(bias) {
                     *s = super::hsum_i32(*v);
                 }
-                let sums =
-                    |x, b: usize| q4_0_in_lanes(x, a.get_unchecked(b), *bias_sum.get_unchecked(b));
+                let m4 = _mm256_set1_epi8(0x0F);
+                let sums = |x: [__m256i; 4], b: usize| {
+                    let u = x.map(|x| {
+                        [
+                            _mm256_and_si256(x, m4),
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4),
+                        ]
+                    });
+                    q4_0_in_lanes(u, a.get_unchecked(b), *bias_sum.get_unchecked(b))
+                };
                 repacked_in_lanes(w, ad, out, sums, |r| row(r, a))
             }
         }
@@ -525,26 +536,257 @@ pub(crate) unsafe fn repacked_in_lanes<B: ScaleFirst>(
     }
 }
 
-/// [`repacked_in_lanes`]' block sums of Q4_0 with AVX2: per transposed dword `k` the low and
-/// the high nibbles (`q`, 0..=15) times four activation quants broadcast, by `maddubs`, the
-/// eight i16 pair sums added as i16 (each at most `2 * 15 * 128`: eight stay below 2^15),
-/// one `madd` with ones to i32 and the block's bias `-8 * sum(y)` (`bias_sum[b]`) added.
+/// Four tokens' [`repacked_in_lanes`] over a prefill weight tile (`w`: rows of `nb` blocks;
+/// `ad[t]` token `t`'s activation scales): per block of eight rows the transposed quant
+/// dwords, `unpack`'s weights from them and the rows' scales are formed once for the four
+/// tokens, and `sums(&u, t, b)` gives token `t`'s exact block sums from them, one row per
+/// lane; then each token's float step as in the one-token product, so `put(r, [row r . a_0,
+/// .., row r . a_3])` gets the bits of four calls of [`repacked_in_lanes`]. The last
+/// `rows % 8` rows go through `row(r)` (the one-row kernel for the four tokens).
 ///
 /// # Safety
-/// The CPU must support AVX2; `b < a.len() == bias_sum.len()`.
+/// The CPU must support AVX2, FMA and F16C (and what `unpack` and `sums` use).
+///
+/// # Panics
+/// If `w` is not whole rows of `nb` blocks, any `ad[t]` is not `nb` long, or `B` is not an
+/// 18-byte block with its 16 quant bytes at byte 2.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn q4_0_in_lanes(x: [__m256i; 4], y: &BlockQ8_0, bias: i32) -> __m256i {
-    // SAFETY: the CPU features are this function's contract; the reads are inside `y.qs`.
+pub(crate) unsafe fn repacked_in_lanes_x4<B: ScaleFirst, U>(
+    w: &[B],
+    nb: usize,
+    ad: [&[f32]; 4],
+    put: &mut crate::kernels::Out4,
+    unpack: impl Fn([__m256i; 4]) -> U,
+    sums: impl Fn(&U, usize, usize) -> __m256i,
+    row: impl Fn(&[B]) -> [f32; 4],
+) {
+    let size = std::mem::size_of::<B>();
+    assert!(size == 18 && nb > 0 && w.len().is_multiple_of(nb) && ad.iter().all(|d| d.len() == nb));
+    let rb = nb * size;
+    let mut groups = w.chunks_exact(8 * nb);
+    for (grp, g) in (&mut groups).enumerate() {
+        // SAFETY: the CPU features are this function's contract; `g` is eight rows of `nb`
+        // blocks of 18 bytes, read as in `repacked_in_lanes`; `b < nb` indexes every `ad[t]`.
+        let out = unsafe {
+            let p = g.as_ptr() as *const u8;
+            let mut acc = [_mm256_setzero_ps(); 4];
+            for b in 0..nb {
+                let u = unpack(rows8_dwords(p.add(b * size + 2), rb));
+                let dw = f16_halves_8(first_dwords_8(p.add(b * size), rb)).0;
+                for (t, acc) in acc.iter_mut().enumerate() {
+                    let sumi = _mm256_cvtepi32_ps(sums(&u, t, b));
+                    let d = _mm256_mul_ps(dw, _mm256_set1_ps(*ad[t].get_unchecked(b)));
+                    *acc = _mm256_fmadd_ps(sumi, d, *acc);
+                }
+            }
+            acc.map(|v| {
+                let mut o = [0.0f32; 8];
+                _mm256_storeu_ps(o.as_mut_ptr(), v);
+                o
+            })
+        };
+        let rows: [[f32; 4]; 8] = std::array::from_fn(|r| std::array::from_fn(|t| out[t][r]));
+        for (r, v) in rows.into_iter().enumerate() {
+            put.put(8 * grp + r, v);
+        }
+    }
+    let done = w.len() / nb / 8 * 8;
+    for (r, rr) in groups.remainder().chunks_exact(nb).enumerate() {
+        put.put(done + r, row(rr));
+    }
+}
+
+/// The AVX2 four-token tile of Q4_0 or IQ4_NL in the repacked GEMM order
+/// ([`repacked_in_lanes_x4`] with the block sums of [`q4_0_in_lanes`] or
+/// [`iq4_nl_in_lanes`], the nibbles of a block split once for the four tokens; rows longer
+/// than [`MAX_BLOCKS`] through the one-row kernels, [`repacked_rows_x4`]). `false` (nothing
+/// written) for another type.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` is whole rows of `a[t].len()` blocks of `ty`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn repacked_tile_x4(
+    ty: GgmlType,
+    w: &[u8],
+    a: [&[BlockQ8_0]; 4],
+    put: &mut crate::kernels::Out4,
+) -> bool {
+    let nb = a[0].len();
+    assert!(
+        a.iter().all(|a| a.len() == nb),
+        "activation rows of one length"
+    );
+    if nb > MAX_BLOCKS {
+        // SAFETY: the CPU features and the layout are this function's contract.
+        return unsafe { repacked_rows_x4(ty, w, a, put) };
+    }
+    let mut act = Act4::new();
+    // SAFETY: the CPU features are this function's contract.
+    let (ad, bias) = unsafe { act.prepare(a, 8) };
+    let msg = "weights checked by the caller";
+    // SAFETY (both): the CPU features are this function's contract; `sums` is called with
+    // `t < 4` and `b < nb`, indexes of `a` and of each `a[t]`.
     unsafe {
         let m4 = _mm256_set1_epi8(0x0F);
+        let nibbles = |x: [__m256i; 4]| {
+            x.map(|x| {
+                [
+                    _mm256_and_si256(x, m4),
+                    _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4),
+                ]
+            })
+        };
+        match ty {
+            GgmlType::Q4_0 => {
+                let w: &[BlockQ4_0] = quant::cast_blocks(w).expect(msg);
+                let sums = |u: &[[__m256i; 2]; 4], t: usize, b: usize| {
+                    let y = a.get_unchecked(t).get_unchecked(b);
+                    q4_0_in_lanes(*u, y, *bias.get_unchecked(t).get_unchecked(b))
+                };
+                let row = |r: &[BlockQ4_0]| a.map(|a| super::q4_0::vec_dot_repacked(r, a));
+                repacked_in_lanes_x4(w, nb, ad, put, nibbles, sums, row);
+            }
+            GgmlType::IQ4_NL => {
+                let w: &[BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
+                let table = _mm256_broadcastsi128_si256(_mm_loadu_si128(
+                    quant::iq4_nl::KVALUES.as_ptr() as *const __m128i,
+                ));
+                let values =
+                    |x: [__m256i; 4]| nibbles(x).map(|v| v.map(|n| _mm256_shuffle_epi8(table, n)));
+                let sums = |u: &[[__m256i; 2]; 4], t: usize, b: usize| {
+                    iq4_nl_in_lanes(*u, a.get_unchecked(t).get_unchecked(b).qs.as_ptr())
+                };
+                let row = |r: &[BlockIQ4NL]| a.map(|a| super::iq4_nl::vec_dot_repacked(r, a));
+                repacked_in_lanes_x4(w, nb, ad, put, values, sums, row);
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Four tokens' activation rows prepared for the four-token repacked tiles: per token and
+/// block the scale as f32 (`d`) and the bias `-offset * sum(y)` of weights read with that
+/// offset (`bias`), in stack storage of which only the first `nb` entries a token are
+/// written (zeroing the whole of it was 5 % of a Q4_0 model's prefill).
+pub(crate) struct Act4 {
+    d: [[MaybeUninit<f32>; MAX_BLOCKS]; 4],
+    bias: [[MaybeUninit<i32>; MAX_BLOCKS]; 4],
+}
+
+impl Act4 {
+    /// Uninitialized storage.
+    pub(crate) fn new() -> Act4 {
+        Act4 {
+            d: [[const { MaybeUninit::uninit() }; MAX_BLOCKS]; 4],
+            bias: [[const { MaybeUninit::uninit() }; MAX_BLOCKS]; 4],
+        }
+    }
+
+    /// Fills the entries of `a` (four rows of `nb <= MAX_BLOCKS` blocks) and returns them (in
+    /// vector instructions: with the scalar sum of the quants this was 15 % of a Q4_0
+    /// model's prefill).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    ///
+    /// # Panics
+    /// If a row is longer than [`MAX_BLOCKS`] or the rows differ in length.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) unsafe fn prepare(
+        &mut self,
+        a: [&[BlockQ8_0]; 4],
+        offset: i32,
+    ) -> ([&[f32]; 4], [&[i32]; 4]) {
+        let nb = a[0].len();
+        assert!(nb <= MAX_BLOCKS && a.iter().all(|a| a.len() == nb));
+        // SAFETY: the CPU features are this function's contract; the loads read the blocks.
+        unsafe {
+            let (ones8, ones16) = (_mm256_set1_epi8(1), _mm256_set1_epi16(1));
+            for ((d, bias), a) in self.d.iter_mut().zip(&mut self.bias).zip(a) {
+                for ((d, bias), y) in d.iter_mut().zip(bias.iter_mut()).zip(a) {
+                    d.write(f16_to_f32(y.d));
+                    // sum(y): pairs by `maddubs` with ones (at most 2 * 128), then `madd`.
+                    let pairs = _mm256_maddubs_epi16(ones8, load32(&y.qs));
+                    let sum = super::hsum_i32(_mm256_madd_epi16(pairs, ones16));
+                    bias.write(-offset * sum);
+                }
+            }
+        }
+        // SAFETY: the first `nb` entries of each row were written above.
+        unsafe {
+            (
+                std::array::from_fn(|t| {
+                    std::slice::from_raw_parts(self.d[t].as_ptr() as *const f32, nb)
+                }),
+                std::array::from_fn(|t| {
+                    std::slice::from_raw_parts(self.bias[t].as_ptr() as *const i32, nb)
+                }),
+            )
+        }
+    }
+}
+
+/// `put(r, [row r . a_0, .., row r . a_3])` by the AVX2 one-row kernels of Q4_0 or IQ4_NL
+/// in the repacked order (for rows too long for [`repacked_tile_x4`]'s stack buffers);
+/// `false` (nothing written) for another type.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C; `w` is whole rows of `a[t].len()` blocks of `ty`.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn repacked_rows_x4(
+    ty: GgmlType,
+    w: &[u8],
+    a: [&[BlockQ8_0]; 4],
+    put: &mut crate::kernels::Out4,
+) -> bool {
+    let nb = a[0].len().max(1);
+    let msg = "weights checked by the caller";
+    // SAFETY (both): the CPU features are this function's contract.
+    match ty {
+        GgmlType::Q4_0 => {
+            let w: &[BlockQ4_0] = quant::cast_blocks(w).expect(msg);
+            for (r, row) in w.chunks_exact(nb).enumerate() {
+                put.put(
+                    r,
+                    a.map(|a| unsafe { super::q4_0::vec_dot_repacked(row, a) }),
+                );
+            }
+        }
+        GgmlType::IQ4_NL => {
+            let w: &[BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
+            for (r, row) in w.chunks_exact(nb).enumerate() {
+                put.put(
+                    r,
+                    a.map(|a| unsafe { super::iq4_nl::vec_dot_repacked(row, a) }),
+                );
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// [`repacked_in_lanes`]' block sums of Q4_0 with AVX2, from the nibbles (`q`, 0..=15) of
+/// the transposed dwords `k` (`u[k]`: low and high): each times four activation quants
+/// broadcast (values `4k ..` and `16 + 4k ..` of block `y`), by `maddubs`, the eight i16
+/// pair sums added as i16 (each at most `2 * 15 * 128`: eight stay below 2^15), one `madd`
+/// with ones to i32 and the block's bias `-8 * sum(y)` added.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_0_in_lanes(u: [[__m256i; 2]; 4], y: &BlockQ8_0, bias: i32) -> __m256i {
+    // SAFETY: the CPU features are this function's contract; the reads are inside `y.qs`.
+    unsafe {
         let q = y.qs.as_ptr();
         let bcast =
             |off: usize| _mm256_set1_epi32(std::ptr::read_unaligned(q.add(off) as *const i32));
         let mut s = _mm256_setzero_si256();
-        for (k, x) in x.into_iter().enumerate() {
-            let lo = _mm256_and_si256(x, m4);
-            let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4);
+        for (k, [lo, hi]) in u.into_iter().enumerate() {
             s = _mm256_add_epi16(s, _mm256_maddubs_epi16(lo, bcast(4 * k)));
             s = _mm256_add_epi16(s, _mm256_maddubs_epi16(hi, bcast(16 + 4 * k)));
         }
@@ -555,35 +797,26 @@ unsafe fn q4_0_in_lanes(x: [__m256i; 4], y: &BlockQ8_0, bias: i32) -> __m256i {
     }
 }
 
-/// [`repacked_in_lanes`]' block sums of IQ4_NL with AVX2: per transposed dword `k` the low
-/// and the high nibbles looked up in the table (`table`, both halves) and multiplied with
-/// four activation quants broadcast as `maddubs(|y|, sign(w, y))` (pairs at most
+/// [`repacked_in_lanes`]' block sums of IQ4_NL with AVX2, from the table values of the
+/// transposed dwords' low and high nibbles (`u[k]`): each times four activation quants
+/// broadcast (at `y + 4k` and `y + 16 + 4k`) as `maddubs(|y|, sign(w, y))` (pairs at most
 /// `2 * 127 * 127`, exact), each to i32 by a `madd` with ones.
 ///
 /// # Safety
-/// The CPU must support AVX2; `y` (the block's quants) and `abs_y` (their magnitudes) must
-/// be readable for 32 bytes.
+/// The CPU must support AVX2; `y` (a block's quants) must be readable for 32 bytes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn iq4_nl_in_lanes(
-    x: [__m256i; 4],
-    table: __m256i,
-    y: *const i8,
-    abs_y: *const i8,
-) -> __m256i {
+unsafe fn iq4_nl_in_lanes(u: [[__m256i; 2]; 4], y: *const i8) -> __m256i {
     // SAFETY: the CPU features are this function's contract; the reads are the caller's.
     unsafe {
-        let m4 = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
-        let bcast = |p: *const i8, off: usize| {
-            _mm256_set1_epi32(std::ptr::read_unaligned(p.add(off) as *const i32))
-        };
+        let bcast =
+            |off: usize| _mm256_set1_epi32(std::ptr::read_unaligned(y.add(off) as *const i32));
         let mut s = _mm256_setzero_si256();
-        for (k, x) in x.into_iter().enumerate() {
-            let lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, m4));
-            let hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16::<4>(x), m4));
+        for (k, [lo, hi]) in u.into_iter().enumerate() {
             for (w, off) in [(lo, 4 * k), (hi, 16 + 4 * k)] {
-                let p = _mm256_maddubs_epi16(bcast(abs_y, off), _mm256_sign_epi8(w, bcast(y, off)));
+                let y = bcast(off);
+                let p = _mm256_maddubs_epi16(_mm256_abs_epi8(y), _mm256_sign_epi8(w, y));
                 s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
             }
         }

@@ -311,3 +311,74 @@ pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
         super::super::avx2::matvec::repacked_in_lanes(w, a.d, out, sums, row)
     }
 }
+
+vnni_entry! {
+    /// The four-token tile of Q4_0 or IQ4_NL in the repacked GEMM order with this table's
+    /// integer work: [`avx2::matvec::repacked_in_lanes_x4`](super::super::avx2::matvec::repacked_in_lanes_x4)
+    /// with the weights of a block made unsigned once for the four tokens (Q4_0: the nibbles;
+    /// IQ4_NL: the table 128 higher) and per token eight `vpdpbusd` with broadcast activation
+    /// dwords from the bias `-offset * sum(y)`, as [`repacked_rows_in_lanes`] per token (rows
+    /// longer than [`MAX_BLOCKS`] through the one-row kernels). `false` (nothing written) for
+    /// another type.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` is whole rows of
+    /// `a[t].len()` blocks of `ty`.
+    pub unsafe fn repacked_tile_x4(
+        ty: GgmlType,
+        w: &[u8],
+        a: [&[BlockQ8_0]; 4],
+        put: &mut crate::kernels::Out4,
+    ) -> bool {
+        let nb = a[0].len();
+        assert!(a.iter().all(|a| a.len() == nb), "activation rows of one length");
+        if nb > MAX_BLOCKS {
+            // SAFETY: the CPU features and the layout are this function's contract.
+            return unsafe { super::super::avx2::matvec::repacked_rows_x4(ty, w, a, put) };
+        }
+        let offset: i32 = match ty {
+            GgmlType::Q4_0 => super::q4_0::OFFSET.into(),
+            GgmlType::IQ4_NL => 128,
+            _ => return false,
+        };
+        let mut act = super::super::avx2::matvec::Act4::new();
+        // SAFETY: the CPU features are this function's contract.
+        let (ad, bias) = unsafe { act.prepare(a, offset) };
+        let msg = "weights checked by the caller";
+        // SAFETY: the CPU features are this function's contract; `sums` is called with
+        // `t < 4` and `b < nb`, indexes of `a`, `bias` and each `a[t]`, whose block's 32
+        // quants hold the offsets read.
+        unsafe {
+            let sums = |u: &[[__m256i; 2]; 4], t: usize, b: usize| {
+                let y = a.get_unchecked(t).get_unchecked(b).qs.as_ptr();
+                let mut lo = _mm256_set1_epi32(*bias.get_unchecked(t).get_unchecked(b));
+                let mut hi = _mm256_setzero_si256();
+                macro_rules! dword {
+                    ($k:literal) => {
+                        lo = super::dpbusd_bcast_at::<{ 4 * $k }>(lo, u[$k][0], y);
+                        hi = super::dpbusd_bcast_at::<{ 16 + 4 * $k }>(hi, u[$k][1], y);
+                    };
+                }
+                dword!(0);
+                dword!(1);
+                dword!(2);
+                dword!(3);
+                _mm256_add_epi32(lo, hi)
+            };
+            let nibbles = |x: [__m256i; 4]| x.map(|x| super::q4_0::nibbles_in_place(x));
+            use super::super::avx2::matvec::repacked_in_lanes_x4 as x4;
+            if ty == GgmlType::Q4_0 {
+                let w: &[quant::q4_0::BlockQ4_0] = quant::cast_blocks(w).expect(msg);
+                let row = |r: &[_]| a.map(|a| super::super::avx2::q4_0::vec_dot_repacked(r, a));
+                x4(w, nb, ad, put, nibbles, sums, row);
+            } else {
+                let w: &[quant::iq4_nl::BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
+                let table = super::iq4_nl::table_u8();
+                let values = |x| nibbles(x).map(|v| v.map(|n| _mm256_shuffle_epi8(table, n)));
+                let row = |r: &[_]| a.map(|a| super::super::avx2::iq4_nl::vec_dot_repacked(r, a));
+                x4(w, nb, ad, put, values, sums, row);
+            }
+        }
+        true
+    }
+}
