@@ -365,7 +365,11 @@ vnni_entry! {
                 dword!(3);
                 _mm256_add_epi32(lo, hi)
             };
-            let nibbles = |x: [__m256i; 4]| x.map(|x| super::q4_0::nibbles_in_place(x));
+            // (Written out rather than by `[T; 4]::map`: see `avx2::matvec::nibbles4`.)
+            let nibbles = |x: [__m256i; 4]| {
+                use super::q4_0::nibbles_in_place as n;
+                [n(x[0]), n(x[1]), n(x[2]), n(x[3])]
+            };
             use super::super::avx2::matvec::repacked_in_lanes_x4 as x4;
             if ty == GgmlType::Q4_0 {
                 let w: &[quant::q4_0::BlockQ4_0] = quant::cast_blocks(w).expect(msg);
@@ -374,7 +378,7 @@ vnni_entry! {
             } else {
                 let w: &[quant::iq4_nl::BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
                 let table = super::iq4_nl::table_u8();
-                let values = |x| nibbles(x).map(|v| v.map(|n| _mm256_shuffle_epi8(table, n)));
+                let values = |x| super::super::avx2::matvec::lookup4(table, nibbles(x));
                 let row = |r: &[_]| a.map(|a| super::super::avx2::iq4_nl::vec_dot_repacked(r, a));
                 x4(w, nb, ad, put, values, sums, row);
             }
