@@ -991,6 +991,10 @@ impl Kernels {
             tile::<W>(w, rows, a, put, |wb, a, put| unsafe {
                 let bytes = quant::as_bytes(wb);
                 let done = match ISA {
+                    // Rows too long for the kernels' stack buffers: the one-row kernels.
+                    _ if a[0].len() > avx2::matvec::MAX_BLOCKS => {
+                        avx2::matvec::repacked_rows_x4(W::TYPE, bytes, a, put)
+                    }
                     2 => avx512vnni::matvec::repacked_tile_x4(W::TYPE, bytes, a, put),
                     1 => avxvnni::matvec::repacked_tile_x4(W::TYPE, bytes, a, put),
                     _ => avx2::matvec::repacked_tile_x4(W::TYPE, bytes, a, put),

@@ -589,12 +589,15 @@ pub(crate) unsafe fn repacked_in_lanes_x4<B: ScaleFirst, U>(
 
 /// The AVX2 four-token tile of Q4_0 or IQ4_NL in the repacked GEMM order
 /// ([`repacked_in_lanes_x4`] with the block sums of [`q4_0_in_lanes`] or
-/// [`iq4_nl_in_lanes`], the nibbles of a block split once for the four tokens; rows longer
-/// than [`MAX_BLOCKS`] through the one-row kernels, [`repacked_rows_x4`]). `false` (nothing
-/// written) for another type.
+/// [`iq4_nl_in_lanes`], the nibbles of a block split once for the four tokens). `false`
+/// (nothing written) for another type.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; `w` is whole rows of `a[t].len()` blocks of `ty`.
+///
+/// # Panics
+/// If the rows of `a` differ in length or are longer than [`MAX_BLOCKS`] (for those:
+/// [`repacked_rows_x4`]).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn repacked_tile_x4(
     ty: GgmlType,
@@ -603,14 +606,6 @@ pub unsafe fn repacked_tile_x4(
     put: &mut crate::kernels::Out4,
 ) -> bool {
     let nb = a[0].len();
-    assert!(
-        a.iter().all(|a| a.len() == nb),
-        "activation rows of one length"
-    );
-    if nb > MAX_BLOCKS {
-        // SAFETY: the CPU features and the layout are this function's contract.
-        return unsafe { repacked_rows_x4(ty, w, a, put) };
-    }
     let mut act = Act4::new();
     // SAFETY: the CPU features are this function's contract.
     let (ad, bias) = unsafe { act.prepare(a, 8) };

@@ -317,13 +317,15 @@ vnni_entry! {
     /// integer work: [`avx2::matvec::repacked_in_lanes_x4`](super::super::avx2::matvec::repacked_in_lanes_x4)
     /// with the weights of a block made unsigned once for the four tokens (Q4_0: the nibbles;
     /// IQ4_NL: the table 128 higher) and per token eight `vpdpbusd` with broadcast activation
-    /// dwords from the bias `-offset * sum(y)`, as [`repacked_rows_in_lanes`] per token (rows
-    /// longer than [`MAX_BLOCKS`] through the one-row kernels). `false` (nothing written) for
-    /// another type.
+    /// dwords from the bias `-offset * sum(y)`, as [`repacked_rows_in_lanes`] per token.
+    /// `false` (nothing written) for another type.
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI; `w` is whole rows of
     /// `a[t].len()` blocks of `ty`.
+    ///
+    /// # Panics
+    /// As `avx2::matvec::repacked_tile_x4`.
     pub unsafe fn repacked_tile_x4(
         ty: GgmlType,
         w: &[u8],
@@ -331,11 +333,6 @@ vnni_entry! {
         put: &mut crate::kernels::Out4,
     ) -> bool {
         let nb = a[0].len();
-        assert!(a.iter().all(|a| a.len() == nb), "activation rows of one length");
-        if nb > MAX_BLOCKS {
-            // SAFETY: the CPU features and the layout are this function's contract.
-            return unsafe { super::super::avx2::matvec::repacked_rows_x4(ty, w, a, put) };
-        }
         let offset: i32 = match ty {
             GgmlType::Q4_0 => super::q4_0::OFFSET.into(),
             GgmlType::IQ4_NL => 128,
