@@ -599,7 +599,7 @@ pub(crate) unsafe fn repacked_in_lanes_x4<B: ScaleFirst, U>(
 /// If the rows of `a` differ in length or are longer than [`MAX_BLOCKS`] (for those:
 /// [`repacked_rows_x4`]).
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn repacked_tile_x4(
+pub(crate) unsafe fn repacked_tile_x4(
     ty: GgmlType,
     w: &[u8],
     a: [&[BlockQ8_0]; 4],

@@ -326,7 +326,7 @@ vnni_entry! {
     ///
     /// # Panics
     /// As `avx2::matvec::repacked_tile_x4`.
-    pub unsafe fn repacked_tile_x4(
+    pub(crate) unsafe fn repacked_tile_x4(
         ty: GgmlType,
         w: &[u8],
         a: [&[BlockQ8_0]; 4],

@@ -33,8 +33,8 @@ vnni_entry! {
     /// # Panics
     /// If `w` is not `out.len()` rows of `act`'s length.
     pub unsafe fn matvec_repacked(w: &[BlockQ4_0], a: &Prepared, act: &[BlockQ8_0], out: &mut [f32]) {
-        // SAFETY: the CPU features and `a`'s offset are this function's contract; `repacked`
-        // calls `lanes` with `b` below the row length, an index of `a`'s slices.
+        // SAFETY: the CPU features and `a`'s offset are this function's contract (the row
+        // lengths are checked by `repacked_rows_in_lanes`).
         unsafe {
             let row = |row: &[BlockQ4_0]| super::super::avx2::q4_0::vec_dot_repacked(row, act);
             let weights = |x: __m256i| nibbles_in_place(x);
