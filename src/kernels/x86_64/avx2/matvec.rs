@@ -13,6 +13,11 @@
 //!
 //! The float work per row is `vec_dot`'s: `acc = fma(d_w * d_a, f32(lanes), acc)`, then
 //! `hsum_float_8`.
+//!
+//! Also here, for both x86 tables: ggml's repacked GEMV/GEMM order of Q4_0 and IQ4_NL (a
+//! row's whole block sum converted once), eight rows at a time with each row in its own
+//! lane from the start (`repacked_in_lanes`: the rows' quant bytes transposed to dwords by
+//! `rows8_dwords`), and its four-token prefill tile (`repacked_in_lanes_x4`).
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;

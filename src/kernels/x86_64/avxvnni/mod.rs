@@ -18,11 +18,15 @@
 //!           time, each row's scales and minimums converted eight blocks at a time
 //! q5_1.rs   decode: Q5_1's quants into q4_1.rs
 //! iq4_nl.rs decode: IQ4_NL in the `vec_dot` order (rows two at a time) and the repacked
-//!           GEMV/GEMM order (rows eight at a time, a row's sums one per lane), the table
-//!           made unsigned and the bias prepared once per product
+//!           GEMV/GEMM order (rows eight at a time, each row in its own lane from the start:
+//!           `matvec::repacked_rows_in_lanes`), the table made unsigned and the bias prepared
+//!           once per product; matvec.rs also holds Q4_0's and IQ4_NL's four-token prefill
+//!           tiles in the repacked GEMM order (`repacked_tile_x4`)
 //! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
 //!           weights made unsigned and the bias prepared once per tile
-//! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order)
+//! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order);
+//!           decode: the repacked GEMV order's integer sums with rows in lanes (`s1_vnni`
+//!           for `avx2::q4_k::gemv_8_rows`)
 //! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
 //! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), each group's
 //!           quants looked up as `q * scale` by `vpshufb`, one `vpdpbusd` per run
