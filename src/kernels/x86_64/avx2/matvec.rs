@@ -120,11 +120,6 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                 let w: &[BlockIQ4NL] = quant::cast_blocks(w).expect(msg);
                 let mut d = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
                 let ad = act_scales(a, &mut d);
-                let mut abs = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
-                let ay = super::iq4_nl::abs_act(a, &mut abs);
-                let lanes = |x: &BlockIQ4NL, b: usize| {
-                    super::iq4_nl::lanes(x, &a.get_unchecked(b).qs, ay.get_unchecked(b))
-                };
                 let row = |r: &[BlockIQ4NL]| super::iq4_nl::vec_dot_repacked(r, a);
                 match is_repacked {
                     true => {
@@ -137,7 +132,15 @@ pub unsafe fn matvec(ty: GgmlType, order: DotOrder, w: &[u8], act: &[u8], out: &
                         };
                         repacked_in_lanes(w, ad, out, sums, row)
                     }
-                    false => rows::<_, true>(w, a.len(), ad, out, lanes, true),
+                    false => {
+                        // |y| once per product, for the `vec_dot` order's sign trick.
+                        let mut abs = [const { MaybeUninit::uninit() }; MAX_BLOCKS];
+                        let ay = super::iq4_nl::abs_act(a, &mut abs);
+                        let lanes = |x: &BlockIQ4NL, b: usize| {
+                            super::iq4_nl::lanes(x, &a.get_unchecked(b).qs, ay.get_unchecked(b))
+                        };
+                        rows::<_, true>(w, a.len(), ad, out, lanes, true)
+                    }
                 }
             }
             _ => {
@@ -613,7 +616,9 @@ pub(crate) unsafe fn repacked_tile_x4(
     let nb = a[0].len();
     let mut act = Act4::new();
     // SAFETY: the CPU features are this function's contract.
-    let (ad, bias) = unsafe { act.prepare(a, 8) };
+    // (Q4_0's quants read with offset 8; IQ4_NL's sign trick needs no bias.)
+    let offset = if ty == GgmlType::Q4_0 { 8 } else { 0 };
+    let (ad, bias) = unsafe { act.prepare(a, offset) };
     let msg = "weights checked by the caller";
     // SAFETY (both): the CPU features are this function's contract; `sums` is called with
     // `t < 4` and `b < nb`, indexes of `a` and of each `a[t]`.
@@ -649,8 +654,9 @@ pub(crate) unsafe fn repacked_tile_x4(
 
 /// Four tokens' activation rows prepared for the four-token repacked tiles: per token and
 /// block the scale as f32 (`d`) and the bias `-offset * sum(y)` of weights read with that
-/// offset (`bias`), in stack storage of which only the first `nb` entries a token are
-/// written (zeroing the whole of it was 5 % of a Q4_0 model's prefill).
+/// offset (`bias`; 0, not computed, for offset 0), in stack storage of which only the first
+/// `nb` entries a token are written (zeroing the whole of it was 5 % of a Q4_0 model's
+/// prefill).
 pub(crate) struct Act4 {
     d: [[MaybeUninit<f32>; MAX_BLOCKS]; 4],
     bias: [[MaybeUninit<i32>; MAX_BLOCKS]; 4],
@@ -690,6 +696,10 @@ impl Act4 {
                 for ((d, bias), y) in d.iter_mut().zip(bias.iter_mut()).zip(a) {
                     d.write(f16_to_f32(y.d));
                     // sum(y): pairs by `maddubs` with ones (at most 2 * 128), then `madd`.
+                    if offset == 0 {
+                        bias.write(0);
+                        continue;
+                    }
                     let pairs = _mm256_maddubs_epi16(ones8, load32(&y.qs));
                     let sum = super::hsum_i32(_mm256_madd_epi16(pairs, ones16));
                     bias.write(-offset * sum);

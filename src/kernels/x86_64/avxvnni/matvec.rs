@@ -89,7 +89,6 @@ pub(crate) use super::super::avx2::matvec::MAX_BLOCKS;
 /// Storage for one prepared activation row (about 34 KB; on the caller's stack).
 pub struct PrepBuf {
     neg_bias: [MaybeUninit<__m256i>; MAX_BLOCKS],
-    bias_sum: [MaybeUninit<i32>; MAX_BLOCKS],
     y: [MaybeUninit<__m256i>; MAX_BLOCKS],
     d: [MaybeUninit<f32>; MAX_BLOCKS],
 }
@@ -100,7 +99,6 @@ impl Default for PrepBuf {
     fn default() -> PrepBuf {
         PrepBuf {
             neg_bias: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
-            bias_sum: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
             y: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
             d: [const { MaybeUninit::uninit() }; MAX_BLOCKS],
         }
@@ -115,9 +113,6 @@ impl Default for PrepBuf {
 /// as f32.
 pub struct Prepared<'a> {
     pub(super) neg_bias: &'a [__m256i],
-    /// Per block the sum of `neg_bias`'s eight lanes, `-offset * sum(y)`: the bias of a whole
-    /// block's sum, for [`repacked_rows_in_lanes`].
-    pub(super) bias_sum: &'a [i32],
     pub(super) y: &'a [__m256i],
     pub(super) d: &'a [f32],
 }
@@ -138,23 +133,19 @@ pub unsafe fn prepare<'a>(a: &[BlockQ8_0], offset: u8, buf: &'a mut PrepBuf) -> 
     // made.
     unsafe {
         let off = _mm256_set1_epi8(offset as i8);
-        for ((((y, nb), bs), d), yy) in a
+        for (((y, nb), d), yy) in a
             .iter()
             .zip(&mut buf.neg_bias)
-            .zip(&mut buf.bias_sum)
             .zip(&mut buf.d)
             .zip(&mut buf.y)
         {
             let q = load32(&y.qs);
             yy.write(q);
-            let bias = super::neg_bias(off, q);
-            nb.write(bias);
-            bs.write(super::super::avx2::hsum_i32(bias));
+            nb.write(super::neg_bias(off, q));
             d.write(f16_to_f32(y.d));
         }
         Prepared {
             neg_bias: std::slice::from_raw_parts(buf.neg_bias.as_ptr() as *const __m256i, n),
-            bias_sum: std::slice::from_raw_parts(buf.bias_sum.as_ptr() as *const i32, n),
             y: std::slice::from_raw_parts(buf.y.as_ptr() as *const __m256i, n),
             d: std::slice::from_raw_parts(buf.d.as_ptr() as *const f32, n),
         }
@@ -266,7 +257,7 @@ pub(super) unsafe fn fifth_bits_32(qh: &[u8; 4]) -> __m256i {
 /// dword `k` of the rows' quants, `weights` gives the rows' unsigned weights of its low and
 /// high nibbles (values `4k ..` and `16 + 4k ..`), and each meets its four activation quants
 /// broadcast to every lane in one `vpdpbusd` ([`super::dpbusd_bcast_at`]; the embedded
-/// broadcast of AVX512-VNNI); the block's bias is one broadcast of `a.bias_sum`. A
+/// broadcast of AVX512-VNNI); the block's bias is one broadcast of its lanes' sum. A
 /// `vpdpbusd` per 4 bytes of eight rows is as many as one per 32 bytes of one row; what goes
 /// is the `hadd` tree that added each row's lanes across. Rows beyond the last multiple of
 /// eight go through `row`.
@@ -286,14 +277,22 @@ pub(super) unsafe fn repacked_rows_in_lanes<B: ScaleFirst>(
     weights: impl Fn(__m256i) -> [__m256i; 2] + Copy,
     row: impl Fn(&[B]) -> f32,
 ) {
-    assert!(a.y.len() == a.bias_sum.len());
+    let nb = a.y.len();
+    assert!(nb <= MAX_BLOCKS && a.neg_bias.len() == nb);
+    // Each block's whole bias: the sum of its `neg_bias` lanes (once per product; only these
+    // products need it, so `prepare` does not make it for the others).
+    let mut bias_sum = [0i32; MAX_BLOCKS];
+    for (s, v) in bias_sum.iter_mut().zip(a.neg_bias) {
+        // SAFETY: the CPU features are this function's contract.
+        *s = unsafe { super::super::avx2::hsum_i32(*v) };
+    }
     // SAFETY: the CPU features are this function's contract; `repacked_in_lanes` calls `sums`
-    // with `b` below the row length, an index of the prepared slices, whose `a.y[b]` holds
-    // the 32 bytes read at offsets `0 .. 32`.
+    // with `b` below the row length, an index of the prepared slices and of `bias_sum`, and
+    // `a.y[b]` holds the 32 bytes read at offsets `0 .. 32`.
     unsafe {
         let sums = |x: [__m256i; 4], b: usize| {
             let y = a.y.as_ptr().add(b) as *const i8;
-            let mut lo = _mm256_set1_epi32(*a.bias_sum.get_unchecked(b));
+            let mut lo = _mm256_set1_epi32(*bias_sum.get_unchecked(b));
             let mut hi = _mm256_setzero_si256();
             macro_rules! dword {
                 ($k:literal) => {
