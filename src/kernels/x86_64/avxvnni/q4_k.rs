@@ -100,58 +100,59 @@ struct Prepared {
     d: [f32; 4],
 }
 
-/// The packed rows of a tile (`packed`: `groups` groups of eight rows, `a[k].len()`
-/// super-blocks each, from [`pack`]) times four activation rows: `put(r, [row r . a_0, ..,
-/// row r . a_3])`, each the bits of [`crate::quant::q4_k::vec_dot_repacked`] with `gemm`
-/// (ggml's `ggml_gemm_q4_K_8x8_q8_K`).
-///
-/// Per super-block and 64-value chunk `c`, lane `r` of token `k`: `s1 = sc_2c * S_2c +
-/// sc_2c+1 * S_2c+1` with `S_j` the exact sub-block sums (`vpdpbusd`, at most 32 * 15 * 127
-/// in magnitude; times a 6-bit scale below 2^22), `pair = min_2c * bsum_2c + min_2c+1 *
-/// bsum_2c+1` (`madd`), then `acc = fma(f32(s1), d * d_a, acc)` and `acc_m = fma(f32(pair),
-/// dmin * d_a, acc_m)`; the result is `acc - acc_m`: the reference's operations in its order.
-///
-/// # Safety
-/// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
-///
-/// # Panics
-/// If `packed` is not `groups * nb` entries for activation rows of `nb <= MAX_BLOCKS`
-/// super-blocks.
-#[target_feature(enable = "avx2,fma,f16c,gfni")]
-pub unsafe fn tile_x4(
-    packed: &[Packed8],
-    groups: usize,
-    a: [&[BlockQ8K]; 4],
-    put: &mut crate::kernels::Out4,
-) {
-    let nb = a[0].len();
-    assert!(a.iter().all(|r| r.len() == nb) && packed.len() == groups * nb && nb <= MAX_BLOCKS);
-    let mut buf = [const { MaybeUninit::<Prepared>::uninit() }; MAX_BLOCKS];
-    // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks;
-    // the first `nb` entries of `buf` are written before the slice over them is made.
-    unsafe {
-        for (b, p) in buf[..nb].iter_mut().enumerate() {
-            let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
-            p.write(Prepared {
-                pairs: ys.map(|y| {
-                    let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                    // The 32-value sums (|sum| <= 32 * 127, an i16) in order, pairs as i32.
-                    let s = _mm_hadd_epi16(
-                        _mm256_castsi256_si128(bs),
-                        _mm256_extracti128_si256::<1>(bs),
-                    );
-                    let mut out = [0i32; 4];
-                    _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, s);
-                    out
-                }),
-                d: ys.map(|y| y.d),
-            });
-        }
-        let prep = std::slice::from_raw_parts(buf.as_ptr() as *const Prepared, nb);
-        for grp in 0..groups {
-            let out = dot_8x4(&packed[grp * nb..(grp + 1) * nb], a, prep);
-            for (r, v) in (8 * grp..).zip(transpose_4x8(out)) {
-                put.put(r, v);
+vnni_entry! {
+    /// The packed rows of a tile (`packed`: `groups` groups of eight rows, `a[k].len()`
+    /// super-blocks each, from [`pack`]) times four activation rows: `put(r, [row r . a_0, ..,
+    /// row r . a_3])`, each the bits of [`crate::quant::q4_k::vec_dot_repacked`] with `gemm`
+    /// (ggml's `ggml_gemm_q4_K_8x8_q8_K`).
+    ///
+    /// Per super-block and 64-value chunk `c`, lane `r` of token `k`: `s1 = sc_2c * S_2c +
+    /// sc_2c+1 * S_2c+1` with `S_j` the exact sub-block sums (`vpdpbusd`, at most 32 * 15 * 127
+    /// in magnitude; times a 6-bit scale below 2^22), `pair = min_2c * bsum_2c + min_2c+1 *
+    /// bsum_2c+1` (`madd`), then `acc = fma(f32(s1), d * d_a, acc)` and `acc_m = fma(f32(pair),
+    /// dmin * d_a, acc_m)`; the result is `acc - acc_m`: the reference's operations in its order.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C, AVX-VNNI and GFNI.
+    ///
+    /// # Panics
+    /// If `packed` is not `groups * nb` entries for activation rows of `nb <= MAX_BLOCKS`
+    /// super-blocks.
+    pub unsafe fn tile_x4(
+        packed: &[Packed8],
+        groups: usize,
+        a: [&[BlockQ8K]; 4],
+        put: &mut crate::kernels::Out4,
+    ) {
+        let nb = a[0].len();
+        assert!(a.iter().all(|r| r.len() == nb) && packed.len() == groups * nb && nb <= MAX_BLOCKS);
+        let mut buf = [const { MaybeUninit::<Prepared>::uninit() }; MAX_BLOCKS];
+        // SAFETY: the CPU features are this function's contract; the loads read borrowed blocks;
+        // the first `nb` entries of `buf` are written before the slice over them is made.
+        unsafe {
+            for (b, p) in buf[..nb].iter_mut().enumerate() {
+                let ys: [&BlockQ8K; 4] = std::array::from_fn(|k| a[k].get_unchecked(b));
+                p.write(Prepared {
+                    pairs: ys.map(|y| {
+                        let bs = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                        // The 32-value sums (|sum| <= 32 * 127, an i16) in order, pairs as i32.
+                        let s = _mm_hadd_epi16(
+                            _mm256_castsi256_si128(bs),
+                            _mm256_extracti128_si256::<1>(bs),
+                        );
+                        let mut out = [0i32; 4];
+                        _mm_storeu_si128(out.as_mut_ptr() as *mut __m128i, s);
+                        out
+                    }),
+                    d: ys.map(|y| y.d),
+                });
+            }
+            let prep = std::slice::from_raw_parts(buf.as_ptr() as *const Prepared, nb);
+            for grp in 0..groups {
+                let out = dot_8x4(&packed[grp * nb..(grp + 1) * nb], a, prep);
+                for (r, v) in (8 * grp..).zip(transpose_4x8(out)) {
+                    put.put(r, v);
+                }
             }
         }
     }
@@ -177,15 +178,15 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f3
             let dmin = _mm256_loadu_ps(x.dmin.as_ptr());
             for c in 0..4 {
                 let mut s1 = [_mm256_setzero_si256(); 4];
-                for j in [2 * c, 2 * c + 1] {
-                    super::add_scaled_sub_block(
-                        &mut s1,
-                        [_mm256_setzero_si256(); 4],
-                        &x.q[8 * j..8 * j + 8],
-                        ys.map(|y| y.add(32 * j)),
-                        &x.sc[j],
-                    );
-                }
+                let (j0, j1) = (2 * c, 2 * c + 1);
+                let at = |j: usize| [ys[0], ys[1], ys[2], ys[3]].map(|y| y.add(32 * j));
+                super::add_scaled_sub_blocks(
+                    &mut s1,
+                    [[_mm256_setzero_si256(); 4]; 2],
+                    [&x.q[8 * j0..8 * j0 + 8], &x.q[8 * j1..8 * j1 + 8]],
+                    [at(j0), at(j1)],
+                    [&x.sc[j0], &x.sc[j1]],
+                );
                 let mins = _mm256_loadu_si256(x.mins[c].as_ptr() as *const __m256i);
                 for k in 0..4 {
                     let yd = _mm256_set1_ps(pr.d[k]);
