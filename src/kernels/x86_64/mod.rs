@@ -16,8 +16,10 @@ macro_rules! vnni_k_products {
         super::super::avx2::kmatvec::k_products!("avx2,fma,f16c,gfni,avxvnni");
     };
 }
-// The decode entry points of each instance (`vnni_entry! { fn .. }`) and the Q4_1/Q5_1 row
-// loop inlined into them are compiled with the instance's target features: the AVX-VNNI
+// The decode entry points of each instance (`vnni_entry! { fn .. }`; also the Q8_0 and Q4_K
+// prefill tiles, whose 16 and 8 accumulator chains spilled in 16 registers: see their docs)
+// and the Q4_1/Q5_1 row loop inlined into them are compiled with the instance's target
+// features: the AVX-VNNI
 // table's plainly; the AVX512-VNNI table's with AVX512F, VL and BW as well (which every
 // AVX512-VNNI CPU has, and `Kernels::avx512_vnni` checks), so that LLVM folds each row's
 // broadcast scale into its FMA (`{1to8}`) and has 32 vector registers for the byte
