@@ -179,7 +179,7 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f3
             for c in 0..4 {
                 let mut s1 = [_mm256_setzero_si256(); 4];
                 let (j0, j1) = (2 * c, 2 * c + 1);
-                let at = |j: usize| [ys[0], ys[1], ys[2], ys[3]].map(|y| y.add(32 * j));
+                let at = |j: usize| ys.map(|y| y.add(32 * j));
                 super::add_scaled_sub_blocks(
                     &mut s1,
                     [[_mm256_setzero_si256(); 4]; 2],
