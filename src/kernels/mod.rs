@@ -799,9 +799,9 @@ impl Kernels {
     /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
     /// multiplied two rows by four tokens at a time (AVX2, AVX-VNNI and NEON tables), the
     /// Q4_K and Q6_K super-blocks are unpacked once for four tokens (AVX2 and NEON kernels;
-    /// `aarch64::neon::tile`), and with the AVX-VNNI table Q4_K and Q6_K tiles are repacked
-    /// once, eight rows to a vector, into `scratch` for the repacked-GEMM and tiled orders
-    /// (`x86_64::avxvnni::PackedTile`).
+    /// `aarch64::neon::tile`), and Q4_K tiles (AVX2 and VNNI tables) and Q6_K tiles (VNNI
+    /// tables) are repacked once, eight rows to a vector, into `scratch` for the repacked-GEMM
+    /// and tiled orders (`x86_64::PackedTile`).
     ///
     /// `scratch` is [`tile_scratch_bytes`] long for the tile (less disables the unpacking
     /// and repacking, not the results) and 8-byte aligned.
@@ -829,24 +829,23 @@ impl Kernels {
         let q8_bytes = n_blocks * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
         #[cfg(target_arch = "x86_64")]
         let cols = n_blocks / tile_rows.max(1) * ty.block_size();
-        // With the AVX-VNNI table, the tile repacked eight rows to a vector (Q4_K, Q6_K) when
+        // The tile repacked eight rows to a vector (AVX2: Q4_K; AVX-VNNI: Q4_K, Q6_K) when
         // the batch's first four tokens take the packed kernel's order (the others, if any
         // do not, go through the tiles as stored).
         #[cfg(target_arch = "x86_64")]
-        let packs = self.isa.has_vnni()
-            && n >= 4
-            && x86_64::avxvnni::PackedTile::order(ty) == Some(order_of(0))
-            && x86_64::avxvnni::PackedTile::bytes(ty, tile_rows, cols)
+        let packs = n >= 4
+            && x86_64::PackedTile::order(self.isa, ty) == Some(order_of(0))
+            && x86_64::PackedTile::bytes(self.isa, ty, tile_rows, cols)
                 .is_some_and(|b| b <= scratch.len());
         #[cfg(target_arch = "x86_64")]
         let mut packed = None;
         let (ty, w) = match ty {
             #[cfg(target_arch = "x86_64")]
             _ if packs => {
-                // SAFETY: `packs` holds only with the AVX-VNNI table, whose features this CPU
-                // has; `bytes` fit the scratch.
+                // SAFETY: `packs` holds only with a table that has a packed kernel for `ty`
+                // (AVX2 or VNNI), whose features this CPU has; `bytes` fit the scratch.
                 packed = Some(unsafe {
-                    x86_64::VnniPacked::pack(self.isa, ty, w, tile_rows, cols, scratch)
+                    x86_64::PackedTile::pack(self.isa, ty, w, tile_rows, cols, scratch)
                 });
                 (ty, w)
             }
@@ -870,8 +869,8 @@ impl Kernels {
                 let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
                 let done = if (1..4).all(|k| order_of(t + k) == o) {
                     // SAFETY: tokens t..t + 4 < n, rows < tile_rows: the caller's contract
-                    // (the sink lives for this call only); packed only with the AVX-VNNI
-                    // table (see above).
+                    // (the sink lives for this call only); packed by this table, whose
+                    // features this CPU has (see above).
                     unsafe {
                         let mut put = Out4::new(out.add(t * out_stride), out_stride, tile_rows);
                         p.run_x4(o, a4, &mut put)
@@ -1317,6 +1316,55 @@ mod tile_tests {
                     check(GgmlType::IQ4_NL, as_bytes(&wn), rows, acts, n, order_of);
                 }
             }
+        }
+    }
+
+    /// The Q4_K tile kernels at the edges of their integer bounds: every quant 15, every scale
+    /// and minimum 63, activations all +127 or all -127 (the AVX2 packed kernel adds eight
+    /// `maddubs` pair sums of up to 2 * 15 * 127 as i16: 30480, near i16's limit).
+    #[test]
+    fn q4_k_tiles_at_their_integer_bounds() {
+        for sign in [1i8, -1] {
+            let (nb, rows, n) = (2, 16, 5);
+            let w: Vec<BlockQ4K> = (0..rows * nb)
+                .map(|i| BlockQ4K {
+                    d: half::f16::from_f32(0.01 + i as f32 * 1e-4),
+                    dmin: half::f16::from_f32(0.02),
+                    scales: [0xFF; 12],
+                    qs: [0xFF; 128],
+                })
+                .collect();
+            // Activation blocks made directly (the quantizer gives -127 for a constant row).
+            let acts: Vec<BlockQ8K> = (0..n * nb)
+                .map(|i| BlockQ8K {
+                    d: 0.5 + i as f32 * 0.01,
+                    qs: [sign * 127; 256],
+                    bsums: [sign as i16 * 16 * 127; 16],
+                })
+                .collect();
+            let gemm = |t: usize| {
+                if t < n / 4 * 4 {
+                    DotOrder::RepackedGemm
+                } else {
+                    DotOrder::RepackedGemv
+                }
+            };
+            check(
+                GgmlType::Q4_K,
+                as_bytes(&w),
+                rows,
+                as_bytes(&acts),
+                n,
+                &gemm,
+            );
+            check(
+                GgmlType::Q4_K,
+                as_bytes(&w),
+                rows,
+                as_bytes(&acts),
+                n,
+                &|_| DotOrder::Tiled,
+            );
         }
     }
 

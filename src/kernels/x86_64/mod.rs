@@ -69,20 +69,46 @@ macro_rules! vnni_min_products {
 pub mod avx512vnni;
 
 use crate::kernels::{Isa, Out4};
-use crate::quant::{DotOrder, GgmlType};
+use crate::quant::{self, DotOrder, GgmlType};
 
-/// A prefill weight tile packed by one of the two VNNI instances (their `PackedTile` types
-/// differ; the kernels are the same).
-pub(crate) enum VnniPacked<'s> {
+/// A prefill weight tile repacked eight rows to a vector once per batch, for the packed
+/// kernels of the table selected: Q4_K with the AVX2 table (`avx2::q4_k_packed`), Q4_K and
+/// Q6_K with the two VNNI instances (their `PackedTile` types differ; the kernels are the
+/// same).
+pub(crate) enum PackedTile<'s> {
+    /// Q4_K for the AVX2 table's repacked-GEMM order: the packed rows and how many (`rows8`).
+    Avx2Q4K(&'s [avx2::q4_k_packed::Packed8], usize),
     Vex(avxvnni::PackedTile<'s>),
     Evex(avx512vnni::PackedTile<'s>),
 }
 
-impl<'s> VnniPacked<'s> {
-    /// `PackedTile::pack` of the instance of `isa` (a VNNI one).
+impl<'s> PackedTile<'s> {
+    /// The float order of `isa`'s packed kernel of `ty`, if the table has one.
+    pub(crate) fn order(isa: Isa, ty: GgmlType) -> Option<DotOrder> {
+        match isa {
+            Isa::Avx2 if ty == GgmlType::Q4_K => Some(DotOrder::RepackedGemm),
+            _ if isa.has_vnni() => avxvnni::PackedTile::order(ty),
+            _ => None,
+        }
+    }
+
+    /// The scratch bytes a tile of `rows` rows of `cols` values of type `ty` needs packed for
+    /// `isa`'s kernel, when the table has one for `ty` and the rows fit it (and there are at
+    /// least eight); `None` otherwise.
+    pub(crate) fn bytes(isa: Isa, ty: GgmlType, rows: usize, cols: usize) -> Option<usize> {
+        match isa {
+            Isa::Avx2 if ty == GgmlType::Q4_K => avx2::q4_k_packed::bytes(rows, cols),
+            _ if isa.has_vnni() => avxvnni::PackedTile::bytes(ty, rows, cols),
+            _ => None,
+        }
+    }
+
+    /// Repacks the first `rows / 8 * 8` rows of the tile `w` (type `ty`, `cols` values a row)
+    /// for `isa`'s kernel into `scratch`, which must hold [`PackedTile::bytes`] and be 8-byte
+    /// aligned.
     ///
     /// # Safety
-    /// As `PackedTile::pack`, with the CPU features of `isa`'s table.
+    /// The CPU must have the features of `isa`'s table (AVX2, or a VNNI one).
     pub(crate) unsafe fn pack(
         isa: Isa,
         ty: GgmlType,
@@ -90,33 +116,53 @@ impl<'s> VnniPacked<'s> {
         rows: usize,
         cols: usize,
         scratch: &'s mut [u8],
-    ) -> VnniPacked<'s> {
+    ) -> PackedTile<'s> {
         // SAFETY: the caller's contract.
         unsafe {
             match isa {
                 Isa::Avx512Vnni => {
-                    VnniPacked::Evex(avx512vnni::PackedTile::pack(ty, w, rows, cols, scratch))
+                    PackedTile::Evex(avx512vnni::PackedTile::pack(ty, w, rows, cols, scratch))
                 }
-                _ => VnniPacked::Vex(avxvnni::PackedTile::pack(ty, w, rows, cols, scratch)),
+                Isa::AvxVnni => {
+                    PackedTile::Vex(avxvnni::PackedTile::pack(ty, w, rows, cols, scratch))
+                }
+                _ => {
+                    assert_eq!(ty, GgmlType::Q4_K, "the AVX2 table packs Q4_K tiles only");
+                    let bytes = avx2::q4_k_packed::bytes(rows, cols).expect("a tile it packs");
+                    let src = quant::cast_blocks(w).expect("weight blocks checked at load");
+                    let dst = quant::cast_blocks_mut(&mut scratch[..bytes])
+                        .expect("scratch 8-byte aligned");
+                    let (rows8, nb) = (rows / 8 * 8, cols / 256);
+                    avx2::q4_k_packed::pack(&src[..rows8 * nb], rows8, nb, dst);
+                    PackedTile::Avx2Q4K(dst, rows8)
+                }
             }
         }
     }
 
-    /// `PackedTile::run_x4` of the tile's instance.
+    /// The packed rows times four tokens whose activation rows are `a` and whose float order
+    /// is `order`: `put(r, [row r . a_0, .., row r . a_3])` for the packed rows `r <
+    /// rows8`, and `Some(rows8)`; `None` (nothing done) if the kernel is not of that order.
     ///
     /// # Safety
-    /// As `PackedTile::run_x4`.
+    /// As [`PackedTile::pack`], with the table that packed the tile.
     pub(crate) unsafe fn run_x4(
         &self,
         order: DotOrder,
         a: [&[u8]; 4],
         put: &mut Out4,
     ) -> Option<usize> {
-        // SAFETY: the caller's contract.
+        // SAFETY: the caller's contract; the kernels check the lengths.
         unsafe {
             match self {
-                VnniPacked::Vex(p) => p.run_x4(order, a, put),
-                VnniPacked::Evex(p) => p.run_x4(order, a, put),
+                PackedTile::Avx2Q4K(p, rows8) if order == DotOrder::RepackedGemm => {
+                    let a = a.map(|a| quant::cast_blocks(a).expect("Q8_K activations"));
+                    avx2::q4_k_packed::tile_x4(p, rows8 / 8, a, put);
+                    Some(*rows8)
+                }
+                PackedTile::Avx2Q4K(..) => None,
+                PackedTile::Vex(p) => p.run_x4(order, a, put),
+                PackedTile::Evex(p) => p.run_x4(order, a, put),
             }
         }
     }

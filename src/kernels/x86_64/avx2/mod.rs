@@ -150,6 +150,7 @@ pub mod q3_k;
 pub mod q4_0;
 pub mod q4_1;
 pub mod q4_k;
+pub mod q4_k_packed;
 pub mod q5_0;
 pub mod q5_1;
 pub mod q5_k;
@@ -413,5 +414,40 @@ pub(crate) unsafe fn hsum4_i32(v: [__m256i; 4]) -> __m128i {
         // [v0 lo, v1 lo, v2 lo, v3 lo | v0 hi, v1 hi, v2 hi, v3 hi]
         let h = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
         _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h))
+    }
+}
+
+/// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(crate) unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
+    // SAFETY: the CPU features are this function's contract (no memory access).
+    unsafe {
+        let a0 = _mm256_unpacklo_epi32(v[0], v[1]); // 00 10 01 11 | 04 14 05 15
+        let a1 = _mm256_unpackhi_epi32(v[0], v[1]); // 02 12 03 13 | 06 16 07 17
+        let a2 = _mm256_unpacklo_epi32(v[2], v[3]);
+        let a3 = _mm256_unpackhi_epi32(v[2], v[3]);
+        let a4 = _mm256_unpacklo_epi32(v[4], v[5]);
+        let a5 = _mm256_unpackhi_epi32(v[4], v[5]);
+        let a6 = _mm256_unpacklo_epi32(v[6], v[7]);
+        let a7 = _mm256_unpackhi_epi32(v[6], v[7]);
+        let b0 = _mm256_unpacklo_epi64(a0, a2); // 00 10 20 30 | 04 14 24 34
+        let b1 = _mm256_unpackhi_epi64(a0, a2); // 01 11 21 31 | 05 ..
+        let b2 = _mm256_unpacklo_epi64(a1, a3); // 02 ..       | 06 ..
+        let b3 = _mm256_unpackhi_epi64(a1, a3); // 03 ..       | 07 ..
+        let b4 = _mm256_unpacklo_epi64(a4, a6); // 40 50 60 70 | 44 ..
+        let b5 = _mm256_unpackhi_epi64(a4, a6);
+        let b6 = _mm256_unpacklo_epi64(a5, a7);
+        let b7 = _mm256_unpackhi_epi64(a5, a7);
+        [
+            _mm256_permute2x128_si256::<0x20>(b0, b4),
+            _mm256_permute2x128_si256::<0x20>(b1, b5),
+            _mm256_permute2x128_si256::<0x20>(b2, b6),
+            _mm256_permute2x128_si256::<0x20>(b3, b7),
+            _mm256_permute2x128_si256::<0x31>(b0, b4),
+            _mm256_permute2x128_si256::<0x31>(b1, b5),
+            _mm256_permute2x128_si256::<0x31>(b2, b6),
+            _mm256_permute2x128_si256::<0x31>(b3, b7),
+        ]
     }
 }

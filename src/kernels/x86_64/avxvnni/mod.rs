@@ -150,9 +150,7 @@ impl<'s> PackedTile<'s> {
     pub(crate) fn bytes(ty: GgmlType, rows: usize, cols: usize) -> Option<usize> {
         let groups = rows / 8;
         match ty {
-            GgmlType::Q4_K if cols / 256 <= q4_k::MAX_BLOCKS => {
-                Some(groups * (cols / 256) * std::mem::size_of::<q4_k::Packed8>())
-            }
+            GgmlType::Q4_K => super::avx2::q4_k_packed::bytes(rows, cols),
             GgmlType::Q6_K if cols / 256 <= q6_k::MAX_BLOCKS => {
                 Some(groups * (cols / 256) * std::mem::size_of::<q6_k::Packed8>())
             }
@@ -441,42 +439,7 @@ pub(crate) unsafe fn dpwssd_run_pair(
     }
 }
 
-pub(crate) use super::avx2::pshufb;
-
-/// The 8 x 8 transpose of 32-bit units: `out[g]` unit `r` = `v[r]` unit `g`.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn transpose8x32(v: [__m256i; 8]) -> [__m256i; 8] {
-    // SAFETY: the CPU features are this function's contract (no memory access).
-    unsafe {
-        let a0 = _mm256_unpacklo_epi32(v[0], v[1]); // 00 10 01 11 | 04 14 05 15
-        let a1 = _mm256_unpackhi_epi32(v[0], v[1]); // 02 12 03 13 | 06 16 07 17
-        let a2 = _mm256_unpacklo_epi32(v[2], v[3]);
-        let a3 = _mm256_unpackhi_epi32(v[2], v[3]);
-        let a4 = _mm256_unpacklo_epi32(v[4], v[5]);
-        let a5 = _mm256_unpackhi_epi32(v[4], v[5]);
-        let a6 = _mm256_unpacklo_epi32(v[6], v[7]);
-        let a7 = _mm256_unpackhi_epi32(v[6], v[7]);
-        let b0 = _mm256_unpacklo_epi64(a0, a2); // 00 10 20 30 | 04 14 24 34
-        let b1 = _mm256_unpackhi_epi64(a0, a2); // 01 11 21 31 | 05 ..
-        let b2 = _mm256_unpacklo_epi64(a1, a3); // 02 ..       | 06 ..
-        let b3 = _mm256_unpackhi_epi64(a1, a3); // 03 ..       | 07 ..
-        let b4 = _mm256_unpacklo_epi64(a4, a6); // 40 50 60 70 | 44 ..
-        let b5 = _mm256_unpackhi_epi64(a4, a6);
-        let b6 = _mm256_unpacklo_epi64(a5, a7);
-        let b7 = _mm256_unpackhi_epi64(a5, a7);
-        [
-            _mm256_permute2x128_si256::<0x20>(b0, b4),
-            _mm256_permute2x128_si256::<0x20>(b1, b5),
-            _mm256_permute2x128_si256::<0x20>(b2, b6),
-            _mm256_permute2x128_si256::<0x20>(b3, b7),
-            _mm256_permute2x128_si256::<0x31>(b0, b4),
-            _mm256_permute2x128_si256::<0x31>(b1, b5),
-            _mm256_permute2x128_si256::<0x31>(b2, b6),
-            _mm256_permute2x128_si256::<0x31>(b3, b7),
-        ]
-    }
-}
+pub(crate) use super::avx2::{pshufb, transpose8x32};
 
 /// `J` sub-blocks of eight packed rows (the layout of [`q4_k::Packed8`], [`q6_k::Packed8`])
 /// times four tokens: for each sub-block `j`, `s1[k] += sc[j] * (start[j][k] + sum_g

@@ -154,7 +154,7 @@ pub unsafe fn tile_x4(
         let prep = std::slice::from_raw_parts(buf.as_ptr() as *const [Prepared; 4], nb);
         for grp in 0..groups {
             let out = dot_8x4(&packed[grp * nb..(grp + 1) * nb], a, prep);
-            for (r, v) in (8 * grp..).zip(super::q4_k::transpose_4x8(out)) {
+            for (r, v) in (8 * grp..).zip(super::super::avx2::q4_k_packed::transpose_4x8(out)) {
                 put.put(r, v);
             }
         }
