@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::super::avx2::q4_k_packed::{add_chunk, finish, tile_groups, Prepared};
+use super::super::avx2::q4_k_packed::{add_chunk, block_scales, finish, tile_groups, Prepared};
 pub use super::super::avx2::q4_k_packed::{pack, Packed8, MAX_BLOCKS};
 use crate::quant::{q4_k::BlockQ4K, q8_k::BlockQ8K};
 
@@ -45,9 +45,9 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f3
     // SAFETY: the CPU features are this function's contract; `p`, `prep` and every `a[k]`
     // have the same length (checked by the caller), the loads read inside those blocks.
     unsafe {
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut acc_m = [_mm256_setzero_ps(); 4];
+        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
         for (b, (x, pr)) in p.iter().zip(prep).enumerate() {
+            let dd = block_scales(x, pr);
             let ys: [*const i8; 4] = std::array::from_fn(|k| a[k].get_unchecked(b).qs.as_ptr());
             for c in 0..4 {
                 let mut s1 = [_mm256_setzero_si256(); 4];
@@ -60,10 +60,10 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[Prepared]) -> [[f3
                     [at(j0), at(j1)],
                     [&x.sc[j0], &x.sc[j1]],
                 );
-                add_chunk(&mut acc, &mut acc_m, x, pr, c, s1);
+                add_chunk(&mut acc, &dd, x, pr, c, s1);
             }
         }
-        finish(acc, acc_m)
+        finish(acc)
     }
 }
 
