@@ -24,6 +24,8 @@
 //! src/quant/<fmt>.rs                   the scalar reference (the specification), always built
 //! src/kernels/scalar.rs                the scalar table: the reference functions, type-erased
 //! src/kernels/x86_64/avx2/<fmt>.rs     AVX2 + FMA (+ F16C) kernels, `vec_dot` per format
+//! src/kernels/x86_64/avx2/q{4,6}_k_packed.rs  Q4_K/Q6_K prefill tiles repacked eight rows
+//!                                      to a vector: layout, packing, AVX2 kernels
 //! src/kernels/x86_64/avxvnni/<fmt>.rs  AVX-VNNI + GFNI prefill tiles (Q8_0, Q4_K, Q6_K),
 //!                                      decode matrix-vector products and dot products;
 //!                                      compiled twice, VEX (AVX-VNNI) and EVEX (AVX512-VNNI:
@@ -799,9 +801,9 @@ impl Kernels {
     /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
     /// multiplied two rows by four tokens at a time (AVX2, AVX-VNNI and NEON tables), the
     /// Q4_K and Q6_K super-blocks are unpacked once for four tokens (AVX2 and NEON kernels;
-    /// `aarch64::neon::tile`), and Q4_K tiles (AVX2 and VNNI tables) and Q6_K tiles (VNNI
-    /// tables) are repacked once, eight rows to a vector, into `scratch` for the repacked-GEMM
-    /// and tiled orders (`x86_64::PackedTile`).
+    /// `aarch64::neon::tile`), and with the AVX2 and VNNI tables Q4_K and Q6_K tiles are
+    /// repacked once, eight rows to a vector, into `scratch` for the repacked-GEMM and tiled
+    /// orders (`x86_64::PackedTile`).
     ///
     /// `scratch` is [`tile_scratch_bytes`] long for the tile (less disables the unpacking
     /// and repacking, not the results) and 8-byte aligned.
@@ -829,7 +831,7 @@ impl Kernels {
         let q8_bytes = n_blocks * std::mem::size_of::<quant::q8_0::BlockQ8_0>();
         #[cfg(target_arch = "x86_64")]
         let cols = n_blocks / tile_rows.max(1) * ty.block_size();
-        // The tile repacked eight rows to a vector (AVX2: Q4_K; AVX-VNNI: Q4_K, Q6_K) when
+        // The tile repacked eight rows to a vector (AVX2 and VNNI tables: Q4_K, Q6_K) when
         // the batch's first four tokens take the packed kernel's order (the others, if any
         // do not, go through the tiles as stored).
         #[cfg(target_arch = "x86_64")]
@@ -1319,11 +1321,12 @@ mod tile_tests {
         }
     }
 
-    /// The Q4_K tile kernels at the edges of their integer bounds: every quant 15, every scale
-    /// and minimum 63, activations all +127 or all -127 (the AVX2 packed kernel adds eight
-    /// `maddubs` pair sums of up to 2 * 15 * 127 as i16: 30480, near i16's limit).
+    /// The Q4_K and Q6_K tile kernels at the edges of their integer bounds: every quant at
+    /// its largest, the scales at their ends, activations all +127 or all -127 (the AVX2
+    /// packed Q4_K kernel adds eight `maddubs` pair sums of up to 2 * 15 * 127 as i16: 30480,
+    /// near i16's limit).
     #[test]
-    fn q4_k_tiles_at_their_integer_bounds() {
+    fn q4_k_and_q6_k_tiles_at_their_integer_bounds() {
         for sign in [1i8, -1] {
             let (nb, rows, n) = (2, 16, 5);
             let w: Vec<BlockQ4K> = (0..rows * nb)
@@ -1364,6 +1367,25 @@ mod tile_tests {
                 as_bytes(&acts),
                 n,
                 &|_| DotOrder::Tiled,
+            );
+            // Q6_K: every quant 63 (the AVX2 packed kernel adds two `maddubs` pair sums of up
+            // to 2 * 63 * 127 as i16: 32004), the scales at both ends of i8.
+            let w6: Vec<BlockQ6K> = (0..rows * nb)
+                .map(|i| BlockQ6K {
+                    ql: [0xFF; 128],
+                    qh: [0xFF; 64],
+                    scales: std::array::from_fn(|j| if (i + j) % 3 == 0 { -128 } else { 127 }),
+                    d: half::f16::from_f32(0.01 + i as f32 * 1e-4),
+                })
+                .collect();
+            let tiled = |_| DotOrder::Tiled;
+            check(
+                GgmlType::Q6_K,
+                as_bytes(&w6),
+                rows,
+                as_bytes(&acts),
+                n,
+                &tiled,
             );
         }
     }

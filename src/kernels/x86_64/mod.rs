@@ -72,12 +72,14 @@ use crate::kernels::{Isa, Out4};
 use crate::quant::{self, DotOrder, GgmlType};
 
 /// A prefill weight tile repacked eight rows to a vector once per batch, for the packed
-/// kernels of the table selected: Q4_K with the AVX2 table (`avx2::q4_k_packed`), Q4_K and
-/// Q6_K with the two VNNI instances (their `PackedTile` types differ; the kernels are the
-/// same).
+/// kernels of the table selected: Q4_K and Q6_K with the AVX2 table (`avx2::q4_k_packed`,
+/// `avx2::q6_k_packed`) and with the two VNNI instances (their `PackedTile` types differ;
+/// the kernels are the same).
 pub(crate) enum PackedTile<'s> {
     /// Q4_K for the AVX2 table's repacked-GEMM order: the packed rows and how many (`rows8`).
     Avx2Q4K(&'s [avx2::q4_k_packed::Packed8], usize),
+    /// Q6_K for the AVX2 table's tiled K-quant order.
+    Avx2Q6K(&'s [avx2::q6_k_packed::Packed8], usize),
     Vex(avxvnni::PackedTile<'s>),
     Evex(avx512vnni::PackedTile<'s>),
 }
@@ -86,8 +88,8 @@ impl<'s> PackedTile<'s> {
     /// The float order of `isa`'s packed kernel of `ty`, if the table has one.
     pub(crate) fn order(isa: Isa, ty: GgmlType) -> Option<DotOrder> {
         match isa {
-            Isa::Avx2 if ty == GgmlType::Q4_K => Some(DotOrder::RepackedGemm),
-            _ if isa.has_vnni() => avxvnni::PackedTile::order(ty),
+            // The same kernels' orders as the VNNI tables'.
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => avxvnni::PackedTile::order(ty),
             _ => None,
         }
     }
@@ -97,8 +99,9 @@ impl<'s> PackedTile<'s> {
     /// least eight); `None` otherwise.
     pub(crate) fn bytes(isa: Isa, ty: GgmlType, rows: usize, cols: usize) -> Option<usize> {
         match isa {
-            Isa::Avx2 if ty == GgmlType::Q4_K => avx2::q4_k_packed::bytes(rows, cols),
-            _ if isa.has_vnni() => avxvnni::PackedTile::bytes(ty, rows, cols),
+            Isa::Avx2 | Isa::AvxVnni | Isa::Avx512Vnni => {
+                avxvnni::PackedTile::bytes(ty, rows, cols)
+            }
             _ => None,
         }
     }
@@ -127,14 +130,22 @@ impl<'s> PackedTile<'s> {
                     PackedTile::Vex(avxvnni::PackedTile::pack(ty, w, rows, cols, scratch))
                 }
                 _ => {
-                    assert_eq!(ty, GgmlType::Q4_K, "the AVX2 table packs Q4_K tiles only");
-                    let bytes = avx2::q4_k_packed::bytes(rows, cols).expect("a tile it packs");
-                    let src = quant::cast_blocks(w).expect("weight blocks checked at load");
-                    let dst = quant::cast_blocks_mut(&mut scratch[..bytes])
-                        .expect("scratch 8-byte aligned");
+                    let bytes = Self::bytes(isa, ty, rows, cols).expect("a tile it packs");
+                    let dst = &mut scratch[..bytes];
                     let (rows8, nb) = (rows / 8 * 8, cols / 256);
-                    avx2::q4_k_packed::pack(&src[..rows8 * nb], rows8, nb, dst);
-                    PackedTile::Avx2Q4K(dst, rows8)
+                    use crate::quant::{q4_k::BlockQ4K, q6_k::BlockQ6K};
+                    match ty {
+                        GgmlType::Q4_K => {
+                            let (src, dst) = avxvnni::cast::<BlockQ4K, _>(w, dst);
+                            avx2::q4_k_packed::pack(&src[..rows8 * nb], rows8, nb, dst);
+                            PackedTile::Avx2Q4K(dst, rows8)
+                        }
+                        _ => {
+                            let (src, dst) = avxvnni::cast::<BlockQ6K, _>(w, dst);
+                            avx2::q6_k_packed::pack(&src[..rows8 * nb], rows8, nb, dst);
+                            PackedTile::Avx2Q6K(dst, rows8)
+                        }
+                    }
                 }
             }
         }
@@ -160,7 +171,12 @@ impl<'s> PackedTile<'s> {
                     avx2::q4_k_packed::tile_x4(p, rows8 / 8, a, put);
                     Some(*rows8)
                 }
-                PackedTile::Avx2Q4K(..) => None,
+                PackedTile::Avx2Q6K(p, rows8) if order == DotOrder::Tiled => {
+                    let a = a.map(|a| quant::cast_blocks(a).expect("Q8_K activations"));
+                    avx2::q6_k_packed::tile_x4(p, rows8 / 8, a, put);
+                    Some(*rows8)
+                }
+                PackedTile::Avx2Q4K(..) | PackedTile::Avx2Q6K(..) => None,
                 PackedTile::Vex(p) => p.run_x4(order, a, put),
                 PackedTile::Evex(p) => p.run_x4(order, a, put),
             }

@@ -155,6 +155,7 @@ pub mod q5_0;
 pub mod q5_1;
 pub mod q5_k;
 pub mod q6_k;
+pub mod q6_k_packed;
 pub mod q8_0;
 pub mod q8_k;
 

@@ -24,10 +24,12 @@
 //!           tiles in the repacked GEMM order (`repacked_tile_x4`)
 //! q8_0.rs   prefill: Q8_0 (and Q5_0 unpacked to Q8_0) tiles, two rows by four tokens, the
 //!           weights made unsigned and the bias prepared once per tile
-//! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order);
-//!           decode: the repacked GEMV order's integer sums with rows in lanes (`s1_vnni`
-//!           for `avx2::q4_k::gemv_8_rows`)
-//! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order)
+//! q4_k.rs   prefill: Q4_K tiles repacked eight rows to a vector (repacked-GEMM order;
+//!           the layout and packing of `avx2::q4_k_packed`); decode: the repacked GEMV
+//!           order's integer sums with rows in lanes (`s1_vnni` for
+//!           `avx2::q4_k::gemv_8_rows`)
+//! q6_k.rs   prefill: Q6_K tiles repacked the same way (tiled K-quant order;
+//!           `avx2::q6_k_packed`)
 //! q2_k.rs   decode and prefill: Q2_K dot products (`vec_dot` and tiled orders), each group's
 //!           quants looked up as `q * scale` by `vpshufb`, one `vpdpbusd` per run
 //! q3_k.rs   decode: the matrix-vector product, quants made unsigned by two `gf2p8affineqb`
@@ -148,15 +150,11 @@ impl<'s> PackedTile<'s> {
     /// when this module has a packed kernel for `ty` and the rows fit its stack buffers (and
     /// there are at least eight); `None` otherwise.
     pub(crate) fn bytes(ty: GgmlType, rows: usize, cols: usize) -> Option<usize> {
-        let groups = rows / 8;
         match ty {
             GgmlType::Q4_K => super::avx2::q4_k_packed::bytes(rows, cols),
-            GgmlType::Q6_K if cols / 256 <= q6_k::MAX_BLOCKS => {
-                Some(groups * (cols / 256) * std::mem::size_of::<q6_k::Packed8>())
-            }
+            GgmlType::Q6_K => super::avx2::q6_k_packed::bytes(rows, cols),
             _ => None,
         }
-        .filter(|_| groups > 0)
     }
 
     /// Repacks the first `rows / 8 * 8` rows of the tile `w` (type `ty`, `cols` values a row)
@@ -224,7 +222,7 @@ impl<'s> PackedTile<'s> {
 }
 
 /// The weight blocks of a tile and the packed entries of its scratch.
-fn cast<'a, 'b, B: quant::Pod, P: quant::Pod>(
+pub(crate) fn cast<'a, 'b, B: quant::Pod, P: quant::Pod>(
     w: &'a [u8],
     s: &'b mut [u8],
 ) -> (&'a [B], &'b mut [P]) {
@@ -439,7 +437,7 @@ pub(crate) unsafe fn dpwssd_run_pair(
     }
 }
 
-pub(crate) use super::avx2::{pshufb, transpose8x32};
+pub(crate) use super::avx2::pshufb;
 
 /// `J` sub-blocks of eight packed rows (the layout of [`q4_k::Packed8`], [`q6_k::Packed8`])
 /// times four tokens: for each sub-block `j`, `s1[k] += sc[j] * (start[j][k] + sum_g
