@@ -798,7 +798,8 @@ impl Kernels {
     ///
     /// Integer work is shared across the batch where that gives the same bits: a Q5_0 tile is
     /// unpacked once into Q8_0 blocks in `scratch` (same lanes, same order; see
-    /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order), Q8_0 rows are
+    /// `quant::q5_0::to_q8_0`; Q5_0 always adds in `vec_dot`'s order; with the AVX2 table and
+    /// rows in pairs, into its unsigned quants for `avx2::q8_0::tile_x4_q5`), Q8_0 rows are
     /// multiplied two rows by four tokens at a time (AVX2, AVX-VNNI and NEON tables), the
     /// Q4_K and Q6_K super-blocks are unpacked once for four tokens (AVX2 and NEON kernels;
     /// `aarch64::neon::tile`), and with the AVX2 and VNNI tables Q4_K and Q6_K tiles are
@@ -841,6 +842,11 @@ impl Kernels {
                 .is_some_and(|b| b <= scratch.len());
         #[cfg(target_arch = "x86_64")]
         let mut packed = None;
+        // With the AVX2 table a Q5_0 tile of paired rows is unpacked to its unsigned quants
+        // for four tokens at a time (`avx2::q8_0::tile_x4_q5`); `q5_unsigned` then keeps the
+        // tile as stored for the tokens that go one at a time.
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
+        let mut q5_unsigned: Option<&[u8]> = None;
         let (ty, w) = match ty {
             #[cfg(target_arch = "x86_64")]
             _ if packs => {
@@ -850,6 +856,22 @@ impl Kernels {
                     x86_64::PackedTile::pack(self.isa, ty, w, tile_rows, cols, scratch)
                 });
                 (ty, w)
+            }
+            #[cfg(target_arch = "x86_64")]
+            GgmlType::Q5_0
+                if self.isa == Isa::Avx2
+                    && n >= 4
+                    && tile_rows.is_multiple_of(2)
+                    && scratch.len() >= q8_bytes =>
+            {
+                let src: &[quant::q5_0::BlockQ5_0] =
+                    quant::cast_blocks(w).expect("weight blocks checked at load");
+                let dst = quant::cast_blocks_mut(&mut scratch[..q8_bytes])
+                    .expect("scratch aligned for Q8_0 blocks");
+                // SAFETY: the AVX2 table exists only on CPUs with AVX2, FMA and F16C.
+                unsafe { x86_64::avx2::q5_0::to_unsigned(src, dst) };
+                q5_unsigned = Some(w);
+                (GgmlType::Q8_0, quant::as_bytes(dst))
             }
             GgmlType::Q5_0 if n > 1 && scratch.len() >= q8_bytes => {
                 let src: &[quant::q5_0::BlockQ5_0] =
@@ -900,10 +922,12 @@ impl Kernels {
             // weight block is unpacked once for the four.
             if t + 4 <= n {
                 let o = order_of(t);
-                if let Some(f) = self
-                    .row_x4(ty, o)
-                    .filter(|_| (1..4).all(|k| order_of(t + k) == o))
-                {
+                let f = match q5_unsigned {
+                    #[cfg(target_arch = "x86_64")]
+                    Some(_) => Some(q5_0_unsigned_x4 as RowX4Fn),
+                    _ => self.row_x4(ty, o),
+                };
+                if let Some(f) = f.filter(|_| (1..4).all(|k| order_of(t + k) == o)) {
                     let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));
                     // SAFETY: tokens t..t + 4 < n, rows < tile_rows: the caller's contract.
                     let mut put =
@@ -918,7 +942,10 @@ impl Kernels {
             }
             // SAFETY: row range [0, tile_rows) of token t < n: the caller's contract.
             let o = unsafe { std::slice::from_raw_parts_mut(out.add(t * out_stride), tile_rows) };
-            self.matvec_order(o, ty, w, act(t), order_of(t));
+            match q5_unsigned {
+                Some(q5) => self.matvec_order(o, GgmlType::Q5_0, q5, act(t), order_of(t)),
+                None => self.matvec_order(o, ty, w, act(t), order_of(t)),
+            }
             t += 1;
         }
     }
@@ -1059,6 +1086,19 @@ pub fn tile_scratch_bytes(tile_rows: usize, cols: usize) -> usize {
     #[cfg(not(target_arch = "x86_64"))]
     let packed = [0];
     packed.into_iter().fold(q8_0, usize::max)
+}
+
+/// A Q5_0 tile unpacked by `avx2::q5_0::to_unsigned` times four tokens
+/// (`avx2::q8_0::tile_x4_q5`), as a four-token tile kernel.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C (the AVX2 table is selected).
+#[cfg(target_arch = "x86_64")]
+unsafe fn q5_0_unsigned_x4(w: &[u8], rows: usize, a: [&[u8]; 4], put: PutFn) {
+    tile::<quant::q8_0::BlockQ8_0>(w, rows, a, put, |w, a, put| {
+        // SAFETY: this function's contract; `tile` checked the lengths.
+        unsafe { x86_64::avx2::q8_0::tile_x4_q5(w, rows, a, put) }
+    })
 }
 
 /// The sink of a four-token tile kernel: `put(r, [row r . a_0, .., row r . a_3])`.

@@ -36,6 +36,26 @@ pub unsafe fn vec_dot(w: &[BlockQ5_0], a: &[BlockQ8_0]) -> f32 {
     }
 }
 
+/// The Q5_0 blocks `w` as Q8_0 blocks of their unsigned 5-bit quants `q` (0..=31; the values
+/// are `q - 16`) and the same scales, for [`super::q8_0::tile_x4_q5`]: the nibble OR `0x10`
+/// where the fifth bit is set.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn to_unsigned(w: &[BlockQ5_0], out: &mut [BlockQ8_0]) {
+    // SAFETY: the CPU features are this function's contract; each store writes the 32 bytes
+    // of one output block's `qs`.
+    unsafe {
+        for (x, y) in w.iter().zip(out.iter_mut()) {
+            y.d = x.d;
+            let hi = _mm256_and_si256(bytes_from_bits_32(x.qh), _mm256_set1_epi8(0x10));
+            let qx = _mm256_or_si256(bytes_from_nibbles_32(&x.qs), hi);
+            _mm256_storeu_si256(y.qs.as_mut_ptr() as *mut __m256i, qx);
+        }
+    }
+}
+
 /// [`crate::quant::q5_0::to_q8_0`] with the unpacking of [`vec_dot`]: the same bytes.
 ///
 /// # Safety

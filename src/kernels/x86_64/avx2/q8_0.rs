@@ -127,28 +127,36 @@ type Acc2x4 = [[__m256; 4]; 2];
 /// `n` entries of each of the eight rows of `dd` are initialized.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn vec_dot_2x4(
+unsafe fn vec_dot_2x4<const OFFSET: i8>(
     w: [&[BlockQ8_0]; 2],
     ya: &[[__m256i; 4]],
+    yb: &[[__m256i; 4]],
     dd: &[MaybeUninit<f32>; 8 * CHUNK],
     c: &mut Acc2x4,
 ) {
     let n = ya.len();
-    assert!(w.iter().all(|r| r.len() == n) && n <= CHUNK);
+    assert!(w.iter().all(|r| r.len() == n) && n <= CHUNK && (OFFSET == 0 || yb.len() == n));
     // SAFETY: the CPU features are this function's contract; `b < n <= CHUNK` indexes the
     // rows, `ya` and the initialized part of each row of `dd`.
     unsafe {
         let dd = dd.as_ptr().cast::<f32>();
         let ones = _mm256_set1_epi16(1);
         let mut acc = *c;
-        for (b, yb) in ya.iter().enumerate() {
+        for (b, y4) in ya.iter().enumerate() {
             let xq = w.map(|w| load32(&w.get_unchecked(b).qs));
             // The sign trick of `mul_sum_i8_pairs`: |x| once per weight block.
             let ax = xq.map(|x| _mm256_sign_epi8(x, x));
-            for (k, &yq) in yb.iter().enumerate() {
+            for (k, &yq) in y4.iter().enumerate() {
                 for r in 0..2 {
-                    let s = _mm256_sign_epi8(yq, xq[r]);
-                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], s), ones);
+                    let p = if OFFSET == 0 {
+                        let s = _mm256_sign_epi8(yq, xq[r]);
+                        _mm256_madd_epi16(_mm256_maddubs_epi16(ax[r], s), ones)
+                    } else {
+                        // Unsigned quants `x + OFFSET`: their products less the activation's
+                        // `OFFSET * sum4(y)` (made once per token and block).
+                        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(xq[r], yq), ones);
+                        _mm256_sub_epi32(p, yb.get_unchecked(b)[k])
+                    };
                     let d = _mm256_broadcast_ss(&*dd.add((2 * k + r) * CHUNK + b));
                     acc[r][k] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[r][k]);
                 }
@@ -231,11 +239,54 @@ pub unsafe fn tile_x4(
     a: [&[BlockQ8_0]; 4],
     put: &mut crate::kernels::Out4,
 ) {
+    // SAFETY: the same contract.
+    unsafe { tile_x4_offset::<0>(w, rows, a, put) }
+}
+
+/// [`tile_x4`] for a Q5_0 tile unpacked by [`super::q5_0::to_unsigned`] (Q8_0 blocks holding
+/// the unsigned 5-bit quants `q`, the values `q - 16`): each result the bits of Q5_0's
+/// `vec_dot`. The products take the quants as `maddubs`' unsigned operand directly (pairs at
+/// most `2 * 31 * 127`) and subtract `16 * sum4(y)`, made once per token and block, from
+/// each lane: the same exact lanes without the sign trick's two `vpsignb` per row and block.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and F16C.
+///
+/// # Panics
+/// If the tile is not `rows` whole rows of the activations' length, or `rows` is odd.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn tile_x4_q5(
+    w: &[BlockQ8_0],
+    rows: usize,
+    a: [&[BlockQ8_0]; 4],
+    put: &mut crate::kernels::Out4,
+) {
+    assert!(
+        rows.is_multiple_of(2),
+        "the unsigned Q5_0 tile takes rows in pairs"
+    );
+    // SAFETY: the same contract.
+    unsafe { tile_x4_offset::<16>(w, rows, a, put) }
+}
+
+/// [`tile_x4`] (`OFFSET` 0: signed quants) or [`tile_x4_q5`] (`OFFSET` 16: unsigned quants
+/// `x + OFFSET`, rows in pairs).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tile_x4_offset<const OFFSET: i8>(
+    w: &[BlockQ8_0],
+    rows: usize,
+    a: [&[BlockQ8_0]; 4],
+    put: &mut crate::kernels::Out4,
+) {
     let nb = a[0].len();
     assert!(a.iter().all(|r| r.len() == nb) && w.len() == rows * nb);
+    assert!(OFFSET == 0 || rows.is_multiple_of(2));
     let row = |r: usize| &w[r * nb..(r + 1) * nb];
-    // Each written for its first `n` entries (rows) before they are read, chunk by chunk.
+    // Each written for its first `n` entries (rows) before they are read, chunk by chunk
+    // (`yb` only with an offset).
     let mut ya = [const { MaybeUninit::<[__m256i; 4]>::uninit() }; CHUNK];
+    let mut yb = [const { MaybeUninit::<[__m256i; 4]>::uninit() }; CHUNK];
     let mut dy = [[const { MaybeUninit::<f32>::uninit() }; CHUNK]; 4];
     let mut dd = [const { MaybeUninit::<f32>::uninit() }; 8 * CHUNK];
     for g0 in (0..rows).step_by(GROUP_ROWS) {
@@ -250,19 +301,33 @@ pub unsafe fn tile_x4(
                     load32(&a[k].get_unchecked(c0 + b).qs)
                 }));
             }
+            if OFFSET != 0 {
+                // SAFETY: the CPU features are this function's contract; the first `n`
+                // entries of `ya` were just written.
+                unsafe {
+                    let (k8, ones) = (_mm256_set1_epi8(OFFSET), _mm256_set1_epi16(1));
+                    for (yb, ya) in yb[..n].iter_mut().zip(&ya[..n]) {
+                        // OFFSET * sum4(y) per lane (|.| <= 16 * 4 * 127).
+                        let sum = |y| _mm256_madd_epi16(_mm256_maddubs_epi16(k8, y), ones);
+                        yb.write(ya.assume_init_ref().map(sum));
+                    }
+                }
+            }
             for (dy, a) in dy.iter_mut().zip(a) {
                 for (d, y) in dy.iter_mut().zip(&a[c0..c0 + n]) {
                     // SAFETY: the CPU features are this function's contract (no memory access).
                     d.write(unsafe { f16_to_f32(y.d) });
                 }
             }
-            // SAFETY: the first `n` entries of `ya` and of each row of `dy` were written just
-            // above (`MaybeUninit<T>` has `T`'s layout).
-            let (ya, dy) = unsafe {
+            // SAFETY: the first `n` entries of `ya`, of `yb` (with an offset) and of each row
+            // of `dy` were written just above (`MaybeUninit<T>` has `T`'s layout).
+            let (ya, yb, dy) = unsafe {
                 let dy: [&[f32]; 4] =
                     std::array::from_fn(|k| std::slice::from_raw_parts(dy[k].as_ptr().cast(), n));
+                let yb_n = if OFFSET == 0 { 0 } else { n };
                 (
                     std::slice::from_raw_parts(ya.as_ptr().cast::<[__m256i; 4]>(), n),
+                    std::slice::from_raw_parts(yb.as_ptr().cast::<[__m256i; 4]>(), yb_n),
                     dy,
                 )
             };
@@ -274,7 +339,7 @@ pub unsafe fn tile_x4(
                 // each row of `dd`, which `vec_dot_2x4` reads.
                 unsafe {
                     pair_scales(rr, dy, &mut dd);
-                    vec_dot_2x4(rr, ya, &dd, c);
+                    vec_dot_2x4::<OFFSET>(rr, ya, yb, &dd, c);
                 }
             }
         }
