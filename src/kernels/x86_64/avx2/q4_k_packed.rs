@@ -44,8 +44,15 @@ const _: () = assert!(std::mem::size_of::<Packed8>() == 2496);
 /// values a row, when there are at least eight and the rows fit the kernels
 /// (`cols <= 256 * MAX_BLOCKS`); `None` otherwise.
 pub fn bytes(rows: usize, cols: usize) -> Option<usize> {
+    packed_bytes::<Packed8>(rows, cols, MAX_BLOCKS)
+}
+
+/// The bytes of the packed super-blocks `P` (eight rows each) of the first `rows / 8 * 8`
+/// rows of a tile of `cols` values a row, when there are at least eight rows and at most
+/// `max_blocks` super-blocks a row.
+pub(crate) fn packed_bytes<P>(rows: usize, cols: usize, max_blocks: usize) -> Option<usize> {
     let (groups, nb) = (rows / 8, cols / 256);
-    (groups > 0 && nb <= MAX_BLOCKS).then(|| groups * nb * std::mem::size_of::<Packed8>())
+    (groups > 0 && nb <= max_blocks).then(|| groups * nb * std::mem::size_of::<P>())
 }
 
 // SAFETY: repr(C), integer and f32 arrays whose sizes are multiples of 4 (no padding, size

@@ -5,6 +5,7 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
+use super::super::avx2::q6_k_packed::add_block;
 pub use super::super::avx2::q6_k_packed::{pack, Packed8, MAX_BLOCKS};
 use crate::quant::q8_k::BlockQ8K;
 
@@ -87,16 +88,12 @@ unsafe fn dot_8x4(p: &[Packed8], a: [&[BlockQ8K]; 4], prep: &[[Prepared; 4]]) ->
                     [&x.sc[j]],
                 );
             }
-            let d = _mm256_loadu_ps(x.d.as_ptr());
-            for k in 0..4 {
-                let res = _mm256_mul_ps(d, _mm256_cvtepi32_ps(s1[k]));
-                acc[k] = _mm256_fmadd_ps(res, _mm256_set1_ps(pr[k].d), acc[k]);
-            }
+            add_block(&mut acc, x, s1, pr.map(|p| p.d));
         }
-        let mut out = [[0f32; 8]; 4];
-        for k in 0..4 {
-            _mm256_storeu_ps(out[k].as_mut_ptr(), acc[k]);
-        }
-        out
+        acc.map(|a| {
+            let mut out = [0f32; 8];
+            _mm256_storeu_ps(out.as_mut_ptr(), a);
+            out
+        })
     }
 }
