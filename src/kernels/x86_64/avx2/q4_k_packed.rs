@@ -252,7 +252,7 @@ pub(crate) unsafe fn finish([acc, acc_m]: [[__m256; 4]; 2]) -> [[f32; 8]; 4] {
 /// vectors added as i16 (at most `8 * 3840 = 30720`: no wrap), and one `madd` with the rows'
 /// scales as i16 pairs gives `sc_j * S_j` exactly in lane `r` (`S_j` the sub-block's exact
 /// sum). Per 64-value chunk `c`, `s1 = sc_2c * S_2c + sc_2c+1 * S_2c+1`, then the float steps
-/// of [`add_chunk`]: the reference's operations in its order.
+/// of `add_chunk`: the reference's operations in its order.
 ///
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C.

@@ -1,6 +1,6 @@
 //! Q4_K with VNNI: the prefill tiles repacked eight rows to a vector (the layout, packing
 //! and skeleton of `avx2::q4_k_packed`, with `vpdpbusd` for the integer sums), and the
-//! repacked GEMV order's integer sums with rows in lanes for decode ([`s1_vnni`]).
+//! repacked GEMV order's integer sums with rows in lanes for decode (`s1_vnni`).
 
 use std::arch::x86_64::*;
 
