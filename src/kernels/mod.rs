@@ -925,9 +925,12 @@ impl Kernels {
             if t + 4 <= n {
                 let o = order_of(t);
                 let f = match q5_unsigned {
+                    // (Q5_0 adds in `vec_dot`'s order; any other order goes token by token
+                    // through the tile as stored.)
                     #[cfg(target_arch = "x86_64")]
-                    Some(_) => Some(q5_0_unsigned_x4 as RowX4Fn),
-                    _ => self.row_x4(ty, o),
+                    Some(_) if o == DotOrder::VecDot => Some(q5_0_unsigned_x4 as RowX4Fn),
+                    Some(_) => None,
+                    None => self.row_x4(ty, o),
                 };
                 if let Some(f) = f.filter(|_| (1..4).all(|k| order_of(t + k) == o)) {
                     let a4: [&[u8]; 4] = std::array::from_fn(|k| act(t + k));

@@ -140,11 +140,12 @@ impl<'s> PackedTile<'s> {
                             avx2::q4_k_packed::pack(&src[..rows8 * nb], rows8, nb, dst);
                             PackedTile::Avx2Q4K(dst, rows8)
                         }
-                        _ => {
+                        GgmlType::Q6_K => {
                             let (src, dst) = avxvnni::cast::<BlockQ6K, _>(w, dst);
                             avx2::q6_k_packed::pack(&src[..rows8 * nb], rows8, nb, dst);
                             PackedTile::Avx2Q6K(dst, rows8)
                         }
+                        _ => unreachable!("`bytes` is None for {ty}"),
                     }
                 }
             }
