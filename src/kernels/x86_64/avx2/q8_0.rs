@@ -291,8 +291,10 @@ unsafe fn tile_x4_offset<const OFFSET: i8>(
     let mut dd = [const { MaybeUninit::<f32>::uninit() }; 8 * CHUNK];
     for g0 in (0..rows).step_by(GROUP_ROWS) {
         let pairs = (rows - g0).min(GROUP_ROWS) / 2;
-        let mut acc = [[[_mm256_setzero_ps(); 4]; 2]; GROUP_ROWS / 2];
-        let acc = &mut acc[..pairs];
+        // A pair's accumulators between chunks (written at the end of every chunk but the
+        // last, read at the start of every chunk but the first: a row of at most `CHUNK`
+        // blocks, the common case, keeps them in registers and touches none of this).
+        let mut acc = [const { MaybeUninit::<Acc2x4>::uninit() }; GROUP_ROWS / 2];
         for c0 in (0..nb).step_by(CHUNK) {
             let n = (nb - c0).min(CHUNK);
             for (b, y) in ya[..n].iter_mut().enumerate() {
@@ -331,23 +333,30 @@ unsafe fn tile_x4_offset<const OFFSET: i8>(
                     dy,
                 )
             };
-            for (p, c) in acc.iter_mut().enumerate() {
+            for (p, saved) in acc[..pairs].iter_mut().enumerate() {
                 let r = g0 + 2 * p;
                 let rr = [&row(r)[c0..c0 + n], &row(r + 1)[c0..c0 + n]];
                 // SAFETY: the CPU features are this function's contract; the rows and `ya`
                 // have `n <= CHUNK` blocks, and `pair_scales` writes the first `n` entries of
-                // each row of `dd`, which `vec_dot_2x4` reads.
+                // each row of `dd`, which `vec_dot_2x4` reads; `saved` was written at the end
+                // of the previous chunk when this is not the first.
                 unsafe {
+                    let mut c = if c0 == 0 {
+                        [[_mm256_setzero_ps(); 4]; 2]
+                    } else {
+                        saved.assume_init_read()
+                    };
                     pair_scales(rr, dy, &mut dd);
-                    vec_dot_2x4::<OFFSET>(rr, ya, yb, &dd, c);
+                    vec_dot_2x4::<OFFSET>(rr, ya, yb, &dd, &mut c);
+                    if c0 + n < nb {
+                        saved.write(c);
+                    } else {
+                        let v = c.map(|c| c.map(|c| hsum_ps(c)));
+                        put.put(r, v[0]);
+                        put.put(r + 1, v[1]);
+                    }
                 }
             }
-        }
-        for (p, c) in acc.iter().enumerate() {
-            // SAFETY: the CPU features are this function's contract (no memory access).
-            let v = c.map(|c| c.map(|c| unsafe { hsum_ps(c) }));
-            put.put(g0 + 2 * p, v[0]);
-            put.put(g0 + 2 * p + 1, v[1]);
         }
     }
     if rows % 2 == 1 {
