@@ -161,17 +161,34 @@ pub(crate) unsafe fn tile_groups(
             });
         }
         let prep = std::slice::from_raw_parts(buf.as_ptr() as *const Prepared, nb);
-        for grp in 0..groups {
-            let out = dot_8x4(&packed[grp * nb..(grp + 1) * nb], prep);
-            for (r, v) in (8 * grp..).zip(transpose_4x8(out)) {
-                put.put(r, v);
-            }
+        put_groups(packed, groups, nb, put, |p| dot_8x4(p, prep));
+    }
+}
+
+/// The loop over a packed tile's `groups` groups of eight rows (`nb` packed super-blocks each)
+/// that every packed tile kernel ends in: `dot(group)` gives the group's `out[k][r]` (row `r`
+/// times token `k`), handed to `put` row by row.
+///
+/// # Panics
+/// If `packed` is shorter than `groups * nb` entries.
+#[inline]
+pub(crate) fn put_groups<P>(
+    packed: &[P],
+    groups: usize,
+    nb: usize,
+    put: &mut crate::kernels::Out4,
+    mut dot: impl FnMut(&[P]) -> [[f32; 8]; 4],
+) {
+    for grp in 0..groups {
+        let out = dot(&packed[grp * nb..(grp + 1) * nb]);
+        for (r, v) in (8 * grp..).zip(transpose_4x8(out)) {
+            put.put(r, v);
         }
     }
 }
 
 /// `out[r][k] = v[k][r]`.
-pub(crate) fn transpose_4x8(v: [[f32; 8]; 4]) -> [[f32; 4]; 8] {
+fn transpose_4x8(v: [[f32; 8]; 4]) -> [[f32; 4]; 8] {
     std::array::from_fn(|r| std::array::from_fn(|k| v[k][r]))
 }
 

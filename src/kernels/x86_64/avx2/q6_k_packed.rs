@@ -148,14 +148,9 @@ pub unsafe fn tile_x4(
 ) {
     let nb = a[0].len();
     assert!(a.iter().all(|r| r.len() == nb) && packed.len() == groups * nb && nb <= MAX_BLOCKS);
-    for grp in 0..groups {
-        // SAFETY: the CPU features are this function's contract; the group and every `a[k]`
-        // are `nb` blocks long.
-        let out = unsafe { dot_8x4(&packed[grp * nb..(grp + 1) * nb], a) };
-        for (r, v) in (8 * grp..).zip(super::q4_k_packed::transpose_4x8(out)) {
-            put.put(r, v);
-        }
-    }
+    // SAFETY: the CPU features are this function's contract; each group and every `a[k]`
+    // are `nb` blocks long.
+    super::q4_k_packed::put_groups(packed, groups, nb, put, |p| unsafe { dot_8x4(p, a) });
 }
 
 /// Eight packed rows times four tokens: `out[k][r]`.

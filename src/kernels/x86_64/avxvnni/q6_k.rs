@@ -5,8 +5,8 @@
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
 
-use super::super::avx2::q6_k_packed::add_block;
 pub use super::super::avx2::q6_k_packed::{pack, Packed8, MAX_BLOCKS};
+use super::super::avx2::{q4_k_packed::put_groups, q6_k_packed::add_block};
 use crate::quant::q8_k::BlockQ8K;
 
 /// What the kernel needs of one activation super-block of one token besides the quants:
@@ -57,12 +57,7 @@ pub unsafe fn tile_x4(
             }));
         }
         let prep = std::slice::from_raw_parts(buf.as_ptr() as *const [Prepared; 4], nb);
-        for grp in 0..groups {
-            let out = dot_8x4(&packed[grp * nb..(grp + 1) * nb], a, prep);
-            for (r, v) in (8 * grp..).zip(super::super::avx2::q4_k_packed::transpose_4x8(out)) {
-                put.put(r, v);
-            }
-        }
+        put_groups(packed, groups, nb, put, |p| dot_8x4(p, a, prep));
     }
 }
 
