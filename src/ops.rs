@@ -145,9 +145,15 @@ pub fn expf_ggml(x: f32) -> f32 {
 
 /// `gate = silu(gate) * up` as ggml's `ggml_vec_swiglu_f32` on x86: groups of eight with
 /// `x / (1 + e^-x)` through [`expf_ggml`], the remaining elements with [`silu`]. The groups
-/// four lanes at a time with NEON (the same operations per element, the same bits).
+/// eight lanes at a time with AVX2, four with NEON (the same operations per element, the same
+/// bits).
 pub fn swiglu(gate: &mut [f32], up: &[f32]) {
     assert_eq!(gate.len(), up.len(), "SwiGLU halves of one length");
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::Kernels::get().isa().has_avx2() {
+        // SAFETY: the AVX2 tables are selected only when the CPU has AVX2, FMA and F16C.
+        return unsafe { crate::kernels::x86_64::avx2::ops::swiglu(gate, up) };
+    }
     #[cfg(target_arch = "aarch64")]
     if crate::kernels::Kernels::get().isa().has_neon() {
         // SAFETY: the NEON tables are selected only when the CPU has NEON.

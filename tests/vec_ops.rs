@@ -510,7 +510,7 @@ fn neon_expf4_equals_expf_ggml() {
 
 #[cfg(target_arch = "x86_64")]
 #[test]
-fn avx2_softmax_is_bit_identical() {
+fn avx2_softmax_and_swiglu_are_bit_identical() {
     if !(is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("f16c"))
@@ -523,5 +523,9 @@ fn avx2_softmax_is_bit_identical() {
     // SAFETY: the features were checked above.
     check_softmax("avx2", |x, c| unsafe {
         ferrite::kernels::x86_64::avx2::ops::softmax_cells(x, c)
+    });
+    // SAFETY: as above.
+    check_swiglu("avx2", |g, u| unsafe {
+        ferrite::kernels::x86_64::avx2::ops::swiglu(g, u)
     });
 }
