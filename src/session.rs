@@ -916,12 +916,16 @@ impl<'m> Session<'m> {
             };
 
             // ---- causal attention: token t at position p sees [p - window + 1, p] ----
-            // One chunk per token, run on any thread; the scores and V-lane scratch are the
-            // running thread's own. Every token's result is computed alone, so it does not
-            // depend on the split.
-            // Per thread: the scores and V lanes of one head, or of four heads sharing a KV head
-            // when the heads come in such fours (`heads4`, sized in `ScratchSizes::new`).
+            // One chunk per token and head unit (a head, or four heads sharing a KV head when
+            // the heads come in such fours: `heads4`), run on any thread; the scores and V-lane
+            // scratch are the running thread's own. Every head's result is computed alone, so
+            // it does not depend on the split. (Per token only, a decoded token's attention
+            // ran on one thread while the others waited: a Qwen2.5-0.5B-shaped model at 2048
+            // tokens of context decoded slower with two threads than llama.cpp.)
+            // Per thread: the scores and V lanes of one unit (sized in `ScratchSizes::new`).
             let heads4 = group.is_multiple_of(4);
+            let unit = if heads4 { 4 } else { 1 };
+            let units = n_head / unit;
             let max_slots = s.scores.len() / pool.n_threads();
             let vlen = s.vacc.len() / pool.n_threads();
             let vlen1 = hdv * 32;
@@ -933,7 +937,10 @@ impl<'m> Session<'m> {
                 SharedMut(s.vacc.as_mut_ptr()),
             );
             let lc = &self.kv.layers[il];
-            pool.run_on(n, &|t, c| {
+            pool.run_on(n * units, &|chunk, c| {
+                let (t, u) = (chunk / units, chunk % units);
+                // This chunk's heads.
+                let heads = u * unit..(u + 1) * unit;
                 let pos = pos0 + t;
                 // Positions a shift took out of a ring (`first_pos`, 0 otherwise) are gone.
                 let first = if swa {
@@ -945,13 +952,17 @@ impl<'m> Session<'m> {
                 let n_vis = pos + 1 - first;
                 // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
                 let batch = pos_in(t).1 > 1;
-                // SAFETY: chunk t writes only token t's row of `att` (disjoint per t, inside a
-                // buffer sized for MAX_BATCH tokens) and thread c's rows of `scores` and `vacc`
-                // (c < n_threads, buffers sized for n_threads; a thread runs one chunk at a
-                // time); the buffers are exclusively borrowed by this pass while the pool runs.
-                let (out_t, sc_all, acc_all) = unsafe {
+                // SAFETY: the chunk writes only its heads' part of token t's row of `att`
+                // (disjoint per (t, u), inside a buffer sized for MAX_BATCH tokens) and thread
+                // c's rows of `scores` and `vacc` (c < n_threads, buffers sized for n_threads; a
+                // thread runs one chunk at a time); the buffers are exclusively borrowed by this
+                // pass while the pool runs. `out_u` is indexed by head less `heads.start`.
+                let (out_u, sc_all, acc_all) = unsafe {
                     (
-                        std::slice::from_raw_parts_mut(att.at(t * att_dim), att_dim),
+                        std::slice::from_raw_parts_mut(
+                            att.at(t * att_dim + heads.start * hdv),
+                            unit * hdv,
+                        ),
                         std::slice::from_raw_parts_mut(scores.at(c * max_slots), max_slots),
                         std::slice::from_raw_parts_mut(vacc.at(c * vlen), vlen),
                     )
@@ -982,7 +993,7 @@ impl<'m> Session<'m> {
                     // Four heads of one KV head at a time (each K and V row converted once for
                     // the four); the same operations per head as the loop below.
                     let (sc4, acc4) = (&mut sc_all[..4 * n_vis], &mut acc_all[..4 * vlen1]);
-                    for h0 in (0..n_head).step_by(4) {
+                    for h0 in heads.clone().step_by(4) {
                         let kvh = h0 / group;
                         let qs: [&[f32]; 4] =
                             std::array::from_fn(|j| &q[(h0 + j) * hd..(h0 + j + 1) * hd]);
@@ -1020,7 +1031,7 @@ impl<'m> Session<'m> {
                         let accs: [&mut [f32]; 4] =
                             std::array::from_fn(|_| accs.next().expect("four accumulators"));
                         let lanes_used = lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs);
-                        let o4 = &mut out_t[h0 * hdv..(h0 + 4) * hdv];
+                        let o4 = &mut out_u[(h0 - heads.start) * hdv..][..4 * hdv];
                         for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
                             let acc = &acc4[h * vlen1..(h + 1) * vlen1];
                             finish(lanes_used, acc, p[h], kvh, o);
@@ -1029,7 +1040,7 @@ impl<'m> Session<'m> {
                     return;
                 }
                 let (sc, acc) = (&mut sc_all[..n_vis], &mut acc_all[..vlen1]);
-                for h in 0..n_head {
+                for h in heads.clone() {
                     let kvh = h / group;
                     let qh = &q[h * hd..(h + 1) * hd];
                     let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
@@ -1049,7 +1060,8 @@ impl<'m> Session<'m> {
                     acc.fill(0.0);
                     let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
                     let lanes_used = lc.v.fma_lanes_all(first, row_at, sc, batch, acc);
-                    finish(lanes_used, acc, sc, kvh, &mut out_t[h * hdv..(h + 1) * hdv]);
+                    let o = &mut out_u[(h - heads.start) * hdv..][..hdv];
+                    finish(lanes_used, acc, sc, kvh, o);
                 }
             });
 

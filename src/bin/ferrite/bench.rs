@@ -1,6 +1,8 @@
 //! `ferrite bench`: prefill and decode speed, measured like `llama-bench` so the two tables
 //! compare line by line. `ppP` evaluates P prompt tokens into an empty cache; `tgN` decodes N
-//! tokens one at a time. Each test runs once as a warm-up, then `-r` times; the table gives
+//! tokens one at a time; with `-d D` (llama-bench's `--n-depth`) each run first fills the cache
+//! with D prompt tokens, untimed (`pp512 @ d2048`: the speed at a long context, where
+//! attention weighs more). Each test runs once as a warm-up, then `-r` times; the table gives
 //! the mean and standard deviation of tokens/s for each thread count.
 
 use std::time::Instant;
@@ -20,6 +22,9 @@ pub struct BenchArgs {
     /// Generated tokens of the decode test (0 = skip).
     #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
     pub n_gen: usize,
+    /// Tokens in the cache before each test (prefilled, not timed), as llama-bench's `-d`.
+    #[arg(short = 'd', long = "n-depth", default_value_t = 0)]
+    pub n_depth: usize,
     /// Thread counts to test, comma separated.
     #[arg(short = 't', long = "threads", value_delimiter = ',',
           value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -89,7 +94,7 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
     }
     for &t in &threads {
         let cfg = SessionConfig {
-            n_ctx: (args.n_prompt + args.n_gen).max(1),
+            n_ctx: (args.n_depth + args.n_prompt + args.n_gen).max(1),
             kv_type,
             n_threads: t,
             ..SessionConfig::default()
@@ -107,6 +112,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
             let mut speeds = Vec::new();
             for rep in 0..=args.reps {
                 sess.reset();
+                if args.n_depth > 0 {
+                    let toks: Vec<u32> = (0..args.n_depth).map(|_| rng.next(n_vocab)).collect();
+                    sess.prefill(&toks)?;
+                }
                 let start = Instant::now();
                 if kind == "pp" {
                     let toks: Vec<u32> = (0..n).map(|_| rng.next(n_vocab)).collect();
@@ -118,7 +127,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                     }
                     continue;
                 }
-                let mut tok = bos.unwrap_or_else(|| rng.next(n_vocab));
+                let mut tok = match args.n_depth {
+                    0 => bos.unwrap_or_else(|| rng.next(n_vocab)),
+                    _ => rng.next(n_vocab),
+                };
                 for _ in 0..n {
                     sess.decode(tok)?;
                     tok = rng.next(n_vocab);
@@ -129,7 +141,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Error> {
                 }
             }
             let (m, sd) = mean_sd(&speeds);
-            let test = format!("{kind}{n}");
+            let test = match args.n_depth {
+                0 => format!("{kind}{n}"),
+                d => format!("{kind}{n} @ d{d}"),
+            };
             if !args.json {
                 println!(
                     "| {:<22} | {:>6.2} MiB | {:>8.2} M | {:>7} | {:>5} | {:>8.2} ± {:>5.2} |",
