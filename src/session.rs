@@ -154,7 +154,7 @@ impl ScratchSizes {
         // value), rounded up to 8 so every row starts aligned.
         let act_stride = (4 * widest).div_ceil(8) * 8;
         let max_slots = shapes.iter().map(|s| s.slots).max().unwrap_or(1);
-        let heads = if (hp.n_head / hp.n_head_kv.max(1)).is_multiple_of(4) {
+        let heads = if attn_quads(hp.n_head / hp.n_head_kv.max(1)) {
             4
         } else {
             1
@@ -202,6 +202,14 @@ impl ScratchSizes {
             + self.unpacked
             + kv_type.bytes_for(self.shift_buf)
     }
+}
+
+/// Whether attention takes a KV head's `group` query heads four at a time (see the attention
+/// pass): when they come in fours, or when there are three or more (a last unit of fewer
+/// computes copies of its last head: for three heads one copy is cheaper than converting each
+/// K and V row twice more; for two, two copies would cost about what they save).
+fn attn_quads(group: usize) -> bool {
+    group.is_multiple_of(4) || group >= 3
 }
 
 /// A raw pointer that may be shared with the pool's threads, which write disjoint parts.
@@ -916,16 +924,23 @@ impl<'m> Session<'m> {
             };
 
             // ---- causal attention: token t at position p sees [p - window + 1, p] ----
-            // One chunk per token and head unit (a head, or four heads sharing a KV head when
-            // the heads come in such fours: `heads4`), run on any thread; the scores and V-lane
-            // scratch are the running thread's own. Every head's result is computed alone, so
-            // it does not depend on the split. (Per token only, a decoded token's attention
-            // ran on one thread while the others waited: a Qwen2.5-0.5B-shaped model at 2048
-            // tokens of context decoded slower with two threads than llama.cpp.)
+            // One chunk per token and head unit, run on any thread; the scores and V-lane
+            // scratch are the running thread's own. A unit is one head, or with `quads` up to
+            // four heads of one KV head (each K and V row converted once for them; a group
+            // that is not a multiple of four ends in a unit of fewer, its missing heads
+            // computed as copies of its last and dropped: Qwen2.5's seven heads a KV head go
+            // as four and three). Every head's result is computed alone, so it does not depend
+            // on the split. (Per token only, a decoded token's attention ran on one thread
+            // while the others waited: a Qwen2.5-0.5B-shaped model at 2048 tokens of context
+            // decoded slower with two threads than llama.cpp.)
             // Per thread: the scores and V lanes of one unit (sized in `ScratchSizes::new`).
-            let heads4 = group.is_multiple_of(4);
-            let unit = if heads4 { 4 } else { 1 };
-            let units = n_head / unit;
+            let heads4 = attn_quads(group);
+            let (width, per_kv) = if heads4 {
+                (4, group.div_ceil(4))
+            } else {
+                (1, group)
+            };
+            let units = n_kv * per_kv;
             let max_slots = s.scores.len() / pool.n_threads();
             let vlen = s.vacc.len() / pool.n_threads();
             let vlen1 = hdv * 32;
@@ -939,8 +954,9 @@ impl<'m> Session<'m> {
             let lc = &self.kv.layers[il];
             pool.run_on(n * units, &|chunk, c| {
                 let (t, u) = (chunk / units, chunk % units);
-                // This chunk's heads.
-                let heads = u * unit..(u + 1) * unit;
+                // This chunk's heads: unit `u % per_kv` of KV head `u / per_kv`.
+                let h_lo = u / per_kv * group + u % per_kv * width;
+                let heads = h_lo..(h_lo + width).min((u / per_kv + 1) * group);
                 let pos = pos0 + t;
                 // Positions a shift took out of a ring (`first_pos`, 0 otherwise) are gone.
                 let first = if swa {
@@ -950,6 +966,8 @@ impl<'m> Session<'m> {
                 }
                 .max(lc.first_pos);
                 let n_vis = pos + 1 - first;
+                // The slot of visible cell i (n_vis <= slots).
+                let slot_of = lc.slots_from(first);
                 // llama.cpp multiplies the cache with a matmul kernel chosen by batch size.
                 let batch = pos_in(t).1 > 1;
                 // SAFETY: the chunk writes only its heads' part of token t's row of `att`
@@ -961,7 +979,7 @@ impl<'m> Session<'m> {
                     (
                         std::slice::from_raw_parts_mut(
                             att.at(t * att_dim + heads.start * hdv),
-                            unit * hdv,
+                            heads.len() * hdv,
                         ),
                         std::slice::from_raw_parts_mut(scores.at(c * max_slots), max_slots),
                         std::slice::from_raw_parts_mut(vacc.at(c * vlen), vlen),
@@ -984,20 +1002,25 @@ impl<'m> Session<'m> {
                         } else {
                             o.fill(0.0);
                             for (i, &w) in p.iter().enumerate() {
-                                let sl = lc.slot(first + i);
+                                let sl = slot_of(i);
                                 lc.v.axpy(sl * lc.v_stride + kvh * hdv, w, o);
                             }
                         }
                     };
                 if heads4 {
-                    // Four heads of one KV head at a time (each K and V row converted once for
-                    // the four); the same operations per head as the loop below.
+                    // The unit's heads (up to four of one KV head) at once, each K and V row
+                    // converted once for them; the same operations per head as the loop below.
+                    // Past the unit's last head its query is used again and the results are
+                    // not stored.
                     let (sc4, acc4) = (&mut sc_all[..4 * n_vis], &mut acc_all[..4 * vlen1]);
-                    for h0 in heads.clone().step_by(4) {
+                    {
+                        let h0 = heads.start;
                         let kvh = h0 / group;
-                        let qs: [&[f32]; 4] =
-                            std::array::from_fn(|j| &q[(h0 + j) * hd..(h0 + j + 1) * hd]);
-                        let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
+                        let qs: [&[f32]; 4] = std::array::from_fn(|j| {
+                            let h = (h0 + j).min(heads.end - 1);
+                            &q[h * hd..(h + 1) * hd]
+                        });
+                        let at = |i: usize| slot_of(i) * lc.k_stride + kvh * hd;
                         let mut it = sc4.chunks_exact_mut(n_vis);
                         let mut sc: [&mut [f32]; 4] =
                             std::array::from_fn(|_| it.next().expect("four score rows"));
@@ -1025,14 +1048,13 @@ impl<'m> Session<'m> {
                         }
                         sc.iter_mut().for_each(|s| normalize(s));
                         acc4.fill(0.0);
-                        let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
+                        let row_at = |i: usize| slot_of(i) * lc.v_stride + kvh * hdv;
                         let p: [&[f32]; 4] = std::array::from_fn(|h| &*sc[h]);
                         let mut accs = acc4.chunks_exact_mut(vlen1);
                         let accs: [&mut [f32]; 4] =
                             std::array::from_fn(|_| accs.next().expect("four accumulators"));
                         let lanes_used = lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs);
-                        let o4 = &mut out_u[(h0 - heads.start) * hdv..][..4 * hdv];
-                        for (h, o) in o4.chunks_exact_mut(hdv).enumerate() {
+                        for (h, o) in out_u.chunks_exact_mut(hdv).enumerate() {
                             let acc = &acc4[h * vlen1..(h + 1) * vlen1];
                             finish(lanes_used, acc, p[h], kvh, o);
                         }
@@ -1043,7 +1065,7 @@ impl<'m> Session<'m> {
                 for h in heads.clone() {
                     let kvh = h / group;
                     let qh = &q[h * hd..(h + 1) * hd];
-                    let at = |i: usize| lc.slot(first + i) * lc.k_stride + kvh * hd;
+                    let at = |i: usize| slot_of(i) * lc.k_stride + kvh * hd;
                     // Four cells at a time: four independent FMA chains (the same bits).
                     let whole = sc.len() / 4 * 4;
                     for i in (0..whole).step_by(4) {
@@ -1058,7 +1080,7 @@ impl<'m> Session<'m> {
                     }
                     normalize(sc);
                     acc.fill(0.0);
-                    let row_at = |i: usize| lc.slot(first + i) * lc.v_stride + kvh * hdv;
+                    let row_at = |i: usize| slot_of(i) * lc.v_stride + kvh * hdv;
                     let lanes_used = lc.v.fma_lanes_all(first, row_at, sc, batch, acc);
                     let o = &mut out_u[(h - heads.start) * hdv..][..hdv];
                     finish(lanes_used, acc, sc, kvh, o);
