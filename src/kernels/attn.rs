@@ -200,7 +200,24 @@ mod x86 {
 
     use half::f16;
 
-    use crate::quant::lanes;
+    use crate::kernels::x86_64::avx2::hsum_ps;
+
+    /// [`crate::quant::lanes::reduce_f32x8x4`] (ggml's `GGML_F32x8_REDUCE`) in registers, the same additions
+    /// in the same order: `(x0 + x2) + (x1 + x3)` lane-wise, the halves added, two `hadd`s.
+    /// (Through memory and scalar adds it was most of a decoded token's `K.q` with 64-value
+    /// heads: eight FMAs, then 31 additions.) The batch order's `hsum8` is
+    /// [`hsum_ps`], ggml's `hsum_float_8`.
+    ///
+    /// # Safety
+    /// AVX2 available.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn reduce_x4(x: [__m256; 4]) -> f32 {
+        let a = _mm256_add_ps(_mm256_add_ps(x[0], x[2]), _mm256_add_ps(x[1], x[3]));
+        let t = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+        let t = _mm_hadd_ps(t, t);
+        _mm_cvtss_f32(_mm_hadd_ps(t, t))
+    }
 
     /// Eight f16 values at `p` as f32.
     ///
@@ -227,10 +244,8 @@ mod x86 {
                     acc = _mm256_fmadd_ps(load8(kp.add(i)), _mm256_loadu_ps(qp.add(i)), acc);
                 }
             }
-            let mut a = [0f32; 8];
-            // SAFETY: `a` holds 8 f32.
-            unsafe { _mm256_storeu_ps(a.as_mut_ptr(), acc) };
-            return lanes::hsum8(&a);
+            // SAFETY: the CPU features are this function's contract.
+            return unsafe { hsum_ps(acc) };
         }
         let np = n / 32 * 32;
         let mut acc = [_mm256_setzero_ps(); 4];
@@ -241,12 +256,8 @@ mod x86 {
                 unsafe { *a = _mm256_fmadd_ps(load8(kp.add(o)), _mm256_loadu_ps(qp.add(o)), *a) };
             }
         }
-        let mut a = [0f32; 32];
-        for (j, v) in acc.iter().enumerate() {
-            // SAFETY: a[8j..8j+8] is inside `a`.
-            unsafe { _mm256_storeu_ps(a.as_mut_ptr().add(8 * j), *v) };
-        }
-        let mut sum = f64::from(lanes::reduce_f32x8x4(&a));
+        // SAFETY: the CPU features are this function's contract.
+        let mut sum = f64::from(unsafe { reduce_x4(acc) });
         for (&kk, &x) in k[np..].iter().zip(&q[np..]) {
             sum += f64::from(kk.to_f32() * x);
         }
@@ -273,12 +284,8 @@ mod x86 {
                 acc[3] = _mm256_fmadd_ps(load8(kp[3].add(i)), qv, acc[3]);
             }
         }
-        acc.map(|v| {
-            let mut a = [0f32; 8];
-            // SAFETY: `a` holds 8 f32.
-            unsafe { _mm256_storeu_ps(a.as_mut_ptr(), v) };
-            lanes::hsum8(&a)
-        })
+        // SAFETY: the CPU features are this function's contract.
+        acc.map(|v| unsafe { hsum_ps(v) })
     }
 
     /// The batch order of `dot_f16` for two keys and four queries.
@@ -303,14 +310,8 @@ mod x86 {
                 }
             }
         }
-        acc.map(|a| {
-            a.map(|v| {
-                let mut l = [0f32; 8];
-                // SAFETY: `l` holds 8 f32.
-                unsafe { _mm256_storeu_ps(l.as_mut_ptr(), v) };
-                lanes::hsum8(&l)
-            })
-        })
+        // SAFETY: the CPU features are this function's contract.
+        acc.map(|a| a.map(|v| unsafe { hsum_ps(v) }))
     }
 
     /// `fma_f16_rows` for four accumulators.
