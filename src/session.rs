@@ -934,8 +934,8 @@ impl<'m> Session<'m> {
             // while the others waited: a Qwen2.5-0.5B-shaped model at 2048 tokens of context
             // decoded slower with two threads than llama.cpp.)
             // Per thread: the scores and V lanes of one unit (sized in `ScratchSizes::new`).
-            let heads4 = attn_quads(group);
-            let (width, per_kv) = if heads4 {
+            let quads = attn_quads(group);
+            let (width, per_kv) = if quads {
                 (4, group.div_ceil(4))
             } else {
                 (1, group)
@@ -944,7 +944,7 @@ impl<'m> Session<'m> {
             let max_slots = s.scores.len() / pool.n_threads();
             let vlen = s.vacc.len() / pool.n_threads();
             let vlen1 = hdv * 32;
-            assert!(!heads4 || vlen >= 4 * vlen1, "V lanes for four heads");
+            assert!(!quads || vlen >= 4 * vlen1, "V lanes for four heads");
             let (qkv, att, scores, vacc) = (
                 &s.qkv,
                 SharedMut(s.att.as_mut_ptr()),
@@ -1007,7 +1007,7 @@ impl<'m> Session<'m> {
                             }
                         }
                     };
-                if heads4 {
+                if quads {
                     // The unit's heads (up to four of one KV head) at once, each K and V row
                     // converted once for them; the same operations per head as the loop below.
                     // Past the unit's last head its query is used again and the results are

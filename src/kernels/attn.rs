@@ -202,8 +202,9 @@ mod x86 {
 
     use crate::kernels::x86_64::avx2::hsum_ps;
 
-    /// [`crate::quant::lanes::reduce_f32x8x4`] (ggml's `GGML_F32x8_REDUCE`) in registers, the same additions
-    /// in the same order: `(x0 + x2) + (x1 + x3)` lane-wise, the halves added, two `hadd`s.
+    /// [`crate::quant::lanes::reduce_f32x8x4`] (ggml's `GGML_F32x8_REDUCE`) in registers, the
+    /// same additions in the same order: `(x0 + x2) + (x1 + x3)` lane-wise, the halves added,
+    /// two `hadd`s.
     /// (Through memory and scalar adds it was most of a decoded token's `K.q` with 64-value
     /// heads: eight FMAs, then 31 additions.) The batch order's `hsum8` is
     /// [`hsum_ps`], ggml's `hsum_float_8`.
