@@ -1013,51 +1013,49 @@ impl<'m> Session<'m> {
                     // Past the unit's last head its query is used again and the results are
                     // not stored.
                     let (sc4, acc4) = (&mut sc_all[..4 * n_vis], &mut acc_all[..4 * vlen1]);
-                    {
-                        let h0 = heads.start;
-                        let kvh = h0 / group;
-                        let qs: [&[f32]; 4] = std::array::from_fn(|j| {
-                            let h = (h0 + j).min(heads.end - 1);
-                            &q[h * hd..(h + 1) * hd]
-                        });
-                        let at = |i: usize| slot_of(i) * lc.k_stride + kvh * hd;
-                        let mut it = sc4.chunks_exact_mut(n_vis);
-                        let mut sc: [&mut [f32]; 4] =
-                            std::array::from_fn(|_| it.next().expect("four score rows"));
-                        let mut i = 0;
-                        while i < n_vis {
-                            let two = (i + 2 <= n_vis)
-                                .then(|| lc.k.dot_ggml_2x4([at(i), at(i + 1)], qs, batch))
-                                .flatten();
-                            match two {
-                                Some(d) => {
-                                    for (j, dj) in d.into_iter().enumerate() {
-                                        for (h, x) in dj.into_iter().enumerate() {
-                                            sc[h][i + j] = x * kq_scale;
-                                        }
+                    let h0 = heads.start;
+                    let kvh = h0 / group;
+                    let qs: [&[f32]; 4] = std::array::from_fn(|j| {
+                        let h = (h0 + j).min(heads.end - 1);
+                        &q[h * hd..(h + 1) * hd]
+                    });
+                    let at = |i: usize| slot_of(i) * lc.k_stride + kvh * hd;
+                    let mut it = sc4.chunks_exact_mut(n_vis);
+                    let mut sc: [&mut [f32]; 4] =
+                        std::array::from_fn(|_| it.next().expect("four score rows"));
+                    let mut i = 0;
+                    while i < n_vis {
+                        let two = (i + 2 <= n_vis)
+                            .then(|| lc.k.dot_ggml_2x4([at(i), at(i + 1)], qs, batch))
+                            .flatten();
+                        match two {
+                            Some(d) => {
+                                for (j, dj) in d.into_iter().enumerate() {
+                                    for (h, x) in dj.into_iter().enumerate() {
+                                        sc[h][i + j] = x * kq_scale;
                                     }
-                                    i += 2;
                                 }
-                                None => {
-                                    for h in 0..4 {
-                                        sc[h][i] = lc.k.dot_ggml(at(i), qs[h], batch) * kq_scale;
-                                    }
-                                    i += 1;
+                                i += 2;
+                            }
+                            None => {
+                                for h in 0..4 {
+                                    sc[h][i] = lc.k.dot_ggml(at(i), qs[h], batch) * kq_scale;
                                 }
+                                i += 1;
                             }
                         }
-                        sc.iter_mut().for_each(|s| normalize(s));
-                        acc4.fill(0.0);
-                        let row_at = |i: usize| slot_of(i) * lc.v_stride + kvh * hdv;
-                        let p: [&[f32]; 4] = std::array::from_fn(|h| &*sc[h]);
-                        let mut accs = acc4.chunks_exact_mut(vlen1);
-                        let accs: [&mut [f32]; 4] =
-                            std::array::from_fn(|_| accs.next().expect("four accumulators"));
-                        let lanes_used = lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs);
-                        for (h, o) in out_u.chunks_exact_mut(hdv).enumerate() {
-                            let acc = &acc4[h * vlen1..(h + 1) * vlen1];
-                            finish(lanes_used, acc, p[h], kvh, o);
-                        }
+                    }
+                    sc.iter_mut().for_each(|s| normalize(s));
+                    acc4.fill(0.0);
+                    let row_at = |i: usize| slot_of(i) * lc.v_stride + kvh * hdv;
+                    let p: [&[f32]; 4] = std::array::from_fn(|h| &*sc[h]);
+                    let mut accs = acc4.chunks_exact_mut(vlen1);
+                    let accs: [&mut [f32]; 4] =
+                        std::array::from_fn(|_| accs.next().expect("four accumulators"));
+                    let lanes_used = lc.v.fma_lanes_all_x4(first, row_at, p, batch, accs);
+                    for (h, o) in out_u.chunks_exact_mut(hdv).enumerate() {
+                        let acc = &acc4[h * vlen1..(h + 1) * vlen1];
+                        finish(lanes_used, acc, p[h], kvh, o);
                     }
                     return;
                 }

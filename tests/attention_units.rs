@@ -9,25 +9,20 @@
 
 #[path = "util/gguf_builder.rs"]
 mod builder;
+mod common;
 
 use builder::{temp_file, Builder};
+use common::Rng;
 use ferrite::{Model, Session, SessionConfig};
 
 const HEAD_DIM: usize = 32;
 const N_FF: usize = 64;
 const N_VOCAB: usize = 40;
 
-/// Deterministic values in about [-0.25, 0.25], different for each tensor (`seed`).
+/// Deterministic values in [-0.25, 0.25], different for each tensor (`seed`).
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.5
-        })
-        .collect()
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.uniform(-0.25, 0.25)).collect()
 }
 
 /// A two-layer llama of `n_head` heads; its K and V projections are those of `n_kv_base` KV
